@@ -1,0 +1,3 @@
+import config from "@taskweaver/eslint-config";
+
+export default config;

@@ -1,0 +1,108 @@
+import { z } from "zod";
+
+/**
+ * Every configuration key we know, in TaskWeaver's dotted notation, with its type and default.
+ * Values come, in priority order, from explicit overrides, the environment
+ * (`llm.api_key` -> `LLM_API_KEY`), `taskweaver_config.json`, then these defaults.
+ * `${AppBaseDir}` in a string default or value means the app directory.
+ *
+ * Other issues add their keys here; unknown keys in the file are kept and readable with
+ * `AppConfig.raw()` (plugins, ext_llms, ...).
+ */
+const stringList = z.array(z.string());
+const optionalString = z.string().optional();
+
+export const CONFIG_KEYS = {
+  // LLM
+  "llm.api_type": z.enum(["openai", "azure", "azure_ad", "ollama", "mock"]).default("openai"),
+  "llm.api_base": z.string().default("https://api.openai.com/v1"),
+  "llm.api_key": optionalString,
+  "llm.model": optionalString,
+  "llm.response_format": z.enum(["json_object", "json_schema", "text"]).default("json_object"),
+  "llm.azure.api_version": z.string().default("2024-06-01"),
+  "llm.embedding_api_type": optionalString,
+  "llm.embedding_model": optionalString,
+  "llm.openai.temperature": z.number().default(0),
+  "llm.openai.max_tokens": z.number().int().positive().optional(),
+  "llm.openai.seed": z.number().int().optional(),
+  "llm.request_timeout": z.number().positive().default(120),
+  "llm.max_retries": z.number().int().min(0).default(3),
+  "llm.use_mock": z.boolean().default(false),
+  "llm.mock.mode": z.enum(["playback_or_record", "playback_only", "record_only", "fixed"]).default("playback_or_record"),
+  "llm.mock.cache_path": z.string().default("${AppBaseDir}/cache/mock.yaml"),
+  "llm.mock.fixed_response": optionalString,
+  "ext_llms.llm_configs": z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+  // Session
+  "session.roles": stringList.default(["planner", "code_interpreter"]),
+  "session.max_internal_chat_round_num": z.number().int().positive().default(10),
+  "session.experience_dir": z.string().default("${AppBaseDir}/experience"),
+  "workspace.workspace_path": z.string().default("${AppBaseDir}/workspace"),
+  // Planner
+  "planner.max_self_correction": z.number().int().min(0).default(3),
+  "planner.llm_alias": optionalString,
+  "planner.use_example": z.boolean().default(true),
+  "planner.example_base_path": z.string().default("${AppBaseDir}/examples/planner_examples"),
+  "planner.use_experience": z.boolean().default(false),
+  "planner.prompt_compression": z.boolean().default(false),
+  // Code interpreter and generator
+  "code_interpreter.max_retry_count": z.number().int().min(0).default(3),
+  "code_interpreter.code_verification_on": z.boolean().default(false),
+  "code_interpreter.allowed_modules": stringList.default([
+    "pandas",
+    "matplotlib",
+    "numpy",
+    "sklearn",
+    "scipy",
+    "seaborn",
+    "datetime",
+    "typing",
+  ]),
+  "code_interpreter.blocked_functions": stringList.default([
+    "eval",
+    "exec",
+    "execfile",
+    "compile",
+    "open",
+    "input",
+    "raw_input",
+    "reload",
+    "__import__",
+    "getattr",
+    "setattr",
+    "delattr",
+    "vars",
+    "globals",
+    "locals",
+    "__getattribute__",
+    "__setattr__",
+    "__delattr__",
+  ]),
+  "code_interpreter.code_prefix": z.string().default(""),
+  "code_generator.llm_alias": optionalString,
+  "code_generator.load_plugin": z.boolean().default(true),
+  "code_generator.enable_auto_plugin_selection": z.boolean().default(false),
+  "code_generator.auto_plugin_selection_topk": z.number().int().positive().default(3),
+  "code_generator.use_example": z.boolean().default(true),
+  "code_generator.example_base_path": z.string().default("${AppBaseDir}/examples/code_generator_examples"),
+  "code_generator.use_experience": z.boolean().default(false),
+  "code_generator.prompt_compression": z.boolean().default(false),
+  "round_compressor.rounds_to_compress": z.number().int().positive().default(2),
+  "round_compressor.rounds_to_retain": z.number().int().positive().default(3),
+  "experience.retrieve_threshold": z.number().default(0.2),
+  // Execution
+  "execution_service.kernel_mode": z.enum(["local", "container", "remote"]).default("local"),
+  "execution_service.execution_timeout": z.number().positive().default(300),
+  "execution_service.python": optionalString,
+  "execution_service.max_output_chars": z.number().int().positive().default(100_000),
+  "execution_service.custom_image": optionalString,
+  // Plugins
+  "plugin.base_path": z.string().default("${AppBaseDir}/plugins"),
+  // Logging
+  "logging.log_folder": z.string().default("logs"),
+  "tracing.enabled": z.boolean().default(false),
+  "tracing.endpoint": optionalString,
+} satisfies Record<string, z.ZodType>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+/** The typed value of every known key. */
+export type ConfigValues = { [K in ConfigKey]: z.output<(typeof CONFIG_KEYS)[K]> };

@@ -1,0 +1,130 @@
+/**
+ * The contract every Python runtime implements (local kernel, Docker container, remote
+ * Jupyter server). Core depends only on this file; `@taskweaver/executor` provides the
+ * implementations and the application wires one in through `ExecutorFactory`.
+ */
+
+/** A chunk of output printed while code runs. */
+export interface ExecutionOutput {
+  stream: "stdout" | "stderr";
+  text: string;
+}
+
+/** Options of one `execute` call. */
+export interface ExecuteOptions {
+  /** Called for every stdout/stderr chunk as the kernel produces it. */
+  onOutput?: (output: ExecutionOutput) => void;
+  /** Aborting interrupts the running code; `execute` then resolves with `outcome: "interrupted"`. */
+  signal?: AbortSignal;
+  /**
+   * Wall-clock limit. On expiry the kernel is interrupted (restarted if it does not answer)
+   * and the result has `outcome: "timeout"`.
+   * @default the runtime's configured `execution_timeout`
+   */
+  timeoutMs?: number;
+  /** Id used to name artifacts of this execution. @default a generated id */
+  executionId?: string;
+}
+
+/** Something the code produced besides text: an image, a chart, a data frame, a file. */
+export interface Artifact {
+  /** Short name, e.g. `figure_1`. */
+  name: string;
+  /** TaskWeaver's artifact type: `image`, `chart`, `df`, `file`, `txt`, `svg`, `html`. */
+  type: "image" | "chart" | "df" | "file" | "txt" | "svg" | "html";
+  /** MIME type of the saved file, e.g. `image/png`. */
+  mimeType: string;
+  /** Path of the file relative to the session's working directory. */
+  path: string;
+  /** One-line description for the model and the user. */
+  description: string;
+}
+
+/** A rich display (the `data` bundle of a Jupyter `display_data`/`execute_result`). */
+export interface RichDisplay {
+  /** MIME type to content (base64 for binary types, text otherwise). */
+  data: Record<string, string>;
+}
+
+/** How an execution ended. */
+export type ExecutionOutcome = "ok" | "error" | "timeout" | "interrupted" | "kernel-died";
+
+/** The result of running one piece of code. */
+export interface ExecutionResult {
+  executionId: string;
+  code: string;
+  /** True when the code ran to the end without raising. */
+  isSuccess: boolean;
+  outcome: ExecutionOutcome;
+  /** The displayed value of the last expression or assignment (plain text), "" if none. */
+  output: string;
+  /** stdout chunks, possibly cut to the configured limit (see `truncated`). */
+  stdout: string[];
+  stderr: string[];
+  /** Entries logged by plugins (`self.log`). */
+  log: { level: string; message: string }[];
+  /** Python error, traceback without ANSI colour codes. */
+  error?: { name: string; value: string; traceback: string };
+  artifacts: Artifact[];
+  displays: RichDisplay[];
+  /** True when kernel state (variables) was lost, e.g. after a restart; the model must be told. */
+  stateLost: boolean;
+  /** Human-readable notes: what was cut, what the runtime did on timeout, ... */
+  notes: string[];
+  /** Wall-clock milliseconds from sending the code to the reply. */
+  durationMs: number;
+}
+
+/** A plugin ready to be loaded into a kernel. */
+export interface PluginLoadSpec {
+  name: string;
+  /** Python source of the plugin module. */
+  code: string;
+  /** The plugin's `configurations`, available as `self.config`. */
+  config: Record<string, unknown>;
+}
+
+export interface FileInfo {
+  /** Path relative to the working directory, `/`-separated. */
+  name: string;
+  size: number;
+  modifiedAt: string;
+}
+
+/** Describes a running executor, for `/info` and the API. */
+export interface ExecutorInfo {
+  /** `local`, `container` or `remote`. */
+  kind: string;
+  /** Free-form details: Python path, image, server URL. */
+  details: Record<string, string>;
+}
+
+export interface CodeExecutor {
+  readonly info: ExecutorInfo;
+  /** Absolute path of the working directory on the host, when the host can see it. */
+  readonly workingDirectory: string | undefined;
+  /** Starts the kernel; idempotent. Resolves when the kernel answers. */
+  start(options?: { signal?: AbortSignal }): Promise<void>;
+  execute(code: string, options?: ExecuteOptions): Promise<ExecutionResult>;
+  loadPlugin(plugin: PluginLoadSpec): Promise<void>;
+  setSessionVariables(variables: Record<string, string>): Promise<void>;
+  uploadFile(name: string, data: Uint8Array): Promise<FileInfo>;
+  downloadFile(name: string): Promise<Uint8Array>;
+  listFiles(): Promise<FileInfo[]>;
+  /** Interrupts running code (SIGINT / interrupt_request). */
+  interrupt(): Promise<void>;
+  /** Restarts the kernel; variables are lost, files stay. */
+  restart(): Promise<void>;
+  /** Stops the kernel and frees its resources; idempotent. */
+  stop(): Promise<void>;
+}
+
+/** What a session hands to the factory when it needs a kernel. */
+export interface ExecutorRequest {
+  sessionId: string;
+  /** Host path of the session's working directory (`<app>/workspace/sessions/<id>/cwd`). */
+  workingDirectory: string;
+}
+
+/** Creates an executor for a session. Provided by the application (see `@taskweaver/executor`). */
+export type ExecutorFactory = (request: ExecutorRequest) => CodeExecutor | Promise<CodeExecutor>;

@@ -1,0 +1,68 @@
+export {
+  AbortedError,
+  ConfigError,
+  ExecutionTimeoutError,
+  ExecutorUnavailableError,
+  FileAccessError,
+  KernelDiedError,
+  LlmNotConfiguredError,
+  LlmResponseError,
+  RoleError,
+  RoundLimitExceededError,
+  TaskWeaverError,
+  toTaskWeaverError,
+} from "./errors.js";
+export { createId, type IdGenerator } from "./memory/ids.js";
+export {
+  ATTACHMENT_TYPES,
+  AttachmentSchema,
+  AttachmentTypeSchema,
+  ConversationSchema,
+  PostSchema,
+  RoundSchema,
+  RoundStateSchema,
+  type Attachment,
+  type AttachmentType,
+  type Conversation,
+  type Post,
+  type Round,
+  type RoundState,
+} from "./memory/types.js";
+export { createAttachment, createPost, createRound, findAttachment } from "./memory/factories.js";
+export { CONFIG_KEYS, type ConfigKey, type ConfigValues } from "./config/keys.js";
+export {
+  CONFIG_FILE_NAME,
+  environmentVariableFor,
+  findAppDir,
+  loadConfig,
+  parseConfigAssignments,
+  type AppConfig,
+  type ConfigOrigin,
+  type LoadConfigOptions,
+} from "./config/load.js";
+export type {
+  Artifact,
+  CodeExecutor,
+  ExecuteOptions,
+  ExecutionOutcome,
+  ExecutionOutput,
+  ExecutionResult,
+  ExecutorFactory,
+  ExecutorInfo,
+  ExecutorRequest,
+  FileInfo,
+  PluginLoadSpec,
+  RichDisplay,
+} from "./executor/contract.js";
+export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./session/events.js";
+export type {
+  ChatContentPart,
+  ChatMessage,
+  ChatRequest,
+  ChatStreamPart,
+  ChatTool,
+  ChatToolCall,
+  LanguageModel,
+  TokenUsage,
+  UsageRecord,
+} from "./llm/types.js";

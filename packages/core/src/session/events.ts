@@ -1,0 +1,51 @@
+import type { Attachment, AttachmentType, Post, Round } from "../memory/types.js";
+
+/**
+ * The one stream every frontend renders from (TUI, transcript, SSE). Events are plain,
+ * JSON-serialisable objects discriminated by `type`.
+ */
+export type TaskWeaverEvent =
+  | { type: "round-start"; sessionId: string; roundId: string; userQuery: string }
+  | { type: "post-start"; sessionId: string; roundId: string; postId: string; role: string }
+  /** A human-readable activity of the role: "calling the model", "executing code". */
+  | { type: "post-status"; sessionId: string; roundId: string; postId: string; role: string; status: string }
+  | { type: "post-recipient"; sessionId: string; roundId: string; postId: string; sendTo: string }
+  /** A piece of the post's message text as it streams. */
+  | { type: "post-delta"; sessionId: string; roundId: string; postId: string; delta: string }
+  /**
+   * A piece of an attachment as it streams. `done` marks the last piece; the full attachment
+   * comes with it.
+   */
+  | {
+      type: "attachment-delta";
+      sessionId: string;
+      roundId: string;
+      postId: string;
+      attachmentId: string;
+      attachmentType: AttachmentType;
+      delta: string;
+      done: boolean;
+      attachment?: Attachment;
+    }
+  | {
+      type: "execution-output";
+      sessionId: string;
+      roundId: string;
+      postId: string;
+      stream: "stdout" | "stderr";
+      text: string;
+    }
+  | { type: "post-end"; sessionId: string; roundId: string; post: Post }
+  | { type: "round-end"; sessionId: string; roundId: string; round: Round }
+  | {
+      type: "round-error";
+      sessionId: string;
+      roundId: string;
+      error: { code: string; message: string };
+      round: Round;
+    };
+
+export type TaskWeaverEventType = TaskWeaverEvent["type"];
+
+/** Receives events; errors thrown by a listener are ignored so a broken UI cannot break a round. */
+export type EventListener = (event: TaskWeaverEvent) => void;
