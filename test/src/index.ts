@@ -1,0 +1,8 @@
+export {
+  startFakeOpenAIServer,
+  type FakeOpenAIServer,
+  type FakeOpenAIServerOptions,
+  type RecordedRequest,
+  type ScriptedResponse,
+  type ScriptedToolCall,
+} from "./fake-openai-server.js";
