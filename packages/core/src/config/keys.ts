@@ -97,6 +97,15 @@ export const CONFIG_KEYS = {
   "execution_service.custom_image": optionalString,
   // Plugins
   "plugin.base_path": z.string().default("${AppBaseDir}/plugins"),
+  // HTTP API (apps/api)
+  "api.keys": stringList.default([]),
+  "api.database_path": z.string().default("${AppBaseDir}/workspace/taskweaver-api.sqlite"),
+  "api.max_sessions": z.number().int().positive().default(64),
+  "api.max_body_bytes": z.number().int().positive().default(1_048_576),
+  "api.max_upload_bytes": z.number().int().positive().default(52_428_800),
+  "api.max_message_chars": z.number().int().positive().default(20_000),
+  "api.session_idle_timeout": z.number().positive().default(1_800),
+  "api.shutdown_grace_period": z.number().min(0).default(30),
   // Logging
   "logging.log_folder": z.string().default("logs"),
   "tracing.enabled": z.boolean().default(false),
