@@ -95,6 +95,12 @@ export const CONFIG_KEYS = {
   "execution_service.python": optionalString,
   "execution_service.max_output_chars": z.number().int().positive().default(100_000),
   "execution_service.custom_image": optionalString,
+  // Remote runtime (kernel_mode "remote"): a Jupyter Server, Kernel Gateway or Enterprise Gateway.
+  "execution_service.remote.url": optionalString,
+  "execution_service.remote.token": optionalString,
+  "execution_service.remote.kernel_name": z.string().default("python3"),
+  "execution_service.remote.working_directory": optionalString,
+  "execution_service.remote.start_timeout": z.number().positive().default(60),
   // Plugins
   "plugin.base_path": z.string().default("${AppBaseDir}/plugins"),
   // HTTP API (apps/api)
