@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets everything up (as scripts/setup.sh, plus a private Docker engine and the executor image)
+# and runs every test. Ends with a line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/setup.sh || exit 1
+
+if [ -f scripts/docker-engine.sh ]; then
+  # Prints "export DOCKER_HOST=..." for the engine it started.
+  engine=$(bash scripts/docker-engine.sh) || { echo "[test] could not start the Docker engine" >&2; exit 1; }
+  eval "$engine"
+  if [ -f packages/executor/docker/build-image.sh ]; then
+    bash packages/executor/docker/build-image.sh >&2 || { echo "[test] could not build the executor image" >&2; exit 1; }
+  fi
+fi
+
+report=$(mktemp -t vitest-report-XXXXXX.json)
+pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
+status=$?
+node scripts/summarize-tests.mjs "$report" || status=1
+rm -f "$report"
+exit $status
