@@ -66,3 +66,15 @@ export type {
   TokenUsage,
   UsageRecord,
 } from "./llm/types.js";
+export {
+  createCodeVerifier,
+  describeVerificationPolicy,
+  verifyCode,
+  type PolicyCodeVerifier,
+} from "./verification/verify-code.js";
+export {
+  verificationPolicyFromConfig,
+  type VerificationPolicy,
+  type VerificationPolicyFromConfigOptions,
+  type VerificationProblem,
+} from "./verification/policy.js";

@@ -77,6 +77,10 @@ export const CONFIG_KEYS = {
     "__setattr__",
     "__delattr__",
   ]),
+  // Unset means no check; an allowed list and a blocked list of one kind exclude each other.
+  "code_interpreter.blocked_modules": stringList.optional(),
+  "code_interpreter.allowed_functions": stringList.optional(),
+  "code_interpreter.allowed_variables": stringList.optional(),
   "code_interpreter.code_prefix": z.string().default(""),
   "code_generator.llm_alias": optionalString,
   "code_generator.load_plugin": z.boolean().default(true),

@@ -1,0 +1,83 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../config/load.js";
+import { CONFIG_KEYS } from "../config/keys.js";
+import { ConfigError } from "../errors.js";
+import { verificationPolicyFromConfig } from "./policy.js";
+import { verifyCode } from "./verify-code.js";
+
+const directories: string[] = [];
+
+function appWithConfig(values: Record<string, unknown>, env: Record<string, string> = {}) {
+  const appDir = mkdtempSync(join(tmpdir(), "tw-policy-"));
+  directories.push(appDir);
+  writeFileSync(join(appDir, "taskweaver_config.json"), JSON.stringify(values));
+  return loadConfig({ appDir, env });
+}
+
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+describe("verificationPolicyFromConfig", () => {
+  it("uses the default allowed modules and blocked functions when nothing is set", () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({}));
+    expect(policy.allowedModules).toEqual(CONFIG_KEYS["code_interpreter.allowed_modules"].parse(undefined));
+    expect(policy.blockedFunctions).toContain("open");
+    expect(policy.blockedModules).toBeNull();
+    expect(policy.allowedFunctions).toBeNull();
+    expect(policy.allowedVariables).toBeNull();
+  });
+
+  it("lets a blocked-modules list replace the default allowed list", () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({ "code_interpreter.blocked_modules": ["os"] }));
+    expect(policy.allowedModules).toBeNull();
+    expect(policy.blockedModules).toEqual(["os"]);
+  });
+
+  it("lets an allowed-functions list replace the default blocked list and adds plugin names", () => {
+    const policy = verificationPolicyFromConfig(
+      appWithConfig({ "code_interpreter.allowed_functions": ["print"] }),
+      { extraAllowedFunctions: ["anomaly_detection"] },
+    );
+    expect(policy.allowedFunctions).toEqual(["print", "anomaly_detection"]);
+    expect(policy.blockedFunctions).toBeNull();
+  });
+
+  it("does not add plugin names when functions are not limited to a list", () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({}), { extraAllowedFunctions: ["anomaly_detection"] });
+    expect(policy.allowedFunctions).toBeNull();
+  });
+
+  it("switches a check off with an explicit null", () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({ "code_interpreter.allowed_modules": null }));
+    expect(policy.allowedModules).toBeNull();
+  });
+
+  it("reads lists from the environment", () => {
+    const policy = verificationPolicyFromConfig(
+      appWithConfig({}, { CODE_INTERPRETER_ALLOWED_VARIABLES: "df, result" }),
+    );
+    expect(policy.allowedVariables).toEqual(["df", "result"]);
+  });
+
+  it("rejects an allowed and a blocked list both set explicitly, naming both keys", () => {
+    const config = appWithConfig({
+      "code_interpreter.allowed_modules": ["pandas"],
+      "code_interpreter.blocked_modules": ["os"],
+    });
+    expect(() => verificationPolicyFromConfig(config)).toThrow(ConfigError);
+    expect(() => verificationPolicyFromConfig(config)).toThrow(
+      /code_interpreter\.allowed_modules .*code_interpreter\.blocked_modules/,
+    );
+  });
+
+  it("produces a policy verifyCode accepts and enforces", async () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({}));
+    expect(await verifyCode("import pandas as pd\ndf = pd.DataFrame()\ndf.describe()", policy)).toEqual([]);
+    const problems = await verifyCode("import subprocess\nopen('x')", policy);
+    expect(problems.map((problem) => problem.line)).toEqual([1, 2]);
+  });
+});

@@ -1,0 +1,589 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError } from "../errors.js";
+import type { VerificationPolicy } from "./policy.js";
+import { createCodeVerifier, verifyCode } from "./verify-code.js";
+
+const DATA_POLICY: VerificationPolicy = {
+  allowedModules: ["pandas", "numpy", "matplotlib", "sklearn"],
+  blockedFunctions: ["eval", "exec", "open", "input", "compile"],
+};
+
+async function messages(code: string, policy: VerificationPolicy = DATA_POLICY): Promise<string[]> {
+  return (await verifyCode(code, policy)).map((problem) => problem.message);
+}
+
+async function expectClean(code: string, policy: VerificationPolicy = DATA_POLICY): Promise<void> {
+  expect(await messages(code, policy)).toEqual([]);
+}
+
+describe("verifyCode: imports", () => {
+  it("accepts imports of allowed modules, with submodules and aliases", async () => {
+    await expectClean(
+      [
+        "import pandas as pd",
+        "import numpy",
+        "import matplotlib.pyplot as plt",
+        "from sklearn.linear_model import LinearRegression",
+        "from pandas import DataFrame, Series as S",
+      ].join("\n"),
+    );
+  });
+
+  it("flags an import of a module outside the allowed list with its line and the allowed names", async () => {
+    const problems = await verifyCode("import pandas as pd\n\nimport os\n", DATA_POLICY);
+    expect(problems).toEqual([
+      {
+        line: 3,
+        message: 'line 3: import of module "os" is not allowed (allowed: pandas, numpy, matplotlib, sklearn)',
+      },
+    ]);
+  });
+
+  it("checks the first segment of a dotted import", async () => {
+    expect(await messages("import os.path")).toEqual([expect.stringContaining('module "os"')]);
+    expect(await messages("from os.path import join")).toEqual([expect.stringContaining('module "os"')]);
+    await expectClean("import pandas.api.types");
+  });
+
+  it("checks every module of a multi-module import", async () => {
+    const found = await messages("import numpy, subprocess, sys as system");
+    expect(found).toHaveLength(2);
+    expect(found[0]).toContain('"subprocess"');
+    expect(found[1]).toContain('"sys"');
+  });
+
+  it("checks a wildcard import by its module", async () => {
+    expect(await messages("from shutil import *")).toEqual([expect.stringContaining('module "shutil"')]);
+    await expectClean("from numpy import *");
+  });
+
+  it("checks relative imports by their first dotted segment, or by the imported name", async () => {
+    expect(await messages("from .helpers import load")).toEqual([expect.stringContaining('module "helpers"')]);
+    expect(await messages("from . import secrets")).toEqual([expect.stringContaining('module "secrets"')]);
+    await expectClean("from .pandas import x", { allowedModules: ["pandas"] });
+  });
+
+  it("flags only the blocked modules when a blocked list is given", async () => {
+    const policy = { blockedModules: ["os", "subprocess"] };
+    await expectClean("import json\nimport requests", policy);
+    expect(await messages("import json\nfrom subprocess import run", policy)).toEqual([
+      'line 2: import of module "subprocess" is not allowed (blocked: os, subprocess)',
+    ]);
+  });
+
+  it("does not check modules without a module list", async () => {
+    await expectClean("import os\nimport sys", {});
+    await expectClean("import os", { allowedModules: null, blockedModules: null });
+  });
+
+  it("accepts __future__ imports, which are compiler directives", async () => {
+    await expectClean("from __future__ import annotations");
+  });
+
+  it("always flags modules that import or reach built-ins by name", async () => {
+    for (const code of ["import builtins", "import importlib", "from importlib import import_module", "import imp"]) {
+      const found = await messages(code, {});
+      expect(found, code).toEqual([expect.stringContaining("can reach around the code checks")]);
+    }
+  });
+
+  it("flags importing a blocked or check-evading function under another name", async () => {
+    expect(await messages("from io import open as o", { blockedFunctions: ["open"] })).toEqual([
+      'line 1: importing function "open" is not allowed (blocked: open)',
+    ]);
+    expect(await messages("from operator import attrgetter", {})).toEqual([]);
+    expect(await messages("from somewhere import getattr as g", {})).toEqual([
+      'line 1: importing "getattr" is not allowed: it can reach around the code checks',
+    ]);
+  });
+});
+
+describe("verifyCode: function calls", () => {
+  it("accepts ordinary library calls", async () => {
+    await expectClean(
+      [
+        "import pandas as pd",
+        'df = pd.read_csv("data.csv")',
+        "df.describe()",
+        'df.groupby("a")["b"].sum()',
+        "print(len(df))",
+      ].join("\n"),
+    );
+  });
+
+  it("flags a blocked function called by name", async () => {
+    expect(await messages('df = 1\nopen("x")')).toEqual([
+      'line 2: call of function "open" is not allowed (blocked: eval, exec, open, input, compile)',
+    ]);
+  });
+
+  it("flags a blocked function called as a method, matched by its last name", async () => {
+    expect(await messages("import pandas as pd\npd.io.open('x')", { blockedFunctions: ["open"] })).toEqual([
+      'line 2: call of function "open" is not allowed (blocked: open)',
+    ]);
+  });
+
+  it("flags a blocked function behind parentheses", async () => {
+    expect(await messages('(open)("x")', { blockedFunctions: ["open"] })).toEqual([
+      'line 1: call of function "open" is not allowed (blocked: open)',
+    ]);
+  });
+
+  it("flags a blocked function passed around by bare name", async () => {
+    expect(await messages("reader = open\nfiles = list(map(open, names))", { blockedFunctions: ["open"] })).toEqual([
+      'line 1: use of function "open" is not allowed (blocked: open)',
+      'line 2: use of function "open" is not allowed (blocked: open)',
+    ]);
+  });
+
+  it("does not flag a blocked name used only as an attribute that is not called", async () => {
+    await expectClean("mode = handle.open", { blockedFunctions: ["open"] });
+  });
+
+  it("with an allowed list, flags other calls and accepts functions the code defines", async () => {
+    const policy = { allowedFunctions: ["print", "read_csv", "head"] };
+    await expectClean(
+      [
+        "def summarize(frame):",
+        "    print(frame.head())",
+        "class Box:",
+        "    pass",
+        "summarize(pd.read_csv('a.csv'))",
+        "b = Box()",
+      ].join("\n"),
+      policy,
+    );
+    expect(await messages("df.to_csv('x')", policy)).toEqual([
+      'line 1: call of function "to_csv" is not allowed (allowed: print, read_csv, head)',
+    ]);
+  });
+
+  it("with an allowed list, flags calls of expressions whose function cannot be named", async () => {
+    const found = await messages("(lambda value: value)(1)\nmake()()", { allowedFunctions: ["make"] });
+    expect(found).toHaveLength(2);
+    expect(found[0]).toMatch(/^line 1: calling the result of an expression is not allowed/);
+    expect(found[1]).toMatch(/^line 2: calling the result of an expression/);
+    await expectClean("make()()", {});
+  });
+
+  it("always flags calls through a subscript", async () => {
+    expect(await messages("funcs = [print]\nfuncs[0]('hi')", {})).toEqual([
+      "line 2: calling a function taken from a subscript (such as funcs[0]()) is not allowed, " +
+        "because the function cannot be checked; call it by name",
+    ]);
+    expect(await messages("handlers['x']()", {})).toHaveLength(1);
+  });
+
+  it("accepts method calls on a subscript, which name their function", async () => {
+    await expectClean("df['a'].mean()\nrows[0].strip()", {});
+  });
+
+  it("checks calls inside functions, lambdas, comprehensions, decorators and f-strings", async () => {
+    const policy = { blockedFunctions: ["open"] };
+    const code = [
+      "def f():",
+      "    return open('a')",
+      "g = lambda: open('b')",
+      "h = [open(n) for n in names]",
+      "@open",
+      "def k(): pass",
+      "s = f\"{open('c')}\"",
+      "def m(x=open('d')): pass",
+    ].join("\n");
+    const found = await verifyCode(code, policy);
+    expect(found.map((problem) => problem.line)).toEqual([2, 3, 4, 5, 7, 8]);
+  });
+
+  it("does not check function names without a function list", async () => {
+    await expectClean("open('x')\nos_system('ls')", {});
+  });
+
+  it("checks a method called eval by the blocked list, but does not flag it as check-evading", async () => {
+    await expectClean("df.eval('a + b')", {});
+    expect(await messages("df.eval('a + b')", { blockedFunctions: ["eval"] })).toEqual([
+      'line 1: call of function "eval" is not allowed (blocked: eval)',
+    ]);
+    await expectClean("import re\npattern = re.compile('a+')", { allowedModules: ["re"] });
+  });
+});
+
+describe("verifyCode: names that reach around the checks", () => {
+  const policy: VerificationPolicy = {};
+
+  it.each([
+    ["getattr(obj, 'x')", "getattr"],
+    ["setattr(obj, 'x', 1)", "setattr"],
+    ["delattr(obj, 'x')", "delattr"],
+    ["print(vars(obj))", "vars"],
+    ["g = globals()", "globals"],
+    ["l = locals()", "locals"],
+    ["m = __import__('os')", "__import__"],
+    ["eval('1 + 1')", "eval"],
+    ["exec('x = 1')", "exec"],
+    ["code = compile('1', 'f', 'eval')", "compile"],
+    ["get_ipython().system('ls')", "get_ipython"],
+    ["fetch = getattr", "getattr"],
+  ])("always flags %s", async (code, name) => {
+    const found = await messages(code, policy);
+    expect(found).toEqual([`line 1: "${name}" is not allowed: it can reach around the code checks`]);
+  });
+
+  it("flags them even when the policy allows them explicitly", async () => {
+    const found = await messages("getattr(x, 'y')", { allowedFunctions: ["getattr"] });
+    expect(found).toEqual(['line 1: "getattr" is not allowed: it can reach around the code checks']);
+  });
+
+  it("reports a blocked check-evading call once, not once per rule", async () => {
+    expect(await messages("eval('1')", { blockedFunctions: ["eval"] })).toHaveLength(1);
+  });
+
+  it.each([
+    ["x.__class__", "__class__"],
+    ["x.__class__.__bases__", "__class__"],
+    ["object.__subclasses__()", "__subclasses__"],
+    ["d = obj.__dict__", "__dict__"],
+    ["f.__globals__['os']", "__globals__"],
+    ["s = f'{a.__class__}'", "__class__"],
+  ])("flags the dunder attribute in %s", async (code, name) => {
+    const found = await messages(code, policy);
+    expect(found[0]).toBe(`line 1: access to the special attribute "${name}" is not allowed`);
+  });
+
+  it("flags __builtins__ and other dunder names", async () => {
+    expect(await messages("b = __builtins__", policy)).toEqual(['line 1: the special name "__builtins__" is not allowed']);
+    expect(await messages("__loader__.load_module('os')", policy)).toEqual([
+      'line 1: the special name "__loader__" is not allowed',
+    ]);
+  });
+
+  it("accepts the harmless dunders of everyday code", async () => {
+    await expectClean(
+      [
+        "import numpy as np",
+        "print(np.__version__)",
+        "if __name__ == '__main__':",
+        "    pass",
+        "class Model(Base):",
+        "    def __init__(self):",
+        "        super().__init__()",
+        "    def __repr__(self):",
+        "        return type(self).__name__",
+      ].join("\n"),
+      policy,
+    );
+  });
+
+  it("flags string subscripts that name a dunder", async () => {
+    expect(await messages("x['__class__']", policy)).toEqual([
+      'line 1: the subscript "__class__" names a special attribute, which is not allowed',
+    ]);
+    expect(await messages("x['__cl' 'ass__']", policy)).toHaveLength(1);
+    expect(await messages('d["__builtins__"]["eval"]', policy)).toHaveLength(1);
+  });
+
+  it("accepts a dunder in a plain string literal that is not a subscript", async () => {
+    await expectClean('label = "__class__"\nprint("__dict__")\nrows["name"]', policy);
+  });
+
+  it("flags the python 2 exec statement", async () => {
+    const found = await messages('exec "import os"', policy);
+    expect(found).toContain('line 1: "exec" is not allowed: it can reach around the code checks');
+  });
+
+  it("does not flag names that only look like them", async () => {
+    await expectClean("my_vars = 1\nglobals_count = 2\nobj.evaluate()\nkwargs = dict(eval_set=1)", policy);
+  });
+
+  it("does not flag a keyword argument or parameter named like a dunder-free builtin", async () => {
+    await expectClean("model.fit(X, y, locals_only=True)\ndef f(vars_list): return vars_list", policy);
+  });
+});
+
+describe("verifyCode: variables", () => {
+  const policy: VerificationPolicy = { allowedVariables: ["df", "result", "i", "row", "total", "fh", "err", "n"] };
+
+  it("accepts bindings of allowed names", async () => {
+    await expectClean(
+      [
+        "df = load()",
+        "result: int = 0",
+        "total += 1",
+        "for i, row in enumerate(df): pass",
+        "with open_file() as fh: pass",
+        "try: pass",
+        "except ValueError as err: pass",
+        "if (n := 10) > 5: pass",
+        "df, (result, *total) = 1, (2, 3)",
+      ].join("\n"),
+      policy,
+    );
+  });
+
+  it.each([
+    ["x = 1", "x"],
+    ["x: int = 1", "x"],
+    ["x += 1", "x"],
+    ["df, x = 1, 2", "x"],
+    ["[df, *x] = items", "x"],
+    ["for x in df: pass", "x"],
+    ["with ctx() as x: pass", "x"],
+    ["with ctx() as (df, x): pass", "x"],
+    ["try: pass\nexcept E as x: pass", "x"],
+    ["if (x := 3): pass", "x"],
+    ["y = [v for v in df]", "y"],
+  ])("flags the binding of a name outside the list in %s", async (code, name) => {
+    const found = await messages(code, policy);
+    expect(found).toEqual([expect.stringContaining(`assignment to variable "${name}" is not allowed (allowed variables:`)]);
+  });
+
+  it("counts a walrus inside a comprehension as a binding of the enclosing scope", async () => {
+    const found = await messages("df = [(x := v) for v in rows]", policy);
+    expect(found).toEqual([expect.stringContaining('assignment to variable "x"')]);
+  });
+
+  it("flags top-level function and class definitions by name", async () => {
+    expect(await messages("def helper(): pass\nclass Thing: pass", policy)).toEqual([
+      expect.stringMatching(/^line 1: definition of function "helper" is not allowed/),
+      expect.stringMatching(/^line 2: definition of class "Thing" is not allowed/),
+    ]);
+  });
+
+  it("does not check names local to functions, lambdas, classes and comprehensions", async () => {
+    await expectClean(
+      [
+        "def df(a, b=1, *rest, **options):",
+        "    local = a + b",
+        "    for k in rest: pass",
+        "class result:",
+        "    attribute = 1",
+        "total = [v for v in range(3)]",
+        "n = lambda q: q",
+      ].join("\n"),
+      policy,
+    );
+  });
+
+  it("checks a name a function declares global", async () => {
+    expect(await messages("def df():\n    global counter\n    counter = 1", policy)).toEqual([
+      expect.stringMatching(/^line 3: assignment to variable "counter"/),
+    ]);
+  });
+
+  it("does not treat attribute or subscript assignments, imports, annotations or _ as new variables", async () => {
+    await expectClean(
+      "df.col = 1\ndf['a'] = 2\nimport pandas as pd\nrow: int\nfor _ in range(3): pass",
+      policy,
+    );
+  });
+
+  it("flags assigning a dunder name even without a variable list", async () => {
+    expect(await messages("__builtins__ = {}", {})).toEqual(['line 1: assigning the special name "__builtins__" is not allowed']);
+  });
+
+  it("checks match captures", async () => {
+    const code = ["match df:", "    case [row, *rest]: pass", "    case Point(x=0, y=n): pass", "    case Color.RED: pass"].join(
+      "\n",
+    );
+    expect(await messages(code, policy)).toEqual([expect.stringMatching(/^line 2: assignment to variable "rest"/)]);
+  });
+
+  it("does not check variables without a variable list", async () => {
+    await expectClean("anything = 1\nfor whatever in x: pass", {});
+  });
+});
+
+describe("verifyCode: IPython syntax", () => {
+  it("accepts package installs", async () => {
+    await expectClean(
+      [
+        "%pip install pandas",
+        "!pip install -q scikit-learn",
+        '!pip install "numpy>=1.26"',
+        "!python -m pip install seaborn",
+        "%conda install scipy",
+        "import pandas as pd",
+        "if missing:",
+        "    %pip install tabulate",
+        "    print('installed')",
+      ].join("\n"),
+    );
+  });
+
+  it.each([
+    ["!ls -la", 'line 1: shell command "!ls -la" is not allowed'],
+    ["%run script.py", 'line 1: IPython magic "%run script.py" is not allowed'],
+    ["%cd /etc", 'line 1: IPython magic "%cd /etc" is not allowed'],
+    ["  !cat /etc/passwd", 'line 1: shell command "!cat /etc/passwd" is not allowed'],
+    ["!pip uninstall pandas", 'line 1: shell command "!pip uninstall pandas" is not allowed'],
+    ["files = !ls", 'line 1: capturing the output of "!ls" is not allowed'],
+  ])("flags %s", async (code, expected) => {
+    const found = await messages(code);
+    expect(found).toHaveLength(1);
+    expect(found[0]).toContain(expected);
+  });
+
+  it("flags installs that smuggle in shell commands or IPython expansions", async () => {
+    for (const code of [
+      "!pip install pandas; rm -rf ~",
+      "!pip install pandas && curl x",
+      "!pip install pandas | sh",
+      "!pip install pandas>=2",
+      "!pip install $PACKAGE",
+      "!pip install {name}",
+      "%pip install `whoami`",
+    ]) {
+      const found = await messages(code);
+      expect(found, code).toEqual([expect.stringContaining("contains shell operators or IPython expansions")]);
+    }
+  });
+
+  it("flags a cell magic and does not parse its body as Python", async () => {
+    const problems = await verifyCode("x = 1\n%%bash\nls -la | grep secret\necho done", DATA_POLICY);
+    expect(problems).toEqual([{ line: 2, message: expect.stringContaining('cell magic "%%bash" is not allowed') }]);
+  });
+
+  it("keeps line numbers of later problems after a magic line", async () => {
+    const problems = await verifyCode("!pip install x\n%pip install y\n\nimport os", DATA_POLICY);
+    expect(problems.map((problem) => problem.line)).toEqual([4]);
+  });
+
+  it("does not take a modulo, a string line or a continued expression for a magic", async () => {
+    await expectClean(
+      [
+        "total = (a",
+        "         % b)",
+        'text = """',
+        "%run not a magic",
+        "!ls not a shell",
+        '"""',
+        "value = a \\",
+        "    % 3",
+        "ok = x != y",
+        "# !ls in a comment",
+      ].join("\n"),
+      {},
+    );
+  });
+});
+
+describe("verifyCode: syntax errors", () => {
+  it("reports the line of the first syntax error", async () => {
+    const problems = await verifyCode("x = 1\nif x\n    y = 2\n", {});
+    expect(problems).toEqual([{ line: 2, message: "line 2: invalid Python syntax: if x" }]);
+  });
+
+  it("reports a missing token on its line", async () => {
+    const problems = await verifyCode("x = 1\ndef f(:\n    pass\n", {});
+    expect(problems[0]?.line).toBe(2);
+    expect(problems[0]?.message).toMatch(/^line 2: invalid Python syntax/);
+  });
+
+  it("reports only the first of several syntax errors", async () => {
+    const problems = await verifyCode("a = 1\nb = 2 +\nc = (\n", {});
+    expect(problems.filter((problem) => problem.message.includes("syntax"))).toHaveLength(1);
+    expect(problems[0]?.line).toBe(2);
+  });
+
+  it("reports a python 2 print statement", async () => {
+    expect(await messages('print "hello"', {})).toEqual([
+      'line 1: invalid Python 3 syntax, print is a function: use print(...): print "hello"',
+    ]);
+  });
+
+  it("accepts modern syntax: match, walrus, f-strings, async, type hints, decorators", async () => {
+    await expectClean(
+      [
+        "from dataclasses import dataclass",
+        "@dataclass",
+        "class Point:",
+        "    x: int",
+        "    y: int = 0",
+        "async def fetch(url: str) -> dict[str, int]:",
+        "    async with session() as s:",
+        "        return await s.get(url)",
+        "match value:",
+        "    case {'k': v}: print(v)",
+        "    case _: pass",
+        "print(f'{value!r:>10}')",
+      ].join("\n"),
+      {},
+    );
+  });
+
+  it("accepts empty code", async () => {
+    await expectClean("", DATA_POLICY);
+    await expectClean("\n\n# only a comment\n", DATA_POLICY);
+  });
+});
+
+describe("verifyCode: policy", () => {
+  it("rejects an allowed and a blocked list of the same kind", async () => {
+    await expect(verifyCode("x = 1", { allowedModules: ["a"], blockedModules: ["b"] })).rejects.toBeInstanceOf(
+      ConfigError,
+    );
+    await expect(verifyCode("x = 1", { allowedFunctions: [], blockedFunctions: ["b"] })).rejects.toThrow(
+      /both allowedFunctions and blockedFunctions/,
+    );
+  });
+
+  it("accepts an allowed list of one kind with a blocked list of another", async () => {
+    await expectClean("import pandas", { allowedModules: ["pandas"], blockedFunctions: ["open"] });
+  });
+
+  it("treats an empty allowed list as allowing nothing", async () => {
+    expect(await messages("import pandas", { allowedModules: [] })).toEqual([
+      'line 1: import of module "pandas" is not allowed (allowed: none)',
+    ]);
+  });
+
+  it("rejects a policy whose lists are not lists of names", async () => {
+    await expect(
+      verifyCode("x = 1", { allowedModules: "pandas" } as unknown as VerificationPolicy),
+    ).rejects.toThrow(/allowedModules/);
+  });
+
+  it("returns problems sorted by line across all kinds of checks", async () => {
+    const problems = await verifyCode(
+      ["import os", "!ls", "x.__class__", "open('f')", "funcs[0]()"].join("\n"),
+      DATA_POLICY,
+    );
+    expect(problems.map((problem) => problem.line)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("can verify many snippets at once with one shared parser", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, index) => verifyCode(`import mod${index}\n`, DATA_POLICY)),
+    );
+    results.forEach((problems, index) => {
+      expect(problems).toEqual([expect.objectContaining({ message: expect.stringContaining(`"mod${index}"`) })]);
+    });
+  });
+});
+
+describe("createCodeVerifier", () => {
+  it("describes every rule it enforces for the prompt", () => {
+    const verifier = createCodeVerifier({
+      allowedModules: ["pandas", "numpy"],
+      blockedFunctions: ["open"],
+      allowedVariables: ["df"],
+    });
+    expect(verifier.rules).toContain("import only these modules: pandas, numpy");
+    expect(verifier.rules).toContain("do not call or refer to these functions: open");
+    expect(verifier.rules).toContain("assign only these global variable names: df");
+    expect(verifier.rules).toContain("getattr");
+    expect(verifier.rules).toContain("%pip install");
+  });
+
+  it("verifies code against its policy", async () => {
+    const verifier = createCodeVerifier({ blockedModules: ["os"] });
+    expect(verifier.rules).toContain("do not import these modules: os");
+    expect(await verifier.verify("import os")).toEqual([
+      { line: 1, message: 'line 1: import of module "os" is not allowed (blocked: os)' },
+    ]);
+    expect(await verifier.verify("import json")).toEqual([]);
+  });
+
+  it("rejects a malformed policy when created", () => {
+    expect(() => createCodeVerifier({ allowedModules: ["a"], blockedModules: ["b"] })).toThrow(ConfigError);
+  });
+});
