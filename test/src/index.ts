@@ -6,3 +6,5 @@ export {
   type ScriptedResponse,
   type ScriptedToolCall,
 } from "./fake-openai-server.js";
+export { createTestAppDir, REPO_ROOT, TEST_PYTHON, type TestAppDir } from "./app-dir.js";
+export { cleanEnvironment, runCli, type CliRun } from "./cli-process.js";

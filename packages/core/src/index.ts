@@ -67,6 +67,28 @@ export type {
   UsageRecord,
 } from "./llm/types.js";
 export {
+  BUILT_IN_ROLES,
+  createTaskWeaver,
+  type CreateSessionOptions,
+  type CreateTaskWeaverOptions,
+  type TaskWeaverApp,
+} from "./app.js";
+export { Session, type MessageFile, type SendMessageOptions, type SessionInit } from "./session/session.js";
+export { internalStepLimit, type RoundProgress, type StopCondition } from "./session/stop-conditions.js";
+export { PostBuilder } from "./roles/post-builder.js";
+export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
+export { createPlanner, formatPlannerRounds, PLANNER_ALIAS, type PlannerOptions } from "./roles/planner.js";
+export {
+  CODE_INTERPRETER_ALIAS,
+  createCodeInterpreter,
+  formatCodeInterpreterRounds,
+  type CodeInterpreterOptions,
+  type CodeProblem,
+  type CodeVerifier,
+} from "./roles/code-interpreter.js";
+export { JsonStreamParser, type FieldEvent } from "./parsing/json-stream.js";
+export { formatExecutionMessage, formatExecutionResult } from "./prompts/execution-report.js";
+export {
   createCodeVerifier,
   describeVerificationPolicy,
   verifyCode,

@@ -1,0 +1,181 @@
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { loadConfig, type AppConfig, type LoadConfigOptions } from "./config/load.js";
+import { ConfigError } from "./errors.js";
+import type { ExecutorFactory } from "./executor/contract.js";
+import { languageModelFromConfig } from "./llm/from-config.js";
+import type { LanguageModel } from "./llm/types.js";
+import { createId, type IdGenerator } from "./memory/ids.js";
+import type { Round } from "./memory/types.js";
+import { createCodeInterpreter } from "./roles/code-interpreter.js";
+import { createPlanner } from "./roles/planner.js";
+import type { Role, RoleFactory, RoleServices } from "./roles/role.js";
+import { Session } from "./session/session.js";
+import { internalStepLimit } from "./session/stop-conditions.js";
+
+export interface CreateTaskWeaverOptions {
+  /** App directory; when absent, the nearest folder upward from `cwd` holding `taskweaver_config.json`. */
+  appDir?: string;
+  /** @default process.cwd() */
+  cwd?: string;
+  /** @default process.env */
+  env?: Record<string, string | undefined>;
+  /** Highest-priority config values in dotted notation, e.g. `{ "llm.model": "gpt-4o" }`. */
+  configOverrides?: Record<string, unknown>;
+  /**
+   * Builds the executor factory from the config, e.g. `createExecutorFactory` of
+   * `@taskweaver/executor`. One of this and `executorFactory` is required.
+   */
+  createExecutorFactory?: (config: AppConfig) => ExecutorFactory;
+  /** A ready executor factory (takes precedence over `createExecutorFactory`). */
+  executorFactory?: ExecutorFactory;
+  /** Use this model for every role instead of the configured one. */
+  languageModel?: LanguageModel;
+  /** `fetch` used by the model client. @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** Extra roles by name, usable in `session.roles`; they may replace built-in ones. */
+  roles?: Record<string, RoleFactory>;
+  /** @default TaskWeaver-style ids */
+  generateId?: IdGenerator;
+}
+
+export interface CreateSessionOptions {
+  /** Reuse an id, e.g. to continue a stored session in its working directory. @default a new id */
+  sessionId?: string;
+  /** Rounds of a stored session to continue from. */
+  rounds?: readonly Round[];
+  /** Prepended once to the next user message (e.g. "the kernel was restarted: variables are gone"). */
+  note?: string;
+  /** Start the kernel now, in the background. @default true */
+  warmUp?: boolean;
+}
+
+/** An app directory loaded and ready to open sessions. */
+export interface TaskWeaverApp {
+  readonly config: AppConfig;
+  /** The model roles use unless they have their own `llm_alias`. */
+  readonly languageModel: LanguageModel;
+  createSession(options?: CreateSessionOptions): Promise<Session>;
+  /** Stops every session's kernel. */
+  close(): Promise<void>;
+}
+
+/** The roles that ship with TaskWeaver, by their `session.roles` name. */
+export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
+  code_interpreter: (services) => {
+    const config = services.config;
+    return createCodeInterpreter({
+      model: services.languageModel(config.get("code_generator.llm_alias")),
+      executor: services.executor,
+      maxRetryCount: config.get("code_interpreter.max_retry_count"),
+      responseFormat: config.get("llm.response_format"),
+      codePrefix: config.get("code_interpreter.code_prefix") || undefined,
+      executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
+    });
+  },
+  planner: (services) =>
+    createPlanner({
+      model: services.languageModel(services.config.get("planner.llm_alias")),
+      workers: services.workers(),
+      maxSelfCorrections: services.config.get("planner.max_self_correction"),
+      responseFormat: services.config.get("llm.response_format"),
+    }),
+};
+
+/**
+ * Loads an app directory (config, model) and returns an app that opens sessions.
+ * Throws `ConfigError` for a bad config and `LlmNotConfiguredError` when no model is set.
+ */
+export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): Promise<TaskWeaverApp> {
+  const loadOptions: LoadConfigOptions = {
+    appDir: options.appDir,
+    cwd: options.cwd,
+    env: options.env,
+    overrides: options.configOverrides,
+  };
+  const config = loadConfig(loadOptions);
+  const executorFactory = options.executorFactory ?? options.createExecutorFactory?.(config);
+  if (!executorFactory) {
+    throw new ConfigError("createTaskWeaver needs an executor: pass createExecutorFactory from @taskweaver/executor.");
+  }
+  const generateId = options.generateId ?? createId;
+  const factories = { ...BUILT_IN_ROLES, ...options.roles };
+  const roleNames = config.get("session.roles");
+  for (const name of roleNames) {
+    if (!factories[name]) {
+      throw new ConfigError(
+        `session.roles names "${name}", which is not a role. Known roles: ${Object.keys(factories).join(", ")}.`,
+      );
+    }
+  }
+  if (roleNames.length === 0) throw new ConfigError("session.roles is empty; use for example [\"planner\", \"code_interpreter\"].");
+
+  const models = new Map<string, LanguageModel>();
+  const defaultModel = options.languageModel ?? languageModelFromConfig(config, { fetch: options.fetch });
+  const languageModel = (alias?: string): LanguageModel => {
+    if (!alias || options.languageModel) return defaultModel;
+    let model = models.get(alias);
+    if (!model) {
+      model = languageModelFromConfig(config, { fetch: options.fetch, alias });
+      models.set(alias, model);
+    }
+    return model;
+  };
+
+  const sessions = new Set<Session>();
+  const workspace = config.get("workspace.workspace_path");
+
+  return {
+    config,
+    languageModel: defaultModel,
+    async createSession(sessionOptions: CreateSessionOptions = {}) {
+      const id = sessionOptions.sessionId ?? generateId("session");
+      if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) {
+        throw new ConfigError(`"${id}" is not a valid session id (letters, digits, "-", "_" and "." only).`);
+      }
+      const workingDirectory = join(workspace, "sessions", id, "cwd");
+      await mkdir(workingDirectory, { recursive: true });
+
+      let session: Session | undefined;
+      const built: Role[] = [];
+      const services: RoleServices = {
+        config,
+        languageModel,
+        executor: () => session!.executor(),
+        workers: () => built.filter((role) => role.alias !== "Planner"),
+      };
+      // Workers first, so the Planner can describe them.
+      const ordered = [...roleNames.filter((name) => name !== "planner"), ...roleNames.filter((name) => name === "planner")];
+      for (const name of ordered) built.push(await factories[name]!(services));
+      const codeInterpreters = built.filter((role) => role.isCodeInterpreter);
+      if (codeInterpreters.length > 1) {
+        throw new ConfigError(`session.roles has ${codeInterpreters.length} code interpreters; only one is allowed.`);
+      }
+      const planner = built.find((role) => role.alias === "Planner");
+      const entryRole = planner?.alias ?? built[0]!.alias;
+      if (!planner && built.length > 1) {
+        throw new ConfigError("Without a planner, session.roles must hold exactly one role (e.g. [\"code_interpreter\"]).");
+      }
+
+      session = new Session({
+        id,
+        workingDirectory,
+        roles: built,
+        entryRole,
+        stopConditions: [internalStepLimit(config.get("session.max_internal_chat_round_num"))],
+        executorFactory,
+        generateId,
+        rounds: sessionOptions.rounds,
+        pendingNote: sessionOptions.note,
+        onStopped: () => sessions.delete(session!),
+      });
+      sessions.add(session);
+      if (sessionOptions.warmUp !== false && codeInterpreters.length > 0) session.warmUp();
+      return session;
+    },
+    async close() {
+      await Promise.all([...sessions].map((session) => session.stop()));
+      sessions.clear();
+    },
+  };
+}

@@ -1,0 +1,262 @@
+import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
+import type { ChatMessage, LanguageModel } from "../llm/types.js";
+import { findAttachment } from "../memory/factories.js";
+import type { Post, Round } from "../memory/types.js";
+import {
+  buildCodeInterpreterSystemPrompt,
+  CODE_INTERPRETER_ANSWER_SCHEMA,
+} from "../prompts/code-interpreter-prompt.js";
+import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
+import { fieldText, requestModelAnswer } from "./model-answer.js";
+import type { Role, RoleContext } from "./role.js";
+
+export const CODE_INTERPRETER_ALIAS = "CodeInterpreter";
+
+/** One problem found by code verification. */
+export interface CodeProblem {
+  /** 1-based line in the code as the model wrote it. */
+  line: number;
+  message: string;
+}
+
+/** Checks code before it runs; the slot the code-verification feature plugs into. */
+export interface CodeVerifier {
+  /** What the checks enforce, in a phrase for the prompt (e.g. "imports only of pandas, numpy"). */
+  rules: string;
+  verify(code: string): Promise<CodeProblem[]>;
+}
+
+export interface CodeInterpreterOptions {
+  model: LanguageModel;
+  executor: () => Promise<CodeExecutor>;
+  /** Self-retries per request, shared by unparseable answers, failed checks and failed runs. @default 3 */
+  maxRetryCount?: number;
+  responseFormat?: "json_object" | "json_schema" | "text";
+  /** Prepended to every piece of code before it runs (`code_interpreter.code_prefix`). */
+  codePrefix?: string;
+  /** When set, code is verified before it runs. */
+  verifier?: CodeVerifier;
+  pluginSignatures?: string;
+  examples?: readonly Round[][];
+  experience?: string;
+  /** Execution time limit per run, in ms. @default the executor's */
+  executionTimeoutMs?: number;
+  /** @default CodeInterpreter */
+  alias?: string;
+}
+
+/** The CodeInterpreter: asks the model for Python, checks it, runs it and reports back. */
+export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
+  const alias = options.alias ?? CODE_INTERPRETER_ALIAS;
+  const maxRetries = options.maxRetryCount ?? 3;
+  const systemPrompts = new Map<string, string>();
+
+  function systemPromptFor(requester: string): string {
+    let prompt = systemPrompts.get(requester);
+    if (!prompt) {
+      prompt = buildCodeInterpreterSystemPrompt({
+        requester,
+        pluginSignatures: options.pluginSignatures,
+        verificationRules: options.verifier?.rules,
+        experience: options.experience,
+      });
+      systemPrompts.set(requester, prompt);
+    }
+    return prompt;
+  }
+
+  return {
+    alias,
+    description:
+      "Writes and runs Python in a stateful kernel: data loading, analysis, charts, files. Reports the code and its results.",
+    isCodeInterpreter: true,
+    async reply(context: RoleContext): Promise<Post> {
+      const requester = findRequester(context.round, alias) ?? context.incoming.send_from;
+      const retriesUsed = countTrailingRetries(context.round, alias);
+      const canRetry = retriesUsed < maxRetries;
+
+      const messages: ChatMessage[] = [{ role: "system", content: systemPromptFor(requester) }];
+      for (const example of options.examples ?? []) messages.push(...formatCodeInterpreterRounds(example, alias));
+      messages.push(...formatCodeInterpreterRounds(context.rounds, alias));
+
+      const builder = context.startPost();
+      builder.status("calling the model");
+      const answer = await requestModelAnswer(
+        options.model,
+        {
+          messages,
+          responseFormat: options.responseFormat,
+          jsonSchema: { name: "code_interpreter_answer", schema: CODE_INTERPRETER_ANSWER_SCHEMA },
+          signal: context.signal,
+          tag: alias,
+        },
+        (event) => {
+          if (event.type !== "field-delta") return;
+          if (event.key === "thought" || event.key === "reply_type" || event.key === "reply_content") {
+            builder.attachmentDelta(event.key, event.delta);
+          }
+        },
+      );
+
+      const thought = fieldText(answer.fields, "thought");
+      const replyType = fieldText(answer.fields, "reply_type");
+      const content = fieldText(answer.fields, "reply_content");
+      let problem = answer.parseError;
+      if (!problem && replyType !== "python" && replyType !== "text") {
+        problem = `"reply_type" must be "python" or "text", not ${JSON.stringify(replyType ?? null)}`;
+      }
+      if (!problem && (content === undefined || content.trim() === "")) problem = '"reply_content" is missing or empty';
+      if (problem) {
+        builder.discardOpenAttachments();
+        builder.addAttachment("invalid_response", answer.text);
+        return finish(builder, {
+          canRetry,
+          requester,
+          alias,
+          revise: `Your answer could not be used: ${problem}. Answer again with exactly one JSON object in the required format.`,
+          failure: `I could not produce a usable answer (${problem}).`,
+        });
+      }
+
+      if (thought !== undefined) builder.finishAttachment("thought", thought);
+      builder.finishAttachment("reply_type", replyType!);
+      builder.finishAttachment("reply_content", content!);
+
+      if (replyType === "text") {
+        builder.setRecipient(requester);
+        builder.setMessage(content!);
+        return builder.end();
+      }
+
+      const code = content!;
+      if (options.verifier) {
+        builder.status("verifying code");
+        const problems = await options.verifier.verify(code);
+        if (problems.length > 0) {
+          const list = problems.map((item) => `line ${item.line}: ${item.message}`).join("\n");
+          builder.addAttachment("verification", "INCORRECT");
+          builder.addAttachment("code_error", list);
+          builder.addAttachment("execution_status", "NONE");
+          return finish(builder, {
+            canRetry,
+            requester,
+            alias,
+            revise: `The code was not run because it breaks these rules:\n${list}\nRewrite it so that it follows them.`,
+            failure: `The code was not run because it breaks these rules:\n${list}`,
+          });
+        }
+        builder.addAttachment("verification", "CORRECT");
+      } else {
+        builder.addAttachment("verification", "NONE");
+      }
+
+      builder.status("executing code");
+      const executor = await options.executor();
+      const executable = options.codePrefix ? `${options.codePrefix}\n${code}` : code;
+      const result = await executor.execute(executable, {
+        signal: context.signal,
+        timeoutMs: options.executionTimeoutMs,
+        onOutput: (output) => builder.executionOutput(output.stream, output.text),
+      });
+      const report = formatExecutionResult(result);
+      builder.addAttachment("execution_status", result.isSuccess ? "SUCCESS" : "FAILURE");
+      builder.addAttachment("execution_result", report, executionExtra(result));
+      if (result.artifacts.length > 0) {
+        builder.addAttachment("artifact_paths", JSON.stringify(result.artifacts.map((artifact) => artifact.path)), {
+          artifacts: result.artifacts,
+        });
+      }
+      if (!result.isSuccess && !context.signal.aborted) {
+        return finish(builder, {
+          canRetry,
+          requester,
+          alias,
+          revise: `${report}\n\nFix the code and try again.`,
+          failure: formatExecutionMessage(code, result),
+        });
+      }
+      builder.setRecipient(requester);
+      builder.setMessage(formatExecutionMessage(code, result));
+      return builder.end();
+    },
+  };
+}
+
+/** Ends a failed attempt: back to the model while retries remain, else report to the requester. */
+function finish(
+  builder: ReturnType<RoleContext["startPost"]>,
+  details: { canRetry: boolean; requester: string; alias: string; revise: string; failure: string },
+): Post {
+  if (details.canRetry) {
+    builder.addAttachment("revise_message", details.revise);
+    builder.setRecipient(details.alias);
+    builder.setMessage(details.revise);
+  } else {
+    builder.setRecipient(details.requester);
+    builder.setMessage(`${details.failure}\n\nI ran out of retries and could not complete the request.`);
+  }
+  return builder.end();
+}
+
+function executionExtra(result: ExecutionResult) {
+  return {
+    outcome: result.outcome,
+    output: result.output,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    error: result.error,
+    state_lost: result.stateLost,
+    notes: result.notes,
+    duration_ms: result.durationMs,
+  };
+}
+
+/** The last role other than the CodeInterpreter that sent it a request in this round. */
+function findRequester(round: Round, alias: string): string | undefined {
+  for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
+    const post = round.post_list[index]!;
+    if (post.send_to === alias && post.send_from !== alias) return post.send_from;
+  }
+  return undefined;
+}
+
+/** Self-retries since the last request from another role. */
+function countTrailingRetries(round: Round, alias: string): number {
+  let count = 0;
+  for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
+    const post = round.post_list[index]!;
+    if (post.send_from === alias && post.send_to === alias) count += 1;
+    else break;
+  }
+  return count;
+}
+
+function answerOf(post: Post): string {
+  const invalid = findAttachment(post, "invalid_response");
+  if (invalid) return invalid.content;
+  const response: Record<string, string> = {};
+  for (const type of ["thought", "reply_type", "reply_content"] as const) {
+    const attachment = findAttachment(post, type);
+    if (attachment) response[type] = attachment.content;
+  }
+  return JSON.stringify({ response });
+}
+
+/** Renders rounds as the CodeInterpreter's chat: requests, its answers, and what running them did. */
+export function formatCodeInterpreterRounds(rounds: readonly Round[], alias: string = CODE_INTERPRETER_ALIAS): ChatMessage[] {
+  const messages: ChatMessage[] = [];
+  for (const round of rounds) {
+    for (const post of round.post_list) {
+      if (post.send_from === alias) {
+        messages.push({ role: "assistant", content: answerOf(post) });
+        const revise = findAttachment(post, "revise_message");
+        const result = findAttachment(post, "execution_result");
+        if (revise) messages.push({ role: "user", content: revise.content });
+        else if (result) messages.push({ role: "user", content: `Result of running your code:\n${result.content}` });
+      } else if (post.send_to === alias) {
+        messages.push({ role: "user", content: post.message });
+      }
+    }
+  }
+  return messages;
+}

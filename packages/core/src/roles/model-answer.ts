@@ -1,0 +1,46 @@
+import { AbortedError } from "../errors.js";
+import type { ChatRequest, LanguageModel, TokenUsage } from "../llm/types.js";
+import { JsonStreamParser, type FieldEvent } from "../parsing/json-stream.js";
+
+/** The outcome of asking the model for one JSON answer. */
+export interface ModelAnswer {
+  /** Everything the model said, verbatim (kept for corrections and the record). */
+  text: string;
+  /** Complete fields of the answer object. */
+  fields: Readonly<Record<string, unknown>>;
+  /** Why the answer is not a complete JSON object, if it is not. */
+  parseError: string | undefined;
+  usage: TokenUsage | undefined;
+}
+
+/**
+ * Streams a chat completion through the incremental JSON parser, handing field events to
+ * `onField` as they arrive.
+ */
+export async function requestModelAnswer(
+  model: LanguageModel,
+  request: ChatRequest,
+  onField: (event: FieldEvent) => void,
+): Promise<ModelAnswer> {
+  const parser = new JsonStreamParser();
+  let text = "";
+  let usage: TokenUsage | undefined;
+  for await (const part of model.streamChat(request)) {
+    if (request.signal?.aborted) throw new AbortedError();
+    if (part.type === "text-delta") {
+      text += part.text;
+      for (const event of parser.push(part.text)) onField(event);
+    } else if (part.type === "finish") {
+      usage = part.usage;
+    }
+  }
+  for (const event of parser.end()) onField(event);
+  return { text, fields: parser.fields, parseError: parser.parseError, usage };
+}
+
+/** A field as text: strings as they are, other JSON values serialised. */
+export function fieldText(fields: Readonly<Record<string, unknown>>, key: string): string | undefined {
+  const value = fields[key];
+  if (value === undefined || value === null) return undefined;
+  return typeof value === "string" ? value : JSON.stringify(value);
+}

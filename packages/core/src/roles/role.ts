@@ -1,0 +1,51 @@
+import type { AppConfig } from "../config/load.js";
+import type { CodeExecutor } from "../executor/contract.js";
+import type { LanguageModel } from "../llm/types.js";
+import type { IdGenerator } from "../memory/ids.js";
+import type { Post, Round } from "../memory/types.js";
+import type { PostBuilder } from "./post-builder.js";
+
+/** What a role sees when it is asked to reply. */
+export interface RoleContext {
+  sessionId: string;
+  /** Finished earlier rounds (failed rounds are left out) and then the current round. */
+  rounds: readonly Round[];
+  /** The round in progress (also the last entry of `rounds`). */
+  round: Round;
+  /** The post this role must answer. */
+  incoming: Post;
+  /** Starts the role's reply post; it streams events as the role fills it. */
+  startPost(): PostBuilder;
+  signal: AbortSignal;
+  /** The aliases of all roles in the session, `User` excluded. */
+  roleAliases: readonly string[];
+  generateId: IdGenerator;
+}
+
+/**
+ * A participant of a round. Planner and CodeInterpreter are roles like any other; a library
+ * user can register their own with `createTaskWeaver({ roles: { name: factory } })`.
+ */
+export interface Role {
+  /** The name used in routing (`send_to`), e.g. `CodeInterpreter`. */
+  readonly alias: string;
+  /** One or two sentences telling the Planner what this role can do. */
+  readonly description: string;
+  /** True for roles that run code (at most one per session). */
+  readonly isCodeInterpreter?: boolean;
+  reply(context: RoleContext): Promise<Post>;
+}
+
+/** What a role factory gets to build a role. */
+export interface RoleServices {
+  config: AppConfig;
+  /** The model for this role, honouring `<role>.llm_alias`. */
+  languageModel(alias?: string): LanguageModel;
+  /** The session's kernel; started on first use. */
+  executor(): Promise<CodeExecutor>;
+  /** The other roles of the session (built before this one when listed earlier). */
+  workers(): readonly Role[];
+}
+
+/** Builds a role for one session. */
+export type RoleFactory = (services: RoleServices) => Role | Promise<Role>;

@@ -1,0 +1,259 @@
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
+import type { CodeExecutor, ExecutorFactory } from "../executor/contract.js";
+import { createPost, createRound } from "../memory/factories.js";
+import type { IdGenerator } from "../memory/ids.js";
+import type { Post, Round } from "../memory/types.js";
+import { PostBuilder } from "../roles/post-builder.js";
+import type { Role } from "../roles/role.js";
+import type { EventListener, TaskWeaverEvent } from "./events.js";
+import type { StopCondition } from "./stop-conditions.js";
+
+/** A file attached to a message: copied into the working directory before the round starts. */
+export type MessageFile = { name: string; path: string } | { name: string; data: Uint8Array };
+
+export interface SendMessageOptions {
+  /** Receives every event of the round as it happens. */
+  onEvent?: EventListener;
+  /** Aborting stops the round: the model call is cancelled and running code interrupted. */
+  signal?: AbortSignal;
+  files?: readonly MessageFile[];
+}
+
+export interface SessionInit {
+  id: string;
+  workingDirectory: string;
+  /** Roles of the session; the first is where user messages go when there is no Planner. */
+  roles: readonly Role[];
+  /** Alias of the role that receives user messages. */
+  entryRole: string;
+  stopConditions: readonly StopCondition[];
+  executorFactory: ExecutorFactory;
+  generateId: IdGenerator;
+  /** Rounds restored from storage (kept as they are). */
+  rounds?: readonly Round[];
+  /** Prepended once to the next user message, e.g. to say a restored kernel lost its variables. */
+  pendingNote?: string;
+  /** Called once when the session is stopped. */
+  onStopped?: () => void;
+}
+
+/**
+ * A conversation with TaskWeaver: a memory of rounds, a set of roles and one Python kernel.
+ * Rounds run one at a time.
+ */
+export class Session {
+  readonly id: string;
+  readonly workingDirectory: string;
+  private readonly init: SessionInit;
+  private readonly history: Round[];
+  private readonly listeners = new Set<EventListener>();
+  private executorPromise: Promise<CodeExecutor> | undefined;
+  private running: { controller: AbortController; promise: Promise<Round> } | undefined;
+  private stopped = false;
+  private pendingNote: string | undefined;
+  /** The error that ended the last failed round. */
+  lastError: TaskWeaverError | undefined;
+
+  constructor(init: SessionInit) {
+    this.init = init;
+    this.id = init.id;
+    this.workingDirectory = init.workingDirectory;
+    this.history = [...(init.rounds ?? [])];
+    this.pendingNote = init.pendingNote;
+  }
+
+  /** Role aliases, e.g. `["Planner", "CodeInterpreter"]`. */
+  get roles(): string[] {
+    return this.init.roles.map((role) => role.alias);
+  }
+
+  /** All rounds, failed ones included. */
+  get rounds(): readonly Round[] {
+    return this.history;
+  }
+
+  get isRunning(): boolean {
+    return this.running !== undefined;
+  }
+
+  /** Subscribes to the events of every round; returns the unsubscribe function. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The session's kernel, created on first use and started once. */
+  executor(): Promise<CodeExecutor> {
+    this.executorPromise ??= (async () => {
+      const executor = await this.init.executorFactory({
+        sessionId: this.id,
+        workingDirectory: this.workingDirectory,
+      });
+      await executor.start();
+      return executor;
+    })();
+    // A failed start is retried on next use rather than remembered forever.
+    this.executorPromise.catch(() => {
+      this.executorPromise = undefined;
+    });
+    return this.executorPromise;
+  }
+
+  /** Starts the kernel in the background so the first execution does not wait for it. */
+  warmUp(): void {
+    this.executor().catch(() => {
+      // Reported when the kernel is actually needed.
+    });
+  }
+
+  async setSessionVariables(variables: Record<string, string>): Promise<void> {
+    const executor = await this.executor();
+    await executor.setSessionVariables(variables);
+  }
+
+  /**
+   * Runs one round: the message goes to the Planner (or the only worker), roles reply until one
+   * answers the User. Resolves with the round, `finished` or `failed`; the failure is in the
+   * `round-error` event and in `lastError`.
+   */
+  sendMessage(message: string, options: SendMessageOptions = {}): Promise<Round> {
+    if (this.stopped) {
+      return Promise.reject(new TaskWeaverError("session_stopped", `Session ${this.id} has been stopped.`));
+    }
+    if (this.running) {
+      return Promise.reject(
+        new TaskWeaverError("round_in_progress", "A round is already running in this session; wait for it or interrupt it."),
+      );
+    }
+    const controller = new AbortController();
+    const onAbort = () => controller.abort();
+    if (options.signal?.aborted) controller.abort();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const promise = this.runRound(message, options, controller.signal).finally(() => {
+      options.signal?.removeEventListener("abort", onAbort);
+      this.running = undefined;
+    });
+    this.running = { controller, promise };
+    return promise;
+  }
+
+  /** Stops the running round, like Ctrl-C: the model call is cancelled and the kernel interrupted. */
+  async interrupt(): Promise<void> {
+    const running = this.running;
+    if (!running) return;
+    running.controller.abort();
+    await running.promise.catch(() => undefined);
+  }
+
+  /** Stops the kernel. The rounds stay readable. */
+  async stop(): Promise<void> {
+    if (!this.stopped) this.init.onStopped?.();
+    this.stopped = true;
+    await this.interrupt();
+    const executorPromise = this.executorPromise;
+    this.executorPromise = undefined;
+    if (executorPromise) {
+      const executor = await executorPromise.catch(() => undefined);
+      await executor?.stop();
+    }
+  }
+
+  /** Stops the kernel but keeps the session usable: the next execution starts a fresh kernel. */
+  async stopKernel(): Promise<void> {
+    const executorPromise = this.executorPromise;
+    this.executorPromise = undefined;
+    const executor = await executorPromise?.catch(() => undefined);
+    await executor?.stop();
+  }
+
+  private async runRound(message: string, options: SendMessageOptions, signal: AbortSignal): Promise<Round> {
+    const { generateId } = this.init;
+    let userQuery = message;
+    const round = createRound(message, generateId);
+    this.history.push(round);
+    const emit = (event: TaskWeaverEvent) => {
+      for (const listener of [options.onEvent, ...this.listeners]) {
+        if (!listener) continue;
+        try {
+          listener(event);
+        } catch {
+          // A broken listener must not break the round.
+        }
+      }
+    };
+    const ids = { sessionId: this.id, roundId: round.id };
+    emit({ type: "round-start", ...ids, userQuery: message });
+
+    try {
+      if (options.files && options.files.length > 0) {
+        const names = await this.addFiles(options.files);
+        userQuery = `files added: ${names.join(", ")}.\n${userQuery}`;
+      }
+      if (this.pendingNote) {
+        userQuery = `${this.pendingNote}\n${userQuery}`;
+        this.pendingNote = undefined;
+      }
+      const userPost = createPost({ send_from: "User", send_to: this.init.entryRole, message: userQuery }, generateId);
+      round.post_list.push(userPost);
+      emit({ type: "post-start", ...ids, postId: userPost.id, role: "User" });
+      emit({ type: "post-end", ...ids, post: userPost });
+
+      const rolesByAlias = new Map(this.init.roles.map((role) => [role.alias, role]));
+      const aliases = this.roles;
+      let current: Post = userPost;
+      let internalSteps = 0;
+      while (current.send_to !== "User") {
+        if (signal.aborted) throw new AbortedError(stoppedMessage);
+        for (const condition of this.init.stopConditions) {
+          const error = condition({ round, internalSteps });
+          if (error) throw error;
+        }
+        const role = rolesByAlias.get(current.send_to);
+        if (!role) {
+          throw new TaskWeaverError("unknown_role", `A message was sent to "${current.send_to}", which is not a role of this session.`);
+        }
+        const post = await role.reply({
+          sessionId: this.id,
+          rounds: [...this.history.filter((item) => item.state === "finished"), round],
+          round,
+          incoming: current,
+          startPost: () => new PostBuilder(emit, ids, role.alias, generateId),
+          signal,
+          roleAliases: aliases,
+          generateId,
+        });
+        internalSteps += 1;
+        round.post_list.push(post);
+        if (signal.aborted) throw new AbortedError(stoppedMessage);
+        current = post;
+      }
+      round.state = "finished";
+      emit({ type: "round-end", ...ids, round });
+      return round;
+    } catch (caught) {
+      const error =
+        signal.aborted && !(caught instanceof TaskWeaverError && caught.code === "round_limit_exceeded")
+          ? new AbortedError(stoppedMessage)
+          : toTaskWeaverError(caught);
+      round.state = "failed";
+      this.lastError = error;
+      emit({ type: "round-error", ...ids, error: { code: error.code, message: error.message }, round });
+      return round;
+    }
+  }
+
+  private async addFiles(files: readonly MessageFile[]): Promise<string[]> {
+    const executor = await this.executor();
+    const names: string[] = [];
+    for (const file of files) {
+      const data = "data" in file ? file.data : await readFile(file.path);
+      const info = await executor.uploadFile(file.name || ("path" in file ? basename(file.path) : "file"), data);
+      names.push(info.name);
+    }
+    return names;
+  }
+}
+
+const stoppedMessage = "The round was stopped by the user. The session and its variables are kept.";
