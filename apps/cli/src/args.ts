@@ -1,0 +1,90 @@
+import { parseArgs } from "node:util";
+import { TaskWeaverError } from "@taskweaver/core";
+
+/** What the command line asks for. */
+export type CommandLine =
+  | { command: "help" }
+  | { command: "version" }
+  | {
+      command: "chat";
+      /** `-p/--project`: the app directory; else found upward from the current directory. */
+      projectDir: string | undefined;
+      /** `--config key=value`, in order. */
+      configAssignments: string[];
+      /** `--demo`: replay the sample project's recorded conversation, no model needed. */
+      demo: boolean;
+      /** `--plain`: the plain transcript even on a terminal. */
+      plain: boolean;
+    };
+
+/** The command line could not be understood; the message says how to fix it. */
+export class UsageError extends TaskWeaverError {
+  constructor(message: string) {
+    super("cli_usage", message);
+  }
+}
+
+export const HELP_TEXT = `Usage: taskweaver [chat] [options]
+
+Chat with TaskWeaver about your data: it plans, writes Python, runs it in a local kernel and
+answers. On a terminal it starts an interactive UI; with piped input or output it reads one
+request per line and prints a plain transcript.
+
+Options:
+  -p, --project DIR       the app directory (holding taskweaver_config.json);
+                          default: the nearest such folder at or above the current one
+  --config KEY=VALUE      set a config key for this run, e.g. --config llm.model=gpt-4o
+                          (repeatable; beats environment variables and the config file)
+  --demo                  replay the sample project's recorded conversation: no model needed
+  --plain                 print a plain transcript even on a terminal
+  -v, --version           print the version
+  -h, --help              print this help
+
+A model is configured with llm.model, llm.api_key and (for servers other than OpenAI)
+llm.api_base, in taskweaver_config.json or as LLM_MODEL, LLM_API_KEY, LLM_API_BASE.
+
+In the interactive UI, type /help for commands (/load, /reset, /info, /exit, ...).
+`;
+
+/** Parses `process.argv.slice(2)`. Throws {@link UsageError} on unknown options or arguments. */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        project: { type: "string", short: "p" },
+        config: { type: "string", multiple: true },
+        demo: { type: "boolean", default: false },
+        plain: { type: "boolean", default: false },
+        version: { type: "boolean", short: "v", default: false },
+        help: { type: "boolean", short: "h", default: false },
+      },
+    });
+  } catch (error) {
+    // node:util's messages are precise ("Unknown option '--foo'"); add the way out.
+    throw new UsageError(`${(error as Error).message}. Run taskweaver --help for the options.`);
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { command: "help" };
+  if (values.version) return { command: "version" };
+  const [subcommand, ...rest] = positionals;
+  if (subcommand !== undefined && subcommand !== "chat") {
+    throw new UsageError(`Unknown command "${subcommand}". The only command is "chat" (the default).`);
+  }
+  if (rest.length > 0) {
+    throw new UsageError(`Unexpected argument "${rest[0]}". Run taskweaver --help for the options.`);
+  }
+  if (values.project !== undefined && values.project.trim() === "") {
+    throw new UsageError("-p/--project needs a directory.");
+  }
+  return {
+    command: "chat",
+    projectDir: values.project,
+    configAssignments: values.config ?? [],
+    demo: values.demo,
+    plain: values.plain,
+  };
+}

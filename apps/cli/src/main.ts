@@ -1,0 +1,114 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseConfigAssignments } from "@taskweaver/core";
+import type { ChatApp } from "./app-types.js";
+import { HELP_TEXT, parseCommandLine, type CommandLine } from "./args.js";
+import { formatStartupError } from "./startup-errors.js";
+import { runTranscript } from "./transcript.js";
+
+/** Exit code of a command line that could not be understood or an app that could not start. */
+export const EXIT_USAGE = 2;
+
+/** How the CLI creates the app; `cli.tsx` passes `createTaskWeaver` with the real executor. */
+export type CreateApp = (options: {
+  appDir: string | undefined;
+  configOverrides: Record<string, unknown>;
+  env: Record<string, string | undefined>;
+}) => Promise<ChatApp>;
+
+/** What the interactive UI needs; given by `cli.tsx` so this module stays free of Ink. */
+export type StartInteractive = (options: { app: ChatApp; demo: boolean }) => Promise<number>;
+
+/** Everything `main` touches, as parameters (tests pass their own). */
+export interface MainOptions {
+  argv: readonly string[];
+  env: Record<string, string | undefined>;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: { write(text: string): unknown; isTTY?: boolean };
+  stderr: { write(text: string): unknown };
+  createApp: CreateApp;
+  /** Starts the TUI; when absent, the transcript is used even on a terminal. */
+  startInteractive?: StartInteractive;
+  /** Aborted on Ctrl-C (transcript mode). */
+  signal?: AbortSignal;
+}
+
+/** The sample app directory shipped with the repository (used by `--demo`). */
+export const DEMO_PROJECT_DIR = fileURLToPath(new URL("../../../project/", import.meta.url));
+
+/** The recorded conversation `--demo` replays. */
+export const DEMO_CACHE_PATH = fileURLToPath(new URL("../../../project/demo/mock.yaml", import.meta.url));
+
+/** Shown in the UI so a replay is never mistaken for a live model. */
+export const DEMO_NOTICE =
+  "[demo] This is a replay of a recorded conversation (no model is called). Try: count the rows of sample_data/demo_data.csv";
+
+/** The package version, read at run time so source and build agree. */
+export function readVersion(): string {
+  const text = readFileSync(new URL("../package.json", import.meta.url), "utf8");
+  return (JSON.parse(text) as { version: string }).version;
+}
+
+/** The config overrides of `--demo`: the sample project, replaying its recorded model answers. */
+export function demoOverrides(): Record<string, unknown> {
+  return {
+    "llm.use_mock": "true",
+    "llm.mock.mode": "playback_only",
+    "llm.mock.cache_path": DEMO_CACHE_PATH,
+  };
+}
+
+/** Runs the command line and resolves with the process exit code. */
+export async function main(options: MainOptions): Promise<number> {
+  let commandLine: CommandLine;
+  let overrides: Record<string, unknown>;
+  try {
+    commandLine = parseCommandLine(options.argv);
+    if (commandLine.command === "help") {
+      options.stdout.write(HELP_TEXT);
+      return 0;
+    }
+    if (commandLine.command === "version") {
+      options.stdout.write(`${readVersion()}\n`);
+      return 0;
+    }
+    overrides = parseConfigAssignments(commandLine.configAssignments);
+  } catch (error) {
+    options.stderr.write(formatStartupError(error));
+    return EXIT_USAGE;
+  }
+
+  const demo = commandLine.demo;
+  let app: ChatApp;
+  try {
+    app = await options.createApp({
+      appDir: demo ? (commandLine.projectDir ?? DEMO_PROJECT_DIR) : commandLine.projectDir,
+      // Explicit --config values still win over the demo's, so a demo can be tweaked.
+      configOverrides: demo ? { ...demoOverrides(), ...overrides } : overrides,
+      env: options.env,
+    });
+  } catch (error) {
+    options.stderr.write(formatStartupError(error));
+    return EXIT_USAGE;
+  }
+
+  const interactive =
+    options.startInteractive !== undefined &&
+    !commandLine.plain &&
+    options.stdin.isTTY === true &&
+    options.stdout.isTTY === true;
+  try {
+    if (interactive && options.startInteractive) return await options.startInteractive({ app, demo });
+    return await runTranscript({
+      app,
+      input: options.stdin,
+      output: options.stdout,
+      notice: demo ? DEMO_NOTICE : undefined,
+      signal: options.signal,
+    });
+  } catch (error) {
+    options.stderr.write(formatStartupError(error));
+    await app.close().catch(() => undefined);
+    return 1;
+  }
+}

@@ -1,0 +1,77 @@
+import { createInterface } from "node:readline";
+import type { Round } from "@taskweaver/core";
+import type { ChatApp, ChatSession } from "./app-types.js";
+import { HUMAN_PREFIX, renderOpening } from "./banner.js";
+import { createTranscriptWriter } from "./render/transcript-writer.js";
+import { renderRoundError } from "./render/text.js";
+
+/** Options of {@link runTranscript}. */
+export interface TranscriptOptions {
+  app: ChatApp;
+  /** One user message per line. */
+  input: NodeJS.ReadableStream;
+  /** Where the transcript goes (stdout). */
+  output: { write(text: string): unknown };
+  /** A line shown under the greeting, e.g. that this is a replay. */
+  notice?: string;
+  /**
+   * Aborting interrupts the running round and stops reading input (Ctrl-C).
+   * The result is then 130, the shell's code for an interrupted command.
+   */
+  signal?: AbortSignal;
+}
+
+/** Exit code when the input was interrupted with Ctrl-C. */
+export const EXIT_INTERRUPTED = 130;
+
+/**
+ * The plain console: reads one request per line, prints the classic transcript while each
+ * round streams, and resolves with the exit code: 0 when every round finished, 1 otherwise.
+ */
+export async function runTranscript(options: TranscriptOptions): Promise<number> {
+  const { app, output } = options;
+  const write = (text: string) => {
+    output.write(text);
+  };
+  let session: ChatSession | undefined;
+  let allFinished = true;
+  const onAbort = () => {
+    void session?.interrupt();
+  };
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  const lines = createInterface({ input: options.input, crlfDelay: Infinity });
+  // Take the iterator at once: lines that arrive while the session starts are buffered by it,
+  // where a later `for await` would miss them.
+  const pending = lines[Symbol.asyncIterator]();
+  try {
+    session = await app.createSession();
+    write(renderOpening());
+    if (options.notice) write(`${options.notice}\n`);
+    for await (const line of { [Symbol.asyncIterator]: () => pending }) {
+      if (options.signal?.aborted) break;
+      const message = line.trim();
+      if (message === "") continue;
+      write(`${HUMAN_PREFIX}${message}\n`);
+      const writer = createTranscriptWriter({ write });
+      let round: Round | undefined;
+      try {
+        round = await session.sendMessage(message, { onEvent: (event) => writer.handle(event) });
+      } catch (error) {
+        write(renderRoundError(error instanceof Error ? error.message : String(error)));
+        allFinished = false;
+        continue;
+      }
+      if (round.state !== "finished") {
+        allFinished = false;
+        if (!writer.errorShown) write(renderRoundError("The round did not finish."));
+      }
+      if (options.signal?.aborted) break;
+    }
+  } finally {
+    options.signal?.removeEventListener("abort", onAbort);
+    lines.close();
+    await app.close();
+  }
+  if (options.signal?.aborted) return EXIT_INTERRUPTED;
+  return allFinished ? 0 : 1;
+}
