@@ -331,7 +331,11 @@ export async function startFakeOpenAIServer(
       }
       if (sent > 0) await (chunkDelayMs > 0 ? sleep(chunkDelayMs) : yieldToEventLoop());
       if (response.destroyed) return;
-      response.write(`data: ${JSON.stringify(item)}\n\n`);
+      // Waiting for the flush keeps frames apart in time and lets a scripted disconnect come
+      // after the frames before it really left.
+      await new Promise<void>((resolve) =>
+        response.write(`data: ${JSON.stringify(item)}\n\n`, () => resolve()),
+      );
       if (sent === 0) recorded.firstChunkAt = Date.now();
       sent += 1;
     }

@@ -67,6 +67,20 @@ export type {
   UsageRecord,
 } from "./llm/types.js";
 export {
+  createLanguageModel,
+  DEFAULT_OPENAI_BASE_URL,
+  type LanguageModelOptions,
+  type LlmRetryInfo,
+} from "./llm/openai-language-model.js";
+export { languageModelFromConfig, type LanguageModelFromConfigOptions } from "./llm/from-config.js";
+export {
+  chatRequestCacheKey,
+  createMockLanguageModel,
+  embeddingCacheKey,
+  type MockLanguageModelOptions,
+  type MockMode,
+} from "./llm/mock-language-model.js";
+export {
   BUILT_IN_ROLES,
   createTaskWeaver,
   type CreateSessionOptions,

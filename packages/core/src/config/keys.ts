@@ -27,6 +27,7 @@ export const CONFIG_KEYS = {
   "llm.openai.seed": z.number().int().optional(),
   "llm.request_timeout": z.number().positive().default(120),
   "llm.max_retries": z.number().int().min(0).default(3),
+  "llm.stream": z.boolean().default(true),
   "llm.use_mock": z.boolean().default(false),
   "llm.mock.mode": z.enum(["playback_or_record", "playback_only", "record_only", "fixed"]).default("playback_or_record"),
   "llm.mock.cache_path": z.string().default("${AppBaseDir}/cache/mock.yaml"),
