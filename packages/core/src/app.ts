@@ -136,12 +136,13 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
       const workingDirectory = join(workspace, "sessions", id, "cwd");
       await mkdir(workingDirectory, { recursive: true });
 
-      let session: Session | undefined;
+      // Roles are built before the session that owns them; they reach its kernel through this.
+      const owner: { session?: Session } = {};
       const built: Role[] = [];
       const services: RoleServices = {
         config,
         languageModel,
-        executor: () => session!.executor(),
+        executor: () => owner.session!.executor(),
         workers: () => built.filter((role) => role.alias !== "Planner"),
       };
       // Workers first, so the Planner can describe them.
@@ -157,7 +158,7 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         throw new ConfigError("Without a planner, session.roles must hold exactly one role (e.g. [\"code_interpreter\"]).");
       }
 
-      session = new Session({
+      const session = new Session({
         id,
         workingDirectory,
         roles: built,
@@ -167,8 +168,9 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         generateId,
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,
-        onStopped: () => sessions.delete(session!),
+        onStopped: () => sessions.delete(session),
       });
+      owner.session = session;
       sessions.add(session);
       if (sessionOptions.warmUp !== false && codeInterpreters.length > 0) session.warmUp();
       return session;
