@@ -1,0 +1,216 @@
+import { chown } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import {
+  ExecutorUnavailableError,
+  KernelDiedError,
+  TaskWeaverError,
+  type AppConfig,
+  type CodeExecutor,
+  type ExecutorFactory,
+  type IdGenerator,
+} from "@taskweaver/core";
+import { createKernelExecutor, type KernelConnection, type KernelLauncher } from "../kernel-executor.js";
+import { createKernelClient } from "../protocol/kernel-client.js";
+import { createZmqTransport } from "../protocol/zmq-transport.js";
+import { createWorkingDirectoryFiles, type WorkingDirectoryFiles } from "../working-directory.js";
+import {
+  containerOptionsFromConfig,
+  defaultContainerOptions,
+  parseNumericUser,
+  type ContainerSecurityOptions,
+} from "./container-options.js";
+import { createDockerEngineClient, type DockerEngineClient } from "./engine-client.js";
+import { KernelContainer } from "./kernel-container.js";
+
+/** Options of `createDockerKernelLauncher`. */
+export interface DockerKernelLauncherOptions {
+  /** Engine client; created from `dockerHost` / `DOCKER_HOST` on first use when absent. */
+  client?: DockerEngineClient | (() => DockerEngineClient);
+  security: ContainerSecurityOptions;
+  /** Host directory bind-mounted as the kernel's working directory. */
+  hostWorkingDirectory: string;
+  /** Labels the container, for `docker ps` and cleanup. @default "session" */
+  sessionId?: string;
+  /** Extra environment variables for the kernel. */
+  environment?: Record<string, string>;
+  /** Called with each started container (benchmarks and tests read its id and memory). */
+  onContainer?: (container: KernelContainer) => void;
+}
+
+/**
+ * Starts each kernel in a fresh container (see `KernelContainer` for the safety defaults) and
+ * connects to it over ZeroMQ ipc sockets in a bind-mounted directory.
+ */
+export function createDockerKernelLauncher(options: DockerKernelLauncherOptions): KernelLauncher {
+  let client: DockerEngineClient | undefined;
+  const getClient = () =>
+    (client ??= typeof options.client === "function" ? options.client() : (options.client ?? createDockerEngineClient()));
+
+  return {
+    async launch({ signal }): Promise<KernelConnection> {
+      const engine = getClient();
+      const container = await KernelContainer.start({
+        client: engine,
+        security: options.security,
+        workingDirectory: options.hostWorkingDirectory,
+        sessionId: options.sessionId ?? "session",
+        signal,
+        environment: options.environment,
+      });
+      options.onContainer?.(container);
+      const transport = createZmqTransport(container.connection);
+      const kernelClient = createKernelClient(transport);
+      let stopping = false;
+      let deathListener: ((reason: string) => void) | undefined;
+
+      void container.exited.then((exit) => {
+        kernelClient.fail(new KernelDiedError(`The Python kernel died: ${exit.reason}.`));
+        if (!stopping) deathListener?.(exit.reason);
+      });
+
+      try {
+        await Promise.race([
+          kernelClient.waitForReady({ signal, timeoutMs: options.security.startTimeoutSeconds * 1000 }),
+          container.exited.then(async (exit) => {
+            const logs = await engine.containerLogs(container.id, 30).catch(() => "");
+            throw new ExecutorUnavailableError(
+              `The kernel container stopped while starting: ${exit.reason}.${logs.trim() ? `\nIts output:\n${logs.trim()}` : ""}`,
+            );
+          }),
+        ]);
+      } catch (error) {
+        stopping = true;
+        kernelClient.close();
+        await container.remove().catch(() => undefined);
+        if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+          throw new ExecutorUnavailableError(error.message, { cause: error });
+        }
+        throw error;
+      }
+
+      return {
+        client: kernelClient,
+        details: {
+          containerId: container.id.slice(0, 12),
+          containerName: container.name,
+          image: options.security.image,
+          docker: engine.endpoint.description,
+        },
+        interrupt: () => container.interrupt(),
+        onDeath(listener) {
+          deathListener = listener;
+        },
+        async stop() {
+          // A graceful shutdown_request buys nothing here: the container and its /tmp go anyway.
+          stopping = true;
+          kernelClient.close();
+          await container.remove();
+        },
+      };
+    },
+  };
+}
+
+/**
+ * Files the host writes into the mounted working directory are handed to the container user
+ * (when the host runs as root), so code in the kernel can also overwrite or delete them.
+ */
+function createSharedWorkingDirectoryFiles(root: string, user: string): WorkingDirectoryFiles {
+  const files = createWorkingDirectoryFiles(root);
+  const numeric = parseNumericUser(user);
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (!isRoot || !numeric) return files;
+  return {
+    ...files,
+    async upload(name, data) {
+      const info = await files.upload(name, data);
+      // Folders created on the way belong to the container user too.
+      const parts = info.name.split("/");
+      for (let depth = 1; depth <= parts.length; depth += 1) {
+        await chown(join(root, ...parts.slice(0, depth)), numeric.uid, numeric.gid).catch(() => undefined);
+      }
+      return info;
+    },
+  };
+}
+
+/** Options of `createDockerExecutor`. */
+export interface DockerExecutorOptions {
+  /** Host directory mounted as the kernel's working directory (created when missing). */
+  workingDirectory: string;
+  /** @default "session" */
+  sessionId?: string;
+  /** Container settings; unspecified ones take the safe defaults of `defaultContainerOptions`. */
+  security?: Partial<ContainerSecurityOptions>;
+  /** Engine address (`unix:///path` or `tcp://host:port`). @default DOCKER_HOST, else /var/run/docker.sock */
+  dockerHost?: string;
+  /** An engine client to share between executors. */
+  client?: DockerEngineClient;
+  /** @default 300000 */
+  executionTimeoutMs?: number;
+  /** @default 100000 */
+  maxOutputChars?: number;
+  /** @default 5000 */
+  interruptGraceMs?: number;
+  /** Extra environment variables for the kernel, e.g. `PLUGIN_<name>_<var>` values. */
+  environment?: Record<string, string>;
+  /** Called with each started container. */
+  onContainer?: (container: KernelContainer) => void;
+  /** @default core's createId */
+  createId?: IdGenerator;
+}
+
+/** A `CodeExecutor` running the IPython kernel in a locked-down Docker container. */
+export function createDockerExecutor(options: DockerExecutorOptions): CodeExecutor {
+  const workingDirectory = resolve(options.workingDirectory);
+  const security = defaultContainerOptions(options.security);
+  const client = options.client ?? (() => createDockerEngineClient({ host: options.dockerHost }));
+  return createKernelExecutor({
+    launcher: createDockerKernelLauncher({
+      client,
+      security,
+      hostWorkingDirectory: workingDirectory,
+      sessionId: options.sessionId,
+      environment: options.environment,
+      onContainer: options.onContainer,
+    }),
+    kernelWorkingDirectory: security.containerWorkingDirectory,
+    hostWorkingDirectory: workingDirectory,
+    files: createSharedWorkingDirectoryFiles(workingDirectory, security.user),
+    info: {
+      kind: "container",
+      details: { workingDirectory, image: security.image, network: security.networkMode },
+    },
+    executionTimeoutMs: options.executionTimeoutMs,
+    maxOutputChars: options.maxOutputChars,
+    interruptGraceMs: options.interruptGraceMs,
+    createId: options.createId,
+  });
+}
+
+/**
+ * The container runtime's factory for one app (`execution_service.kernel_mode = "container"`):
+ * one engine client for every session, settings from `execution_service.docker.*`.
+ */
+export function createDockerExecutorFactory(config: AppConfig): ExecutorFactory {
+  const security = containerOptionsFromConfig(config);
+  const host = config.get("execution_service.docker.host");
+  let client: DockerEngineClient | undefined;
+  return (request) => {
+    // A bad address surfaces when a session starts, as ExecutorUnavailableError, not at app start.
+    try {
+      client ??= createDockerEngineClient({ host });
+    } catch (error) {
+      if (TaskWeaverError.isInstance(error)) throw error;
+      throw new ExecutorUnavailableError(String(error), { cause: error });
+    }
+    return createDockerExecutor({
+      workingDirectory: request.workingDirectory,
+      sessionId: request.sessionId,
+      security,
+      client,
+      executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
+      maxOutputChars: config.get("execution_service.max_output_chars"),
+    });
+  };
+}

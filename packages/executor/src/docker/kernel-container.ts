@@ -1,0 +1,392 @@
+import { randomBytes } from "node:crypto";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
+import { AbortedError, ExecutorUnavailableError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
+import {
+  registerContainerForExitCleanup,
+  removeStaleContainers,
+  unregisterContainerForExitCleanup,
+} from "./container-cleanup.js";
+import {
+  HOST_NAME_LABEL,
+  HOST_PID_LABEL,
+  IPC_DIR_LABEL,
+  MANAGED_LABEL,
+  SESSION_LABEL,
+  parseNumericUser,
+  type ContainerSecurityOptions,
+} from "./container-options.js";
+import { DockerApiError, SWITCH_TO_LOCAL_HINT, type ContainerMemory, type DockerEngineClient } from "./engine-client.js";
+
+/** A Jupyter connection file (the format ipykernel reads with `-f`). */
+export interface KernelConnectionInfo {
+  transport: "ipc" | "tcp";
+  /** For `ipc`, the socket path prefix: channel sockets are `<ip>-<port>`. */
+  ip: string;
+  shell_port: number;
+  iopub_port: number;
+  stdin_port: number;
+  control_port: number;
+  hb_port: number;
+  key: string;
+  signature_scheme: "hmac-sha256";
+  kernel_name: string;
+}
+
+export type KernelChannel = "shell" | "iopub" | "stdin" | "control" | "hb";
+
+/** The ZeroMQ address of one channel: `ipc://<ip>-<port>` or `tcp://<ip>:<port>`. */
+export function channelAddress(info: KernelConnectionInfo, channel: KernelChannel): string {
+  const port = info[`${channel}_port`];
+  return info.transport === "ipc" ? `ipc://${info.ip}-${port}` : `tcp://${info.ip}:${port}`;
+}
+
+/** How a kernel container ended. */
+export interface ContainerExit {
+  exitCode: number;
+  /** The kernel was killed for going over the memory limit. */
+  oomKilled: boolean;
+  /** One sentence for the user, e.g. "the kernel ran out of memory (limit 1024 MiB) and was killed". */
+  reason: string;
+}
+
+/** Where the container sees its mounts. */
+const CONTAINER_IPC_DIRECTORY = "/home/taskweaver/.kernel";
+
+/**
+ * Started from the image's Python: sets the umask (so the host user can reach the sockets and
+ * manage the files the kernel writes) and runs ipykernel on the mounted connection file.
+ */
+const BOOTSTRAP = [
+  "import os, sys",
+  "os.umask(int(sys.argv[2], 8))",
+  "from ipykernel.kernelapp import launch_new_instance",
+  "launch_new_instance(argv=['-f', sys.argv[1]])",
+].join("\n");
+
+export interface StartKernelContainerOptions {
+  client: DockerEngineClient;
+  security: ContainerSecurityOptions;
+  /** Host directory mounted as the kernel's working directory. */
+  workingDirectory: string;
+  sessionId: string;
+  signal?: AbortSignal;
+  /** Extra environment variables for the kernel. */
+  environment?: Record<string, string>;
+}
+
+function isRootOnHost(): boolean {
+  return typeof process.getuid === "function" && process.getuid() === 0;
+}
+
+/**
+ * Makes a host directory usable by the container user: handed over when we are root (so the
+ * kernel owns what it writes), opened to everyone otherwise (a non-root host cannot chown).
+ */
+function shareDirectoryWithContainer(path: string, user: string): void {
+  const numeric = parseNumericUser(user);
+  if (isRootOnHost() && numeric) chownSync(path, numeric.uid, numeric.gid);
+  else chmodSync(path, 0o777);
+}
+
+function sanitizeName(text: string): string {
+  return text.replace(/[^a-zA-Z0-9_.-]/g, "-").replace(/^[^a-zA-Z0-9]+/, "").slice(0, 40) || "session";
+}
+
+function formatMebibytes(bytes: number): string {
+  return `${Math.round(bytes / 1024 ** 2)} MiB`;
+}
+
+/** The container spec: every safety default lives here, in one place. */
+export function buildContainerSpec(options: {
+  security: ContainerSecurityOptions;
+  workingDirectory: string;
+  ipcDirectory: string;
+  sessionId: string;
+  umask: string;
+  environment?: Record<string, string>;
+}): Record<string, unknown> {
+  const { security } = options;
+  const environment = {
+    HOME: "/home/taskweaver",
+    // The root filesystem is read-only: IPython, Jupyter and caches write under /tmp instead.
+    IPYTHONDIR: "/tmp/.ipython",
+    JUPYTER_RUNTIME_DIR: "/tmp/.jupyter",
+    XDG_CACHE_HOME: "/tmp/.cache",
+    MPLBACKEND: "Agg",
+    PYTHONUNBUFFERED: "1",
+    PYTHONDONTWRITEBYTECODE: "1",
+    ...options.environment,
+  };
+  const hostConfig: Record<string, unknown> = {
+    Binds: [
+      `${options.workingDirectory}:${security.containerWorkingDirectory}:rw`,
+      `${options.ipcDirectory}:${CONTAINER_IPC_DIRECTORY}:rw`,
+    ],
+    NetworkMode: security.networkMode,
+    Memory: security.memoryBytes,
+    // Equal to Memory: no swap, so going over the limit kills the kernel instead of thrashing.
+    MemorySwap: security.memoryBytes,
+    NanoCpus: Math.round(security.cpus * 1e9),
+    PidsLimit: security.pidsLimit,
+    CapDrop: security.capDrop,
+    SecurityOpt: security.noNewPrivileges ? ["no-new-privileges"] : [],
+    ReadonlyRootfs: security.readOnlyRoot,
+    Tmpfs: { "/tmp": `rw,nosuid,nodev,size=${security.tmpfsSize}` },
+    // tini as PID 1 forwards SIGINT (interrupts) to the kernel and reaps its children.
+    Init: true,
+    AutoRemove: false,
+  };
+  return {
+    Image: security.image,
+    Cmd: [security.python, "-c", BOOTSTRAP, `${CONTAINER_IPC_DIRECTORY}/kernel.json`, options.umask],
+    User: security.user,
+    WorkingDir: security.containerWorkingDirectory,
+    Env: Object.entries(environment).map(([key, value]) => `${key}=${value}`),
+    NetworkDisabled: security.networkMode === "none",
+    Labels: {
+      [MANAGED_LABEL]: "true",
+      [HOST_PID_LABEL]: String(process.pid),
+      [HOST_NAME_LABEL]: hostname(),
+      [SESSION_LABEL]: options.sessionId,
+      [IPC_DIR_LABEL]: options.ipcDirectory,
+    },
+    HostConfig: hostConfig,
+  };
+}
+
+/** Stale containers are looked for once per engine and process, not at every kernel start. */
+const cleanedEngines = new WeakSet<DockerEngineClient>();
+
+/**
+ * Checks that the engine answers and the image exists, with messages that say what to do.
+ * Also removes stale containers of dead host processes (once per client).
+ */
+export async function checkDockerReady(client: DockerEngineClient, image: string): Promise<void> {
+  try {
+    await client.ping();
+  } catch (error) {
+    const reason = TaskWeaverError.isInstance(error) ? error.message : String(error);
+    throw new ExecutorUnavailableError(
+      `The container runtime (execution_service.kernel_mode = "container") needs Docker. ${reason} ` +
+        `Start Docker (or run scripts/docker-engine.sh and set DOCKER_HOST as it prints). ${SWITCH_TO_LOCAL_HINT}`,
+      { cause: error },
+    );
+  }
+  if (!cleanedEngines.has(client)) {
+    cleanedEngines.add(client);
+    await removeStaleContainers(client);
+  }
+  if (!(await client.imageExists(image))) {
+    throw new ExecutorUnavailableError(
+      `The executor image "${image}" is not in the Docker engine at ${client.endpoint.description}. ` +
+        `Build it with packages/executor/docker/build-image.sh (no registry needed) or ` +
+        `"docker build -t ${image} packages/executor/docker", or set execution_service.custom_image ` +
+        `to an image that has Python with ipykernel. ${SWITCH_TO_LOCAL_HINT}`,
+    );
+  }
+}
+
+/**
+ * One kernel in one container. The host talks to it over ZeroMQ ipc sockets in a bind-mounted
+ * directory, so no port is published and the container needs no network.
+ */
+export class KernelContainer {
+  readonly id: string;
+  readonly name: string;
+  /** Connection info as the host sees it (socket paths on the host). */
+  readonly connection: KernelConnectionInfo;
+  /** Host directory holding the connection file and sockets. */
+  readonly ipcDirectory: string;
+  /** Resolves when the container stops, for whatever reason (never rejects). */
+  readonly exited: Promise<ContainerExit>;
+  private readonly client: DockerEngineClient;
+  private readonly security: ContainerSecurityOptions;
+  private readonly stopWaiting = new AbortController();
+  private exitInfo: ContainerExit | undefined;
+  private removed = false;
+
+  private constructor(init: {
+    id: string;
+    name: string;
+    connection: KernelConnectionInfo;
+    ipcDirectory: string;
+    client: DockerEngineClient;
+    security: ContainerSecurityOptions;
+  }) {
+    this.id = init.id;
+    this.name = init.name;
+    this.connection = init.connection;
+    this.ipcDirectory = init.ipcDirectory;
+    this.client = init.client;
+    this.security = init.security;
+    this.exited = this.watchExit();
+  }
+
+  /** The exit, once the container has stopped. */
+  get exit(): ContainerExit | undefined {
+    return this.exitInfo;
+  }
+
+  /**
+   * Creates and starts the container and resolves once the kernel's sockets exist. Throws
+   * `ExecutorUnavailableError` when Docker or the image is missing and `KernelDiedError` when the
+   * kernel exits during start-up (with its last log lines).
+   */
+  static async start(options: StartKernelContainerOptions): Promise<KernelContainer> {
+    const { client, security } = options;
+    await checkDockerReady(client, security.image);
+    if (!existsSync(options.workingDirectory)) mkdirSync(options.workingDirectory, { recursive: true });
+    shareDirectoryWithContainer(options.workingDirectory, security.user);
+
+    const suffix = randomBytes(4).toString("hex");
+    const name = `taskweaver-${sanitizeName(options.sessionId)}-${suffix}`;
+    mkdirSync(security.ipcDirectory, { recursive: true, mode: 0o755 });
+    // Short on purpose: the socket paths below must stay under the 107-byte unix limit.
+    const ipcDirectory = join(security.ipcDirectory, suffix);
+    mkdirSync(ipcDirectory, { mode: 0o700 });
+    shareDirectoryWithContainer(ipcDirectory, security.user);
+
+    const base = {
+      transport: "ipc" as const,
+      shell_port: 1,
+      iopub_port: 2,
+      stdin_port: 3,
+      control_port: 4,
+      hb_port: 5,
+      key: randomBytes(32).toString("hex"),
+      signature_scheme: "hmac-sha256" as const,
+      kernel_name: "python3",
+    };
+    const connection: KernelConnectionInfo = { ...base, ip: join(ipcDirectory, "kernel") };
+    if (Buffer.byteLength(channelAddress(connection, "control")) - "ipc://".length > 100) {
+      rmSync(ipcDirectory, { recursive: true, force: true });
+      throw new ExecutorUnavailableError(
+        `The ipc directory ${security.ipcDirectory} is too long for unix socket paths; set ` +
+          `execution_service.docker.ipc_dir to a short path such as /tmp/taskweaver-ipc.`,
+      );
+    }
+    writeFileSync(
+      join(ipcDirectory, "kernel.json"),
+      JSON.stringify({ ...base, ip: `${CONTAINER_IPC_DIRECTORY}/kernel` }),
+      { mode: 0o644 },
+    );
+
+    const umask = isRootOnHost() ? "022" : "000";
+    const spec = buildContainerSpec({
+      security,
+      workingDirectory: options.workingDirectory,
+      ipcDirectory,
+      sessionId: options.sessionId,
+      umask,
+      environment: options.environment,
+    });
+    let id: string;
+    try {
+      id = await client.createContainer(spec, name);
+    } catch (error) {
+      rmSync(ipcDirectory, { recursive: true, force: true });
+      if (error instanceof DockerApiError) {
+        throw new ExecutorUnavailableError(`Docker could not create the kernel container: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    registerContainerForExitCleanup(id, client.endpoint, ipcDirectory);
+    const container = new KernelContainer({ id, name, connection, ipcDirectory, client, security });
+    try {
+      await client.startContainer(id);
+      await container.waitForSockets(options.signal);
+    } catch (error) {
+      await container.remove();
+      if (error instanceof DockerApiError) {
+        throw new ExecutorUnavailableError(`Docker could not start the kernel container: ${error.message}`, {
+          cause: error,
+        });
+      }
+      throw error;
+    }
+    return container;
+  }
+
+  /** Polls for the five channel sockets; fails fast if the container exits first. */
+  private async waitForSockets(signal: AbortSignal | undefined): Promise<void> {
+    const channels: KernelChannel[] = ["shell", "iopub", "stdin", "control", "hb"];
+    const paths = channels.map((channel) => channelAddress(this.connection, channel).slice("ipc://".length));
+    const deadline = Date.now() + this.security.startTimeoutSeconds * 1000;
+    for (;;) {
+      if (signal?.aborted) throw new AbortedError("Starting the kernel container was cancelled.");
+      if (this.exitInfo) {
+        const logs = await this.client.containerLogs(this.id, 30).catch(() => "");
+        throw new KernelDiedError(
+          `The kernel container exited during start-up: ${this.exitInfo.reason}.` +
+            (logs.trim() ? `\nLast output of the container:\n${logs.trim()}` : "") +
+            `\nCheck that the image "${this.security.image}" has Python with ipykernel (command "${this.security.python}").`,
+        );
+      }
+      if (paths.every((path) => existsSync(path))) return;
+      if (Date.now() > deadline) {
+        throw new ExecutorUnavailableError(
+          `The kernel in container ${this.name} did not start within ${this.security.startTimeoutSeconds}s ` +
+            `(execution_service.docker.start_timeout).`,
+        );
+      }
+      await delay(25);
+    }
+  }
+
+  private async watchExit(): Promise<ContainerExit> {
+    let exitCode = -1;
+    try {
+      exitCode = await this.client.waitContainer(this.id, this.stopWaiting.signal);
+    } catch {
+      // The wait was aborted (we are removing the container) or the engine went away.
+    }
+    let oomKilled = false;
+    try {
+      const inspection = await this.client.inspectContainer(this.id);
+      if (inspection) {
+        oomKilled = inspection.State.OOMKilled;
+        if (exitCode === -1 && !inspection.State.Running) exitCode = inspection.State.ExitCode;
+      }
+    } catch {
+      // Inspection is best effort: the container may be gone already.
+    }
+    // tini reports a child killed by SIGKILL as 137; with the cgroup at its limit that is the OOM killer.
+    const reason = oomKilled
+      ? `the kernel ran out of memory (limit ${formatMebibytes(this.security.memoryBytes)}, ` +
+        `execution_service.docker.memory) and was killed`
+      : this.removed
+        ? "the container was stopped"
+        : `the kernel process exited with code ${exitCode}`;
+    this.exitInfo = { exitCode, oomKilled, reason };
+    return this.exitInfo;
+  }
+
+  /** Sends SIGINT to the kernel (through tini), like Ctrl-C. */
+  async interrupt(): Promise<void> {
+    if (this.exitInfo || this.removed) return;
+    await this.client.killContainer(this.id, "SIGINT");
+  }
+
+  /** Memory of the container as the engine accounts it. */
+  memory(): Promise<ContainerMemory> {
+    return this.client.containerMemory(this.id);
+  }
+
+  /** Kills and removes the container and its ipc directory; idempotent. */
+  async remove(): Promise<void> {
+    if (this.removed) return;
+    this.removed = true;
+    try {
+      await this.client.removeContainer(this.id);
+    } finally {
+      this.stopWaiting.abort();
+      unregisterContainerForExitCleanup(this.id);
+      rmSync(this.ipcDirectory, { recursive: true, force: true });
+    }
+  }
+}
