@@ -1,0 +1,164 @@
+import { z } from "@hono/zod-openapi";
+import { ATTACHMENT_TYPES } from "@taskweaver/core";
+
+/**
+ * Request and response schemas. The same objects validate requests and generate the OpenAPI
+ * document, so the document cannot drift from what the server accepts.
+ */
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: "not_found" }),
+      message: z.string(),
+      request_id: z.string().optional(),
+      details: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    }),
+  })
+  .openapi("Error");
+
+export const SessionIdParamsSchema = z.strictObject({
+  id: z
+    .string()
+    .min(1)
+    .max(200)
+    .openapi({ param: { name: "id", in: "path" }, example: "session-20261125-093501-a1b2c3d4" }),
+});
+
+export const FileParamsSchema = z.strictObject({
+  id: SessionIdParamsSchema.shape.id,
+  name: z
+    .string()
+    .min(1)
+    .openapi({
+      param: { name: "name", in: "path" },
+      description: "Path relative to the working directory.",
+      example: "result.csv",
+    }),
+});
+
+export const CreateSessionRequestSchema = z.strictObject({}).openapi("CreateSessionRequest");
+
+export const SessionSchema = z
+  .object({
+    id: z.string(),
+    created_at: z.string().openapi({ format: "date-time" }),
+    roles: z.array(z.string()).openapi({ example: ["Planner", "CodeInterpreter"] }),
+    state: z.enum(["idle", "running", "stopped"]).openapi({
+      description:
+        "`idle`: kernel ready; `running`: a round is running; `stopped`: no kernel, the next message starts one.",
+    }),
+  })
+  .openapi("Session");
+
+export const SessionListSchema = z.object({ sessions: z.array(SessionSchema) }).openapi("SessionList");
+
+export const AttachmentSchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(ATTACHMENT_TYPES),
+    content: z.string(),
+    extra: z.unknown().optional(),
+  })
+  .openapi("Attachment");
+
+export const PostSchema = z
+  .object({
+    id: z.string(),
+    send_from: z.string(),
+    send_to: z.string(),
+    message: z.string(),
+    attachment_list: z.array(AttachmentSchema),
+  })
+  .openapi("Post");
+
+export const RoundErrorSchema = z.object({ code: z.string(), message: z.string() }).openapi("RoundError");
+
+export const RoundSchema = z
+  .object({
+    id: z.string(),
+    user_query: z.string(),
+    state: z.enum(["created", "finished", "failed"]),
+    post_list: z.array(PostSchema),
+    error: RoundErrorSchema.nullable(),
+  })
+  .openapi("Round");
+
+export const StoredRoundSchema = RoundSchema.extend({
+  created_at: z.string().openapi({ format: "date-time" }),
+  finished_at: z.string().nullable().openapi({ format: "date-time" }),
+}).openapi("StoredRound");
+
+export const SessionDetailSchema = SessionSchema.extend({ rounds: z.array(StoredRoundSchema) }).openapi(
+  "SessionDetail",
+);
+
+export const FileNameSchema = z.string().min(1).max(255);
+
+/** Built per API because the message limit is configurable. */
+export function createMessageRequestSchema(maxMessageChars: number) {
+  return z
+    .strictObject({
+      message: z
+        .string()
+        .trim()
+        .min(1)
+        .max(maxMessageChars)
+        .openapi({ example: "How many rows does data.csv have?" }),
+      files: z.array(FileNameSchema).max(100).optional().openapi({
+        description: "Names of files uploaded to this session before, to attach to the message.",
+      }),
+    })
+    .openapi("MessageRequest");
+}
+
+export const UploadedFileSchema = z
+  .object({ name: z.string(), size: z.number().int() })
+  .openapi("UploadedFile");
+export const UploadResultSchema = z.object({ files: z.array(UploadedFileSchema) }).openapi("UploadResult");
+export const FileListSchema = z
+  .object({ files: z.array(z.object({ name: z.string(), size: z.number().int(), modified_at: z.string() })) })
+  .openapi("FileList");
+
+export const UploadRequestSchema = z
+  .object({
+    file: z.union([
+      z.string().openapi({ format: "binary" }),
+      z.array(z.string().openapi({ format: "binary" })),
+    ]),
+  })
+  .openapi("UploadRequest");
+
+export const InterruptResultSchema = z
+  .object({ interrupted: z.boolean().openapi({ description: "False when no round was running." }) })
+  .openapi("InterruptResult");
+
+export const HealthSchema = z
+  .object({ status: z.enum(["ok", "shutting_down"]), version: z.string(), sessions: z.number().int() })
+  .openapi("Health");
+
+export const EventsQuerySchema = z.strictObject({
+  after: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .optional()
+    .openapi({
+      param: { name: "after", in: "query" },
+      description: "Replay events after this id; the `Last-Event-ID` header wins.",
+    }),
+});
+
+export const EventSchema = z
+  .object({ type: z.string(), sessionId: z.string(), roundId: z.string() })
+  .passthrough()
+  .openapi("TaskWeaverEvent", {
+    description:
+      "One core event (`round-start`, `post-start`, `post-status`, `post-recipient`, `post-delta`, `attachment-delta`, " +
+      "`execution-output`, `post-end`, `round-end`, `round-error`), sent as the `data` of an SSE event whose `event` " +
+      "is the type and whose `id` is the session's event sequence number.",
+  });
+
+export const EventListSchema = z
+  .object({ events: z.array(z.object({ id: z.number().int(), event: EventSchema })) })
+  .openapi("EventList");

@@ -1,0 +1,115 @@
+import type { AddressInfo } from "node:net";
+import type { Server } from "node:http";
+import { serve } from "@hono/node-server";
+import { ConfigError, createTaskWeaver } from "@taskweaver/core";
+import { createExecutorFactory } from "@taskweaver/executor";
+import { createApi, type ApiApp, type RequestLogEntry } from "./app.js";
+import type { ApiLimits } from "./session-manager.js";
+import { apiKeysFrom, isLoopbackHost } from "./settings.js";
+import type { TaskWeaverRuntime } from "./runtime.js";
+import type { SessionStore } from "./store/session-store.js";
+import { createSqliteSessionStore } from "./store/sqlite-session-store.js";
+
+/** Options of {@link startApiServer}. */
+export interface ApiServerOptions {
+  /** App directory (holding `taskweaver_config.json`). @default searched upward from the current directory */
+  appDir?: string;
+  /** Address to listen on. A non-loopback address needs API keys. @default "127.0.0.1" */
+  host?: string;
+  /** Port; 0 picks a free one. @default 8000 */
+  port?: number;
+  /** Highest-priority config values in dotted notation. */
+  configOverrides?: Record<string, unknown>;
+  /** @default process.env */
+  env?: Record<string, string | undefined>;
+  /** A ready runtime instead of `createTaskWeaver({ appDir, createExecutorFactory })`; the server closes it. */
+  runtime?: TaskWeaverRuntime;
+  /** A ready store instead of SQLite at `api.database_path`; the server closes it. */
+  store?: SessionStore;
+  /** @default TASKWEAVER_API_KEYS and `api.keys` */
+  apiKeys?: string[];
+  /** @default the `api.*` config keys */
+  limits?: Partial<ApiLimits>;
+  /** @default a line per request on stderr */
+  logRequest?: (entry: RequestLogEntry) => void;
+}
+
+/** A running API server. */
+export interface ApiServer {
+  /** Base URL, e.g. `http://127.0.0.1:8000`. */
+  readonly url: string;
+  readonly port: number;
+  readonly app: ApiApp;
+  readonly databasePath: string | undefined;
+  /**
+   * Graceful stop: new rounds get 503, running rounds get the grace period, kernels stop,
+   * the HTTP server and the database close. Idempotent.
+   */
+  close(gracePeriodMs?: number): Promise<void>;
+}
+
+/** Loads the app, opens the database and serves the API over HTTP. */
+export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
+  const host = options.host ?? "127.0.0.1";
+  const env = options.env ?? process.env;
+  const runtime =
+    options.runtime ??
+    (await createTaskWeaver({
+      appDir: options.appDir,
+      configOverrides: options.configOverrides,
+      env,
+      createExecutorFactory,
+    }));
+  const apiKeys = options.apiKeys ?? apiKeysFrom(runtime.config, env);
+  if (apiKeys.length === 0 && !isLoopbackHost(host)) {
+    await runtime.close();
+    throw new ConfigError(
+      `Refusing to listen on ${host} without API keys: anyone who can reach it could run code. ` +
+        "Set TASKWEAVER_API_KEYS (comma-separated) or api.keys, or listen on 127.0.0.1.",
+    );
+  }
+  const databasePath = options.store ? undefined : runtime.config.get("api.database_path");
+  const store = options.store ?? createSqliteSessionStore({ path: databasePath! });
+  const app = createApi({
+    runtime,
+    store,
+    apiKeys,
+    limits: options.limits,
+    logRequest: options.logRequest,
+    env,
+  });
+
+  const server = await new Promise<Server>((resolve, reject) => {
+    const started = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8000 }, () =>
+      resolve(started as Server),
+    );
+    (started as Server).once("error", reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const urlHost = host.includes(":") ? `[${host}]` : host;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    app,
+    databasePath,
+    close(gracePeriodMs) {
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+        try {
+          await app.shutdown(gracePeriodMs);
+        } finally {
+          // Event streams end with their rounds; whatever is left is idle keep-alive.
+          server.closeIdleConnections();
+          const forced = setTimeout(() => server.closeAllConnections(), 2_000);
+          await stopped;
+          clearTimeout(forced);
+          await runtime.close().catch(() => {});
+          store.close();
+        }
+      })();
+      return closing;
+    },
+  };
+}
