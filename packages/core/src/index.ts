@@ -114,3 +114,21 @@ export {
   type VerificationPolicyFromConfigOptions,
   type VerificationProblem,
 } from "./verification/policy.js";
+export {
+  loadPlugins,
+  PluginFileSchema,
+  PluginParameterSchema,
+  PluginReturnSchema,
+  type LoadedPlugins,
+  type PluginFile,
+  type PluginParameter,
+  type PluginProblem,
+  type PluginReturn,
+  type PluginSpec,
+} from "./plugins/plugin-spec.js";
+export {
+  pluginToLoadSpec,
+  pluginToPromptSignature,
+  pluginToTool,
+  pythonTypeToJsonSchema,
+} from "./plugins/plugin-render.js";

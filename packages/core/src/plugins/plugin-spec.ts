@@ -1,0 +1,158 @@
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { z } from "zod";
+
+/** Python identifiers: a plugin is called by its name in generated code. */
+const PYTHON_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** One argument of a plugin, as written under `parameters:` in its YAML file. */
+export const PluginParameterSchema = z.object({
+  name: z.string().regex(PYTHON_IDENTIFIER, "must be a Python identifier"),
+  /** TaskWeaver type name: `str`, `int`, `float`, `bool`, `list`, `dict`, `DataFrame`, ... */
+  type: z.string().min(1),
+  required: z.boolean().default(false),
+  description: z.string().default(""),
+});
+export type PluginParameter = z.infer<typeof PluginParameterSchema>;
+
+/** One value a plugin returns, as written under `returns:`. */
+export const PluginReturnSchema = z.object({
+  name: z.string().min(1),
+  type: z.string().min(1),
+  description: z.string().default(""),
+});
+export type PluginReturn = z.infer<typeof PluginReturnSchema>;
+
+/** The YAML file of a plugin (TaskWeaver's format; field names kept as users write them). */
+export const PluginFileSchema = z.object({
+  name: z.string().regex(PYTHON_IDENTIFIER, "must be a Python identifier"),
+  enabled: z.boolean().default(true),
+  /** Always offered to the model, even when auto-selection picks plugins. */
+  required: z.boolean().default(false),
+  /** Offered as a function-calling tool instead of a Python function. */
+  plugin_only: z.boolean().default(false),
+  description: z.string().min(1, "must describe what the plugin does"),
+  examples: z.string().optional(),
+  parameters: z.array(PluginParameterSchema).default([]),
+  returns: z.array(PluginReturnSchema).default([]),
+  configurations: z.record(z.string(), z.unknown()).default({}),
+  /** Python file name without `.py`, beside the YAML file. Defaults to `name`. */
+  code: z.string().regex(/^[\w.-]+$/, "must be a file name without a path").optional(),
+});
+export type PluginFile = z.infer<typeof PluginFileSchema>;
+
+/** A loaded, enabled plugin: its YAML fields plus its Python source. */
+export interface PluginSpec extends Omit<PluginFile, "code"> {
+  /** Python file name without `.py`. */
+  code: string;
+  /** The plugin's Python source. */
+  pythonSource: string;
+  /** Absolute path of the YAML file. */
+  specFile: string;
+  /** Absolute path of the Python file. */
+  codeFile: string;
+}
+
+/** Why one plugin file was not loaded. */
+export interface PluginProblem {
+  /** Absolute path of the file at fault (the YAML file, or the Python file it names). */
+  file: string;
+  /** What is wrong, naming the field, e.g. `field "parameters[0].type": expected a string`. */
+  message: string;
+}
+
+/** What `loadPlugins` found. */
+export interface LoadedPlugins {
+  /** Enabled, valid plugins in file-name order. */
+  plugins: PluginSpec[];
+  /** One entry per file that could not be loaded; the other plugins still load. */
+  problems: PluginProblem[];
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((text, part) => {
+    if (typeof part === "number") return `${text}[${part}]`;
+    return text ? `${text}.${String(part)}` : String(part);
+  }, "");
+}
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = fieldPath(issue.path);
+      const isMissing = issue.code === "invalid_type" && issue.message.includes("received undefined");
+      return `field "${path || "(root)"}" ${isMissing ? "is missing" : issue.message.replace(/^Invalid input: /, "")}`;
+    })
+    .join("; ");
+}
+
+async function loadPluginFile(
+  specFile: string,
+  directory: string,
+): Promise<{ plugin?: PluginSpec; problem?: PluginProblem; disabled?: boolean }> {
+  let raw: unknown;
+  try {
+    raw = parseYaml(await readFile(specFile, "utf8"));
+  } catch (error) {
+    return { problem: { file: specFile, message: `not valid YAML: ${(error as Error).message.split("\n")[0]}` } };
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { problem: { file: specFile, message: "must hold a mapping of fields (name, description, parameters, ...)" } };
+  }
+  // A disabled plugin is switched off on purpose, often while it is unfinished: do not validate it.
+  if ((raw as { enabled?: unknown }).enabled === false) return { disabled: true };
+  const parsed = PluginFileSchema.safeParse(raw);
+  if (!parsed.success) return { problem: { file: specFile, message: describeIssues(parsed.error) } };
+  const code = parsed.data.code ?? parsed.data.name;
+  const codeFile = join(directory, `${code}.py`);
+  let pythonSource: string;
+  try {
+    pythonSource = await readFile(codeFile, "utf8");
+  } catch {
+    return {
+      problem: {
+        file: specFile,
+        message: `field "code": the Python file ${codeFile} does not exist (the file is named by "code", or by "name" when "code" is absent)`,
+      },
+    };
+  }
+  return { plugin: { ...parsed.data, code, pythonSource, specFile, codeFile } };
+}
+
+/**
+ * Reads every `*.yaml` / `*.yml` plugin spec in `directory` (the app's `plugin.base_path`,
+ * usually `<app>/plugins`) with the Python file beside it. A missing directory means no
+ * plugins. Bad files become problems; disabled plugins are skipped; the rest load.
+ */
+export async function loadPlugins(directory: string): Promise<LoadedPlugins> {
+  let entries: string[];
+  try {
+    const dirents = await readdir(directory, { withFileTypes: true });
+    entries = dirents.filter((entry) => !entry.isDirectory()).map((entry) => entry.name);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return { plugins: [], problems: [] };
+    return { plugins: [], problems: [{ file: directory, message: `cannot read the plugin folder: ${(error as Error).message}` }] };
+  }
+  const specFiles = entries.filter((entry) => /\.ya?ml$/i.test(entry)).sort();
+  const plugins: PluginSpec[] = [];
+  const problems: PluginProblem[] = [];
+  const byName = new Map<string, string>();
+  for (const entry of specFiles) {
+    const specFile = join(directory, entry);
+    const result = await loadPluginFile(specFile, directory);
+    if (result.problem) problems.push(result.problem);
+    if (!result.plugin) continue;
+    const previous = byName.get(result.plugin.name);
+    if (previous) {
+      problems.push({
+        file: specFile,
+        message: `field "name": the plugin name "${result.plugin.name}" is already used by ${previous}`,
+      });
+      continue;
+    }
+    byName.set(result.plugin.name, specFile);
+    plugins.push(result.plugin);
+  }
+  return { plugins, problems };
+}
