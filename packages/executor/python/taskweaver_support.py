@@ -1,0 +1,398 @@
+"""TaskWeaver kernel support.
+
+The host sends this file to every kernel it starts, as the source of an in-memory module named
+``_taskweaver_support`` (nothing is installed into the Python environment), then calls
+``install(options)``. It makes the kernel behave as TaskWeaver expects:
+
+* the value of the last expression or the last assignment is displayed;
+* tracebacks carry no ANSI colours;
+* matplotlib draws with Agg, and the figures a cell leaves open are saved as PNG files in the
+  working directory and reported as artifacts;
+* ``taskweaver.plugin`` exists, so unmodified TaskWeaver plugins load and run;
+* plugins read session variables set by the host.
+
+Everything the host must collect (artifacts, plugin log entries) travels as a ``display_data``
+with the private MIME type ``EVENT_MIME``; the host hides those displays from the user.
+"""
+
+import json
+import os
+import sys
+import threading
+import types
+
+EVENT_MIME = "application/vnd.taskweaver.event+json"
+
+_state = {
+    "workdir": None,
+    "session_variables": {},
+    "execution_id": None,
+    "counter": 0,
+    "plugins": {},
+    "collecting": None,
+}
+
+
+def _shell():
+    from IPython import get_ipython
+
+    return get_ipython()
+
+
+def _emit(event):
+    from IPython.display import publish_display_data
+
+    publish_display_data({EVENT_MIME: event})
+
+
+def _workdir():
+    return _state["workdir"] or os.getcwd()
+
+
+def _relative(path):
+    return os.path.relpath(os.path.abspath(path), _workdir()).replace(os.sep, "/")
+
+
+def _safe_file_name(file_name):
+    name = os.path.basename(str(file_name)) or "artifact"
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+
+
+def current_execution_id():
+    """The id the host gave the running execution (request metadata), else a local counter."""
+    return _state["execution_id"] or "exec-%d" % _state["counter"]
+
+
+def _report_artifact(name, artifact_type, mime_type, path, description):
+    _emit(
+        {
+            "kind": "artifact",
+            "name": str(name),
+            "type": artifact_type,
+            "mime_type": mime_type,
+            "path": _relative(path),
+            "description": str(description or ""),
+        }
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Cell hooks
+
+
+def _pre_run_cell(info=None):
+    _state["counter"] += 1
+    execution_id = None
+    try:
+        kernel = getattr(_shell(), "kernel", None)
+        parent = kernel.get_parent("shell") if hasattr(kernel, "get_parent") else kernel._parent_header
+        execution_id = (parent or {}).get("metadata", {}).get("taskweaver_execution_id")
+    except Exception:
+        execution_id = None
+    _state["execution_id"] = execution_id
+    _state["figure_index"] = 0
+
+
+def _figure_description(figure, index):
+    titles = []
+    try:
+        if figure._suptitle is not None and figure._suptitle.get_text():
+            titles.append(figure._suptitle.get_text())
+        for axes in figure.get_axes():
+            if axes.get_title():
+                titles.append(axes.get_title())
+    except Exception:
+        pass
+    if titles:
+        return "matplotlib figure: " + "; ".join(titles)
+    return "matplotlib figure %d" % index
+
+
+def _post_run_cell(result=None):
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is None:
+        return
+    try:
+        numbers = pyplot.get_fignums()
+    except Exception:
+        return
+    for number in numbers:
+        figure = pyplot.figure(number)
+        _state["figure_index"] = _state.get("figure_index", 0) + 1
+        index = _state["figure_index"]
+        name = "figure_%d" % index
+        path = os.path.join(_workdir(), "%s-%s.png" % (current_execution_id(), name))
+        try:
+            figure.savefig(path, format="png", bbox_inches="tight")
+        except Exception as error:  # a broken figure must not break the cell's result
+            sys.stderr.write("TaskWeaver could not save figure %d: %s\n" % (number, error))
+            continue
+        finally:
+            pyplot.close(figure)
+        _report_artifact(name, "image", "image/png", path, _figure_description(figure, index))
+
+
+# ---------------------------------------------------------------------------------------------
+# The taskweaver.plugin shim
+
+
+class PluginContext:
+    """What TaskWeaver hands a plugin as ``self.ctx``."""
+
+    def __init__(self, plugin_name):
+        self.plugin_name = plugin_name
+
+    @property
+    def execution_id(self):
+        return current_execution_id()
+
+    @property
+    def execution_idx(self):
+        return _state["counter"]
+
+    @property
+    def session_id(self):
+        return _state["session_variables"].get("session_id", "")
+
+    @property
+    def env_id(self):
+        return "local"
+
+    def create_artifact_path(self, name, file_name, type, desc=None):
+        """Reserves a file in the working directory; the caller writes it. Returns (id, path)."""
+        artifact_id = "%s-%s" % (current_execution_id(), _safe_file_name(name))
+        path = os.path.join(_workdir(), "%s-%s" % (current_execution_id(), _safe_file_name(file_name)))
+        _report_artifact(name, _artifact_type(type), _mime_type(type, path), path, desc or name)
+        return artifact_id, path
+
+    def add_artifact(self, name, file_name, type, val, desc=None):
+        """Saves ``val`` into the working directory and reports it; returns the artifact's relative path."""
+        artifact_type = _artifact_type(type)
+        path = os.path.join(_workdir(), "%s-%s" % (current_execution_id(), _safe_file_name(file_name)))
+        _write_value(artifact_type, val, path)
+        _report_artifact(name, artifact_type, _mime_type(artifact_type, path), path, desc or _preview(artifact_type, val))
+        return _relative(path)
+
+    def get_session_var(self, variable_name, default=None):
+        return _state["session_variables"].get(variable_name, default)
+
+    def log(self, level, message):
+        _emit({"kind": "log", "level": str(level), "message": str(message), "plugin": self.plugin_name})
+
+
+_ARTIFACT_TYPES = ("chart", "df", "file", "txt", "svg", "html", "image")
+
+
+def _artifact_type(value):
+    if value not in _ARTIFACT_TYPES:
+        raise ValueError("artifact type must be one of %s, not %r" % (", ".join(_ARTIFACT_TYPES), value))
+    return value
+
+
+def _mime_type(artifact_type, path):
+    extension = os.path.splitext(path)[1].lower()
+    by_extension = {
+        ".png": "image/png",
+        ".jpg": "image/jpeg",
+        ".jpeg": "image/jpeg",
+        ".svg": "image/svg+xml",
+        ".html": "text/html",
+        ".htm": "text/html",
+        ".csv": "text/csv",
+        ".txt": "text/plain",
+        ".json": "application/json",
+    }
+    if extension in by_extension:
+        return by_extension[extension]
+    return {"df": "text/csv", "txt": "text/plain", "svg": "image/svg+xml", "html": "text/html"}.get(
+        artifact_type, "application/octet-stream"
+    )
+
+
+def _write_value(artifact_type, value, path):
+    if artifact_type == "df" and hasattr(value, "to_csv"):
+        value.to_csv(path, index=False)
+        return
+    if hasattr(value, "savefig"):  # a matplotlib figure handed as a chart
+        value.savefig(path, bbox_inches="tight")
+        return
+    if isinstance(value, (bytes, bytearray)):
+        with open(path, "wb") as handle:
+            handle.write(value)
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(value if isinstance(value, str) else str(value))
+
+
+def _preview(artifact_type, value):
+    if artifact_type == "df" and hasattr(value, "shape"):
+        return "data frame with %d rows and %d columns" % (value.shape[0], value.shape[1])
+    if isinstance(value, str):
+        return value[:80]
+    return "%s artifact" % artifact_type
+
+
+class Plugin:
+    """Base class of TaskWeaver plugins: ``__call__`` does the work."""
+
+    def __init__(self, name, ctx, config):
+        self.name = name
+        self.ctx = ctx
+        self.config = config or {}
+
+    def __call__(self, *args, **kwargs):
+        raise NotImplementedError("a plugin must implement __call__")
+
+    def log(self, level, message):
+        self.ctx.log(level, message)
+
+    def get_env(self, variable_name):
+        key = "PLUGIN_%s_%s" % (self.name, variable_name)
+        if key not in os.environ:
+            raise KeyError("environment variable %s is not set for plugin %s" % (key, self.name))
+        return os.environ[key]
+
+
+def register_plugin(target):
+    """Marks the plugin class (or plain function) of a plugin module."""
+    collecting = _state["collecting"]
+    if collecting is not None:
+        collecting.append(target)
+    return target
+
+
+def test_plugin(name=None, description=None):
+    """TaskWeaver's self-test decorator; accepted and ignored here."""
+
+    def decorate(function):
+        return function
+
+    return decorate
+
+
+def _install_shim():
+    package = sys.modules.get("taskweaver")
+    if package is None:
+        package = types.ModuleType("taskweaver")
+        package.__path__ = []
+        sys.modules["taskweaver"] = package
+    shim = types.ModuleType("taskweaver.plugin")
+    shim.__path__ = []
+    shim.Plugin = Plugin
+    shim.register_plugin = register_plugin
+    shim.test_plugin = test_plugin
+    shim.PluginContext = PluginContext
+    context_module = types.ModuleType("taskweaver.plugin.context")
+    context_module.PluginContext = PluginContext
+    shim.context = context_module
+    package.plugin = shim
+    sys.modules["taskweaver.plugin"] = shim
+    sys.modules["taskweaver.plugin.context"] = context_module
+
+
+def load_plugin(name, code, config_json):
+    """Runs a plugin module and binds its instance, callable by ``name``, in the user namespace."""
+    import linecache
+
+    config = json.loads(config_json)
+    file_name = "<plugin %s>" % name
+    # Registered in linecache so tracebacks through plugin code show its lines.
+    linecache.cache[file_name] = (len(code), None, code.splitlines(True), file_name)
+    module = types.ModuleType("taskweaver_plugin_%s" % name)
+    module.__file__ = file_name
+    collected = []
+    _state["collecting"] = collected
+    try:
+        exec(compile(code, file_name, "exec"), module.__dict__)
+    finally:
+        _state["collecting"] = None
+    if not collected:
+        collected = [
+            value
+            for value in module.__dict__.values()
+            if isinstance(value, type) and issubclass(value, Plugin) and value is not Plugin
+        ]
+    if not collected:
+        raise ValueError("plugin %s registers nothing: decorate its class with @register_plugin" % name)
+    target = collected[-1]
+    if isinstance(target, type):
+        instance = target(name, PluginContext(name), config)
+    else:
+        function = target
+
+        def instance(*args, **kwargs):
+            return function(*args, **kwargs)
+
+        instance.__name__ = name
+        instance.__doc__ = getattr(function, "__doc__", None)
+    sys.modules[module.__name__] = module
+    _state["plugins"][name] = instance
+    _shell().user_ns[name] = instance
+
+
+def set_session_variables(variables_json):
+    _state["session_variables"].update(json.loads(variables_json))
+
+
+# ---------------------------------------------------------------------------------------------
+# Parent watchdog
+
+
+def _watch_parent(parent_pid):
+    """Ends the kernel when the host process dies, even if it was killed with SIGKILL."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            # PR_SET_PDEATHSIG = 1: the kernel receives SIGKILL as soon as its parent exits.
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+            if os.getppid() != parent_pid:  # the parent died before the call
+                os._exit(1)
+            return
+        except Exception:
+            pass
+
+    def poll():
+        import time
+
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=poll, name="taskweaver-parent-watchdog", daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def install(options_json):
+    """Configures the running IPython kernel; called once after the module is created."""
+    options = json.loads(options_json)
+    shell = _shell()
+    _state["workdir"] = options.get("workdir") or os.getcwd()
+    os.makedirs(_state["workdir"], exist_ok=True)
+    os.chdir(_state["workdir"])
+    parent_pid = options.get("parent_pid")
+    if parent_pid:
+        _watch_parent(int(parent_pid))
+
+    shell.ast_node_interactivity = "last_expr_or_assign"
+    try:
+        shell.run_line_magic("colors", "NoColor")
+    except Exception:
+        shell.colors = "NoColor"
+
+    # Agg needs no display; figures are collected after each cell instead of shown inline.
+    os.environ["MPLBACKEND"] = "Agg"
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("Agg")
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
+    warnings.filterwarnings("ignore", message=".*non-GUI backend.*")
+
+    shell.events.register("pre_run_cell", _pre_run_cell)
+    shell.events.register("post_run_cell", _post_run_cell)
+    _install_shim()

@@ -1,0 +1,45 @@
+import { ExecutorUnavailableError, type AppConfig, type ConfigValues, type ExecutorFactory } from "@taskweaver/core";
+import { createLocalExecutorFactory } from "./local/local-executor.js";
+
+/** The values of `execution_service.kernel_mode`. */
+export type KernelMode = ConfigValues["execution_service.kernel_mode"];
+
+/**
+ * Builds a runtime's executor factory for one app. Called once per app, so a runtime can keep
+ * app-wide state there (discovered Python, Docker client, warm pool).
+ */
+export type RuntimeFactory = (config: AppConfig) => ExecutorFactory;
+
+function notInThisBuild(mode: KernelMode): RuntimeFactory {
+  return () => {
+    throw new ExecutorUnavailableError(
+      `execution_service.kernel_mode "${mode}" is not available in this build yet; use "local" (a Python with ipykernel on this machine).`,
+    );
+  };
+}
+
+/**
+ * The runtimes by `execution_service.kernel_mode`. Each runtime registers itself here with one
+ * line; `createExecutorFactory` picks from this table.
+ */
+export const runtimes: Record<KernelMode, RuntimeFactory> = {
+  local: createLocalExecutorFactory,
+  container: notInThisBuild("container"),
+  remote: notInThisBuild("remote"),
+};
+
+/** Options of `createExecutorFactory`. */
+export interface CreateExecutorFactoryOptions {
+  /** Replaces entries of `runtimes` (tests, embedders with their own runtime). */
+  runtimes?: Partial<Record<KernelMode, RuntimeFactory>>;
+}
+
+/**
+ * The executor factory for an app, chosen by `execution_service.kernel_mode`. Throws
+ * ExecutorUnavailableError for a mode this build cannot run.
+ */
+export function createExecutorFactory(config: AppConfig, options: CreateExecutorFactoryOptions = {}): ExecutorFactory {
+  const mode = config.get("execution_service.kernel_mode");
+  const runtime = options.runtimes?.[mode] ?? runtimes[mode];
+  return runtime(config);
+}

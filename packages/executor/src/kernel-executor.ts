@@ -1,0 +1,370 @@
+import {
+  createId as defaultCreateId,
+  KernelDiedError,
+  TaskWeaverError,
+  type CodeExecutor,
+  type ExecuteOptions,
+  type ExecutionOutcome,
+  type ExecutionResult,
+  type ExecutorInfo,
+  type FileInfo,
+  type IdGenerator,
+  type PluginLoadSpec,
+} from "@taskweaver/core";
+import { stripAnsi } from "./ansi.js";
+import { ExecutionCollector } from "./execution-collector.js";
+import type { KernelClient } from "./protocol/kernel-client.js";
+import type { ExecuteReplyContent, JupyterMessage } from "./protocol/messages.js";
+import {
+  createBootstrapCode,
+  createLoadPluginCode,
+  createSetSessionVariablesCode,
+  readSupportSource,
+  type SupportInstallOptions,
+} from "./support-code.js";
+import type { WorkingDirectoryFiles } from "./working-directory.js";
+
+/**
+ * A started, ready kernel (kernel_info answered) as a runtime hands it to the executor. Kernel
+ * start is separate from binding a kernel to a session so a warm pool can start kernels ahead.
+ */
+export interface KernelConnection {
+  readonly client: KernelClient;
+  /** Interrupts running code: SIGINT to a local process group, `interrupt_request` otherwise. */
+  interrupt(): Promise<void>;
+  /**
+   * Registers the listener told (once) when the kernel dies by itself: process exit, failed
+   * heartbeat, closed WebSocket. Not called for deaths caused by `stop`.
+   */
+  onDeath(listener: (reason: string) => void): void;
+  /**
+   * Stops the kernel and frees its resources; idempotent. `graceful` asks with `shutdown_request`
+   * first; otherwise the kernel is killed at once.
+   */
+  stop(options?: { graceful?: boolean }): Promise<void>;
+  /** Free-form details for `ExecutorInfo` (pid, container id, kernel id). */
+  readonly details: Record<string, string>;
+}
+
+/** Starts kernels for one runtime (local process, container, remote server). */
+export interface KernelLauncher {
+  launch(options: { workingDirectory: string; signal?: AbortSignal }): Promise<KernelConnection>;
+}
+
+/** Options of `createKernelExecutor`. */
+export interface KernelExecutorOptions {
+  launcher: KernelLauncher;
+  /** Working directory as the kernel sees it (inside the container for Docker). */
+  kernelWorkingDirectory: string;
+  /** Working directory on the host, when the host can see it; reported as `CodeExecutor.workingDirectory`. */
+  hostWorkingDirectory: string | undefined;
+  /** File access to the working directory (upload, download, list; also used to save displayed images). */
+  files: WorkingDirectoryFiles;
+  info: ExecutorInfo;
+  /** @default 300000 (five minutes) */
+  executionTimeoutMs?: number;
+  /** Characters of stdout+stderr kept per execution. @default 100000 */
+  maxOutputChars?: number;
+  /** How long an interrupted execution may take to stop before the kernel is restarted. @default 5000 */
+  interruptGraceMs?: number;
+  /** Extra options for the Python support code (e.g. the parent pid watchdog of local kernels). */
+  supportOptions?: Omit<SupportInstallOptions, "workdir">;
+  /** @default core's createId */
+  createId?: IdGenerator;
+}
+
+type Race =
+  | { kind: "reply"; reply: JupyterMessage<ExecuteReplyContent> }
+  | { kind: "timeout" }
+  | { kind: "aborted" }
+  | { kind: "died"; error: unknown };
+
+function formatSeconds(ms: number): string {
+  const seconds = ms / 1000;
+  return Number.isInteger(seconds) ? `${seconds} s` : `${seconds.toFixed(1)} s`;
+}
+
+/**
+ * The runtime-independent half of every executor: runs code on a kernel from a `KernelLauncher`,
+ * collects its output into an `ExecutionResult`, enforces timeouts (interrupt, then restart),
+ * handles aborts and kernel deaths, and replays plugins and session variables on new kernels.
+ */
+class KernelExecutor implements CodeExecutor {
+  readonly info: ExecutorInfo;
+  readonly workingDirectory: string | undefined;
+  private kernel: KernelConnection | undefined;
+  private starting: Promise<KernelConnection> | undefined;
+  /** Why the previous kernel went away by itself; reported on the next execution. */
+  private lostReason: string | undefined;
+  private stopped = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private supportSource: Promise<string> | undefined;
+  private readonly plugins = new Map<string, PluginLoadSpec>();
+  private readonly sessionVariables: Record<string, string> = {};
+  private readonly executionTimeoutMs: number;
+  private readonly maxOutputChars: number;
+  private readonly interruptGraceMs: number;
+  private readonly createId: IdGenerator;
+
+  constructor(private readonly options: KernelExecutorOptions) {
+    this.info = options.info;
+    this.workingDirectory = options.hostWorkingDirectory;
+    this.executionTimeoutMs = options.executionTimeoutMs ?? 300_000;
+    this.maxOutputChars = options.maxOutputChars ?? 100_000;
+    this.interruptGraceMs = options.interruptGraceMs ?? 5_000;
+    this.createId = options.createId ?? defaultCreateId;
+  }
+
+  /** Runs operations that use the kernel one after another. */
+  private serialize<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(operation, operation);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private assertOpen(): void {
+    if (this.stopped) throw new TaskWeaverError("executor_stopped", "This executor was stopped; create a new one.");
+  }
+
+  async start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.assertOpen();
+    await this.ensureKernel(options.signal);
+  }
+
+  private ensureKernel(signal?: AbortSignal): Promise<KernelConnection> {
+    if (this.kernel) return Promise.resolve(this.kernel);
+    if (!this.starting) {
+      this.starting = this.startKernel(signal).finally(() => {
+        this.starting = undefined;
+      });
+    }
+    return this.starting;
+  }
+
+  private async startKernel(signal?: AbortSignal): Promise<KernelConnection> {
+    this.supportSource ??= readSupportSource();
+    const [source, kernel] = await Promise.all([
+      this.supportSource,
+      this.options.launcher.launch({ workingDirectory: this.options.kernelWorkingDirectory, signal }),
+    ]);
+    try {
+      await this.runInternal(
+        kernel,
+        createBootstrapCode(source, { ...this.options.supportOptions, workdir: this.options.kernelWorkingDirectory }),
+        "kernel_setup_failed",
+        "Setting up the kernel failed",
+      );
+      if (Object.keys(this.sessionVariables).length > 0) {
+        await this.runInternal(kernel, createSetSessionVariablesCode(this.sessionVariables), "kernel_setup_failed", "Setting session variables failed");
+      }
+      for (const plugin of this.plugins.values()) {
+        await this.runInternal(kernel, createLoadPluginCode(plugin), "plugin_load_failed", `Loading plugin ${plugin.name} failed`);
+      }
+    } catch (error) {
+      await kernel.stop();
+      throw error;
+    }
+    if (this.stopped) {
+      await kernel.stop();
+      this.assertOpen();
+    }
+    kernel.onDeath((reason) => {
+      kernel.client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
+      if (this.kernel === kernel) {
+        this.kernel = undefined;
+        this.lostReason = reason;
+      }
+    });
+    this.kernel = kernel;
+    return kernel;
+  }
+
+  /** Runs support code silently; a Python exception becomes a TaskWeaverError with its traceback. */
+  private async runInternal(kernel: KernelConnection, code: string, errorCode: string, what: string): Promise<void> {
+    const reply = await kernel.client.execute(code, { silent: true }).done;
+    if (reply.content.status !== "ok") {
+      const traceback = stripAnsi((reply.content.traceback ?? []).join("\n"));
+      throw new TaskWeaverError(
+        errorCode,
+        `${what}: ${reply.content.ename ?? "Error"}: ${reply.content.evalue ?? ""}${traceback ? `\n${traceback}` : ""}`,
+      );
+    }
+  }
+
+  execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    return this.serialize(() => this.runExecution(code, options));
+  }
+
+  private async runExecution(code: string, options: ExecuteOptions): Promise<ExecutionResult> {
+    this.assertOpen();
+    const executionId = options.executionId ?? this.createId("exec");
+    const collector = new ExecutionCollector({
+      executionId,
+      maxOutputChars: this.maxOutputChars,
+      onOutput: options.onOutput,
+      saveFile: (name, data) => this.options.files.upload(name, data),
+    });
+    let stateLost = false;
+    const finish = async (outcome: ExecutionOutcome, durationMs: number): Promise<ExecutionResult> => {
+      await collector.finish();
+      return {
+        executionId,
+        code,
+        isSuccess: outcome === "ok",
+        outcome,
+        output: collector.output,
+        stdout: collector.stdout,
+        stderr: collector.stderr,
+        log: collector.log,
+        error: collector.error,
+        artifacts: collector.artifacts,
+        displays: collector.displays,
+        stateLost,
+        notes: collector.notes,
+        durationMs,
+      };
+    };
+
+    if (options.signal?.aborted) {
+      collector.notes.push("The execution was cancelled before it started; the code did not run.");
+      return finish("interrupted", 0);
+    }
+    if (this.kernel === undefined && this.lostReason !== undefined) {
+      stateLost = true;
+      collector.notes.push(
+        `The previous kernel died (${this.lostReason}); a fresh kernel was started, so variables, imports and loaded data from earlier executions are gone.`,
+      );
+      this.lostReason = undefined;
+    }
+    const kernel = await this.ensureKernel(options.signal);
+
+    const started = performance.now();
+    const handle = kernel.client.execute(code, {
+      metadata: { taskweaver_execution_id: executionId },
+      onOutput: collector.handle,
+    });
+    // Settled later or never awaited (after a restart): never an unhandled rejection.
+    handle.done.catch(() => undefined);
+    const timeoutMs = options.timeoutMs ?? this.executionTimeoutMs;
+    const first = await this.race(handle.done, timeoutMs, options.signal);
+
+    if (first.kind === "reply") {
+      return finish(first.reply.content.status === "ok" ? "ok" : "error", performance.now() - started);
+    }
+    if (first.kind === "died") {
+      stateLost = true;
+      this.lostReason = undefined; // reported here, not again on the next execution
+      const reason = first.error instanceof Error ? first.error.message : String(first.error);
+      collector.notes.push(
+        `${reason.replace(/\.$/, "")}. The code did not finish and all variables are lost; the next execution starts a fresh kernel.`,
+      );
+      return finish("kernel-died", performance.now() - started);
+    }
+
+    // Timeout or abort: interrupt, give the kernel a grace period, restart it if it does not stop.
+    const outcome: ExecutionOutcome = first.kind === "timeout" ? "timeout" : "interrupted";
+    const why =
+      first.kind === "timeout"
+        ? `The execution exceeded the time limit of ${formatSeconds(timeoutMs)}`
+        : "The execution was cancelled";
+    await kernel.interrupt().catch(() => undefined);
+    const second = await this.race(handle.done, this.interruptGraceMs, undefined);
+    if (second.kind === "reply") {
+      collector.notes.push(`${why} and was interrupted; output printed before is kept and variables are preserved.`);
+      return finish(outcome, performance.now() - started);
+    }
+    stateLost = true;
+    collector.notes.push(
+      `${why}; the kernel did not stop within ${formatSeconds(this.interruptGraceMs)} of the interrupt and was restarted, so all variables are lost (files in the working directory are kept).`,
+    );
+    await this.replaceKernel(kernel);
+    return finish(outcome, performance.now() - started);
+  }
+
+  private race(done: Promise<JupyterMessage<ExecuteReplyContent>>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Race> {
+    return new Promise<Race>((resolve) => {
+      const timer = setTimeout(() => settle({ kind: "timeout" }), timeoutMs);
+      const onAbort = () => settle({ kind: "aborted" });
+      signal?.addEventListener("abort", onAbort, { once: true });
+      const settle = (value: Race) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(value);
+      };
+      done.then(
+        (reply) => settle({ kind: "reply", reply }),
+        (error: unknown) => settle({ kind: "died", error }),
+      );
+    });
+  }
+
+  /** Replaces a kernel that would not stop; the new one gets the support code, plugins and variables. */
+  private async replaceKernel(kernel: KernelConnection): Promise<void> {
+    if (this.kernel === kernel) this.kernel = undefined;
+    await kernel.stop({ graceful: false });
+    if (!this.stopped) await this.ensureKernel();
+  }
+
+  loadPlugin(plugin: PluginLoadSpec): Promise<void> {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(plugin.name)) {
+      return Promise.reject(
+        new TaskWeaverError("plugin_load_failed", `Plugin name ${JSON.stringify(plugin.name)} is not a Python identifier.`),
+      );
+    }
+    return this.serialize(async () => {
+      this.assertOpen();
+      const kernel = await this.ensureKernel();
+      await this.runInternal(kernel, createLoadPluginCode(plugin), "plugin_load_failed", `Loading plugin ${plugin.name} failed`);
+      this.plugins.set(plugin.name, plugin);
+    });
+  }
+
+  setSessionVariables(variables: Record<string, string>): Promise<void> {
+    return this.serialize(async () => {
+      this.assertOpen();
+      Object.assign(this.sessionVariables, variables);
+      // Without a kernel the variables are applied when one starts.
+      if (this.kernel) {
+        await this.runInternal(this.kernel, createSetSessionVariablesCode(variables), "kernel_setup_failed", "Setting session variables failed");
+      }
+    });
+  }
+
+  uploadFile(name: string, data: Uint8Array): Promise<FileInfo> {
+    return this.options.files.upload(name, data);
+  }
+
+  downloadFile(name: string): Promise<Uint8Array> {
+    return this.options.files.download(name);
+  }
+
+  listFiles(): Promise<FileInfo[]> {
+    return this.options.files.list();
+  }
+
+  async interrupt(): Promise<void> {
+    await this.kernel?.interrupt();
+  }
+
+  async restart(): Promise<void> {
+    this.assertOpen();
+    const kernel = this.kernel ?? (await this.starting?.catch(() => undefined));
+    this.kernel = undefined;
+    this.lostReason = undefined;
+    await kernel?.stop({ graceful: false });
+    await this.ensureKernel();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const kernel = this.kernel ?? (await this.starting?.catch(() => undefined));
+    this.kernel = undefined;
+    await kernel?.stop({ graceful: true });
+  }
+}
+
+/** Builds a `CodeExecutor` over any runtime's `KernelLauncher` (local, Docker, remote). */
+export function createKernelExecutor(options: KernelExecutorOptions): CodeExecutor {
+  return new KernelExecutor(options);
+}

@@ -1,0 +1,218 @@
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer, type AddressInfo, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ExecutorUnavailableError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
+import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
+import { createKernelClient } from "../protocol/kernel-client.js";
+import type { ConnectionInfo } from "../protocol/messages.js";
+import { createZmqTransport } from "../protocol/zmq-transport.js";
+import { trackKernelProcessGroup } from "./process-registry.js";
+
+/** Options of `createLocalKernelLauncher`. */
+export interface LocalKernelLauncherOptions {
+  /** Resolves the Python executable to run (discovery is memoised by the caller). */
+  resolvePython: () => Promise<string>;
+  /**
+   * ZeroMQ transport between host and kernel. Unix sockets (`ipc`) measured faster than
+   * loopback TCP and need no free-port search.
+   * @default "ipc"
+   */
+  transport?: "ipc" | "tcp";
+  /** How long the kernel may take to answer its first kernel_info_request. @default 60000 */
+  startTimeoutMs?: number;
+  /** Extra environment variables for the kernel (on top of the host's). */
+  env?: Record<string, string | undefined>;
+  /** Grace period for a graceful `shutdown_request` before the process group is killed. @default 1000 */
+  shutdownGraceMs?: number;
+}
+
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as AddressInfo).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+async function createConnectionInfo(runtimeDirectory: string, transport: "ipc" | "tcp"): Promise<ConnectionInfo> {
+  const key = randomBytes(32).toString("hex");
+  if (transport === "ipc") {
+    return {
+      transport: "ipc",
+      ip: join(runtimeDirectory, "k"),
+      shell_port: 1,
+      iopub_port: 2,
+      stdin_port: 3,
+      control_port: 4,
+      hb_port: 5,
+      key,
+      signature_scheme: "hmac-sha256",
+    };
+  }
+  const [shell, iopub, stdin, control, hb] = (await freePorts(5)) as [number, number, number, number, number];
+  return {
+    transport: "tcp",
+    ip: "127.0.0.1",
+    shell_port: shell,
+    iopub_port: iopub,
+    stdin_port: stdin,
+    control_port: control,
+    hb_port: hb,
+    key,
+    signature_scheme: "hmac-sha256",
+  };
+}
+
+/** Keeps the last few KB of the kernel's own stdout/stderr, for error messages. */
+function createTail(limit = 4000) {
+  let text = "";
+  return {
+    push(chunk: Buffer) {
+      text = (text + chunk.toString("utf8")).slice(-limit);
+    },
+    get text() {
+      return text.trim();
+    },
+  };
+}
+
+/**
+ * Starts `python -m ipykernel_launcher -f <connection file>` in its own process group, with
+ * the session's working directory as cwd, and connects to it over ZeroMQ.
+ */
+export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): KernelLauncher {
+  const transport = options.transport ?? "ipc";
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const shutdownGraceMs = options.shutdownGraceMs ?? 1_000;
+
+  return {
+    async launch({ workingDirectory, signal }): Promise<KernelConnection> {
+      const python = await options.resolvePython();
+      await mkdir(workingDirectory, { recursive: true });
+      // Short path under the temp dir: Unix socket paths are limited to about 100 bytes.
+      const runtimeDirectory = await mkdtemp(join(tmpdir(), "tw-"));
+      const connection = await createConnectionInfo(runtimeDirectory, transport);
+      const connectionFile = join(runtimeDirectory, "kernel.json");
+      await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 });
+
+      const child = spawn(python, ["-m", "ipykernel_launcher", "-f", connectionFile, "--HistoryManager.enabled=False"], {
+        cwd: workingDirectory,
+        // Own process group: terminal Ctrl-C does not hit the kernel, and the group can be killed whole.
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          ...options.env,
+          MPLBACKEND: "Agg",
+          JPY_PARENT_PID: String(process.pid),
+          PYDEVD_DISABLE_FILE_VALIDATION: "1",
+          PYTHONDONTWRITEBYTECODE: "1",
+        },
+      });
+      const tail = createTail();
+      child.stdout.on("data", tail.push);
+      child.stderr.on("data", tail.push);
+      // The kernel must never keep the host's event loop alive.
+      child.unref();
+      (child.stdout as unknown as { unref?: () => void }).unref?.();
+      (child.stderr as unknown as { unref?: () => void }).unref?.();
+
+      const pid = child.pid;
+      if (pid === undefined) {
+        const error = await new Promise<Error>((resolve) => child.once("error", resolve));
+        await rm(runtimeDirectory, { recursive: true, force: true });
+        throw new ExecutorUnavailableError(`Could not start the Python kernel with ${python}: ${error.message}`, { cause: error });
+      }
+      const untrack = trackKernelProcessGroup(pid);
+      const transportHandle = createZmqTransport(connection);
+      const client = createKernelClient(transportHandle);
+
+      let stopping = false;
+      let exited = false;
+      let deathListener: ((reason: string) => void) | undefined;
+      const exit = new Promise<string>((resolve) => {
+        child.once("exit", (code, exitSignal) => {
+          exited = true;
+          untrack();
+          const reason = exitSignal ? `the kernel process was killed by ${exitSignal}` : `the kernel process exited with code ${code}`;
+          client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
+          transportHandle.close();
+          void rm(runtimeDirectory, { recursive: true, force: true });
+          if (!stopping) deathListener?.(reason);
+          resolve(reason);
+        });
+      });
+
+      const killGroup = (killSignal: NodeJS.Signals, evenAfterExit = false) => {
+        if (exited && !evenAfterExit) return;
+        try {
+          process.kill(-pid, killSignal);
+        } catch {
+          // Already gone.
+        }
+      };
+
+      try {
+        await Promise.race([
+          client.waitForReady({ signal, timeoutMs: startTimeoutMs }),
+          exit.then((reason) => {
+            throw new ExecutorUnavailableError(
+              `The Python kernel (${python}) stopped while starting: ${reason}.${tail.text ? `\nIts output:\n${tail.text}` : ""}`,
+            );
+          }),
+        ]);
+      } catch (error) {
+        stopping = true;
+        killGroup("SIGKILL");
+        await Promise.race([exit, delay(2_000)]);
+        if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+          throw new ExecutorUnavailableError(`${error.message}${tail.text ? `\nKernel output:\n${tail.text}` : ""}`, { cause: error });
+        }
+        throw error;
+      }
+
+      return {
+        client,
+        details: { python, pid: String(pid), transport },
+        async interrupt() {
+          // SIGINT to the group also stops programs the code started (`!sleep 100`).
+          killGroup("SIGINT");
+        },
+        onDeath(listener) {
+          deathListener = listener;
+        },
+        async stop({ graceful = false } = {}) {
+          if (stopping) {
+            await exit;
+            return;
+          }
+          stopping = true;
+          if (graceful && !exited) {
+            await Promise.race([client.shutdown().catch(() => undefined), exit, delay(shutdownGraceMs)]);
+            await Promise.race([exit, delay(shutdownGraceMs)]);
+          }
+          // Also after a graceful exit: programs the code left running in the group go too.
+          killGroup("SIGKILL", true);
+          await Promise.race([exit, delay(5_000)]);
+          client.close();
+        },
+      };
+    },
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

@@ -1,0 +1,56 @@
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import type { PluginLoadSpec } from "@taskweaver/core";
+
+/** MIME type of the private displays the support code sends (artifacts, plugin logs); never shown to users. */
+export const EVENT_MIME = "application/vnd.taskweaver.event+json";
+
+/** Where the Python support code lives: `python/` next to `src/` and `dist/` in the package. */
+export const SUPPORT_CODE_PATH = fileURLToPath(new URL("../python/taskweaver_support.py", import.meta.url));
+
+/** Reads the Python support module's source. */
+export function readSupportSource(): Promise<string> {
+  return readFile(SUPPORT_CODE_PATH, "utf8");
+}
+
+/**
+ * A JSON string literal is also a valid Python string literal (same escapes), which lets us hand
+ * any text to Python without building Python syntax by hand.
+ */
+export function pythonString(text: string): string {
+  return JSON.stringify(text);
+}
+
+/** Options the support code's `install` receives. */
+export interface SupportInstallOptions {
+  /** Kernel-side working directory; the kernel `chdir`s there and saves artifacts there. */
+  workdir?: string;
+  /** Host process id: the kernel exits when its parent is no longer this process (local kernels only). */
+  parent_pid?: number;
+}
+
+/**
+ * Code that turns the support source into the in-memory module `_taskweaver_support` and
+ * installs it, without leaving any name in the user's namespace.
+ */
+export function createBootstrapCode(source: string, options: SupportInstallOptions): string {
+  return (
+    `(lambda __source, __options: (lambda __module: (` +
+    `exec(compile(__source, "taskweaver_support.py", "exec"), __module.__dict__), ` +
+    `__import__("sys").modules.__setitem__("_taskweaver_support", __module), ` +
+    `__module.install(__options)))(__import__("types").ModuleType("_taskweaver_support")))` +
+    `(${pythonString(source)}, ${pythonString(JSON.stringify(options))})`
+  );
+}
+
+/** Code that loads a plugin module and binds it by name in the user namespace. */
+export function createLoadPluginCode(plugin: PluginLoadSpec): string {
+  return (
+    `__import__("_taskweaver_support").load_plugin(` +
+    `${pythonString(plugin.name)}, ${pythonString(plugin.code)}, ${pythonString(JSON.stringify(plugin.config))})`
+  );
+}
+
+export function createSetSessionVariablesCode(variables: Record<string, string>): string {
+  return `__import__("_taskweaver_support").set_session_variables(${pythonString(JSON.stringify(variables))})`;
+}
