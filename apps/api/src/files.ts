@@ -35,6 +35,13 @@ export function contentTypeFor(name: string): string {
   return CONTENT_TYPES[extname(name).toLowerCase()] ?? "application/octet-stream";
 }
 
+function hasControlCharacter(text: string): boolean {
+  for (let index = 0; index < text.length; index += 1) {
+    if (text.charCodeAt(index) < 0x20) return true;
+  }
+  return false;
+}
+
 /**
  * Checks an uploaded file's name: a plain file name, no folders, nothing hidden. Uploads are
  * refused rather than renamed so the caller knows exactly which name the code will see.
@@ -49,7 +56,7 @@ export function checkUploadName(name: string): string {
           ? "contains a path separator"
           : name === "." || name === ".." || name.startsWith(".")
             ? "starts with a dot"
-              /[\u0000-\u001f]/.test(name)
+            : hasControlCharacter(name)
               ? "contains control characters"
               : undefined;
   if (problem) {
