@@ -8,6 +8,7 @@ import type { LanguageModel } from "./llm/types.js";
 import { createId, type IdGenerator } from "./memory/ids.js";
 import type { Round } from "./memory/types.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
+import { EXTRA_ROLES } from "./roles/extra-roles.js";
 import { createPlanner } from "./roles/planner.js";
 import type { Role, RoleFactory, RoleServices } from "./roles/role.js";
 import { Session } from "./session/session.js";
@@ -62,6 +63,7 @@ export interface TaskWeaverApp {
 
 /** The roles that ship with TaskWeaver, by their `session.roles` name. */
 export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
+  ...EXTRA_ROLES,
   code_interpreter: (services) => {
     const config = services.config;
     return createCodeInterpreter({
