@@ -1,0 +1,152 @@
+import { KernelDiedError, type AppConfig, type CodeExecutor, type ExecutorFactory, type IdGenerator } from "@taskweaver/core";
+import { createKernelExecutor } from "../kernel-executor.js";
+import type { KernelClient } from "../protocol/kernel-client.js";
+import type { WorkingDirectoryFiles } from "../working-directory.js";
+import { createJupyterRestClient } from "./jupyter-rest-client.js";
+import { createContentsApiFiles, createKernelFiles } from "./remote-files.js";
+import { createRemoteKernelLauncher } from "./remote-kernel.js";
+import { normalizeServerDirectory, resolveRemoteSettings } from "./remote-settings.js";
+
+/** Options of {@link createRemoteExecutor}. */
+export interface RemoteExecutorOptions {
+  /** Base URL of the Jupyter Server, Kernel Gateway or Enterprise Gateway, e.g. `http://127.0.0.1:8888/`. */
+  url: string | URL;
+  /** Sent as `Authorization: token ...`. @default none */
+  token?: string;
+  /** Kernel spec to start. @default "python3" */
+  kernelName?: string;
+  /**
+   * Working directory on the server, relative to its root; created when missing.
+   * @default `taskweaver/<sessionId>`
+   */
+  workingDirectory?: string;
+  /** Names the default working directory. @default "default" */
+  sessionId?: string;
+  /**
+   * How files are uploaded, downloaded and listed: through the Contents API (Jupyter Server),
+   * through the kernel (gateways), or whichever the server supports.
+   * @default "auto"
+   */
+  files?: "auto" | "contents" | "kernel";
+  /** @default 300000 */
+  executionTimeoutMs?: number;
+  /** Characters of stdout+stderr kept per execution. @default 100000 */
+  maxOutputChars?: number;
+  /** How long an interrupted execution may take to stop before the kernel is replaced. @default 5000 */
+  interruptGraceMs?: number;
+  /** Wait for the kernel after `POST /api/kernels`. @default 60000 */
+  startTimeoutMs?: number;
+  /**
+   * Answer kernel messages with immediate WebSocket pongs so the server's Nagle-delayed writes
+   * go out at once (see `KernelWebSocketOptions.promptAcknowledge`). Turn off only to measure.
+   * @default true
+   */
+  promptAcknowledge?: boolean;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** @default core's createId */
+  createId?: IdGenerator;
+}
+
+/**
+ * A `CodeExecutor` whose kernel runs on a Jupyter server or gateway, reached over REST and the
+ * kernel's WebSocket. Execution, timeouts, interrupts, output limits, artifacts and result
+ * assembly are the shared kernel executor's, so it behaves like the local runtime; files live
+ * on the server (`workingDirectory` is undefined: the host cannot see them).
+ */
+export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecutor {
+  const baseUrl = new URL(String(options.url));
+  baseUrl.search = "";
+  baseUrl.hash = "";
+  if (!baseUrl.pathname.endsWith("/")) baseUrl.pathname = `${baseUrl.pathname}/`;
+  const workingDirectory = normalizeServerDirectory(options.workingDirectory ?? `taskweaver/${options.sessionId ?? "default"}`);
+  const kernelName = options.kernelName ?? "python3";
+  const rest = createJupyterRestClient({ baseUrl, token: options.token, fetch: options.fetch });
+
+  let contentsProbe: Promise<boolean> | undefined;
+  const hasContentsApi = (): Promise<boolean> => {
+    if (options.files === "contents") return Promise.resolve(true);
+    if (options.files === "kernel") return Promise.resolve(false);
+    contentsProbe ??= rest.hasContentsApi();
+    // An unreachable server is retried on the next call.
+    contentsProbe.catch(() => (contentsProbe = undefined));
+    return contentsProbe;
+  };
+
+  const contentsFiles = createContentsApiFiles({ rest, workingDirectory });
+  const launcher = createRemoteKernelLauncher({
+    rest,
+    token: options.token,
+    kernelName,
+    workingDirectory,
+    hasContentsApi,
+    ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
+    startTimeoutMs: options.startTimeoutMs,
+    promptAcknowledge: options.promptAcknowledge,
+  });
+
+  let executor: CodeExecutor | undefined;
+  const kernelClient = async (): Promise<KernelClient> => {
+    if (launcher.currentClient) return launcher.currentClient;
+    await executor?.start();
+    const client = launcher.currentClient;
+    if (client === undefined) {
+      // start() resolved yet no kernel: it died right away; the next call starts another.
+      throw new KernelDiedError("The remote kernel went away before the file operation could run.");
+    }
+    return client;
+  };
+  const kernelFiles = createKernelFiles({ client: kernelClient });
+  const pick = async (): Promise<WorkingDirectoryFiles> => ((await hasContentsApi()) ? contentsFiles : kernelFiles);
+  const files: WorkingDirectoryFiles = {
+    upload: async (name, data) => (await pick()).upload(name, data),
+    download: async (name) => (await pick()).download(name),
+    list: async () => (await pick()).list(),
+  };
+
+  executor = createKernelExecutor({
+    launcher,
+    // "" makes the support code use the kernel's current directory, which the launcher has
+    // already made the working directory (its absolute path is only known inside the kernel).
+    kernelWorkingDirectory: "",
+    hostWorkingDirectory: undefined,
+    files,
+    info: { kind: "remote", details: { url: baseUrl.href, kernelName, workingDirectory } },
+    executionTimeoutMs: options.executionTimeoutMs,
+    maxOutputChars: options.maxOutputChars,
+    interruptGraceMs: options.interruptGraceMs,
+    createId: options.createId,
+  });
+  return executor;
+}
+
+/** Options of {@link createRemoteExecutorFactory}. */
+export interface RemoteExecutorFactoryOptions {
+  /** Where `JUPYTER_TOKEN` is read from. @default process.env */
+  env?: Record<string, string | undefined>;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/**
+ * The remote runtime's factory for one app (`execution_service.kernel_mode: remote`). The
+ * configuration is checked here, so a missing or malformed URL fails when the app starts.
+ */
+export function createRemoteExecutorFactory(config: AppConfig, options: RemoteExecutorFactoryOptions = {}): ExecutorFactory {
+  const env = options.env ?? process.env;
+  resolveRemoteSettings(config, "check", env);
+  return (request) => {
+    const settings = resolveRemoteSettings(config, request.sessionId, env);
+    return createRemoteExecutor({
+      url: settings.baseUrl,
+      token: settings.token,
+      kernelName: settings.kernelName,
+      workingDirectory: settings.workingDirectory,
+      sessionId: request.sessionId,
+      executionTimeoutMs: settings.executionTimeoutMs,
+      maxOutputChars: settings.maxOutputChars,
+      startTimeoutMs: settings.startTimeoutMs,
+      fetch: options.fetch,
+    });
+  };
+}

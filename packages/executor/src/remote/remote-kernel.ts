@@ -1,0 +1,175 @@
+import { randomBytes } from "node:crypto";
+import { AbortedError, TaskWeaverError } from "@taskweaver/core";
+import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
+import { createKernelClient, type KernelClient } from "../protocol/kernel-client.js";
+import type { KernelTransport } from "../protocol/transport.js";
+import { pythonString } from "../support-code.js";
+import type { JupyterRestClient } from "./jupyter-rest-client.js";
+import { connectKernelWebSocket, type KernelWebSocketTransport } from "./kernel-websocket.js";
+import { REMOTE_WORKDIR_VARIABLE } from "./remote-files.js";
+
+/** Options of {@link createRemoteKernelLauncher}. */
+export interface RemoteKernelLauncherOptions {
+  rest: JupyterRestClient;
+  token: string | undefined;
+  /** Kernel spec name. @default "python3" */
+  kernelName?: string;
+  /** Working directory relative to the server root ("" for the root). */
+  workingDirectory: string;
+  /**
+   * True when the server has a Contents API: the folder is created through it and the kernel
+   * is started in it with `path`. Otherwise (gateways) the kernel creates the folder under its
+   * own start directory and moves there.
+   */
+  hasContentsApi: () => Promise<boolean>;
+  /** Creates the working directory on the server (Contents API servers only). */
+  ensureWorkingDirectory?: () => Promise<void>;
+  /** @default 60000 */
+  startTimeoutMs?: number;
+  /** Answer kernel messages with prompt pongs (see `KernelWebSocketOptions.promptAcknowledge`). @default true */
+  promptAcknowledge?: boolean;
+  /**
+   * Longest wait for `DELETE /api/kernels/{id}` when killing a kernel that will not stop; the
+   * request continues in the background. @default 2000
+   */
+  forcedStopWaitMs?: number;
+}
+
+/** A launcher that also exposes the kernel it launched last (used for file access through the kernel). */
+export interface RemoteKernelLauncher extends KernelLauncher {
+  /** The client of the live kernel, if one is running. */
+  readonly currentClient: KernelClient | undefined;
+}
+
+/**
+ * Moves the kernel into the working directory when the server did not start it there, and
+ * records the absolute path for the file helper; no name is left in the user namespace.
+ */
+function createPlacementCode(workingDirectory: string): string {
+  return (
+    `(lambda __os, __target: (` +
+    `(__target == "" or __os.path.realpath(__os.getcwd()).replace(__os.sep, "/").endswith("/" + __target)) or ` +
+    `(__os.makedirs(__target, exist_ok=True), __os.chdir(__target)), ` +
+    `__os.environ.__setitem__(${pythonString(REMOTE_WORKDIR_VARIABLE)}, __os.getcwd())))` +
+    `(__import__("os"), ${pythonString(workingDirectory)})`
+  );
+}
+
+/** Tells a listener when the transport closes by itself, without hiding the event from the client. */
+function observeClose(transport: KernelWebSocketTransport, listener: (reason: string) => void): KernelTransport {
+  return {
+    send: (channel, message) => transport.send(channel, message),
+    setReceiver: (receiver) =>
+      transport.setReceiver({
+        onMessage: (channel, message) => receiver.onMessage(channel, message),
+        onError: (error) => receiver.onError(error),
+        onClose: (reason) => {
+          receiver.onClose?.(reason);
+          listener(reason);
+        },
+      }),
+    close: () => transport.close(),
+  };
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** Starts kernels on a Jupyter Server, Kernel Gateway or Enterprise Gateway (`POST /api/kernels`). */
+export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions): RemoteKernelLauncher {
+  const kernelName = options.kernelName ?? "python3";
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const forcedStopWaitMs = options.forcedStopWaitMs ?? 2_000;
+  let current: KernelClient | undefined;
+
+  const launch = async ({ signal }: { workingDirectory: string; signal?: AbortSignal }): Promise<KernelConnection> => {
+    const withContents = await options.hasContentsApi();
+    if (withContents) await options.ensureWorkingDirectory?.();
+    if (signal?.aborted) throw new AbortedError("Starting the remote kernel was cancelled.");
+    const model = await options.rest.startKernel(
+      withContents ? { name: kernelName, path: options.workingDirectory } : { name: kernelName },
+      signal,
+    );
+    const kernelId = model.id;
+    let stopped = false;
+    let died = false;
+    const deathListeners: ((reason: string) => void)[] = [];
+    let deletion: Promise<void> | undefined;
+    const deleteKernel = () => {
+      deletion ??= options.rest.deleteKernel(kernelId).catch(() => undefined);
+      return deletion;
+    };
+
+    let client: KernelClient | undefined;
+    try {
+      const session = randomBytes(16).toString("hex");
+      const transport = await connectKernelWebSocket({
+        baseUrl: options.rest.baseUrl,
+        token: options.token,
+        kernelId,
+        sessionId: session,
+        signal,
+        connectTimeoutMs: startTimeoutMs,
+        promptAcknowledge: options.promptAcknowledge,
+      });
+      client = createKernelClient(
+        observeClose(transport, (reason) => {
+          if (stopped || died) return;
+          died = true;
+          if (current === client) current = undefined;
+          // The server may have restarted the dead kernel on its own; we start a fresh one and
+          // do not want that orphan to linger.
+          void deleteKernel();
+          for (const listener of deathListeners) listener(reason);
+        }),
+        { session },
+      );
+      await client.waitForReady({ signal, timeoutMs: startTimeoutMs });
+      const placement = await client.execute(createPlacementCode(options.workingDirectory), { silent: true }).done;
+      if (placement.content.status !== "ok") {
+        throw new TaskWeaverError(
+          "kernel_setup_failed",
+          `The remote kernel could not enter its working directory ${JSON.stringify(options.workingDirectory)}: ` +
+            `${placement.content.ename ?? "Error"}: ${placement.content.evalue ?? ""}`,
+        );
+      }
+    } catch (error) {
+      stopped = true;
+      client?.close();
+      await deleteKernel();
+      throw error;
+    }
+    const readyClient = client;
+    current = readyClient;
+
+    return {
+      client: readyClient,
+      details: { kernelId, url: options.rest.baseUrl.href, workingDirectory: options.workingDirectory },
+      async interrupt() {
+        if (stopped || died) return;
+        await options.rest.interruptKernel(kernelId);
+      },
+      onDeath(listener) {
+        deathListeners.push(listener);
+      },
+      async stop(stopOptions = {}) {
+        if (stopped) return;
+        stopped = true;
+        if (current === readyClient) current = undefined;
+        readyClient.close();
+        // DELETE already asks the kernel to shut down and kills it after the server's grace
+        // period; when forcing, do not wait that long for it.
+        if (stopOptions.graceful) await deleteKernel();
+        else await Promise.race([deleteKernel(), delay(forcedStopWaitMs)]);
+      },
+    };
+  };
+
+  return {
+    launch,
+    get currentClient() {
+      return current;
+    },
+  };
+}
