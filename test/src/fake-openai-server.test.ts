@@ -283,6 +283,20 @@ describe("startFakeOpenAIServer", () => {
     expect(server.requests[1]!.finishedAt).toBeUndefined();
   });
 
+  it("sends an error frame mid-stream when scripted to", async () => {
+    server = await startFakeOpenAIServer({
+      responses: [
+        { content: "abcdef", chunkSize: 2, streamError: { message: "overloaded", afterChunks: 2 } },
+      ],
+    });
+    const payloads = sseData(
+      await (await postJson(`${server.url}/chat/completions`, { ...chatBody, stream: true })).text(),
+    );
+    expect(payloads).toHaveLength(3);
+    expect(JSON.parse(payloads[1]!).choices[0].delta.content).toBe("ab");
+    expect(JSON.parse(payloads[2]!)).toMatchObject({ error: { message: "overloaded" } });
+  });
+
   it("close() ends open streaming connections instead of waiting for them", async () => {
     server = await startFakeOpenAIServer({
       responses: [{ content: "y".repeat(100), chunkSize: 1, chunkDelayMs: 50 }],

@@ -39,6 +39,11 @@ export interface ScriptedResponse {
   chunkDelayMs?: number;
   /** Cut the connection after sending this many SSE frames (0: before any response). */
   disconnectAfterChunks?: number;
+  /**
+   * Streamed answers only: after `afterChunks` SSE frames (default 1, the role frame), send
+   * `data: {"error": {...}}` and end the stream, as OpenAI does when it fails mid-answer.
+   */
+  streamError?: { message: string; afterChunks?: number };
   /** @default "tool_calls" when there are tool calls, else "stop" */
   finishReason?: string;
   /** Token counts to report. @default estimated from the text length (4 characters a token) */
@@ -331,6 +336,14 @@ export async function startFakeOpenAIServer(
       }
       if (sent > 0) await (chunkDelayMs > 0 ? sleep(chunkDelayMs) : yieldToEventLoop());
       if (response.destroyed) return;
+      if (scripted.streamError !== undefined && sent >= (scripted.streamError.afterChunks ?? 1)) {
+        const errorFrame = {
+          error: { message: scripted.streamError.message, type: "server_error", param: null, code: null },
+        };
+        response.end(`data: ${JSON.stringify(errorFrame)}\n\n`);
+        recorded.finishedAt = Date.now();
+        return;
+      }
       // Waiting for the flush keeps frames apart in time and lets a scripted disconnect come
       // after the frames before it really left.
       await new Promise<void>((resolve) =>

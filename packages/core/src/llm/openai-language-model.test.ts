@@ -328,6 +328,69 @@ describe("createLanguageModel", () => {
     expect(server!.chatRequests).toHaveLength(1);
   });
 
+  it("retries an error frame sent before any token, and reports one sent mid-answer", async () => {
+    await start({ content: "lost", streamError: { message: "upstream overloaded" } }, "recovered");
+    const retries: LlmRetryInfo[] = [];
+    expect(text(await collect(model({ onRetry: (info) => retries.push(info) }).streamChat(hello)))).toBe(
+      "recovered",
+    );
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.reason).toContain("upstream overloaded");
+
+    server!.enqueue(
+      { content: "abcdefgh", chunkSize: 2, streamError: { message: "upstream broke", afterChunks: 3 } },
+      "unused",
+    );
+    const error = (await failure(collect(model().streamChat(hello)))) as LlmResponseError;
+    expect(error).toBeInstanceOf(LlmResponseError);
+    expect(error.message).toContain("mid-stream");
+    expect(error.message).toContain("upstream broke");
+    expect(server!.pendingResponses).toBe(1);
+  });
+
+  it("aborts a call still waiting for the response to start", async () => {
+    await start({ content: "slow", delayMs: 3000 });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    const started = Date.now();
+    const error = await failure(collect(model().streamChat({ ...hello, signal: controller.signal })));
+    expect(error).toBeInstanceOf(AbortedError);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(server!.chatRequests).toHaveLength(1);
+  });
+
+  it("rejects at once when the signal is already aborted", async () => {
+    await start("unused");
+    const error = await failure(collect(model().streamChat({ ...hello, signal: AbortSignal.abort() })));
+    expect(error).toBeInstanceOf(AbortedError);
+    await expect(
+      model({ embeddingModel: "e" }).embed(["a"], { signal: AbortSignal.abort() }),
+    ).rejects.toBeInstanceOf(AbortedError);
+    expect(server!.requests).toHaveLength(0);
+  });
+
+  it("retries embeddings after a 429 and names the embedding model on 404", async () => {
+    server = await startFakeOpenAIServer();
+    let calls = 0;
+    const flakyFetch: typeof fetch = async (input, init) => {
+      calls += 1;
+      if (calls === 1)
+        return new Response(JSON.stringify({ error: { message: "slow down" } }), {
+          status: 429,
+          headers: { "retry-after-ms": "1" },
+        });
+      if (calls === 3)
+        return new Response(JSON.stringify({ error: { message: "no such model" } }), { status: 404 });
+      return fetch(input, init);
+    };
+    const llm = model({ embeddingModel: "embed-x", fetch: flakyFetch });
+    expect(await llm.embed(["a"])).toHaveLength(1);
+    expect(calls).toBe(2);
+    const error = (await failure(llm.embed(["b"]))) as LlmResponseError;
+    expect(error.status).toBe(404);
+    expect(error.message).toContain('"embed-x"');
+  });
+
   it("reports an unreachable server with the base URL to check", async () => {
     await start();
     const url = server!.url;

@@ -1,4 +1,10 @@
-import OpenAI, { APIConnectionTimeoutError, APIError, AzureOpenAI } from "openai";
+import OpenAI, {
+  APIConnectionError,
+  APIConnectionTimeoutError,
+  APIError,
+  APIUserAbortError,
+  AzureOpenAI,
+} from "openai";
 import type {
   ChatCompletionChunk,
   ChatCompletionCreateParamsBase,
@@ -89,7 +95,7 @@ interface Failure {
   retryable: boolean;
   status: number | undefined;
   headers: Headers | undefined;
-  kind: "status" | "connection" | "timeout" | "other";
+  kind: "status" | "stream" | "connection" | "timeout" | "other";
   detail: string;
   cause: unknown;
 }
@@ -183,6 +189,22 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
         cause: error,
       };
     }
+    if (
+      error instanceof APIError &&
+      error.error !== undefined &&
+      !(error instanceof APIUserAbortError) &&
+      !(error instanceof APIConnectionError)
+    ) {
+      // An `{"error": ...}` frame inside the event stream: the server failed mid-answer.
+      return {
+        retryable: true,
+        status: undefined,
+        headers: error.headers,
+        kind: "stream",
+        detail: redact(error.message),
+        cause: error,
+      };
+    }
     if (error instanceof TaskWeaverError) {
       return {
         retryable: false,
@@ -224,6 +246,11 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
         return new LlmResponseError(
           `The ${where} did not answer within ${requestTimeoutMs / 1000} s${tries} (llm.request_timeout). ` +
             `Check that the server is up, or raise llm.request_timeout.`,
+          options,
+        );
+      case "stream":
+        return new LlmResponseError(
+          `The ${where} reported an error while answering${tries}: ${failure.detail}. The server may be overloaded; try again later.`,
           options,
         );
       case "connection":
