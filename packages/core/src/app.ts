@@ -8,7 +8,12 @@ import type { LanguageModel } from "./llm/types.js";
 import { createId, type IdGenerator } from "./memory/ids.js";
 import type { Round } from "./memory/types.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
+import { loadExamples } from "./examples/load-examples.js";
+import { pluginToLoadSpec, pluginToPromptSignature } from "./plugins/plugin-render.js";
+import { loadPlugins, type PluginProblem, type PluginSpec } from "./plugins/plugin-spec.js";
 import { EXTRA_ROLES } from "./roles/extra-roles.js";
+import { verificationPolicyFromConfig } from "./verification/policy.js";
+import { createCodeVerifier } from "./verification/verify-code.js";
 import { createPlanner } from "./roles/planner.js";
 import type { Role, RoleFactory, RoleServices } from "./roles/role.js";
 import { Session } from "./session/session.js";
@@ -56,6 +61,11 @@ export interface TaskWeaverApp {
   readonly config: AppConfig;
   /** The model roles use unless they have their own `llm_alias`. */
   readonly languageModel: LanguageModel;
+  /**
+   * Enabled plugins (loaded on first use) and the plugin files that could not be loaded, each
+   * naming its file and field; the other plugins still work.
+   */
+  plugins(): Promise<{ plugins: readonly PluginSpec[]; problems: readonly PluginProblem[] }>;
   createSession(options?: CreateSessionOptions): Promise<Session>;
   /** Stops every session's kernel. */
   close(): Promise<void>;
@@ -64,11 +74,20 @@ export interface TaskWeaverApp {
 /** The roles that ship with TaskWeaver, by their `session.roles` name. */
 export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
   ...EXTRA_ROLES,
-  code_interpreter: (services) => {
+  code_interpreter: async (services) => {
     const config = services.config;
+    const plugins = (await services.plugins()).filter((plugin) => !plugin.plugin_only);
+    const verifier = config.get("code_interpreter.code_verification_on")
+      ? createCodeVerifier(
+          verificationPolicyFromConfig(config, { extraAllowedFunctions: plugins.map((plugin) => plugin.name) }),
+        )
+      : undefined;
     return createCodeInterpreter({
       model: services.languageModel(config.get("code_generator.llm_alias")),
       executor: services.executor,
+      verifier,
+      pluginSignatures: plugins.length > 0 ? plugins.map(pluginToPromptSignature).join("\n\n") : undefined,
+      examples: () => services.examples("code_generator"),
       maxRetryCount: config.get("code_interpreter.max_retry_count"),
       responseFormat: config.get("llm.response_format"),
       codePrefix: config.get("code_interpreter.code_prefix") || undefined,
@@ -79,6 +98,7 @@ export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
     createPlanner({
       model: services.languageModel(services.config.get("planner.llm_alias")),
       workers: services.workers(),
+      examples: () => services.examples("planner"),
       maxSelfCorrections: services.config.get("planner.max_self_correction"),
       responseFormat: services.config.get("llm.response_format"),
     }),
@@ -124,12 +144,21 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     return model;
   };
 
+  let pluginsPromise: Promise<{ plugins: PluginSpec[]; problems: PluginProblem[] }> | undefined;
+  const plugins = () => {
+    pluginsPromise ??= config.get("code_generator.load_plugin")
+      ? loadPlugins(config.get("plugin.base_path"))
+      : Promise.resolve({ plugins: [], problems: [] });
+    return pluginsPromise;
+  };
+
   const sessions = new Set<Session>();
   const workspace = config.get("workspace.workspace_path");
 
   return {
     config,
     languageModel: defaultModel,
+    plugins,
     async createSession(sessionOptions: CreateSessionOptions = {}) {
       const id = sessionOptions.sessionId ?? generateId("session");
       if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) {
@@ -141,11 +170,25 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
       // Roles are built before the session that owns them; they reach its kernel through this.
       const owner: { session?: Session } = {};
       const built: Role[] = [];
+      const examples = new Map<string, Promise<Round[][]>>();
       const services: RoleServices = {
         config,
         languageModel,
         executor: () => owner.session!.executor(),
         workers: () => built.filter((role) => role.alias !== "Planner"),
+        plugins: async () => (await plugins()).plugins,
+        examples: (kind) => {
+          let loaded = examples.get(kind);
+          if (!loaded) {
+            loaded = config.get(`${kind}.use_example`)
+              ? loadExamples(config.get(`${kind}.example_base_path`), {
+                  roleAliases: built.map((role) => role.alias),
+                }).then((conversations) => conversations.map((conversation) => conversation.rounds))
+              : Promise.resolve([]);
+            examples.set(kind, loaded);
+          }
+          return loaded;
+        },
       };
       // Workers first, so the Planner can describe them.
       const ordered = [...roleNames.filter((name) => name !== "planner"), ...roleNames.filter((name) => name === "planner")];
@@ -167,6 +210,9 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         entryRole,
         stopConditions: [internalStepLimit(config.get("session.max_internal_chat_round_num"))],
         executorFactory,
+        prepareExecutor: async (executor) => {
+          for (const plugin of (await plugins()).plugins) await executor.loadPlugin(pluginToLoadSpec(plugin));
+        },
         generateId,
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,

@@ -37,7 +37,8 @@ export interface CodeInterpreterOptions {
   /** When set, code is verified before it runs. */
   verifier?: CodeVerifier;
   pluginSignatures?: string;
-  examples?: readonly Round[][];
+  /** Few-shot example conversations, filtered to the session's roles; loaded on first use. */
+  examples?: () => Promise<readonly Round[][]>;
   experience?: string;
   /** Execution time limit per run, in ms. @default the executor's */
   executionTimeoutMs?: number;
@@ -76,7 +77,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       const canRetry = retriesUsed < maxRetries;
 
       const messages: ChatMessage[] = [{ role: "system", content: systemPromptFor(requester) }];
-      for (const example of options.examples ?? []) messages.push(...formatCodeInterpreterRounds(example, alias));
+      for (const example of (await options.examples?.()) ?? []) messages.push(...formatCodeInterpreterRounds(example, alias));
       messages.push(...formatCodeInterpreterRounds(context.rounds, alias));
 
       const builder = context.startPost();

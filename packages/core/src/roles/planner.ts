@@ -18,8 +18,8 @@ export interface PlannerOptions {
   /** Corrections in a row before the round fails. @default 3 */
   maxSelfCorrections?: number;
   responseFormat?: "json_object" | "json_schema" | "text";
-  /** Few-shot example conversations, already filtered to the session's roles. */
-  examples?: readonly Round[][];
+  /** Few-shot example conversations, filtered to the session's roles; loaded on first use. */
+  examples?: () => Promise<readonly Round[][]>;
   experience?: string;
 }
 
@@ -43,7 +43,7 @@ export function createPlanner(options: PlannerOptions): Role {
         );
       }
       const messages: ChatMessage[] = [{ role: "system", content: systemPrompt }];
-      for (const example of options.examples ?? []) messages.push(...formatPlannerRounds(example));
+      for (const example of (await options.examples?.()) ?? []) messages.push(...formatPlannerRounds(example));
       messages.push(...formatPlannerRounds(context.rounds));
 
       const builder = context.startPost();

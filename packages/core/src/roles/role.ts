@@ -3,6 +3,7 @@ import type { CodeExecutor } from "../executor/contract.js";
 import type { LanguageModel } from "../llm/types.js";
 import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
+import type { PluginSpec } from "../plugins/plugin-spec.js";
 import type { PostBuilder } from "./post-builder.js";
 
 /** What a role sees when it is asked to reply. */
@@ -45,6 +46,14 @@ export interface RoleServices {
   executor(): Promise<CodeExecutor>;
   /** The other roles of the session (built before this one when listed earlier). */
   workers(): readonly Role[];
+  /** Enabled plugins of the app (`plugin.base_path`), empty when `code_generator.load_plugin` is off. */
+  plugins(): Promise<readonly PluginSpec[]>;
+  /**
+   * Few-shot example conversations of a kind (`planner` or `code_generator`), filtered to the
+   * session's roles; empty when `<kind>.use_example` is off. Call it when replying, once all
+   * roles exist.
+   */
+  examples(kind: "planner" | "code_generator"): Promise<readonly Round[][]>;
 }
 
 /** Builds a role for one session. */

@@ -30,6 +30,8 @@ export interface SessionInit {
   entryRole: string;
   stopConditions: readonly StopCondition[];
   executorFactory: ExecutorFactory;
+  /** Runs once on every new executor after it started (e.g. loads plugins). */
+  prepareExecutor?: (executor: CodeExecutor) => Promise<void>;
   generateId: IdGenerator;
   /** Rounds restored from storage (kept as they are). */
   rounds?: readonly Round[];
@@ -91,7 +93,13 @@ export class Session {
         sessionId: this.id,
         workingDirectory: this.workingDirectory,
       });
-      await executor.start();
+      try {
+        await executor.start();
+        await this.init.prepareExecutor?.(executor);
+      } catch (error) {
+        await executor.stop().catch(() => undefined);
+        throw error;
+      }
       return executor;
     })();
     // A failed start is retried on next use rather than remembered forever.
