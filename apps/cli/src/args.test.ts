@@ -3,18 +3,30 @@ import { parseCommandLine, UsageError } from "./args.js";
 
 describe("parseCommandLine", () => {
   it("defaults to chat in the current project", () => {
-    expect(parseCommandLine([])).toEqual({ command: "chat", projectDir: undefined, configAssignments: [], demo: false, plain: false });
+    expect(parseCommandLine([])).toEqual({
+      command: "chat",
+      projectDir: undefined,
+      configAssignments: [],
+      demo: false,
+      plain: false,
+    });
   });
 
   it("accepts the chat subcommand, -p and repeated --config in order", () => {
-    expect(parseCommandLine(["chat", "-p", "proj", "--config", "llm.model=a", "--config=llm.api_key=b"])).toEqual({
+    expect(
+      parseCommandLine(["chat", "-p", "proj", "--config", "llm.model=a", "--config=llm.api_key=b"]),
+    ).toEqual({
       command: "chat",
       projectDir: "proj",
       configAssignments: ["llm.model=a", "llm.api_key=b"],
       demo: false,
       plain: false,
     });
-    expect(parseCommandLine(["--project", "x", "--demo", "--plain"])).toMatchObject({ projectDir: "x", demo: true, plain: true });
+    expect(parseCommandLine(["--project", "x", "--demo", "--plain"])).toMatchObject({
+      projectDir: "x",
+      demo: true,
+      plain: true,
+    });
   });
 
   it("answers --help and --version before anything else", () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseConfigAssignments } from "@taskweaver/core";
+import { CONFIG_FILE_NAME, findAppDir, parseConfigAssignments } from "@taskweaver/core";
 import type { ChatApp } from "./app-types.js";
 import { HELP_TEXT, parseCommandLine, type CommandLine } from "./args.js";
 import { formatStartupError } from "./startup-errors.js";
@@ -29,6 +30,8 @@ export interface MainOptions {
   createApp: CreateApp;
   /** Starts the TUI; when absent, the transcript is used even on a terminal. */
   startInteractive?: StartInteractive;
+  /** Relative paths on the command line are resolved against it. @default process.cwd() */
+  cwd?: string;
   /** Aborted on Ctrl-C (transcript mode). */
   signal?: AbortSignal;
 }
@@ -88,7 +91,14 @@ export async function main(options: MainOptions): Promise<number> {
       env: options.env,
     });
   } catch (error) {
-    options.stderr.write(formatStartupError(error));
+    // Name the file to edit: the one of -p DIR, or the one that would be found.
+    const appDir =
+      commandLine.projectDir !== undefined
+        ? resolve(options.cwd ?? process.cwd(), commandLine.projectDir)
+        : findAppDir(options.cwd ?? process.cwd());
+    options.stderr.write(
+      formatStartupError(error, { configFile: appDir ? join(appDir, CONFIG_FILE_NAME) : undefined }),
+    );
     return EXIT_USAGE;
   }
 

@@ -21,7 +21,9 @@ describe("formatStartupError", () => {
   });
 
   it("prints any TaskWeaver error's message and reports other errors as unexpected", () => {
-    expect(formatStartupError(new TaskWeaverError("executor_unavailable", "No Python."))).toBe("Error: No Python.\n");
+    expect(formatStartupError(new TaskWeaverError("executor_unavailable", "No Python."))).toBe(
+      "Error: No Python.\n",
+    );
     expect(formatStartupError(new Error("boom"))).toBe("Unexpected error: boom\n");
   });
 });

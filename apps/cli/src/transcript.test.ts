@@ -13,7 +13,11 @@ describe("runTranscript", () => {
   it("greets, echoes each request as a Human line, renders its round and exits 0", async () => {
     const app = createFakeApp(() => ({ posts: COUNT_ROWS_ROUND }));
     const { output, text } = collect();
-    const code = await runTranscript({ app, input: Readable.from(["count the rows\n", "\n", "again\n"]), output });
+    const code = await runTranscript({
+      app,
+      input: Readable.from(["count the rows\n", "\n", "again\n"]),
+      output,
+    });
     expect(code).toBe(0);
     const transcript = text();
     expect(transcript.indexOf(GREETING)).toBeGreaterThan(0);
@@ -27,7 +31,9 @@ describe("runTranscript", () => {
 
   it("exits 1 when a round fails, and keeps going with the next line", async () => {
     const app = createFakeApp((message) =>
-      message === "bad" ? { posts: [], failure: { code: "llm_response_error", message: "The model endpoint failed." } } : { posts: COUNT_ROWS_ROUND },
+      message === "bad"
+        ? { posts: [], failure: { code: "llm_response_error", message: "The model endpoint failed." } }
+        : { posts: COUNT_ROWS_ROUND },
     );
     const { output, text } = collect();
     const code = await runTranscript({ app, input: Readable.from(["bad\nok\n"]), output });

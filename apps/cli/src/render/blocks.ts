@@ -8,7 +8,10 @@ import type { BlockView, PostView } from "./conversation.js";
  */
 
 /** Attachment types that are bookkeeping, not content: the console leaves them out. */
-const HIDDEN_TYPES: ReadonlySet<AttachmentType> = new Set<AttachmentType>(["reply_type", "shared_memory_entry"]);
+const HIDDEN_TYPES: ReadonlySet<AttachmentType> = new Set<AttachmentType>([
+  "reply_type",
+  "shared_memory_entry",
+]);
 
 /** Types whose text only makes sense complete (it is reformatted), so they never stream. */
 const ATOMIC_TYPES: ReadonlySet<AttachmentType> = new Set<AttachmentType>(["artifact_paths"]);

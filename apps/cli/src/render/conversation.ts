@@ -50,7 +50,16 @@ export function createRoundView(id: string, userQuery: string): RoundView {
 }
 
 function createPostView(id: string, role: string): PostView {
-  return { id, role, recipient: undefined, blocks: [], message: "", status: undefined, liveOutput: "", ended: false };
+  return {
+    id,
+    role,
+    recipient: undefined,
+    blocks: [],
+    message: "",
+    status: undefined,
+    liveOutput: "",
+    ended: false,
+  };
 }
 
 /** The view of a finished post, built from the post itself. */
@@ -83,7 +92,12 @@ export function roundViewFromRound(round: Round, error?: { code: string; message
   };
 }
 
-function updatePost(round: RoundView, postId: string, role: string | undefined, update: (post: PostView) => PostView) {
+function updatePost(
+  round: RoundView,
+  postId: string,
+  role: string | undefined,
+  update: (post: PostView) => PostView,
+) {
   const index = round.posts.findIndex((post) => post.id === postId);
   if (index === -1) {
     // An event may arrive for a post whose post-start we never saw (e.g. a late subscriber).
@@ -109,7 +123,10 @@ export function applyEvent(round: RoundView, event: TaskWeaverEvent): RoundView 
     case "post-recipient":
       return updatePost(round, event.postId, undefined, (post) => ({ ...post, recipient: event.sendTo }));
     case "post-delta":
-      return updatePost(round, event.postId, undefined, (post) => ({ ...post, message: post.message + event.delta }));
+      return updatePost(round, event.postId, undefined, (post) => ({
+        ...post,
+        message: post.message + event.delta,
+      }));
     case "attachment-delta":
       return updatePost(round, event.postId, undefined, (post) => {
         const index = post.blocks.findIndex((block) => block.key === event.attachmentId);
@@ -129,7 +146,10 @@ export function applyEvent(round: RoundView, event: TaskWeaverEvent): RoundView 
         return { ...post, blocks };
       });
     case "execution-output":
-      return updatePost(round, event.postId, undefined, (post) => ({ ...post, liveOutput: post.liveOutput + event.text }));
+      return updatePost(round, event.postId, undefined, (post) => ({
+        ...post,
+        liveOutput: post.liveOutput + event.text,
+      }));
     case "post-end": {
       const ended = postViewFromPost(event.post);
       const index = round.posts.findIndex((post) => post.id === event.post.id);

@@ -1,4 +1,12 @@
-import { blockBody, blockTitle, canStream, isAnswerToUser, isHiddenType, isUserPost, messageTitle } from "./blocks.js";
+import {
+  blockBody,
+  blockTitle,
+  canStream,
+  isAnswerToUser,
+  isHiddenType,
+  isUserPost,
+  messageTitle,
+} from "./blocks.js";
 import type { PostView } from "./conversation.js";
 
 /** Prefix of the console's answer line. */

@@ -116,12 +116,21 @@ describe("createTranscriptWriter", () => {
     const { events } = eventsForRound(
       "s1",
       "q",
-      [{ from: "Planner", to: "CodeInterpreter", message: "", attachments: [{ type: "plan", content: "1. step" }] }],
+      [
+        {
+          from: "Planner",
+          to: "CodeInterpreter",
+          message: "",
+          attachments: [{ type: "plan", content: "1. step" }],
+        },
+      ],
       { code: "round_limit_exceeded", message: "The round was stopped after 10 internal steps." },
     );
     // Drop the post-end so the failure arrives in the middle of a streaming post.
     const cut = events.filter((event) => event.type !== "post-end");
-    expect(run(cut).text).toBe(">>> [PLAN]\n1. step\nTaskWeaver: [error] The round was stopped after 10 internal steps.\n");
+    expect(run(cut).text).toBe(
+      ">>> [PLAN]\n1. step\nTaskWeaver: [error] The round was stopped after 10 internal steps.\n",
+    );
   });
 
   it("says the round failed when it ends failed without an error event", () => {

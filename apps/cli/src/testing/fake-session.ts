@@ -27,7 +27,13 @@ export function eventsForPost(
   const postId = nextId("post");
   const base = { sessionId, roundId, postId };
   const events: TaskWeaverEvent[] = [{ type: "post-start", ...base, role: scripted.from }];
-  const post: Post = { id: postId, send_from: scripted.from, send_to: scripted.to, message: scripted.message, attachment_list: [] };
+  const post: Post = {
+    id: postId,
+    send_from: scripted.from,
+    send_to: scripted.to,
+    message: scripted.message,
+    attachment_list: [],
+  };
   events.push({ type: "post-status", ...base, role: scripted.from, status: "calling the model" });
   for (const attachment of scripted.attachments ?? []) {
     const full = { id: nextId("atta"), type: attachment.type, content: attachment.content };
@@ -47,7 +53,8 @@ export function eventsForPost(
     });
   }
   events.push({ type: "post-recipient", ...base, sendTo: scripted.to });
-  for (const piece of split(scripted.message, pieceSize)) events.push({ type: "post-delta", ...base, delta: piece });
+  for (const piece of split(scripted.message, pieceSize))
+    events.push({ type: "post-delta", ...base, delta: piece });
   events.push({ type: "post-end", sessionId, roundId, post });
   return { events, post };
 }
@@ -67,7 +74,12 @@ export function eventsForRound(
   failure?: { code: string; message: string },
 ): { events: TaskWeaverEvent[]; round: Round } {
   const roundId = nextId("round");
-  const round: Round = { id: roundId, user_query: userQuery, state: failure ? "failed" : "finished", post_list: [] };
+  const round: Round = {
+    id: roundId,
+    user_query: userQuery,
+    state: failure ? "failed" : "finished",
+    post_list: [],
+  };
   const events: TaskWeaverEvent[] = [{ type: "round-start", sessionId, roundId, userQuery }];
   for (const scripted of posts) {
     const result = eventsForPost(sessionId, roundId, scripted);
@@ -80,9 +92,16 @@ export function eventsForRound(
 }
 
 /** A reply script: the posts (and optional failure) answering one message. */
-export type Reply = (message: string, options: SendMessageOptions) =>
+export type Reply = (
+  message: string,
+  options: SendMessageOptions,
+) =>
   | { posts: ScriptedPost[]; failure?: { code: string; message: string }; waitForInterrupt?: boolean }
-  | Promise<{ posts: ScriptedPost[]; failure?: { code: string; message: string }; waitForInterrupt?: boolean }>;
+  | Promise<{
+      posts: ScriptedPost[];
+      failure?: { code: string; message: string };
+      waitForInterrupt?: boolean;
+    }>;
 
 /** A fake session that replays scripted rounds through `onEvent`. */
 export interface FakeSession extends ChatSession {
@@ -92,7 +111,10 @@ export interface FakeSession extends ChatSession {
   saved: number;
 }
 
-export function createFakeSession(reply: Reply, options: { id?: string; withSave?: boolean } = {}): FakeSession {
+export function createFakeSession(
+  reply: Reply,
+  options: { id?: string; withSave?: boolean } = {},
+): FakeSession {
   let interruptRound: (() => void) | undefined;
   const session: FakeSession = {
     id: options.id ?? nextId("session"),
@@ -109,7 +131,13 @@ export function createFakeSession(reply: Reply, options: { id?: string; withSave
         const roundId = nextId("round");
         const round: Round = { id: roundId, user_query: message, state: "created", post_list: [] };
         sendOptions.onEvent?.({ type: "round-start", sessionId: session.id, roundId, userQuery: message });
-        sendOptions.onEvent?.({ type: "post-start", sessionId: session.id, roundId, postId: "post-wait", role: "CodeInterpreter" });
+        sendOptions.onEvent?.({
+          type: "post-start",
+          sessionId: session.id,
+          roundId,
+          postId: "post-wait",
+          role: "CodeInterpreter",
+        });
         sendOptions.onEvent?.({
           type: "post-status",
           sessionId: session.id,
@@ -192,7 +220,10 @@ export const COUNT_ROWS_ROUND: ScriptedPost[] = [
     to: "CodeInterpreter",
     message: "Please load demo_data.csv and count its rows.",
     attachments: [
-      { type: "init_plan", content: "1. load demo_data.csv\n2. count the rows <sequentially depends on 1>\n3. report the count" },
+      {
+        type: "init_plan",
+        content: "1. load demo_data.csv\n2. count the rows <sequentially depends on 1>\n3. report the count",
+      },
       { type: "plan", content: "1. load demo_data.csv and count its rows\n2. report the count" },
       { type: "current_plan_step", content: "1. load demo_data.csv and count its rows" },
       { type: "stop", content: "InProcess" },
@@ -208,7 +239,11 @@ export const COUNT_ROWS_ROUND: ScriptedPost[] = [
       { type: "reply_content", content: "import pandas as pd\ndf = pd.read_csv('demo_data.csv')\nlen(df)\n" },
       { type: "verification", content: "NONE" },
       { type: "execution_status", content: "SUCCESS" },
-      { type: "execution_result", content: "The execution of the generated python code above has succeeded\n\nThe result of above Python code after execution is:\n100" },
+      {
+        type: "execution_result",
+        content:
+          "The execution of the generated python code above has succeeded\n\nThe result of above Python code after execution is:\n100",
+      },
     ],
   },
   {

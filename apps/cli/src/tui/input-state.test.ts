@@ -49,7 +49,9 @@ describe("reduceInput", () => {
   });
 
   it("deletes the word before the cursor", () => {
-    expect(apply([{ type: "insert", text: "count the rows" }, { type: "delete-word" }]).text).toBe("count the");
+    expect(apply([{ type: "insert", text: "count the rows" }, { type: "delete-word" }]).text).toBe(
+      "count the",
+    );
   });
 
   it("does nothing on up with no history and on backspace at the start", () => {

@@ -66,11 +66,21 @@ export function reduceInput(state: InputState, action: InputAction): InputState 
   switch (action.type) {
     case "insert": {
       const inserted = normalizeNewlines(action.text);
-      return { ...state, text: text.slice(0, cursor) + inserted + text.slice(cursor), cursor: cursor + inserted.length, historyIndex: undefined };
+      return {
+        ...state,
+        text: text.slice(0, cursor) + inserted + text.slice(cursor),
+        cursor: cursor + inserted.length,
+        historyIndex: undefined,
+      };
     }
     case "backspace":
       if (cursor === 0) return state;
-      return { ...state, text: text.slice(0, cursor - 1) + text.slice(cursor), cursor: cursor - 1, historyIndex: undefined };
+      return {
+        ...state,
+        text: text.slice(0, cursor - 1) + text.slice(cursor),
+        cursor: cursor - 1,
+        historyIndex: undefined,
+      };
     case "delete":
       if (cursor === text.length) return state;
       return { ...state, text: text.slice(0, cursor) + text.slice(cursor + 1), historyIndex: undefined };
@@ -91,7 +101,8 @@ export function reduceInput(state: InputState, action: InputAction): InputState 
       const moved = moveVertically(state, -1);
       if (moved) return moved;
       if (action.history.length === 0) return state;
-      const index = state.historyIndex === undefined ? action.history.length - 1 : Math.max(0, state.historyIndex - 1);
+      const index =
+        state.historyIndex === undefined ? action.history.length - 1 : Math.max(0, state.historyIndex - 1);
       const draft = state.historyIndex === undefined ? text : state.draft;
       return fromHistory(action.history[index]!, index, draft);
     }

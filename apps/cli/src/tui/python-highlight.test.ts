@@ -1,12 +1,20 @@
 import { describe, expect, it } from "vitest";
 import { tokenizePython } from "./python-highlight.js";
 
-const kinds = (code: string) => tokenizePython(code).filter((token) => token.kind !== "plain").map((token) => [token.kind, token.text]);
+const kinds = (code: string) =>
+  tokenizePython(code)
+    .filter((token) => token.kind !== "plain")
+    .map((token) => [token.kind, token.text]);
 
 describe("tokenizePython", () => {
   it("gives back the code exactly when the tokens are joined", () => {
-    const code = "import pandas as pd\n@decorator\ndef f(x=1.5e3):\n    return f'{x}' + \"\"\"a\n'b'\"\"\"  # done\n";
-    expect(tokenizePython(code).map((token) => token.text).join("")).toBe(code);
+    const code =
+      'import pandas as pd\n@decorator\ndef f(x=1.5e3):\n    return f\'{x}\' + """a\n\'b\'"""  # done\n';
+    expect(
+      tokenizePython(code)
+        .map((token) => token.text)
+        .join(""),
+    ).toBe(code);
   });
 
   it("colours keywords, builtins, numbers, strings, comments, decorators and definitions", () => {

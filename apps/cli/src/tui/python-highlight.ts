@@ -4,7 +4,8 @@
  * runs to the end) and never throws.
  */
 
-export type PythonTokenKind = "keyword" | "builtin" | "string" | "number" | "comment" | "decorator" | "function" | "plain";
+export type PythonTokenKind =
+  "keyword" | "builtin" | "string" | "number" | "comment" | "decorator" | "function" | "plain";
 
 export interface PythonToken {
   kind: PythonTokenKind;
@@ -12,16 +13,80 @@ export interface PythonToken {
 }
 
 const KEYWORDS = new Set([
-  "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
-  "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in",
-  "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with", "yield",
-  "match", "case",
+  "False",
+  "None",
+  "True",
+  "and",
+  "as",
+  "assert",
+  "async",
+  "await",
+  "break",
+  "class",
+  "continue",
+  "def",
+  "del",
+  "elif",
+  "else",
+  "except",
+  "finally",
+  "for",
+  "from",
+  "global",
+  "if",
+  "import",
+  "in",
+  "is",
+  "lambda",
+  "nonlocal",
+  "not",
+  "or",
+  "pass",
+  "raise",
+  "return",
+  "try",
+  "while",
+  "with",
+  "yield",
+  "match",
+  "case",
 ]);
 
 const BUILTINS = new Set([
-  "print", "len", "range", "open", "int", "float", "str", "list", "dict", "set", "tuple", "bool",
-  "enumerate", "zip", "map", "filter", "sorted", "sum", "min", "max", "abs", "round", "isinstance",
-  "type", "super", "self", "any", "all", "repr", "format", "input", "iter", "next", "reversed",
+  "print",
+  "len",
+  "range",
+  "open",
+  "int",
+  "float",
+  "str",
+  "list",
+  "dict",
+  "set",
+  "tuple",
+  "bool",
+  "enumerate",
+  "zip",
+  "map",
+  "filter",
+  "sorted",
+  "sum",
+  "min",
+  "max",
+  "abs",
+  "round",
+  "isinstance",
+  "type",
+  "super",
+  "self",
+  "any",
+  "all",
+  "repr",
+  "format",
+  "input",
+  "iter",
+  "next",
+  "reversed",
 ]);
 
 /** Where a string literal starting at `start` (its opening quote, after any prefix) ends. */
@@ -79,9 +144,10 @@ export function tokenizePython(code: string): PythonToken[] {
         continue;
       }
     }
-    const number = /^(?:0[xXoObB][\da-fA-F_]+|\d[\d_]*\.?[\d_]*(?:[eE][+-]?\d+)?j?|\.\d[\d_]*(?:[eE][+-]?\d+)?j?)/.exec(
-      code.slice(index),
-    );
+    const number =
+      /^(?:0[xXoObB][\da-fA-F_]+|\d[\d_]*\.?[\d_]*(?:[eE][+-]?\d+)?j?|\.\d[\d_]*(?:[eE][+-]?\d+)?j?)/.exec(
+        code.slice(index),
+      );
     if (number && (index === 0 || !/[\w]/.test(code[index - 1]!))) {
       push("number", number[0]);
       index += number[0].length;

@@ -1,0 +1,118 @@
+import { Box, Static, Text } from "ink";
+import { useEffect, useState, useSyncExternalStore } from "react";
+import { activePost } from "../render/conversation.js";
+import type { ChatController, TranscriptItem } from "./controller.js";
+import { Opening } from "./opening.js";
+import { BlockHeader, FoldedText, PostView } from "./post-view.js";
+import { PromptInput } from "./prompt-input.js";
+import { StatusLine } from "./status-line.js";
+
+/** One printed item of the conversation. */
+export function TranscriptItemView({ item }: { item: TranscriptItem }) {
+  switch (item.kind) {
+    case "opening":
+      return <Opening demo={item.demo} />;
+    case "human":
+      return (
+        <Box flexDirection="column">
+          <Text>
+            <Text bold color="blue">
+              Human:{" "}
+            </Text>
+            {item.text}
+          </Text>
+          {item.files.length > 0 ? <Text dimColor>{`(attached: ${item.files.join(", ")})`}</Text> : null}
+        </Box>
+      );
+    case "post":
+      return (
+        <PostView post={item.post} workingDirectory={item.workingDirectory} interrupted={item.interrupted} />
+      );
+    case "error":
+      return <Text color="red">{`TaskWeaver: [error] ${item.message}`}</Text>;
+    case "notice":
+      return (
+        <Text color={item.tone === "error" ? "red" : item.tone === "warning" ? "yellow" : "gray"}>
+          {item.text}
+        </Text>
+      );
+    case "expanded":
+      return (
+        <Box flexDirection="column">
+          <BlockHeader title={item.title} />
+          <Text>{item.text}</Text>
+        </Box>
+      );
+  }
+}
+
+/** Ticks while a round runs, for the spinner and the elapsed time. */
+function useTicker(running: boolean, intervalMs = 100) {
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    if (!running) return;
+    const timer = setInterval(() => setTick((value) => value + 1), intervalMs);
+    return () => clearInterval(timer);
+  }, [running, intervalMs]);
+  return tick;
+}
+
+export interface ChatScreenProps {
+  controller: ChatController;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * The whole TUI: printed conversation (static), the post streaming now, the status line and
+ * the input. All behaviour lives in the controller; this only draws its state.
+ */
+export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
+  const state = useSyncExternalStore(controller.subscribe, controller.getState);
+  const running = state.phase === "running";
+  const tick = useTicker(running);
+  const streaming = state.round ? activePost(state.round) : undefined;
+  const showStreaming = streaming && streaming.role !== "User";
+  return (
+    <Box flexDirection="column">
+      <Static key={state.screenKey} items={state.items as TranscriptItem[]}>
+        {(item) => (
+          <Box key={item.id} flexDirection="column">
+            <TranscriptItemView item={item} />
+          </Box>
+        )}
+      </Static>
+      {showStreaming ? (
+        <PostView post={streaming} workingDirectory={state.session?.workingDirectory} streaming />
+      ) : null}
+      {state.pendingFiles.length > 0 ? (
+        <Text
+          dimColor
+        >{`Attached to the next message: ${state.pendingFiles.map((file) => file.name).join(", ")}`}</Text>
+      ) : null}
+      {state.phase === "exited" ? null : (
+        <>
+          <StatusLine
+            activity={state.activity}
+            running={running}
+            elapsedMs={state.roundStartedAt === undefined ? 0 : now() - state.roundStartedAt}
+            frame={tick}
+            demo={state.demo}
+          />
+          <PromptInput
+            history={controller.history.entries}
+            isActive={state.phase === "ready" || state.phase === "running"}
+            onSubmit={(text) => void controller.submit(text)}
+            onInterrupt={(inputWasEmpty) => {
+              if (controller.interrupt()) return;
+              if (inputWasEmpty) void controller.exit();
+            }}
+            onEndOfInput={() => void controller.exit()}
+          />
+        </>
+      )}
+    </Box>
+  );
+}
+
+export { FoldedText };

@@ -1,0 +1,339 @@
+import { existsSync, statSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import type { TaskWeaverEvent } from "@taskweaver/core";
+import type { AttachedFile, ChatApp, ChatSession } from "../app-types.js";
+import { applyEvent, createRoundView, type PostView, type RoundView } from "../render/conversation.js";
+import { helpText, parseCommand, unquote } from "./commands.js";
+import type { InputHistory } from "./history.js";
+
+/** Something printed once in the conversation (Ink's `<Static>` items). */
+export type TranscriptItem =
+  | { kind: "opening"; id: string; demo: boolean }
+  | { kind: "human"; id: string; text: string; files: string[] }
+  | { kind: "post"; id: string; post: PostView; workingDirectory: string | undefined; interrupted: boolean }
+  | { kind: "error"; id: string; message: string }
+  | { kind: "notice"; id: string; text: string; tone: "info" | "warning" | "error" }
+  | { kind: "expanded"; id: string; title: string; text: string };
+
+/** Everything the TUI shows. */
+export interface ChatState {
+  /** Finished items, printed once and never redrawn. */
+  readonly items: readonly TranscriptItem[];
+  /** Changes on `/clear`, so the static part starts over. */
+  readonly screenKey: number;
+  /** The running round, while there is one. */
+  readonly round: RoundView | undefined;
+  /** When the running round started (ms since epoch). */
+  readonly roundStartedAt: number | undefined;
+  /** The active role and what it is doing. */
+  readonly activity: { role: string; status: string } | undefined;
+  /** Files attached to the next message. */
+  readonly pendingFiles: readonly { name: string; path: string }[];
+  readonly session:
+    { id: string; roles: readonly string[]; workingDirectory: string | undefined } | undefined;
+  readonly phase: "starting" | "ready" | "running" | "exiting" | "exited";
+  /** True when the TUI replays a recorded conversation (`--demo`). */
+  readonly demo: boolean;
+}
+
+/** Options of {@link createChatController}. */
+export interface ChatControllerOptions {
+  app: ChatApp;
+  /** Labels the UI as a replay. @default false */
+  demo?: boolean;
+  history: InputHistory;
+  /** Relative `/load` paths are resolved against it. @default process.cwd() */
+  cwd?: string;
+  /** @default Date.now */
+  now?: () => number;
+  /** Called once, after the app is closed, when the user leaves. */
+  onExit?: () => void;
+}
+
+/** The TUI's behaviour without any React: state, commands, rounds. */
+export interface ChatController {
+  getState(): ChatState;
+  subscribe(listener: () => void): () => void;
+  /** Opens the first session. */
+  start(): Promise<void>;
+  /** Handles one line of input: a command or a request. */
+  submit(text: string): Promise<void>;
+  /** Ctrl-C: stops the running round; returns false when nothing was running. */
+  interrupt(): boolean;
+  /** Leaves: stops the running round and the kernel, then calls `onExit`. */
+  exit(): Promise<void>;
+  readonly history: InputHistory;
+}
+
+/** Results longer than this many lines are folded. */
+export const FOLD_LINES = 20;
+/** Lines of a folded result that stay visible. */
+export const FOLDED_VISIBLE_LINES = 12;
+
+export function createChatController(options: ChatControllerOptions): ChatController {
+  const { app, history } = options;
+  const now = options.now ?? Date.now;
+  const cwd = options.cwd ?? process.cwd();
+  const listeners = new Set<() => void>();
+  let itemCounter = 0;
+  let session: ChatSession | undefined;
+  let lastFolded: { title: string; text: string } | undefined;
+  let exitPromise: Promise<void> | undefined;
+  let state: ChatState = {
+    items: [{ kind: "opening", id: "opening", demo: options.demo ?? false }],
+    screenKey: 0,
+    round: undefined,
+    roundStartedAt: undefined,
+    activity: undefined,
+    pendingFiles: [],
+    session: undefined,
+    phase: "starting",
+    demo: options.demo ?? false,
+  };
+
+  const set = (patch: Partial<ChatState>) => {
+    state = { ...state, ...patch };
+    for (const listener of listeners) listener();
+  };
+  const nextId = () => `item-${++itemCounter}`;
+  const addItems = (...items: TranscriptItem[]) => set({ items: [...state.items, ...items] });
+  const notice = (text: string, tone: "info" | "warning" | "error" = "info") =>
+    addItems({ kind: "notice", id: nextId(), text, tone });
+
+  const describeSession = (value: ChatSession) => ({
+    id: value.id,
+    roles: [...value.roles],
+    workingDirectory: value.workingDirectory,
+  });
+
+  const openSession = async () => {
+    session = await app.createSession();
+    set({ session: describeSession(session) });
+  };
+
+  const rememberFolded = (post: PostView) => {
+    for (const block of post.blocks) {
+      if (block.type === "execution_result" && block.content.split("\n").length > FOLD_LINES) {
+        lastFolded = { title: `RESULT of ${post.role}`, text: block.content };
+      }
+    }
+  };
+
+  const onEvent = (event: TaskWeaverEvent) => {
+    if (!state.round) return;
+    if (event.type === "round-start") {
+      set({ round: createRoundView(event.roundId, event.userQuery) });
+      return;
+    }
+    const round = applyEvent(state.round, event);
+    const patch: { -readonly [K in keyof ChatState]?: ChatState[K] } = { round };
+    if (event.type === "post-start") patch.activity = { role: event.role, status: "starting" };
+    if (event.type === "post-status") patch.activity = { role: event.role, status: event.status };
+    if (event.type === "post-end") {
+      const post = round.posts.find((candidate) => candidate.id === event.post.id);
+      if (post && post.role !== "User") {
+        rememberFolded(post);
+        patch.items = [
+          ...state.items,
+          {
+            kind: "post",
+            id: nextId(),
+            post,
+            workingDirectory: session?.workingDirectory,
+            interrupted: false,
+          },
+        ];
+      }
+    }
+    if (event.type === "round-error") {
+      // Show what had streamed of an unfinished post, so an interrupted step stays visible.
+      const unfinished = round.posts.filter((post) => !post.ended && post.role !== "User");
+      const items: TranscriptItem[] = unfinished.map((post) => ({
+        kind: "post",
+        id: nextId(),
+        post,
+        workingDirectory: session?.workingDirectory,
+        interrupted: true,
+      }));
+      if (event.error.code === "aborted") {
+        items.push({
+          kind: "notice",
+          id: nextId(),
+          text: "Stopped. The session and its variables are kept; send another request.",
+          tone: "warning",
+        });
+      } else {
+        items.push({ kind: "error", id: nextId(), message: event.error.message });
+      }
+      patch.items = [...(patch.items ?? state.items), ...items];
+    }
+    set(patch);
+  };
+
+  const sendRequest = async (text: string) => {
+    if (!session) {
+      notice("No session is open; try /reset.", "error");
+      return;
+    }
+    const files: AttachedFile[] = state.pendingFiles.map((file) => ({ name: file.name, path: file.path }));
+    history.add(text);
+    addItems({ kind: "human", id: nextId(), text, files: files.map((file) => file.name) });
+    set({
+      phase: "running",
+      pendingFiles: [],
+      // A placeholder until round-start gives the round its id.
+      round: createRoundView("", text),
+      roundStartedAt: now(),
+      activity: undefined,
+    });
+    try {
+      await session.sendMessage(text, { onEvent, files });
+    } catch (error) {
+      addItems({
+        kind: "error",
+        id: nextId(),
+        message: error instanceof Error ? error.message : String(error),
+      });
+    }
+    set({
+      phase: state.phase === "running" ? "ready" : state.phase,
+      round: undefined,
+      roundStartedAt: undefined,
+      activity: undefined,
+    });
+  };
+
+  const loadFile = (argument: string) => {
+    if (argument === "") {
+      notice("Usage: /load <file>. The file goes with your next message.", "warning");
+      return;
+    }
+    const path = resolve(cwd, unquote(argument));
+    if (!existsSync(path) || !statSync(path).isFile()) {
+      notice(`No such file: ${path}`, "error");
+      return;
+    }
+    const name = basename(path);
+    set({ pendingFiles: [...state.pendingFiles.filter((file) => file.name !== name), { name, path }] });
+    notice(`Attached ${name}; it goes with your next message.`);
+  };
+
+  const info = () => {
+    const config = app.config;
+    const model = state.demo
+      ? "replay of a recorded conversation (--demo)"
+      : (config.get("llm.model") ?? "(not set)");
+    const mode = config.get("execution_service.kernel_mode");
+    const python = config.get("execution_service.python");
+    const lines = [
+      `Session:  ${state.session?.id ?? "(none)"}`,
+      `Roles:    ${state.session?.roles.join(", ") ?? "(none)"}`,
+      `Model:    ${model}`,
+      `Runtime:  ${mode} kernel${python ? ` (${python})` : ""}`,
+      `App dir:  ${config.appDir}`,
+      `Workdir:  ${state.session?.workingDirectory ?? "(unknown)"}`,
+    ];
+    notice(lines.join("\n"));
+  };
+
+  const controller: ChatController = {
+    history,
+    getState: () => state,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    async start() {
+      try {
+        await openSession();
+        set({ phase: "ready" });
+      } catch (error) {
+        set({ phase: "ready" });
+        notice(
+          `Could not open a session: ${error instanceof Error ? error.message : String(error)}`,
+          "error",
+        );
+      }
+    },
+    async submit(raw) {
+      const text = raw.trim();
+      if (state.phase === "exiting" || state.phase === "exited") return;
+      if (text === "") {
+        notice("Type a request, or /help for commands.");
+        return;
+      }
+      const command = parseCommand(text);
+      if (state.phase === "running" && command?.name !== "exit") {
+        notice("A round is running: wait for the answer, or press Ctrl-C to stop it.", "warning");
+        return;
+      }
+      if (!command) return sendRequest(raw.replace(/^\n+|\s+$/g, ""));
+      history.add(text);
+      switch (command.name) {
+        case "exit":
+          return controller.exit();
+        case "help":
+          return notice(helpText());
+        case "load":
+          return loadFile(command.argument);
+        case "info":
+          return info();
+        case "clear":
+          set({ items: [], screenKey: state.screenKey + 1 });
+          return;
+        case "expand":
+          if (!lastFolded) return notice("There is no folded result to expand.");
+          return addItems({ kind: "expanded", id: nextId(), title: lastFolded.title, text: lastFolded.text });
+        case "save": {
+          if (!session?.saveExperience) {
+            return notice("Saving experience is not available in this version of TaskWeaver.", "warning");
+          }
+          try {
+            await session.saveExperience();
+            return notice(`Saved session ${session.id} as experience.`);
+          } catch (error) {
+            return notice(
+              `Could not save: ${error instanceof Error ? error.message : String(error)}`,
+              "error",
+            );
+          }
+        }
+        case "reset": {
+          const previous = session;
+          session = undefined;
+          set({ session: undefined, pendingFiles: [] });
+          await previous?.stop().catch(() => undefined);
+          try {
+            await openSession();
+            return notice(`New session ${session!.id}: memory and variables start empty.`);
+          } catch (error) {
+            return notice(
+              `Could not open a session: ${error instanceof Error ? error.message : String(error)}`,
+              "error",
+            );
+          }
+        }
+        default:
+          return notice(`Unknown command /${command.name}. Type /help for the commands.`, "warning");
+      }
+    },
+    interrupt() {
+      if (state.phase !== "running" || !session) return false;
+      set({ activity: { role: state.activity?.role ?? "TaskWeaver", status: "stopping" } });
+      void session.interrupt();
+      return true;
+    },
+    exit() {
+      exitPromise ??= (async () => {
+        set({ phase: "exiting", activity: undefined });
+        notice("Stopping the kernel...");
+        if (session) await session.interrupt().catch(() => undefined);
+        await app.close().catch(() => undefined);
+        set({ phase: "exited" });
+        options.onExit?.();
+      })();
+      return exitPromise;
+    },
+  };
+  return controller;
+}

@@ -1,0 +1,44 @@
+import { render } from "ink";
+import type { ChatApp } from "../app-types.js";
+import { ChatScreen } from "./chat-screen.js";
+import { createChatController } from "./controller.js";
+import { defaultHistoryPath, loadHistory } from "./history.js";
+
+/** Options of {@link startInteractive}. */
+export interface StartInteractiveOptions {
+  app: ChatApp;
+  demo: boolean;
+  stdin: NodeJS.ReadStream;
+  stdout: NodeJS.WriteStream;
+  /** @default ~/.taskweaver/history */
+  historyPath?: string;
+}
+
+/** Enables bracketed paste, so pasted line breaks can be told from Enter. */
+const BRACKETED_PASTE_ON = "\u001B[?2004h";
+const BRACKETED_PASTE_OFF = "\u001B[?2004l";
+
+/** Runs the Ink TUI until the user leaves; resolves with the exit code. */
+export async function startInteractive(options: StartInteractiveOptions): Promise<number> {
+  const history = loadHistory(options.historyPath ?? defaultHistoryPath());
+  let instance: ReturnType<typeof render> | undefined;
+  const controller = createChatController({
+    app: options.app,
+    demo: options.demo,
+    history,
+    onExit: () => instance?.unmount(),
+  });
+  options.stdout.write(BRACKETED_PASTE_ON);
+  try {
+    instance = render(<ChatScreen controller={controller} />, {
+      stdin: options.stdin,
+      stdout: options.stdout,
+      exitOnCtrlC: false,
+    });
+    void controller.start();
+    await instance.waitUntilExit();
+  } finally {
+    options.stdout.write(BRACKETED_PASTE_OFF);
+  }
+  return 0;
+}
