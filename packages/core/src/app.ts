@@ -10,6 +10,7 @@ import type { Round } from "./memory/types.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
 import { loadExamples } from "./examples/load-examples.js";
 import { pluginToLoadSpec, pluginToPromptSignature } from "./plugins/plugin-render.js";
+import { createPluginSelector } from "./plugins/plugin-selector.js";
 import { loadPlugins, type PluginProblem, type PluginSpec } from "./plugins/plugin-spec.js";
 import { EXTRA_ROLES } from "./roles/extra-roles.js";
 import { verificationPolicyFromConfig } from "./verification/policy.js";
@@ -86,7 +87,7 @@ export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
       model: services.languageModel(config.get("code_generator.llm_alias")),
       executor: services.executor,
       verifier,
-      pluginSignatures: plugins.length > 0 ? plugins.map(pluginToPromptSignature).join("\n\n") : undefined,
+      pluginSignatures: pluginSignaturesFor(config, plugins, services),
       examples: () => services.examples("code_generator"),
       maxRetryCount: config.get("code_interpreter.max_retry_count"),
       responseFormat: config.get("llm.response_format"),
@@ -103,6 +104,25 @@ export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
       responseFormat: services.config.get("llm.response_format"),
     }),
 };
+
+/** Plugin signatures for the prompt: all plugins, or the top-k per request with auto-selection on. */
+function pluginSignaturesFor(
+  config: AppConfig,
+  plugins: readonly PluginSpec[],
+  services: RoleServices,
+): string | ((request: string, signal: AbortSignal) => Promise<string | undefined>) | undefined {
+  if (plugins.length === 0) return undefined;
+  const render = (selected: readonly PluginSpec[]) =>
+    selected.length > 0 ? selected.map(pluginToPromptSignature).join("\n\n") : undefined;
+  if (!config.get("code_generator.enable_auto_plugin_selection")) return render(plugins);
+  const selector = createPluginSelector({
+    plugins,
+    model: services.languageModel(config.get("code_generator.llm_alias")),
+    topK: config.get("code_generator.auto_plugin_selection_topk"),
+    cacheFile: join(config.get("plugin.base_path"), ".plugin_embeddings.json"),
+  });
+  return async (request, signal) => render(await selector.select(request, { signal }));
+}
 
 /**
  * Loads an app directory (config, model) and returns an app that opens sessions.

@@ -36,7 +36,11 @@ export interface CodeInterpreterOptions {
   codePrefix?: string;
   /** When set, code is verified before it runs. */
   verifier?: CodeVerifier;
-  pluginSignatures?: string;
+  /**
+   * Python signatures of the plugins offered to the model; a function picks them per request
+   * (auto plugin selection).
+   */
+  pluginSignatures?: string | ((request: string, signal: AbortSignal) => Promise<string | undefined>);
   /** Few-shot example conversations, filtered to the session's roles; loaded on first use. */
   examples?: () => Promise<readonly Round[][]>;
   experience?: string;
@@ -52,16 +56,17 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
   const maxRetries = options.maxRetryCount ?? 3;
   const systemPrompts = new Map<string, string>();
 
-  function systemPromptFor(requester: string): string {
-    let prompt = systemPrompts.get(requester);
+  function systemPromptFor(requester: string, pluginSignatures: string | undefined): string {
+    const key = `${requester}\n${pluginSignatures ?? ""}`;
+    let prompt = systemPrompts.get(key);
     if (!prompt) {
       prompt = buildCodeInterpreterSystemPrompt({
         requester,
-        pluginSignatures: options.pluginSignatures,
+        pluginSignatures,
         verificationRules: options.verifier?.rules,
         experience: options.experience,
       });
-      systemPrompts.set(requester, prompt);
+      systemPrompts.set(key, prompt);
     }
     return prompt;
   }
@@ -76,7 +81,11 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       const retriesUsed = countTrailingRetries(context.round, alias);
       const canRetry = retriesUsed < maxRetries;
 
-      const messages: ChatMessage[] = [{ role: "system", content: systemPromptFor(requester) }];
+      const signatures =
+        typeof options.pluginSignatures === "function"
+          ? await options.pluginSignatures(lastRequest(context.round, alias) ?? context.incoming.message, context.signal)
+          : options.pluginSignatures;
+      const messages: ChatMessage[] = [{ role: "system", content: systemPromptFor(requester, signatures) }];
       for (const example of (await options.examples?.()) ?? []) messages.push(...formatCodeInterpreterRounds(example, alias));
       messages.push(...formatCodeInterpreterRounds(context.rounds, alias));
 
@@ -217,6 +226,15 @@ function findRequester(round: Round, alias: string): string | undefined {
   for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
     const post = round.post_list[index]!;
     if (post.send_to === alias && post.send_from !== alias) return post.send_from;
+  }
+  return undefined;
+}
+
+/** The text of the last request another role sent to the CodeInterpreter in this round. */
+function lastRequest(round: Round, alias: string): string | undefined {
+  for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
+    const post = round.post_list[index]!;
+    if (post.send_to === alias && post.send_from !== alias) return post.message;
   }
   return undefined;
 }
