@@ -21,6 +21,12 @@ export interface JupyterServerOptions {
   python?: string;
   /** Give up when the server does not answer within this time. @default 30000 */
   startTimeoutMs?: number;
+  /**
+   * Keep Jupyter's default iopub rate limits (1 MB/s, 1000 messages/s), which drop the output
+   * of chatty code. Off by default so runtime tests see every byte, as with a local kernel.
+   * @default false
+   */
+  iopubRateLimits?: boolean;
 }
 
 /** A running Jupyter server. */
@@ -118,6 +124,7 @@ export async function startJupyterServer(options: JupyterServerOptions = {}): Pr
         "--ServerApp.allow_root=True",
         `--ServerApp.token=${token}`,
         `--ServerApp.root_dir=${rootDir}`,
+        ...(options.iopubRateLimits ? [] : ["--ServerApp.iopub_data_rate_limit=0", "--ServerApp.iopub_msg_rate_limit=0"]),
       ],
       {
         cwd: rootDir,

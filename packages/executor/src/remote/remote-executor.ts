@@ -73,18 +73,6 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
     return contentsProbe;
   };
 
-  const contentsFiles = createContentsApiFiles({ rest, workingDirectory });
-  const launcher = createRemoteKernelLauncher({
-    rest,
-    token: options.token,
-    kernelName,
-    workingDirectory,
-    hasContentsApi,
-    ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
-    startTimeoutMs: options.startTimeoutMs,
-    promptAcknowledge: options.promptAcknowledge,
-  });
-
   let executor: CodeExecutor | undefined;
   const kernelClient = async (): Promise<KernelClient> => {
     if (launcher.currentClient) return launcher.currentClient;
@@ -97,6 +85,25 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
     return client;
   };
   const kernelFiles = createKernelFiles({ client: kernelClient });
+  // Transfers go through the Contents API (binary-safe, no iopub rate limit); where a path
+  // really leads is only known inside the kernel, which also lists without following links.
+  const contentsFiles = createContentsApiFiles({
+    rest,
+    workingDirectory,
+    confine: (name, original) => kernelFiles.confine(name, original),
+    list: () => kernelFiles.list(),
+  });
+  const launcher = createRemoteKernelLauncher({
+    rest,
+    token: options.token,
+    kernelName,
+    workingDirectory,
+    hasContentsApi,
+    ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
+    startTimeoutMs: options.startTimeoutMs,
+    promptAcknowledge: options.promptAcknowledge,
+  });
+
   const pick = async (): Promise<WorkingDirectoryFiles> => ((await hasContentsApi()) ? contentsFiles : kernelFiles);
   const files: WorkingDirectoryFiles = {
     upload: async (name, data) => (await pick()).upload(name, data),

@@ -42,6 +42,17 @@ export interface ContentsApiFilesOptions {
   workingDirectory: string;
   /** @default 10000 */
   maxListedFiles?: number;
+  /**
+   * Checks a canonical relative name before any transfer. The Contents API follows symbolic
+   * links (it only keeps `..` inside the server root), so the remote executor resolves the
+   * real path inside the kernel here; throws FileAccessError for paths that lead out.
+   */
+  confine?: (name: string, original: string) => Promise<void>;
+  /**
+   * Lists the files instead of walking the Contents API, which would follow symbolic links
+   * out of the working directory.
+   */
+  list?: () => Promise<FileInfo[]>;
 }
 
 /**
@@ -53,6 +64,7 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
   ensureWorkingDirectory(): Promise<void>;
 } {
   const { rest, workingDirectory } = options;
+  const confine = options.confine ?? (async () => undefined);
   const maxListedFiles = options.maxListedFiles ?? 10_000;
   const knownDirectories = new Set<string>();
 
@@ -83,6 +95,7 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
 
     async upload(name, data) {
       const relative = normalizeRemoteFileName(name);
+      await confine(relative, name);
       const path = joinServerPath(workingDirectory, relative);
       await ensureDirectory(posix.dirname(path) === "." ? "" : posix.dirname(path));
       const model = await rest.saveContents(path, {
@@ -95,6 +108,7 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
 
     async download(name) {
       const relative = normalizeRemoteFileName(name);
+      await confine(relative, name);
       const model = await rest.getContents(joinServerPath(workingDirectory, relative), { type: "file", format: "base64" });
       if (model === undefined || model.type !== "file" || typeof model.content !== "string") throw notFound(name);
       // A server may answer in text format for text files despite the request; honour what it says.
@@ -103,6 +117,7 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
     },
 
     async list() {
+      if (options.list) return await options.list();
       const files: FileInfo[] = [];
       const walk = async (path: string): Promise<void> => {
         const model = await rest.getContents(path, { type: "directory" });
@@ -188,6 +203,11 @@ def read(name, offset, length):
     _send({"data": base64.b64encode(chunk).decode("ascii"), "size": os.path.getsize(path)})
 
 
+def check(name):
+    root, path = _resolve(name)
+    _send({"error": "outside"} if path is None else {"ok": True})
+
+
 def listing(limit):
     root = _root()
     files = []
@@ -214,6 +234,7 @@ function kernelFilesCall(call: string): string {
 }
 
 interface KernelFilesAnswer {
+  ok?: boolean;
   error?: "outside" | "not_found" | "not_a_file";
   file?: { name: string; size: number; modified: number };
   files?: { name: string; size: number; modified: number }[];
@@ -233,7 +254,10 @@ export interface KernelFilesOptions {
  * The working directory's files through the kernel itself (base64 over `execute_request`),
  * for Kernel Gateway and Enterprise Gateway, which have no Contents API.
  */
-export function createKernelFiles(options: KernelFilesOptions): WorkingDirectoryFiles {
+export function createKernelFiles(options: KernelFilesOptions): WorkingDirectoryFiles & {
+  /** Throws FileAccessError when `name` (canonical, relative) resolves outside the working directory. */
+  confine(name: string, original: string): Promise<void>;
+} {
   const maxListedFiles = options.maxListedFiles ?? 10_000;
 
   const call = async (name: string, pythonCall: string): Promise<KernelFilesAnswer> => {
@@ -268,6 +292,10 @@ export function createKernelFiles(options: KernelFilesOptions): WorkingDirectory
   });
 
   return {
+    async confine(name, original) {
+      await call(original, `check(${pythonString(name)})`);
+    },
+
     async upload(name, data) {
       const relative = normalizeRemoteFileName(name);
       const buffer = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
