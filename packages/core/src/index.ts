@@ -132,3 +132,4 @@ export {
   pluginToTool,
   pythonTypeToJsonSchema,
 } from "./plugins/plugin-render.js";
+export { loadExamples, type LoadExamplesOptions } from "./examples/load-examples.js";

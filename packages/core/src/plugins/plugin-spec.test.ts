@@ -125,7 +125,7 @@ describe("loadPlugins", () => {
     ["description: no name\n", 'field "name" is missing'],
     ["name: no_description\n", 'field "description" is missing'],
     ["name: 'bad-name'\ndescription: d\n", 'field "name" must be a Python identifier'],
-    ["name: x\ndescription: d\nenabled: maybe\n", 'field "enabled" expected boolean'],
+    ["name: x\ndescription: d\nenabled: maybe\n", 'field "enabled" expected boolean, received string (found "maybe")'],
     ["name: x\ndescription: d\nparameters: {}\n", 'field "parameters" expected array'],
     ["name: x\ndescription: d\nconfigurations: [1]\n", 'field "configurations" expected record'],
     ["name: x\ndescription: d\ncode: ../../etc/passwd\n", 'field "code" must be a file name without a path'],

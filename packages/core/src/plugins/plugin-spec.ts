@@ -77,12 +77,25 @@ function fieldPath(path: readonly PropertyKey[]): string {
   }, "");
 }
 
-function describeIssues(error: z.ZodError): string {
+/** The offending value, for messages: zod 4 leaves it out of issues. */
+function valueAt(raw: unknown, path: readonly PropertyKey[]): string | undefined {
+  let current: unknown = raw;
+  for (const part of path) {
+    if (typeof current !== "object" || current === null) return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  if (current === undefined) return undefined;
+  const text = JSON.stringify(current) ?? String(current);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function describeIssues(error: z.ZodError, raw: unknown): string {
   return error.issues
     .map((issue) => {
       const path = fieldPath(issue.path);
-      const isMissing = issue.code === "invalid_type" && issue.message.includes("received undefined");
-      return `field "${path || "(root)"}" ${isMissing ? "is missing" : issue.message.replace(/^Invalid input: /, "")}`;
+      const value = valueAt(raw, issue.path);
+      if (value === undefined) return `field "${path || "(root)"}" is missing`;
+      return `field "${path || "(root)"}" ${issue.message.replace(/^Invalid (input|option): /, "")} (found ${value})`;
     })
     .join("; ");
 }
@@ -103,7 +116,7 @@ async function loadPluginFile(
   // A disabled plugin is switched off on purpose, often while it is unfinished: do not validate it.
   if ((raw as { enabled?: unknown }).enabled === false) return { disabled: true };
   const parsed = PluginFileSchema.safeParse(raw);
-  if (!parsed.success) return { problem: { file: specFile, message: describeIssues(parsed.error) } };
+  if (!parsed.success) return { problem: { file: specFile, message: describeIssues(parsed.error, raw) } };
   const code = parsed.data.code ?? parsed.data.name;
   const codeFile = join(directory, `${code}.py`);
   let pythonSource: string;
