@@ -94,6 +94,9 @@ export const CONFIG_KEYS = {
   "round_compressor.rounds_to_compress": z.number().int().positive().default(2),
   "round_compressor.rounds_to_retain": z.number().int().positive().default(3),
   "experience.retrieve_threshold": z.number().default(0.2),
+  // Extra roles (roles/extra-roles.ts)
+  "echo.decorator": z.string().default(""),
+  "image_reader.llm_alias": optionalString,
   // Execution
   "execution_service.kernel_mode": z.enum(["local", "container", "remote"]).default("local"),
   "execution_service.execution_timeout": z.number().positive().default(300),
