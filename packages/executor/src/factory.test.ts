@@ -1,0 +1,54 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig, TaskWeaverError, type CodeExecutor } from "@taskweaver/core";
+import { afterAll, describe, expect, test } from "vitest";
+import { createExecutorFactory } from "./factory.js";
+
+const directories: string[] = [];
+afterAll(async () => {
+  await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
+});
+
+async function configFor(overrides: Record<string, unknown>) {
+  const appDir = await mkdtemp(join(tmpdir(), "tw-factory-"));
+  directories.push(appDir);
+  return loadConfig({ appDir, env: {}, overrides });
+}
+
+describe("createExecutorFactory", () => {
+  test("refuses container and remote modes with a clear ExecutorUnavailableError", async () => {
+    for (const mode of ["container", "remote"]) {
+      const config = await configFor({ "execution_service.kernel_mode": mode });
+      const error = (() => {
+        try {
+          createExecutorFactory(config);
+        } catch (caught) {
+          return caught;
+        }
+      })();
+      expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
+      expect((error as Error).message).toContain("not available in this build yet");
+    }
+  });
+
+  test("uses a runtime given in the options instead of the built-in one", async () => {
+    const config = await configFor({ "execution_service.kernel_mode": "remote" });
+    const fake = { info: { kind: "fake", details: {} } } as unknown as CodeExecutor;
+    const factory = createExecutorFactory(config, { runtimes: { remote: () => () => fake } });
+    expect(await factory({ sessionId: "s", workingDirectory: "/tmp/x" })).toBe(fake);
+  });
+
+  test("names the install command when the configured Python has no ipykernel", async () => {
+    const config = await configFor({ "execution_service.python": "/definitely/not/python3" });
+    const directory = await mkdtemp(join(tmpdir(), "tw-factory-cwd-"));
+    directories.push(directory);
+    const executor = await createExecutorFactory(config)({ sessionId: "s", workingDirectory: directory });
+    expect(executor.info.kind).toBe("local");
+    const error = await executor.start().then(() => undefined, (caught: unknown) => caught);
+    expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
+    expect((error as Error).message).toMatch(/apt-get install python3-ipykernel/);
+    expect((error as Error).message).toMatch(/pip install ipykernel/);
+    expect((error as Error).message).toContain("/definitely/not/python3: not found");
+  });
+});
