@@ -179,7 +179,7 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
   let writing: Promise<void> = Promise.resolve();
   function persist(): Promise<void> {
     const path = cachePath!;
-    writing = writing.then(async () => {
+    const next = writing.then(async () => {
       const current = loadCache();
       // Merge with what is on disk, so two sessions recording into one file keep both answers.
       const onDisk = readCacheFile(path);
@@ -202,7 +202,9 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
         });
       }
     });
-    return writing;
+    // One failed write must not fail every later one.
+    writing = next.catch(() => undefined);
+    return next;
   }
 
   async function* playback(

@@ -416,6 +416,30 @@ describe("createLanguageModel", () => {
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
+  it("does not time out a caller that is slow to read the deltas", async () => {
+    await start({ content: "abcdef", chunkSize: 2 });
+    let received = "";
+    for await (const part of model({ requestTimeoutMs: 100 }).streamChat(hello)) {
+      if (part.type === "text-delta") {
+        received += part.text;
+        await new Promise((resolve) => setTimeout(resolve, 150));
+      }
+    }
+    expect(received).toBe("abcdef");
+    expect(server!.chatRequests).toHaveLength(1);
+  });
+
+  it("times out a stream that stalls after its headers", async () => {
+    await start({ content: "abcdef", chunkSize: 2, chunkDelayMs: 1500 });
+    const started = Date.now();
+    const error = (await failure(
+      collect(model({ requestTimeoutMs: 150, maxRetries: 0 }).streamChat(hello)),
+    )) as LlmResponseError;
+    expect(error).toBeInstanceOf(LlmResponseError);
+    expect(error.message).toContain("llm.request_timeout");
+    expect(Date.now() - started).toBeLessThan(1200);
+  });
+
   it("stops at once with AbortedError when aborted mid-stream", async () => {
     await start({ content: "x".repeat(400), chunkSize: 2, chunkDelayMs: 20 });
     const controller = new AbortController();

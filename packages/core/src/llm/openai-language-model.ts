@@ -387,7 +387,12 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
         const choice = chunk.choices[0];
         if (choice === undefined) continue;
         const content = choice.delta.content;
-        if (typeof content === "string" && content !== "") yield { type: "text-delta", text: content };
+        if (typeof content === "string" && content !== "") {
+          // The timer measures the server, not a caller that takes its time with each delta.
+          clearTimeout(timer);
+          yield { type: "text-delta", text: content };
+          armTimer();
+        }
         for (const delta of choice.delta.tool_calls ?? []) {
           const existing = toolCalls.get(delta.index);
           if (existing === undefined) {
@@ -408,6 +413,7 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
       // complete one.
       if (signal?.aborted) throw new AbortedError();
       if (controller.signal.aborted) throw new LlmResponseError("The answer stopped arriving (timeout).");
+      clearTimeout(timer);
       // Tool calls are only usable whole, so they are emitted once the stream is complete.
       for (const index of [...toolCalls.keys()].sort((left, right) => left - right)) {
         yield { type: "tool-call", toolCall: toolCalls.get(index)! };
