@@ -6,3 +6,4 @@ export type { ApiLimits, SessionView } from "./session-manager.js";
 export { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, isLoopbackHost, limitsFromConfig } from "./settings.js";
 export type { SessionRecord, SessionStore, StoredEvent, StoredRound } from "./store/session-store.js";
 export { createSqliteSessionStore, type SqliteSessionStoreOptions } from "./store/sqlite-session-store.js";
+export { parseServerSentEvents, type ServerSentEvent } from "./sse-parser.js";

@@ -59,8 +59,13 @@ export class RoundRun {
       while (index < this.events.length) yield this.events[index++]!;
       if (this.finished || signal?.aborted) return;
       await new Promise<void>((resolve) => {
-        this.waiters.add(resolve);
-        signal?.addEventListener("abort", () => resolve(), { once: true });
+        const wake = () => {
+          signal?.removeEventListener("abort", wake);
+          this.waiters.delete(wake);
+          resolve();
+        };
+        this.waiters.add(wake);
+        signal?.addEventListener("abort", wake, { once: true });
       });
     }
   }

@@ -15,6 +15,7 @@ import {
   type Round,
 } from "@taskweaver/core";
 import type { RuntimeFile, RuntimeSession, TaskWeaverRuntime } from "../runtime.js";
+export { parseServerSentEvents as parseSse } from "../sse-parser.js";
 
 export interface FakeRuntime extends TaskWeaverRuntime {
   readonly appDir: string;
@@ -150,35 +151,4 @@ export function createFakeRuntime(overrides: Record<string, unknown> = {}): Fake
     async close() {},
     remove: () => rmSync(appDir, { recursive: true, force: true }),
   };
-}
-
-/** One server-sent event as parsed from a stream. */
-export interface ParsedSseEvent {
-  id: string | undefined;
-  event: string | undefined;
-  data: string;
-}
-
-/** Parses a complete `text/event-stream` body. */
-export function parseSse(text: string): ParsedSseEvent[] {
-  const events: ParsedSseEvent[] = [];
-  for (const block of text.split(/\r?\n\r?\n/)) {
-    if (!block.trim()) continue;
-    const event: ParsedSseEvent = { id: undefined, event: undefined, data: "" };
-    const data: string[] = [];
-    let hasField = false;
-    for (const line of block.split(/\r?\n/)) {
-      if (line.startsWith(":")) continue;
-      const index = line.indexOf(":");
-      const field = index < 0 ? line : line.slice(0, index);
-      const value = index < 0 ? "" : line.slice(index + 1).replace(/^ /, "");
-      hasField = true;
-      if (field === "id") event.id = value;
-      else if (field === "event") event.event = value;
-      else if (field === "data") data.push(value);
-    }
-    event.data = data.join("\n");
-    if (hasField) events.push(event);
-  }
-  return events;
 }
