@@ -28,10 +28,14 @@ export const EXTRA_ROLES: Record<string, RoleFactory> = {
   },
   code_interpreter_plugin_only: async (services) => {
     const config = services.config;
-    const directory = config.get("plugin.base_path");
-    const { plugins, problems } = await loadPlugins(directory);
-    const callable = plugins.filter((plugin) => plugin.plugin_only);
+    // The app's plugins (read once from plugin.base_path); the session loads them into each kernel.
+    const callable = (await services.plugins()).filter((plugin) => plugin.plugin_only);
     if (callable.length === 0) {
+      const directory = config.get("plugin.base_path");
+      if (!config.get("code_generator.load_plugin")) {
+        throw new ConfigError("code_interpreter_plugin_only needs plugins, but code_generator.load_plugin is false.");
+      }
+      const { problems } = await loadPlugins(directory);
       const found = problems.length > 0 ? ` Files that could not be loaded: ${problems.map((problem) => `${problem.file}: ${problem.message}`).join("; ")}.` : "";
       throw new ConfigError(
         `code_interpreter_plugin_only needs at least one enabled plugin with "plugin_only: true" in ${directory} (plugin.base_path).${found}`,
@@ -43,6 +47,7 @@ export const EXTRA_ROLES: Record<string, RoleFactory> = {
       plugins: callable,
       maxRetryCount: config.get("code_interpreter.max_retry_count"),
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
+      loadPluginsIntoKernel: false,
     });
   },
   image_reader: (services) => {
