@@ -49,6 +49,26 @@ describe("createExecutorFactory", () => {
     expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
     expect((error as Error).message).toMatch(/apt-get install python3-ipykernel/);
     expect((error as Error).message).toMatch(/pip install ipykernel/);
-    expect((error as Error).message).toContain("/definitely/not/python3: not found");
+    expect((error as Error).message).toContain("/definitely/not/python3");
+  });
+
+  test("names the install command when the configured Python exists but lacks ipykernel", async () => {
+    const config = await configFor({});
+    const { spawnSync } = await import("node:child_process");
+    const bare = ["python3", "/usr/bin/python3"].find(
+      (candidate) => spawnSync(candidate, ["-c", "import sys; import importlib.util as u; sys.exit(0 if u.find_spec('ipykernel') is None else 1)"]).status === 0,
+    );
+    // This machine's pyenv python3 has no ipykernel; elsewhere the check above covers the message.
+    if (bare === undefined) return;
+    const directory = await mkdtemp(join(tmpdir(), "tw-factory-cwd-"));
+    directories.push(directory);
+    const executor = await createExecutorFactory(config.withOverrides({ "execution_service.python": bare }))({
+      sessionId: "s",
+      workingDirectory: directory,
+    });
+    const error = await executor.start().then(() => undefined, (caught: unknown) => caught);
+    expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
+    expect((error as Error).message).toMatch(/has no ipykernel/);
+    expect((error as Error).message).toMatch(/apt-get install python3-ipykernel/);
   });
 });

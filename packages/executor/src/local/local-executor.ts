@@ -10,7 +10,8 @@ export interface LocalExecutorOptions {
   /** Host directory the kernel runs in (created when missing); files and artifacts live here. */
   workingDirectory: string;
   /**
-   * Python executable with ipykernel.
+   * Python executable with ipykernel. Used as given, without a check (a Python that cannot run
+   * the kernel fails at start with a message naming the install command).
    * @default the first of `python3` on PATH and `/usr/bin/python3` that can `import ipykernel`
    */
   python?: string;
@@ -36,8 +37,10 @@ export interface LocalExecutorOptions {
 export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor {
   const workingDirectory = resolve(options.workingDirectory);
   let python: Promise<string> | undefined;
+  const configured = options.python;
   const resolvePython =
-    options.resolvePython ?? (() => (python ??= findPythonWithIpykernel({ configured: options.python })));
+    options.resolvePython ??
+    (configured ? () => Promise.resolve(configured) : () => (python ??= findPythonWithIpykernel()));
   return createKernelExecutor({
     launcher: createLocalKernelLauncher({
       resolvePython,
@@ -65,7 +68,8 @@ export function createLocalExecutorFactory(config: AppConfig): ExecutorFactory {
   const configured = config.get("execution_service.python");
   let python: Promise<string> | undefined;
   const resolvePython = () => {
-    python ??= findPythonWithIpykernel({ configured });
+    if (configured) return Promise.resolve(configured);
+    python ??= findPythonWithIpykernel();
     // A failed discovery is retried next time (the user may install ipykernel meanwhile).
     python.catch(() => (python = undefined));
     return python;

@@ -10,6 +10,7 @@ import { createKernelClient } from "../protocol/kernel-client.js";
 import type { ConnectionInfo } from "../protocol/messages.js";
 import { createZmqTransport } from "../protocol/zmq-transport.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
+import { INSTALL_HINT } from "./python-discovery.js";
 
 /** Options of `createLocalKernelLauncher`. */
 export interface LocalKernelLauncherOptions {
@@ -133,7 +134,9 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       if (pid === undefined) {
         const error = await new Promise<Error>((resolve) => child.once("error", resolve));
         await rm(runtimeDirectory, { recursive: true, force: true });
-        throw new ExecutorUnavailableError(`Could not start the Python kernel with ${python}: ${error.message}`, { cause: error });
+        throw new ExecutorUnavailableError(`Could not start the Python kernel with ${python}: ${error.message}.\n${INSTALL_HINT}`, {
+          cause: error,
+        });
       }
       const untrack = trackKernelProcessGroup(pid);
       const transportHandle = createZmqTransport(connection);
@@ -168,8 +171,11 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         await Promise.race([
           client.waitForReady({ signal, timeoutMs: startTimeoutMs }),
           exit.then((reason) => {
+            const missing = /No module named '?ipykernel/.test(tail.text);
             throw new ExecutorUnavailableError(
-              `The Python kernel (${python}) stopped while starting: ${reason}.${tail.text ? `\nIts output:\n${tail.text}` : ""}`,
+              missing
+                ? `${python} has no ipykernel, so it cannot run the kernel. ${INSTALL_HINT}`
+                : `The Python kernel (${python}) stopped while starting: ${reason}.${tail.text ? `\nIts output:\n${tail.text}` : ""}`,
             );
           }),
         ]);

@@ -6,7 +6,8 @@ const CHECK_SCRIPT = "import sys, ipykernel; print(sys.executable)";
 /** The Pythons tried, in order, when `execution_service.python` is not set. */
 export const DEFAULT_PYTHON_CANDIDATES = ["python3", "/usr/bin/python3"] as const;
 
-const INSTALL_HINT =
+/** How to get a kernel-capable Python; part of every "no Python" error. */
+export const INSTALL_HINT =
   "Install ipykernel for it (Debian/Ubuntu: `apt-get install python3-ipykernel`; otherwise `python3 -m pip install ipykernel`), " +
   "or point `execution_service.python` at a Python that has it.";
 
