@@ -351,12 +351,15 @@ describe("createLanguageModel", () => {
   it("aborts a call still waiting for the response to start", async () => {
     await start({ content: "slow", delayMs: 3000 });
     const controller = new AbortController();
-    setTimeout(() => controller.abort(), 50);
-    const started = Date.now();
-    const error = await failure(collect(model().streamChat({ ...hello, signal: controller.signal })));
+    const call = failure(collect(model().streamChat({ ...hello, signal: controller.signal })));
+    // Abort only once the server holds the request, so the wait really is for the response.
+    await expect.poll(() => server!.chatRequests.length, { timeout: 5000 }).toBe(1);
+    const abortedAt = Date.now();
+    controller.abort();
+    const error = await call;
     expect(error).toBeInstanceOf(AbortedError);
-    expect(Date.now() - started).toBeLessThan(1000);
-    expect(server!.chatRequests).toHaveLength(1);
+    expect(Date.now() - abortedAt).toBeLessThan(500);
+    await expect.poll(() => server!.chatRequests[0]!.closedByClient, { timeout: 2000 }).toBe(true);
   });
 
   it("rejects at once when the signal is already aborted", async () => {
@@ -406,13 +409,14 @@ describe("createLanguageModel", () => {
 
   it("times out a server that does not answer, retrying within llm.request_timeout", async () => {
     await start({ content: "late", delayMs: 2000 }, { content: "late again", delayMs: 2000 });
+    const retries: LlmRetryInfo[] = [];
     const started = Date.now();
-    const error = (await failure(
-      collect(model({ requestTimeoutMs: 150, maxRetries: 1 }).streamChat(hello)),
-    )) as LlmResponseError;
+    const llm = model({ requestTimeoutMs: 150, maxRetries: 1, onRetry: (info) => retries.push(info) });
+    const error = (await failure(collect(llm.streamChat(hello)))) as LlmResponseError;
     expect(error).toBeInstanceOf(LlmResponseError);
     expect(error.message).toContain("llm.request_timeout");
-    expect(server!.chatRequests).toHaveLength(2);
+    expect(error.message).toContain("after 2 attempts");
+    expect(retries).toHaveLength(1);
     expect(Date.now() - started).toBeLessThan(1500);
   });
 
