@@ -13,7 +13,7 @@ export interface SyntaxNode {
   field: string | null;
   /** 1-based line of the node's first character. */
   line: number;
-  /** Source text; kept only for leaves and the few node types the checks read. */
+  /** Source text; kept only for identifiers and string contents, the nodes the checks read. */
   text: string;
   /** True for a token the parser inserted to recover from an error. */
   isMissing: boolean;
@@ -21,8 +21,8 @@ export interface SyntaxNode {
   children: SyntaxNode[];
 }
 
-/** Node types whose text the checks read; other inner nodes keep an empty text to save copying. */
-const TEXT_NODE_TYPES = new Set(["identifier", "string", "string_content", "dotted_name", "import_prefix"]);
+/** Node types whose text the checks read; others keep an empty text, since copying text costs. */
+const TEXT_NODE_TYPES = new Set(["identifier", "string_content"]);
 
 /**
  * One parser per process: loading the WebAssembly grammar costs tens of milliseconds, a parse
@@ -56,26 +56,55 @@ export function getPythonParser(): Promise<Parser> {
   return parserPromise;
 }
 
-function copyCurrent(cursor: TreeCursor): SyntaxNode {
-  const type = cursor.nodeType;
-  const node: SyntaxNode = {
-    type,
-    field: cursor.currentFieldName,
-    line: cursor.startPosition.row + 1,
-    text: "",
-    isMissing: cursor.nodeIsMissing,
-    children: [],
+/**
+ * Copies the tree in one cursor walk. Every cursor property is a call into WebAssembly, so the
+ * walk reads as few as it can: field ids map through the language's table, and lines come from
+ * the start offset (JS string indices in web-tree-sitter) instead of a Point per node.
+ */
+function copyTree(
+  cursor: TreeCursor,
+  fieldNames: readonly (string | null)[],
+  code: string,
+  hasError: boolean,
+): SyntaxNode {
+  const lineStarts = [0];
+  for (let index = code.indexOf("\n"); index !== -1; index = code.indexOf("\n", index + 1)) lineStarts.push(index + 1);
+  const lineOf = (offset: number): number => {
+    let low = 0;
+    let high = lineStarts.length - 1;
+    while (low < high) {
+      const middle = (low + high + 1) >> 1;
+      if (lineStarts[middle]! <= offset) low = middle;
+      else high = middle - 1;
+    }
+    return low + 1;
   };
-  let isLeaf = true;
-  if (cursor.gotoFirstChild()) {
-    isLeaf = false;
-    do {
-      if (cursor.nodeIsNamed || cursor.nodeIsMissing) node.children.push(copyCurrent(cursor));
-    } while (cursor.gotoNextSibling());
-    cursor.gotoParent();
-  }
-  if (isLeaf || TEXT_NODE_TYPES.has(type)) node.text = cursor.nodeText;
-  return node;
+  const copy = (type: string): SyntaxNode => {
+    const start = cursor.startIndex;
+    const fieldId = cursor.currentFieldId;
+    const node: SyntaxNode = {
+      type,
+      field: fieldId > 0 ? (fieldNames[fieldId] ?? null) : null,
+      line: lineOf(start),
+      text: TEXT_NODE_TYPES.has(type) ? code.slice(start, cursor.endIndex) : "",
+      // Missing nodes exist only in trees with errors: one check spares a call per node.
+      isMissing: hasError && cursor.nodeIsMissing,
+      children: [],
+    };
+    if (cursor.gotoFirstChild()) {
+      do {
+        if (cursor.nodeIsNamed) {
+          const childType = cursor.nodeType;
+          if (childType !== "comment") node.children.push(copy(childType));
+        } else if (hasError && cursor.nodeIsMissing) {
+          node.children.push(copy(cursor.nodeType));
+        }
+      } while (cursor.gotoNextSibling());
+      cursor.gotoParent();
+    }
+    return node;
+  };
+  return copy(cursor.nodeType);
 }
 
 /** Parses Python source into a plain syntax tree; errors show up as `ERROR` or missing nodes. */
@@ -85,7 +114,7 @@ export async function parsePython(code: string): Promise<SyntaxNode> {
   if (!tree) throw new TaskWeaverError("python_parse_failed", "The Python parser returned no tree.");
   const cursor = tree.walk();
   try {
-    return copyCurrent(cursor);
+    return copyTree(cursor, parser.language?.fields ?? [], code, tree.rootNode.hasError);
   } finally {
     // Trees live in WebAssembly memory, which the JS garbage collector does not reclaim.
     cursor.delete();
