@@ -23,7 +23,11 @@ export async function run(): Promise<void> {
     console.log(`jupyter server at ${server.url}`);
     const startTimes: number[] = [];
     for (let attempt = 0; attempt < STARTS; attempt += 1) {
-      const executor = createRemoteExecutor({ url: server.url, token: server.token, sessionId: `bench-start-${attempt}` });
+      const executor = createRemoteExecutor({
+        url: server.url,
+        token: server.token,
+        sessionId: `bench-start-${attempt}`,
+      });
       const started = performance.now();
       await executor.start();
       startTimes.push(performance.now() - started);
@@ -68,7 +72,9 @@ export async function run(): Promise<void> {
           `p50 ${formatMs(percentile(variant.times, 50))}, p99 ${formatMs(percentile(variant.times, 99))}`,
       );
     }
-    console.log("baseline: a plain WebSocket client against Jupyter Server shows a flat ~40 ms per execution");
+    console.log(
+      "baseline: a plain WebSocket client against Jupyter Server shows a flat ~40 ms per execution",
+    );
   } finally {
     await Promise.all(executors.map((executor) => executor.stop().catch(() => undefined)));
     await server.close();

@@ -5,7 +5,11 @@ import { describeConformance } from "@taskweaver/executor/conformance";
 import { afterAll, beforeAll } from "vitest";
 // The remote runtime is not exported from the package entry yet (see the remote runtime's report).
 import { createRemoteExecutor } from "../../packages/executor/src/remote/remote-executor.js";
-import { jupyterServerUnavailableReason, startJupyterServer, type JupyterServer } from "../src/jupyter-server.js";
+import {
+  jupyterServerUnavailableReason,
+  startJupyterServer,
+  type JupyterServer,
+} from "../src/jupyter-server.js";
 
 const unavailableReason = jupyterServerUnavailableReason();
 let server: JupyterServer | undefined;

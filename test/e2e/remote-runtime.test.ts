@@ -10,8 +10,15 @@ import { loadConfig, TaskWeaverError, type CodeExecutor } from "@taskweaver/core
 import { createExecutorFactory } from "@taskweaver/executor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The remote runtime is not exported from the package entry yet (see the remote runtime's report).
-import { createRemoteExecutor, createRemoteExecutorFactory } from "../../packages/executor/src/remote/remote-executor.js";
-import { jupyterServerUnavailableReason, startJupyterServer, type JupyterServer } from "../src/jupyter-server.js";
+import {
+  createRemoteExecutor,
+  createRemoteExecutorFactory,
+} from "../../packages/executor/src/remote/remote-executor.js";
+import {
+  jupyterServerUnavailableReason,
+  startJupyterServer,
+  type JupyterServer,
+} from "../src/jupyter-server.js";
 
 const unavailableReason = jupyterServerUnavailableReason();
 const runOrFail = unavailableReason === undefined || process.env.CI === "true";
@@ -33,7 +40,9 @@ async function caught(promise: Promise<unknown>): Promise<TaskWeaverError> {
 }
 
 async function serverKernelIds(): Promise<string[]> {
-  const response = await fetch(`${server.url}api/kernels`, { headers: { Authorization: `token ${server.token}` } });
+  const response = await fetch(`${server.url}api/kernels`, {
+    headers: { Authorization: `token ${server.token}` },
+  });
   return ((await response.json()) as { id: string }[]).map((kernel) => kernel.id);
 }
 
@@ -49,7 +58,8 @@ async function unusedPort(): Promise<number> {
 
 describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
   beforeAll(async () => {
-    if (unavailableReason !== undefined) throw new Error(`jupyter server cannot run here: ${unavailableReason}`);
+    if (unavailableReason !== undefined)
+      throw new Error(`jupyter server cannot run here: ${unavailableReason}`);
     server = await startJupyterServer();
   }, 60_000);
   afterAll(async () => {
@@ -58,7 +68,9 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
   }, 60_000);
 
   it("fails to start with a clear ExecutorUnavailableError when the token is wrong", async () => {
-    const executor = track(createRemoteExecutor({ url: server.url, token: "not-the-token", sessionId: "bad-token" }));
+    const executor = track(
+      createRemoteExecutor({ url: server.url, token: "not-the-token", sessionId: "bad-token" }),
+    );
     const error = await caught(executor.start());
     expect(error.code).toBe("executor_unavailable");
     expect(error.name).toBe("ExecutorUnavailableError");
@@ -84,7 +96,11 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
   });
 
   it("runs the kernel in a per-session folder under the server root and deletes the kernel on stop", async () => {
-    const executor = createRemoteExecutor({ url: server.url, token: server.token, sessionId: "session-folder" });
+    const executor = createRemoteExecutor({
+      url: server.url,
+      token: server.token,
+      sessionId: "session-folder",
+    });
     await executor.start();
     expect(executor.info.kind).toBe("remote");
     expect(executor.info.details.workingDirectory).toBe("taskweaver/session-folder");
@@ -99,7 +115,9 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
   });
 
   it("moves files both ways through the Contents API, byte for byte, as real files on the server", async () => {
-    const executor = track(createRemoteExecutor({ url: server.url, token: server.token, sessionId: "contents" }));
+    const executor = track(
+      createRemoteExecutor({ url: server.url, token: server.token, sessionId: "contents" }),
+    );
     const binary = new Uint8Array(randomBytes(2 * 1024 * 1024 + 17));
     binary.set(Array.from({ length: 256 }, (_, index) => index));
     const info = await executor.uploadFile("data/blob.bin", binary);
@@ -108,26 +126,44 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
     expect(Buffer.compare(onDisk, Buffer.from(binary))).toBe(0);
 
     // A file that appears on the server (written by someone else) is downloadable and listed.
-    writeFileSync(join(server.rootDir, "taskweaver", "contents", "from-server.txt"), "written on the server\n");
-    expect(Buffer.from(await executor.downloadFile("from-server.txt")).toString("utf8")).toBe("written on the server\n");
-    expect(Buffer.compare(Buffer.from(await executor.downloadFile("data/blob.bin")), Buffer.from(binary))).toBe(0);
+    writeFileSync(
+      join(server.rootDir, "taskweaver", "contents", "from-server.txt"),
+      "written on the server\n",
+    );
+    expect(Buffer.from(await executor.downloadFile("from-server.txt")).toString("utf8")).toBe(
+      "written on the server\n",
+    );
+    expect(
+      Buffer.compare(Buffer.from(await executor.downloadFile("data/blob.bin")), Buffer.from(binary)),
+    ).toBe(0);
     const listed = await executor.listFiles();
     expect(listed.map((file) => file.name)).toEqual(["data/blob.bin", "from-server.txt"]);
     expect(listed[0]!.size).toBe(binary.length);
     expect(Number.isNaN(Date.parse(listed[0]!.modifiedAt))).toBe(false);
 
-    const sum = await executor.execute("import hashlib\nhashlib.sha256(open('data/blob.bin', 'rb').read()).hexdigest()");
-    expect(sum.output).toBe(`'${(await import("node:crypto")).createHash("sha256").update(binary).digest("hex")}'`);
+    const sum = await executor.execute(
+      "import hashlib\nhashlib.sha256(open('data/blob.bin', 'rb').read()).hexdigest()",
+    );
+    expect(sum.output).toBe(
+      `'${(await import("node:crypto")).createHash("sha256").update(binary).digest("hex")}'`,
+    );
 
     expect((await caught(executor.downloadFile("../../etc/passwd"))).code).toBe("path_outside_workdir");
-    expect((await caught(executor.uploadFile("../sibling/x.txt", new Uint8Array([1])))).code).toBe("path_outside_workdir");
+    expect((await caught(executor.uploadFile("../sibling/x.txt", new Uint8Array([1])))).code).toBe(
+      "path_outside_workdir",
+    );
     expect((await caught(executor.downloadFile("data"))).code).toBe("file_not_found");
     expect((await caught(executor.downloadFile("nothing-here.txt"))).code).toBe("file_not_found");
   });
 
   it("moves files through the kernel when the server has no Contents API (Kernel Gateway), in chunks", async () => {
     const executor = track(
-      createRemoteExecutor({ url: server.url, token: server.token, sessionId: "through-kernel", files: "kernel" }),
+      createRemoteExecutor({
+        url: server.url,
+        token: server.token,
+        sessionId: "through-kernel",
+        files: "kernel",
+      }),
     );
     const binary = new Uint8Array(randomBytes(1_300_000));
     const info = await executor.uploadFile("big/chunked.bin", binary);
@@ -138,7 +174,9 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
     expect((await executor.listFiles()).map((file) => file.name)).toEqual(["big/chunked.bin", "made.txt"]);
     expect(Buffer.from(await executor.downloadFile("made.txt")).toString("utf8")).toBe("kernel side");
     // Without `path` support the kernel creates the folder under its own start directory.
-    const cwd = await executor.execute("import os\nos.getcwd().replace(os.sep, '/').endswith('taskweaver/through-kernel')");
+    const cwd = await executor.execute(
+      "import os\nos.getcwd().replace(os.sep, '/').endswith('taskweaver/through-kernel')",
+    );
     expect(cwd.output).toBe("True");
     await executor.execute("import os\nos.symlink('/etc', 'escape')");
     expect((await caught(executor.downloadFile("escape/hostname"))).code).toBe("path_outside_workdir");
@@ -146,7 +184,9 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
   });
 
   it("interrupt() stops running code without losing the kernel", async () => {
-    const executor = track(createRemoteExecutor({ url: server.url, token: server.token, sessionId: "interrupt" }));
+    const executor = track(
+      createRemoteExecutor({ url: server.url, token: server.token, sessionId: "interrupt" }),
+    );
     await executor.execute("kept = 5");
     const running = executor.execute("import time\nprint('start', flush=True)\ntime.sleep(30)", {
       onOutput: (output) => {
@@ -166,13 +206,21 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
       mkdirSync(join(appDir, "workspace"), { recursive: true });
       writeFileSync(
         join(appDir, "taskweaver_config.json"),
-        JSON.stringify({ "execution_service.kernel_mode": "remote", "execution_service.remote.url": server.url }),
+        JSON.stringify({
+          "execution_service.kernel_mode": "remote",
+          "execution_service.remote.url": server.url,
+        }),
       );
       const config = loadConfig({ appDir, env: {} });
       const factory = createExecutorFactory(config, {
-        runtimes: { remote: (appConfig) => createRemoteExecutorFactory(appConfig, { env: { JUPYTER_TOKEN: server.token } }) },
+        runtimes: {
+          remote: (appConfig) =>
+            createRemoteExecutorFactory(appConfig, { env: { JUPYTER_TOKEN: server.token } }),
+        },
       });
-      const executor = track(await factory({ sessionId: "from-factory", workingDirectory: join(appDir, "cwd") }));
+      const executor = track(
+        await factory({ sessionId: "from-factory", workingDirectory: join(appDir, "cwd") }),
+      );
       const result = await executor.execute("import os\nos.path.basename(os.getcwd())");
       expect(result.output).toBe("'from-factory'");
       expect(executor.info.details.url).toBe(server.url);
@@ -185,8 +233,14 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
   it("refuses kernel_mode remote without a URL when the app starts", () => {
     const appDir = mkdtempSync(join(tmpdir(), "tw-remote-app-"));
     try {
-      const config = loadConfig({ appDir, env: {}, overrides: { "execution_service.kernel_mode": "remote" } });
-      expect(() => createRemoteExecutorFactory(config, { env: {} })).toThrow(/execution_service\.remote\.url/);
+      const config = loadConfig({
+        appDir,
+        env: {},
+        overrides: { "execution_service.kernel_mode": "remote" },
+      });
+      expect(() => createRemoteExecutorFactory(config, { env: {} })).toThrow(
+        /execution_service\.remote\.url/,
+      );
     } finally {
       rmSync(appDir, { recursive: true, force: true });
     }

@@ -46,7 +46,10 @@ const DEFAULT_PYTHON = "/usr/bin/python3";
 
 /** Why a Jupyter server cannot run here, or `undefined` when it can. */
 export function jupyterServerUnavailableReason(python = DEFAULT_PYTHON): string | undefined {
-  const probe = spawnSync(python, ["-c", "import jupyter_server, ipykernel"], { encoding: "utf8", timeout: 30_000 });
+  const probe = spawnSync(python, ["-c", "import jupyter_server, ipykernel"], {
+    encoding: "utf8",
+    timeout: 30_000,
+  });
   if (probe.error) return `${python} cannot run: ${probe.error.message}`;
   if (probe.status !== 0) {
     return `${python} lacks jupyter_server or ipykernel (apt-get install jupyter-server python3-ipykernel): ${probe.stderr.trim()}`;
@@ -124,7 +127,9 @@ export async function startJupyterServer(options: JupyterServerOptions = {}): Pr
         "--ServerApp.allow_root=True",
         `--ServerApp.token=${token}`,
         `--ServerApp.root_dir=${rootDir}`,
-        ...(options.iopubRateLimits ? [] : ["--ServerApp.iopub_data_rate_limit=0", "--ServerApp.iopub_msg_rate_limit=0"]),
+        ...(options.iopubRateLimits
+          ? []
+          : ["--ServerApp.iopub_data_rate_limit=0", "--ServerApp.iopub_msg_rate_limit=0"]),
       ],
       {
         cwd: rootDir,
@@ -200,5 +205,8 @@ export async function startJupyterServer(options: JupyterServerOptions = {}): Pr
     if (!/address already in use|Errno 98/i.test(output)) break;
   }
   cleanUpDirectories();
-  throw new TaskWeaverError("jupyter_server_unavailable", `jupyter server did not start with ${python}: ${lastError}`);
+  throw new TaskWeaverError(
+    "jupyter_server_unavailable",
+    `jupyter server did not start with ${python}: ${lastError}`,
+  );
 }

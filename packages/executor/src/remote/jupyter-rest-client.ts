@@ -57,7 +57,10 @@ export interface JupyterRestClient {
   readonly baseUrl: URL;
   /** `GET /api/kernels`: proves the server is reachable and the token accepted. */
   listKernels(signal?: AbortSignal): Promise<KernelModel[]>;
-  startKernel(body: { name: string; path?: string; env?: Record<string, string> }, signal?: AbortSignal): Promise<KernelModel>;
+  startKernel(
+    body: { name: string; path?: string; env?: Record<string, string> },
+    signal?: AbortSignal,
+  ): Promise<KernelModel>;
   getKernel(kernelId: string): Promise<KernelModel | undefined>;
   deleteKernel(kernelId: string): Promise<void>;
   interruptKernel(kernelId: string): Promise<void>;
@@ -69,7 +72,10 @@ export interface JupyterRestClient {
     path: string,
     options?: { content?: boolean; format?: "base64" | "text"; type?: "file" | "directory" },
   ): Promise<ContentsModel | undefined>;
-  saveContents(path: string, model: { type: "file" | "directory"; format?: "base64"; content?: string }): Promise<ContentsModel>;
+  saveContents(
+    path: string,
+    model: { type: "file" | "directory"; format?: "base64"; content?: string },
+  ): Promise<ContentsModel>;
 }
 
 /** An HTTP answer we did not expect; `status` lets callers branch (404, 403...). */
@@ -191,7 +197,10 @@ class FetchJupyterRestClient implements JupyterRestClient {
   }
 
   private async failure(response: Response, what: string): Promise<JupyterHttpError> {
-    return new JupyterHttpError(response.status, `${what} failed with HTTP ${response.status}: ${await readErrorMessage(response)}`);
+    return new JupyterHttpError(
+      response.status,
+      `${what} failed with HTTP ${response.status}: ${await readErrorMessage(response)}`,
+    );
   }
 
   async listKernels(signal?: AbortSignal): Promise<KernelModel[]> {
@@ -244,17 +253,23 @@ class FetchJupyterRestClient implements JupyterRestClient {
     const response = await this.call("POST", `api/kernels/${encodeURIComponent(kernelId)}/interrupt`);
     if (response.status === 404) {
       await response.arrayBuffer();
-      throw new KernelDiedError("The remote kernel no longer exists on the server (it was shut down or culled).");
+      throw new KernelDiedError(
+        "The remote kernel no longer exists on the server (it was shut down or culled).",
+      );
     }
     if (!response.ok) throw await this.failure(response, "Interrupting the kernel");
     await response.arrayBuffer();
   }
 
   async restartKernel(kernelId: string, signal?: AbortSignal): Promise<KernelModel> {
-    const response = await this.call("POST", `api/kernels/${encodeURIComponent(kernelId)}/restart`, { signal });
+    const response = await this.call("POST", `api/kernels/${encodeURIComponent(kernelId)}/restart`, {
+      signal,
+    });
     if (response.status === 404) {
       await response.arrayBuffer();
-      throw new KernelDiedError("The remote kernel no longer exists on the server (it was shut down or culled).");
+      throw new KernelDiedError(
+        "The remote kernel no longer exists on the server (it was shut down or culled).",
+      );
     }
     if (!response.ok) throw await this.failure(response, "Restarting the kernel");
     return await this.json(response, KernelModelSchema, "POST /api/kernels/{id}/restart");

@@ -47,10 +47,22 @@ async function startFakeChannelsServer(options: { status?: number } = {}): Promi
   return state;
 }
 
-function wireMessage(channel: KernelChannel, type: string, content: Record<string, unknown>, parentId?: string) {
+function wireMessage(
+  channel: KernelChannel,
+  type: string,
+  content: Record<string, unknown>,
+  parentId?: string,
+) {
   return JSON.stringify({
     channel,
-    header: { msg_id: `m-${Math.random()}`, msg_type: type, session: "k", username: "kernel", date: "", version: "5.3" },
+    header: {
+      msg_id: `m-${Math.random()}`,
+      msg_type: type,
+      session: "k",
+      username: "kernel",
+      date: "",
+      version: "5.3",
+    },
     parent_header: parentId ? { msg_id: parentId } : {},
     metadata: {},
     content,
@@ -73,7 +85,9 @@ afterEach(async () => {
 
 describe("connectKernelWebSocket", () => {
   it("derives ws:// and wss:// channel URLs from the base URL, keeping a base path", () => {
-    expect(kernelChannelsUrl(new URL("http://h:8888/"), "k1", "s1").href).toBe("ws://h:8888/api/kernels/k1/channels?session_id=s1");
+    expect(kernelChannelsUrl(new URL("http://h:8888/"), "k1", "s1").href).toBe(
+      "ws://h:8888/api/kernels/k1/channels?session_id=s1",
+    );
     expect(kernelChannelsUrl(new URL("https://h/user/me/"), "k 1", "s").href).toBe(
       "wss://h/user/me/api/kernels/k%201/channels?session_id=s",
     );
@@ -81,20 +95,39 @@ describe("connectKernelWebSocket", () => {
 
   it("sends the token header and JSON messages with their channel, and delivers replies by channel", async () => {
     server = await startFakeChannelsServer();
-    const transport = await connectKernelWebSocket({ baseUrl: server.baseUrl, token: "secret", kernelId: "k1", sessionId: "s1" });
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: "secret",
+      kernelId: "k1",
+      sessionId: "s1",
+    });
     const seen: { channel: KernelChannel; message: JupyterMessage }[] = [];
-    transport.setReceiver({ onMessage: (channel, message) => seen.push({ channel, message }), onError: () => undefined });
+    transport.setReceiver({
+      onMessage: (channel, message) => seen.push({ channel, message }),
+      onError: () => undefined,
+    });
     expect(server.requests[0]?.headers.authorization).toBe("token secret");
     expect(server.requests[0]?.url).toBe("/api/kernels/k1/channels?session_id=s1");
 
     transport.send("shell", {
-      header: { msg_id: "r1", msg_type: "execute_request", session: "s1", username: "u", date: "", version: "5.3" },
+      header: {
+        msg_id: "r1",
+        msg_type: "execute_request",
+        session: "s1",
+        username: "u",
+        date: "",
+        version: "5.3",
+      },
       parent_header: {},
       metadata: { a: 1 },
       content: { code: "1+1" },
     });
     await waitFor(() => server!.received.length === 1);
-    expect(server.received[0]).toMatchObject({ channel: "shell", header: { msg_id: "r1" }, content: { code: "1+1" } });
+    expect(server.received[0]).toMatchObject({
+      channel: "shell",
+      header: { msg_id: "r1" },
+      content: { code: "1+1" },
+    });
 
     server.sockets[0]!.send(wireMessage("iopub", "stream", { name: "stdout", text: "hi" }, "r1"));
     server.sockets[0]!.send(wireMessage("shell", "execute_reply", { status: "ok" }, "r1"));
@@ -108,7 +141,12 @@ describe("connectKernelWebSocket", () => {
 
   it("acknowledges bursts of incoming frames with prompt pongs, and not when asked not to", async () => {
     server = await startFakeChannelsServer();
-    const transport = await connectKernelWebSocket({ baseUrl: server.baseUrl, token: undefined, kernelId: "k", sessionId: "s" });
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: undefined,
+      kernelId: "k",
+      sessionId: "s",
+    });
     transport.setReceiver({ onMessage: () => undefined, onError: () => undefined });
     server.sockets[0]!.send(wireMessage("iopub", "status", { execution_state: "busy" }));
     await waitFor(() => server!.pongs >= 1);
@@ -133,11 +171,19 @@ describe("connectKernelWebSocket", () => {
 
   it("keeps messages that arrive before the receiver is installed", async () => {
     server = await startFakeChannelsServer();
-    const transport = await connectKernelWebSocket({ baseUrl: server.baseUrl, token: undefined, kernelId: "k", sessionId: "s" });
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: undefined,
+      kernelId: "k",
+      sessionId: "s",
+    });
     server.sockets[0]!.send(wireMessage("iopub", "status", { execution_state: "starting" }));
     await new Promise((resolve) => setTimeout(resolve, 50));
     const seen: string[] = [];
-    transport.setReceiver({ onMessage: (_channel, message) => seen.push(message.header.msg_type), onError: () => undefined });
+    transport.setReceiver({
+      onMessage: (_channel, message) => seen.push(message.header.msg_type),
+      onError: () => undefined,
+    });
     expect(seen).toEqual(["status"]);
     transport.close();
   });
@@ -147,9 +193,18 @@ describe("connectKernelWebSocket", () => {
     ["restarting", /kernel process on the server died/],
   ])("reports the server's %s status as a closed transport", async (state, reason) => {
     server = await startFakeChannelsServer();
-    const transport = await connectKernelWebSocket({ baseUrl: server.baseUrl, token: undefined, kernelId: "k", sessionId: "s" });
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: undefined,
+      kernelId: "k",
+      sessionId: "s",
+    });
     const closes: string[] = [];
-    transport.setReceiver({ onMessage: () => undefined, onError: () => undefined, onClose: (why) => closes.push(why) });
+    transport.setReceiver({
+      onMessage: () => undefined,
+      onError: () => undefined,
+      onClose: (why) => closes.push(why),
+    });
     server.sockets[0]!.send(wireMessage("iopub", "status", { execution_state: state }));
     await waitFor(() => closes.length === 1);
     expect(closes[0]).toMatch(reason);
@@ -158,10 +213,19 @@ describe("connectKernelWebSocket", () => {
 
   it("reports a socket closed by the server, and reports malformed frames as errors without closing", async () => {
     server = await startFakeChannelsServer();
-    const transport = await connectKernelWebSocket({ baseUrl: server.baseUrl, token: undefined, kernelId: "k", sessionId: "s" });
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: undefined,
+      kernelId: "k",
+      sessionId: "s",
+    });
     const errors: string[] = [];
     const closes: string[] = [];
-    transport.setReceiver({ onMessage: () => undefined, onError: (error) => errors.push(error.message), onClose: (why) => closes.push(why) });
+    transport.setReceiver({
+      onMessage: () => undefined,
+      onError: (error) => errors.push(error.message),
+      onClose: (why) => closes.push(why),
+    });
     server.sockets[0]!.send("not json");
     server.sockets[0]!.send(JSON.stringify({ channel: "shell", header: {} }));
     await waitFor(() => errors.length === 2);
@@ -173,13 +237,17 @@ describe("connectKernelWebSocket", () => {
 
   it("turns a refused handshake into a token error, and a missing kernel into a kernel death", async () => {
     server = await startFakeChannelsServer({ status: 403 });
-    await expect(connectKernelWebSocket({ baseUrl: server.baseUrl, token: "bad", kernelId: "k", sessionId: "s" })).rejects.toMatchObject({
+    await expect(
+      connectKernelWebSocket({ baseUrl: server.baseUrl, token: "bad", kernelId: "k", sessionId: "s" }),
+    ).rejects.toMatchObject({
       code: "executor_unavailable",
       message: expect.stringMatching(/HTTP 403.*JUPYTER_TOKEN/),
     });
     await server.close();
     server = await startFakeChannelsServer({ status: 404 });
-    await expect(connectKernelWebSocket({ baseUrl: server.baseUrl, token: "t", kernelId: "gone", sessionId: "s" })).rejects.toMatchObject({
+    await expect(
+      connectKernelWebSocket({ baseUrl: server.baseUrl, token: "t", kernelId: "gone", sessionId: "s" }),
+    ).rejects.toMatchObject({
       code: "kernel_died",
     });
   });
@@ -189,7 +257,9 @@ describe("connectKernelWebSocket", () => {
     const url = server.baseUrl;
     await server.close();
     server = undefined;
-    await expect(connectKernelWebSocket({ baseUrl: url, token: undefined, kernelId: "k", sessionId: "s" })).rejects.toMatchObject({
+    await expect(
+      connectKernelWebSocket({ baseUrl: url, token: undefined, kernelId: "k", sessionId: "s" }),
+    ).rejects.toMatchObject({
       code: "executor_unavailable",
       message: expect.stringMatching(/connection refused/),
     });

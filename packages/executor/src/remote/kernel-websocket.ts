@@ -2,7 +2,12 @@ import type { IncomingMessage } from "node:http";
 import { AbortedError, ExecutorUnavailableError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
 import WebSocket from "ws";
 import { z } from "zod";
-import { JupyterMessageSchema, type JupyterMessage, type KernelChannel, type RequestChannel } from "../protocol/messages.js";
+import {
+  JupyterMessageSchema,
+  type JupyterMessage,
+  type KernelChannel,
+  type RequestChannel,
+} from "../protocol/messages.js";
 import type { KernelTransport, TransportReceiver } from "../protocol/transport.js";
 import { TOKEN_SOURCES } from "./remote-settings.js";
 
@@ -93,21 +98,30 @@ class WebSocketKernelTransport implements KernelWebSocketTransport {
     if (this.options.promptAcknowledge !== false) this.scheduleAcknowledge();
     if (isBinary) {
       // The binary (v1) protocol is only used when negotiated as a subprotocol; we never ask.
-      this.receiver?.onError(new TaskWeaverError("kernel_message_invalid", "Unexpected binary WebSocket frame."));
+      this.receiver?.onError(
+        new TaskWeaverError("kernel_message_invalid", "Unexpected binary WebSocket frame."),
+      );
       return;
     }
-    const text = Array.isArray(data) ? Buffer.concat(data).toString("utf8") : Buffer.from(data as ArrayBuffer).toString("utf8");
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString("utf8")
+      : Buffer.from(data as ArrayBuffer).toString("utf8");
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      this.receiver?.onError(new TaskWeaverError("kernel_message_invalid", `Kernel message is not JSON: ${text.slice(0, 120)}`));
+      this.receiver?.onError(
+        new TaskWeaverError("kernel_message_invalid", `Kernel message is not JSON: ${text.slice(0, 120)}`),
+      );
       return;
     }
     const parsed = WireMessageSchema.safeParse(json);
     if (!parsed.success) {
       this.receiver?.onError(
-        new TaskWeaverError("kernel_message_invalid", `Malformed kernel message: ${parsed.error.issues[0]?.message ?? ""}`),
+        new TaskWeaverError(
+          "kernel_message_invalid",
+          `Malformed kernel message: ${parsed.error.issues[0]?.message ?? ""}`,
+        ),
       );
       return;
     }
@@ -159,7 +173,9 @@ class WebSocketKernelTransport implements KernelWebSocketTransport {
   send(channel: RequestChannel, message: JupyterMessage): void {
     if (this.closeReason !== undefined || this.socket.readyState !== WebSocket.OPEN) {
       this.receiver?.onError(
-        new KernelDiedError(`Cannot send ${message.header.msg_type}: ${this.closeReason ?? "the WebSocket is not open"}.`),
+        new KernelDiedError(
+          `Cannot send ${message.header.msg_type}: ${this.closeReason ?? "the WebSocket is not open"}.`,
+        ),
       );
       return;
     }
@@ -192,19 +208,26 @@ function handshakeError(response: IncomingMessage, options: KernelWebSocketOptio
   if (status === 401 || status === 403) {
     return new ExecutorUnavailableError(
       `The Jupyter server refused the kernel WebSocket (HTTP ${status}): ` +
-        (options.token === undefined ? `no token is configured, set ${TOKEN_SOURCES}.` : `check ${TOKEN_SOURCES}.`),
+        (options.token === undefined
+          ? `no token is configured, set ${TOKEN_SOURCES}.`
+          : `check ${TOKEN_SOURCES}.`),
     );
   }
   if (status === 404) {
-    return new KernelDiedError(`The remote kernel ${options.kernelId} no longer exists on the server (HTTP 404).`);
+    return new KernelDiedError(
+      `The remote kernel ${options.kernelId} no longer exists on the server (HTTP 404).`,
+    );
   }
   return new ExecutorUnavailableError(
-    `The Jupyter server answered the kernel WebSocket with HTTP ${status} ${response.statusMessage ?? ""}`.trim() + ".",
+    `The Jupyter server answered the kernel WebSocket with HTTP ${status} ${response.statusMessage ?? ""}`.trim() +
+      ".",
   );
 }
 
 /** Opens the kernel's channels WebSocket; resolves once it is open. */
-export async function connectKernelWebSocket(options: KernelWebSocketOptions): Promise<KernelWebSocketTransport> {
+export async function connectKernelWebSocket(
+  options: KernelWebSocketOptions,
+): Promise<KernelWebSocketTransport> {
   if (options.signal?.aborted) throw new AbortedError("Connecting to the remote kernel was cancelled.");
   const url = kernelChannelsUrl(options.baseUrl, options.kernelId, options.sessionId);
   const headers: Record<string, string> = {};
@@ -234,11 +257,17 @@ export async function connectKernelWebSocket(options: KernelWebSocketOptions): P
       } else resolve();
     };
     const onOpen = () => settle();
-    const onUnexpected = (_request: unknown, response: IncomingMessage) => settle(handshakeError(response, options));
+    const onUnexpected = (_request: unknown, response: IncomingMessage) =>
+      settle(handshakeError(response, options));
     const onError = (error: Error) => {
       const code = (error as { code?: string }).code;
       const detail = code === "ECONNREFUSED" ? "connection refused (is the server running?)" : error.message;
-      settle(new ExecutorUnavailableError(`Cannot open the kernel WebSocket ${url.origin}${url.pathname}: ${detail}.`, { cause: error }));
+      settle(
+        new ExecutorUnavailableError(
+          `Cannot open the kernel WebSocket ${url.origin}${url.pathname}: ${detail}.`,
+          { cause: error },
+        ),
+      );
     };
     const onAbort = () => settle(new AbortedError("Connecting to the remote kernel was cancelled."));
     socket.on("open", onOpen);

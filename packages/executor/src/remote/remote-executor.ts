@@ -1,4 +1,10 @@
-import { KernelDiedError, type AppConfig, type CodeExecutor, type ExecutorFactory, type IdGenerator } from "@taskweaver/core";
+import {
+  KernelDiedError,
+  type AppConfig,
+  type CodeExecutor,
+  type ExecutorFactory,
+  type IdGenerator,
+} from "@taskweaver/core";
 import { createKernelExecutor } from "../kernel-executor.js";
 import type { KernelClient } from "../protocol/kernel-client.js";
 import type { WorkingDirectoryFiles } from "../working-directory.js";
@@ -59,7 +65,9 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
   baseUrl.search = "";
   baseUrl.hash = "";
   if (!baseUrl.pathname.endsWith("/")) baseUrl.pathname = `${baseUrl.pathname}/`;
-  const workingDirectory = normalizeServerDirectory(options.workingDirectory ?? `taskweaver/${options.sessionId ?? "default"}`);
+  const workingDirectory = normalizeServerDirectory(
+    options.workingDirectory ?? `taskweaver/${options.sessionId ?? "default"}`,
+  );
   const kernelName = options.kernelName ?? "python3";
   const rest = createJupyterRestClient({ baseUrl, token: options.token, fetch: options.fetch });
 
@@ -73,10 +81,10 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
     return contentsProbe;
   };
 
-  let executor: CodeExecutor | undefined;
   const kernelClient = async (): Promise<KernelClient> => {
     if (launcher.currentClient) return launcher.currentClient;
-    await executor?.start();
+    // `executor` is defined below; this runs only after construction.
+    await executor.start();
     const client = launcher.currentClient;
     if (client === undefined) {
       // start() resolved yet no kernel: it died right away; the next call starts another.
@@ -104,14 +112,15 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
     promptAcknowledge: options.promptAcknowledge,
   });
 
-  const pick = async (): Promise<WorkingDirectoryFiles> => ((await hasContentsApi()) ? contentsFiles : kernelFiles);
+  const pick = async (): Promise<WorkingDirectoryFiles> =>
+    (await hasContentsApi()) ? contentsFiles : kernelFiles;
   const files: WorkingDirectoryFiles = {
     upload: async (name, data) => (await pick()).upload(name, data),
     download: async (name) => (await pick()).download(name),
     list: async () => (await pick()).list(),
   };
 
-  executor = createKernelExecutor({
+  const executor = createKernelExecutor({
     launcher,
     // "" makes the support code use the kernel's current directory, which the launcher has
     // already made the working directory (its absolute path is only known inside the kernel).
@@ -139,7 +148,10 @@ export interface RemoteExecutorFactoryOptions {
  * The remote runtime's factory for one app (`execution_service.kernel_mode: remote`). The
  * configuration is checked here, so a missing or malformed URL fails when the app starts.
  */
-export function createRemoteExecutorFactory(config: AppConfig, options: RemoteExecutorFactoryOptions = {}): ExecutorFactory {
+export function createRemoteExecutorFactory(
+  config: AppConfig,
+  options: RemoteExecutorFactoryOptions = {},
+): ExecutorFactory {
   const env = options.env ?? process.env;
   resolveRemoteSettings(config, "check", env);
   return (request) => {

@@ -13,7 +13,10 @@ function outside(name: string): FileAccessError {
 }
 
 function notFound(name: string): FileAccessError {
-  return new FileAccessError("file_not_found", `No file ${JSON.stringify(name)} in the working directory on the server.`);
+  return new FileAccessError(
+    "file_not_found",
+    `No file ${JSON.stringify(name)} in the working directory on the server.`,
+  );
 }
 
 /**
@@ -77,7 +80,10 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
       // PUT of a directory is idempotent in the Contents API; parents must exist first.
       const model = await rest.saveContents(prefix, { type: "directory" });
       if (model.type !== "directory") {
-        throw new FileAccessError("file_not_found", `${JSON.stringify(prefix)} exists on the server and is not a folder.`);
+        throw new FileAccessError(
+          "file_not_found",
+          `${JSON.stringify(prefix)} exists on the server and is not a folder.`,
+        );
       }
       knownDirectories.add(prefix);
     }
@@ -87,7 +93,11 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
     const prefix = workingDirectory === "" ? "" : `${workingDirectory}/`;
     const name = model.path.startsWith(prefix) ? model.path.slice(prefix.length) : model.name;
     const modified = model.last_modified ? new Date(model.last_modified) : new Date();
-    return { name, size, modifiedAt: Number.isNaN(modified.getTime()) ? new Date().toISOString() : modified.toISOString() };
+    return {
+      name,
+      size,
+      modifiedAt: Number.isNaN(modified.getTime()) ? new Date().toISOString() : modified.toISOString(),
+    };
   };
 
   return {
@@ -109,8 +119,12 @@ export function createContentsApiFiles(options: ContentsApiFilesOptions): Workin
     async download(name) {
       const relative = normalizeRemoteFileName(name);
       await confine(relative, name);
-      const model = await rest.getContents(joinServerPath(workingDirectory, relative), { type: "file", format: "base64" });
-      if (model === undefined || model.type !== "file" || typeof model.content !== "string") throw notFound(name);
+      const model = await rest.getContents(joinServerPath(workingDirectory, relative), {
+        type: "file",
+        format: "base64",
+      });
+      if (model === undefined || model.type !== "file" || typeof model.content !== "string")
+        throw notFound(name);
       // A server may answer in text format for text files despite the request; honour what it says.
       if (model.format === "text") return new Uint8Array(Buffer.from(model.content, "utf8"));
       return new Uint8Array(Buffer.from(model.content, "base64"));
@@ -278,7 +292,10 @@ export function createKernelFiles(options: KernelFilesOptions): WorkingDirectory
       );
     }
     if (answer === undefined) {
-      throw new TaskWeaverError("remote_file_error", `The kernel did not answer the file request for ${JSON.stringify(name)}.`);
+      throw new TaskWeaverError(
+        "remote_file_error",
+        `The kernel did not answer the file request for ${JSON.stringify(name)}.`,
+      );
     }
     if (answer.error === "outside") throw outside(name);
     if (answer.error === "not_found" || answer.error === "not_a_file") throw notFound(name);
@@ -303,10 +320,17 @@ export function createKernelFiles(options: KernelFilesOptions): WorkingDirectory
       let offset = 0;
       do {
         const chunk = buffer.subarray(offset, offset + CHUNK_BYTES).toString("base64");
-        last = await call(name, `write(${pythonString(relative)}, ${pythonString(chunk)}, ${offset === 0 ? "False" : "True"})`);
+        last = await call(
+          name,
+          `write(${pythonString(relative)}, ${pythonString(chunk)}, ${offset === 0 ? "False" : "True"})`,
+        );
         offset += CHUNK_BYTES;
       } while (offset < buffer.length);
-      if (last.file === undefined) throw new TaskWeaverError("remote_file_error", `Uploading ${JSON.stringify(name)} gave no file information.`);
+      if (last.file === undefined)
+        throw new TaskWeaverError(
+          "remote_file_error",
+          `Uploading ${JSON.stringify(name)} gave no file information.`,
+        );
       return toInfo(last.file);
     },
 
@@ -326,7 +350,9 @@ export function createKernelFiles(options: KernelFilesOptions): WorkingDirectory
 
     async list() {
       const answer = await call(".", `listing(${maxListedFiles})`);
-      return (answer.files ?? []).map(toInfo).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      return (answer.files ?? [])
+        .map(toInfo)
+        .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },
   };
 }

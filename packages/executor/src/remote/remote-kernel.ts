@@ -56,7 +56,10 @@ function createPlacementCode(workingDirectory: string): string {
 }
 
 /** Tells a listener when the transport closes by itself, without hiding the event from the client. */
-function observeClose(transport: KernelWebSocketTransport, listener: (reason: string) => void): KernelTransport {
+function observeClose(
+  transport: KernelWebSocketTransport,
+  listener: (reason: string) => void,
+): KernelTransport {
   return {
     send: (channel, message) => transport.send(channel, message),
     setReceiver: (receiver) =>
@@ -83,7 +86,12 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
   const forcedStopWaitMs = options.forcedStopWaitMs ?? 2_000;
   let current: KernelClient | undefined;
 
-  const launch = async ({ signal }: { workingDirectory: string; signal?: AbortSignal }): Promise<KernelConnection> => {
+  const launch = async ({
+    signal,
+  }: {
+    workingDirectory: string;
+    signal?: AbortSignal;
+  }): Promise<KernelConnection> => {
     const withContents = await options.hasContentsApi();
     if (withContents) await options.ensureWorkingDirectory?.();
     if (signal?.aborted) throw new AbortedError("Starting the remote kernel was cancelled.");
@@ -126,7 +134,8 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         { session },
       );
       await client.waitForReady({ signal, timeoutMs: startTimeoutMs });
-      const placement = await client.execute(createPlacementCode(options.workingDirectory), { silent: true }).done;
+      const placement = await client.execute(createPlacementCode(options.workingDirectory), { silent: true })
+        .done;
       if (placement.content.status !== "ok") {
         throw new TaskWeaverError(
           "kernel_setup_failed",

@@ -20,17 +20,20 @@ describe("resolveRemoteSettings", () => {
   });
 
   it("refuses URLs that are not http or https", () => {
-    expect(() => resolveRemoteSettings(config({ "execution_service.remote.url": "ftp://host/" }), "s1", {})).toThrow(
-      /http:\/\/ or https:\/\//,
-    );
-    expect(() => resolveRemoteSettings(config({ "execution_service.remote.url": "not a url" }), "s1", {})).toThrow(
-      /not a valid URL/,
-    );
+    expect(() =>
+      resolveRemoteSettings(config({ "execution_service.remote.url": "ftp://host/" }), "s1", {}),
+    ).toThrow(/http:\/\/ or https:\/\//);
+    expect(() =>
+      resolveRemoteSettings(config({ "execution_service.remote.url": "not a url" }), "s1", {}),
+    ).toThrow(/not a valid URL/);
   });
 
   it("defaults to a per-session folder, the python3 kernel and the configured timeouts", () => {
     const settings = resolveRemoteSettings(
-      config({ "execution_service.remote.url": "http://127.0.0.1:8888", "execution_service.execution_timeout": 7 }),
+      config({
+        "execution_service.remote.url": "http://127.0.0.1:8888",
+        "execution_service.execution_timeout": 7,
+      }),
       "20240101-abc",
       {},
     );
@@ -43,21 +46,40 @@ describe("resolveRemoteSettings", () => {
   });
 
   it("keeps a base path and adds the trailing slash the API paths are resolved against", () => {
-    const settings = resolveRemoteSettings(config({ "execution_service.remote.url": "https://hub.example/user/me" }), "s", {});
+    const settings = resolveRemoteSettings(
+      config({ "execution_service.remote.url": "https://hub.example/user/me" }),
+      "s",
+      {},
+    );
     expect(settings.baseUrl.href).toBe("https://hub.example/user/me/");
   });
 
   it("takes the token from the config first, then the URL, then JUPYTER_TOKEN", () => {
     const url = "http://127.0.0.1:8888/?token=from-url";
-    expect(resolveRemoteSettings(config({ "execution_service.remote.url": url, "execution_service.remote.token": "from-config" }), "s", { JUPYTER_TOKEN: "from-env" }).token).toBe("from-config");
-    const fromUrl = resolveRemoteSettings(config({ "execution_service.remote.url": url }), "s", { JUPYTER_TOKEN: "from-env" });
+    expect(
+      resolveRemoteSettings(
+        config({ "execution_service.remote.url": url, "execution_service.remote.token": "from-config" }),
+        "s",
+        { JUPYTER_TOKEN: "from-env" },
+      ).token,
+    ).toBe("from-config");
+    const fromUrl = resolveRemoteSettings(config({ "execution_service.remote.url": url }), "s", {
+      JUPYTER_TOKEN: "from-env",
+    });
     expect(fromUrl.token).toBe("from-url");
     expect(fromUrl.baseUrl.search).toBe("");
-    expect(resolveRemoteSettings(config({ "execution_service.remote.url": "http://h:1/" }), "s", { JUPYTER_TOKEN: "from-env" }).token).toBe("from-env");
+    expect(
+      resolveRemoteSettings(config({ "execution_service.remote.url": "http://h:1/" }), "s", {
+        JUPYTER_TOKEN: "from-env",
+      }).token,
+    ).toBe("from-env");
   });
 
   it("reads EXECUTION_SERVICE_REMOTE_TOKEN through the config's environment mapping", () => {
-    const loaded = config({ "execution_service.remote.url": "http://h:1/" }, { EXECUTION_SERVICE_REMOTE_TOKEN: "mapped" });
+    const loaded = config(
+      { "execution_service.remote.url": "http://h:1/" },
+      { EXECUTION_SERVICE_REMOTE_TOKEN: "mapped" },
+    );
     expect(resolveRemoteSettings(loaded, "s", { JUPYTER_TOKEN: "other" }).token).toBe("mapped");
   });
 
@@ -88,7 +110,9 @@ describe("normalizeRemoteFileName", () => {
   it.each(["", ".", "..", "../secret", "a/../../secret", "/etc/passwd", "C:\\Windows", "..\\x", "a\0b"])(
     "refuses %j with path_outside_workdir",
     (name) => {
-      expect(() => normalizeRemoteFileName(name)).toThrow(expect.objectContaining({ code: "path_outside_workdir" }));
+      expect(() => normalizeRemoteFileName(name)).toThrow(
+        expect.objectContaining({ code: "path_outside_workdir" }),
+      );
     },
   );
 });
