@@ -133,3 +133,49 @@ export {
   pythonTypeToJsonSchema,
 } from "./plugins/plugin-render.js";
 export { loadExamples, type LoadExamplesOptions } from "./examples/load-examples.js";
+export { EXTRA_ROLES } from "./roles/extra-roles.js";
+export { createEcho, ECHO_ALIAS, type EchoOptions } from "./roles/echo.js";
+export { createRecepta, RECEPTA_ALIAS, RECEPTA_REPLY, type ReceptaOptions } from "./roles/recepta.js";
+export {
+  CLI_ANSWER_SCHEMA,
+  createCliInterpreter,
+  createShellCommandCode,
+  formatCliRounds,
+  formatCommandReport,
+  type CliInterpreterOptions,
+} from "./roles/cli-interpreter.js";
+export {
+  createPluginCallCode,
+  createPluginInterpreter,
+  formatPluginRounds,
+  type FunctionCallRecord,
+  type PluginInterpreterOptions,
+} from "./roles/plugin-interpreter.js";
+export { createImageReader, findImageReferences, IMAGE_READER_ALIAS, type ImageReaderOptions } from "./roles/image-reader.js";
+export {
+  experienceFileName,
+  rawExperienceFileName,
+  saveExperience,
+  type SavedExperience,
+  type SaveExperienceOptions,
+} from "./experience/save-experience.js";
+export {
+  cosineSimilarity,
+  createExperienceStore,
+  ExperienceFileSchema,
+  formatExperience,
+  type Experience,
+  type ExperienceFile,
+  type ExperienceLoadReport,
+  type ExperienceMatch,
+  type ExperienceProblem,
+  type ExperienceStore,
+  type ExperienceStoreOptions,
+} from "./experience/experience-store.js";
+export {
+  createRoundCompressor,
+  type CompressedHistory,
+  type RoundCompressor,
+  type RoundCompressorOptions,
+} from "./compression/round-compressor.js";
+export { formatRoundsAsText, type FormatRoundsOptions } from "./compression/format-rounds.js";
