@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError, LlmNotConfiguredError, LlmResponseError, TaskWeaverError } from "../errors.js";
@@ -296,6 +297,9 @@ describe("createLanguageModel", () => {
     expect(error.message).toContain("llm.api_key");
     expect(error.message).toContain("LLM_API_KEY");
     expect(error.message).not.toContain("sk-secret-test-key");
+    // Printing the error (which prints its cause chain) must not reveal it either.
+    expect(inspect(error, { depth: 10 })).not.toContain("sk-secret-test-key");
+    expect(inspect(error, { depth: 10 })).toContain("Incorrect API key provided: ***");
   });
 
   it("names the model and base URL on 404", async () => {

@@ -166,6 +166,25 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
     return apiKey !== undefined && apiKey.length >= 4 ? text.replaceAll(apiKey, "***") : text;
   }
 
+  /**
+   * Printing an error prints its cause too; a server that echoes the key back would leak it
+   * there, so such a cause is replaced by a redacted copy.
+   */
+  function safeCause(cause: unknown): unknown {
+    if (apiKey === undefined || apiKey.length < 4) return cause;
+    let text: string;
+    try {
+      const body = cause instanceof APIError ? JSON.stringify(cause.error ?? null) : "";
+      text = `${cause instanceof Error ? `${cause.message} ${cause.stack ?? ""}` : String(cause)} ${body}`;
+    } catch {
+      return undefined;
+    }
+    if (!text.includes(apiKey)) return cause;
+    const copy = new Error(redact(cause instanceof Error ? cause.message : String(cause)));
+    copy.name = cause instanceof Error ? cause.name : "Error";
+    return copy;
+  }
+
   function classify(error: unknown, timedOut: boolean): Failure {
     if (timedOut || error instanceof APIConnectionTimeoutError) {
       return {
@@ -233,7 +252,7 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
     if (failure.kind === "other" && TaskWeaverError.isInstance(failure.cause)) return failure.cause;
     const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
     const options = {
-      cause: failure.cause,
+      cause: safeCause(failure.cause),
       ...(failure.status !== undefined ? { status: failure.status } : {}),
     };
     const keyHint = "Check llm.api_key (environment variable LLM_API_KEY)";
@@ -463,7 +482,10 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
           if (yielded && failure.kind !== "other") {
             throw new LlmResponseError(
               `The ${where} broke off the answer mid-stream: ${failure.kind === "timeout" ? `no data for ${requestTimeoutMs / 1000} s (llm.request_timeout)` : failure.detail}.`,
-              { cause: failure.cause, ...(failure.status !== undefined ? { status: failure.status } : {}) },
+              {
+                cause: safeCause(failure.cause),
+                ...(failure.status !== undefined ? { status: failure.status } : {}),
+              },
             );
           }
           throw toError(failure, retry + 1, options.model);
