@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { parseCommandLine, UsageError } from "./args.js";
+import { parseCommandLine } from "./args.js";
 
 describe("parseCommandLine", () => {
   it("defaults to chat in the current project", () => {
@@ -36,11 +36,15 @@ describe("parseCommandLine", () => {
     expect(parseCommandLine(["-v"])).toEqual({ command: "version" });
   });
 
-  it("rejects unknown options, commands and stray arguments with a usage error", () => {
-    expect(() => parseCommandLine(["--nope"])).toThrow(UsageError);
-    expect(() => parseCommandLine(["--nope"])).toThrow(/--nope.*taskweaver --help/);
-    expect(() => parseCommandLine(["serve"])).toThrow(/Unknown command "serve"/);
-    expect(() => parseCommandLine(["chat", "extra"])).toThrow(/Unexpected argument "extra"/);
-    expect(() => parseCommandLine(["-p"])).toThrow(UsageError);
+  it("rejects unknown options, commands and stray arguments with a message saying how to fix them", () => {
+    const message = (argv: string[]) => {
+      const result = parseCommandLine(argv);
+      return result.command === "invalid" ? result.message : `not invalid: ${result.command}`;
+    };
+    expect(message(["--nope"])).toMatch(/--nope.*taskweaver --help/);
+    expect(message(["serve"])).toMatch(/Unknown command "serve"/);
+    expect(message(["chat", "extra"])).toMatch(/Unexpected argument "extra"/);
+    expect(message(["-p"])).toMatch(/--project/);
+    expect(message(["-p", " "])).toMatch(/needs a directory/);
   });
 });

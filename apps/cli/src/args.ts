@@ -1,9 +1,13 @@
 import { parseArgs } from "node:util";
-import { TaskWeaverError } from "@taskweaver/core";
 
-/** What the command line asks for. */
+/**
+ * What the command line asks for. This module imports nothing heavy, so `--help` and
+ * `--version` answer without loading the core, the executor or Ink.
+ */
 export type CommandLine =
   | { command: "help" }
+  /** The command line could not be understood; `message` says how to fix it. */
+  | { command: "invalid"; message: string }
   | { command: "version" }
   | {
       command: "chat";
@@ -16,13 +20,6 @@ export type CommandLine =
       /** `--plain`: the plain transcript even on a terminal. */
       plain: boolean;
     };
-
-/** The command line could not be understood; the message says how to fix it. */
-export class UsageError extends TaskWeaverError {
-  constructor(message: string) {
-    super("cli_usage", message);
-  }
-}
 
 export const HELP_TEXT = `Usage: taskweaver [chat] [options]
 
@@ -46,7 +43,7 @@ llm.api_base, in taskweaver_config.json or as LLM_MODEL, LLM_API_KEY, LLM_API_BA
 In the interactive UI, type /help for commands (/load, /reset, /info, /exit, ...).
 `;
 
-/** Parses `process.argv.slice(2)`. Throws {@link UsageError} on unknown options or arguments. */
+/** Parses `process.argv.slice(2)`. Unknown options and arguments give `invalid`. */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   let parsed;
   try {
@@ -65,20 +62,29 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     });
   } catch (error) {
     // node:util's messages are precise ("Unknown option '--foo'"); add the way out.
-    throw new UsageError(`${(error as Error).message}. Run taskweaver --help for the options.`);
+    return {
+      command: "invalid",
+      message: `${(error as Error).message}. Run taskweaver --help for the options.`,
+    };
   }
   const { values, positionals } = parsed;
   if (values.help) return { command: "help" };
   if (values.version) return { command: "version" };
   const [subcommand, ...rest] = positionals;
   if (subcommand !== undefined && subcommand !== "chat") {
-    throw new UsageError(`Unknown command "${subcommand}". The only command is "chat" (the default).`);
+    return {
+      command: "invalid",
+      message: `Unknown command "${subcommand}". The only command is "chat" (the default).`,
+    };
   }
   if (rest.length > 0) {
-    throw new UsageError(`Unexpected argument "${rest[0]}". Run taskweaver --help for the options.`);
+    return {
+      command: "invalid",
+      message: `Unexpected argument "${rest[0]}". Run taskweaver --help for the options.`,
+    };
   }
   if (values.project !== undefined && values.project.trim() === "") {
-    throw new UsageError("-p/--project needs a directory.");
+    return { command: "invalid", message: "-p/--project needs a directory." };
   }
   return {
     command: "chat",

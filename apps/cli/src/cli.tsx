@@ -3,10 +3,7 @@
  * picks the Ink TUI on a terminal or the plain transcript otherwise. Everything it calls is a
  * pure module tested on its own; this file only connects them to the process.
  */
-import { createTaskWeaver } from "@taskweaver/core";
-import { createExecutorFactory } from "@taskweaver/executor";
 import { main } from "./main.js";
-import { startInteractive } from "./tui/start.js";
 
 const controller = new AbortController();
 let interruptCount = 0;
@@ -25,15 +22,23 @@ const code = await main({
   stdout: process.stdout,
   stderr: process.stderr,
   signal: controller.signal,
-  createApp: (options) =>
-    createTaskWeaver({
+  // Imported on demand: `--help` needs neither the core nor Ink, the transcript needs no Ink.
+  createApp: async (options) => {
+    const [{ createTaskWeaver }, { createExecutorFactory }] = await Promise.all([
+      import("@taskweaver/core"),
+      import("@taskweaver/executor"),
+    ]);
+    return createTaskWeaver({
       appDir: options.appDir,
       configOverrides: options.configOverrides,
       env: options.env,
       createExecutorFactory,
-    }),
-  startInteractive: (options) =>
-    startInteractive({ ...options, stdin: process.stdin, stdout: process.stdout }),
+    });
+  },
+  startInteractive: async (options) => {
+    const { startInteractive } = await import("./tui/start.js");
+    return startInteractive({ ...options, stdin: process.stdin, stdout: process.stdout });
+  },
 });
 
 process.exitCode = code;

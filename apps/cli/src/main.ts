@@ -1,11 +1,8 @@
 import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { CONFIG_FILE_NAME, findAppDir, parseConfigAssignments } from "@taskweaver/core";
 import type { ChatApp } from "./app-types.js";
-import { HELP_TEXT, parseCommandLine, type CommandLine } from "./args.js";
-import { formatStartupError } from "./startup-errors.js";
-import { runTranscript } from "./transcript.js";
+import { HELP_TEXT, parseCommandLine } from "./args.js";
 
 /** Exit code of a command line that could not be understood or an app that could not start. */
 export const EXIT_USAGE = 2;
@@ -42,9 +39,9 @@ export const DEMO_PROJECT_DIR = fileURLToPath(new URL("../../../project/", impor
 /** The recorded conversation `--demo` replays. */
 export const DEMO_CACHE_PATH = fileURLToPath(new URL("../../../project/demo/mock.yaml", import.meta.url));
 
-/** Shown in the UI so a replay is never mistaken for a live model. */
+/** Shown in the transcript so a replay is never mistaken for a live model. */
 export const DEMO_NOTICE =
-  "[demo] This is a replay of a recorded conversation (no model is called). Try: count the rows of sample_data/demo_data.csv";
+  "[demo] This is a replay of a recorded conversation: no model is called, the code really runs.";
 
 /** The package version, read at run time so source and build agree. */
 export function readVersion(): string {
@@ -61,29 +58,33 @@ export function demoOverrides(): Record<string, unknown> {
   };
 }
 
-/** Runs the command line and resolves with the process exit code. */
+/**
+ * Runs the command line and resolves with the process exit code. The core and the renderers
+ * are imported only once they are needed, so `--help` and `--version` answer at once.
+ */
 export async function main(options: MainOptions): Promise<number> {
-  let commandLine: CommandLine;
-  let overrides: Record<string, unknown>;
-  try {
-    commandLine = parseCommandLine(options.argv);
-    if (commandLine.command === "help") {
+  const commandLine = parseCommandLine(options.argv);
+  switch (commandLine.command) {
+    case "help":
       options.stdout.write(HELP_TEXT);
       return 0;
-    }
-    if (commandLine.command === "version") {
+    case "version":
       options.stdout.write(`${readVersion()}\n`);
       return 0;
-    }
-    overrides = parseConfigAssignments(commandLine.configAssignments);
-  } catch (error) {
-    options.stderr.write(formatStartupError(error));
-    return EXIT_USAGE;
+    case "invalid":
+      options.stderr.write(`Error: ${commandLine.message}\n`);
+      return EXIT_USAGE;
+    case "chat":
+      break;
   }
 
+  const [{ CONFIG_FILE_NAME, findAppDir, parseConfigAssignments }, { formatStartupError }] =
+    await Promise.all([import("@taskweaver/core"), import("./startup-errors.js")]);
+  const cwd = options.cwd ?? process.cwd();
   const demo = commandLine.demo;
   let app: ChatApp;
   try {
+    const overrides = parseConfigAssignments(commandLine.configAssignments);
     app = await options.createApp({
       appDir: demo ? (commandLine.projectDir ?? DEMO_PROJECT_DIR) : commandLine.projectDir,
       // Explicit --config values still win over the demo's, so a demo can be tweaked.
@@ -93,9 +94,7 @@ export async function main(options: MainOptions): Promise<number> {
   } catch (error) {
     // Name the file to edit: the one of -p DIR, or the one that would be found.
     const appDir =
-      commandLine.projectDir !== undefined
-        ? resolve(options.cwd ?? process.cwd(), commandLine.projectDir)
-        : findAppDir(options.cwd ?? process.cwd());
+      commandLine.projectDir !== undefined ? resolve(cwd, commandLine.projectDir) : findAppDir(cwd);
     options.stderr.write(
       formatStartupError(error, { configFile: appDir ? join(appDir, CONFIG_FILE_NAME) : undefined }),
     );
@@ -109,6 +108,7 @@ export async function main(options: MainOptions): Promise<number> {
     options.stdout.isTTY === true;
   try {
     if (interactive && options.startInteractive) return await options.startInteractive({ app, demo });
+    const { runTranscript } = await import("./transcript.js");
     return await runTranscript({
       app,
       input: options.stdin,
