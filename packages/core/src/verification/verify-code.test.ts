@@ -87,11 +87,36 @@ describe("verifyCode: imports", () => {
     }
   });
 
+  it("flags a forbidden system module reached through an allowed one or left by an earlier cell", async () => {
+    expect(await messages("import pandas as pd\npd.io.common.os.system('ls')")).toEqual([
+      'line 2: use of module "os" is not allowed, even without an import',
+    ]);
+    expect(await messages("sys.exit(1)")).toEqual(['line 1: use of module "sys" is not allowed, even without an import']);
+    expect(await messages("from pandas.io.common import os")).toEqual([
+      'line 1: import of module "os" is not allowed, also from another module',
+    ]);
+    expect(await messages("x = np.subprocess", { blockedModules: ["subprocess"] })).toHaveLength(1);
+  });
+
+  it("reports a forbidden import once, not again at each use", async () => {
+    expect(await messages("import os\nos.getcwd()\nos.listdir('.')")).toEqual([
+      'line 1: import of module "os" is not allowed (allowed: pandas, numpy, matplotlib, sklearn)',
+    ]);
+  });
+
+  it("accepts system module names when the policy allows them, or as assigned attributes", async () => {
+    await expectClean("import os\nos.getcwd()\npd.io.common.os", { allowedModules: ["os", "pandas"] });
+    await expectClean("os.getcwd()", { blockedModules: ["subprocess"] });
+    await expectClean("args.os = 'linux'\nconfig.sys = 1");
+  });
+
   it("flags importing a blocked or check-evading function under another name", async () => {
     expect(await messages("from io import open as o", { blockedFunctions: ["open"] })).toEqual([
       'line 1: importing function "open" is not allowed (blocked: open)',
     ]);
-    expect(await messages("from operator import attrgetter", {})).toEqual([]);
+    expect(await messages("from operator import attrgetter", {})).toEqual([
+      'line 1: importing "attrgetter" is not allowed: it can reach around the code checks',
+    ]);
     expect(await messages("from somewhere import getattr as g", {})).toEqual([
       'line 1: importing "getattr" is not allowed: it can reach around the code checks',
     ]);
@@ -283,6 +308,30 @@ describe("verifyCode: names that reach around the checks", () => {
 
   it("accepts a dunder in a plain string literal that is not a subscript", async () => {
     await expectClean('label = "__class__"\nprint("__dict__")\nrows["name"]', policy);
+  });
+
+  it("flags attribute access by name through operator.attrgetter and methodcaller", async () => {
+    expect(await messages("import operator\nf = operator.attrgetter('__class__')", {})).toEqual([
+      'line 2: "attrgetter" is not allowed: it can reach around the code checks',
+    ]);
+    expect(await messages("m = methodcaller('system', 'ls')", {})).toEqual([
+      'line 1: "methodcaller" is not allowed: it can reach around the code checks',
+    ]);
+  });
+
+  it("flags a format string that reads a special attribute, and accepts ordinary ones", async () => {
+    expect(await messages("'{0.__class__.__mro__}'.format(x)", {})).toEqual([
+      "line 1: a format string that reads a special attribute (such as {0.__class__}) is not allowed",
+    ]);
+    expect(await messages("'{x.__dict__}'.format_map(values)", {})).toHaveLength(1);
+    await expectClean("'{0.shape} rows, {name}'.format(df, name='a')\n'__init__'.upper()", {});
+  });
+
+  it("flags a decorator taken from a subscript", async () => {
+    expect(await messages("@registry['x']\ndef f(): pass", {})).toEqual([
+      "line 1: a decorator taken from a subscript (such as @funcs[0]) is not allowed, because the function cannot be checked",
+    ]);
+    await expectClean("@app.route('/')\ndef f(): pass", {});
   });
 
   it("flags the python 2 exec statement", async () => {

@@ -19,6 +19,8 @@ const ALWAYS_BLOCKED_NAMES = new Set([
   "compile",
   "__import__",
   "get_ipython",
+  "attrgetter",
+  "methodcaller",
 ]);
 
 /**
@@ -40,6 +42,27 @@ const ALWAYS_BLOCKED_ATTRIBUTES = new Set([
 
 /** Modules whose whole purpose is reaching built-ins or importing by string. */
 const ALWAYS_BLOCKED_MODULES = new Set(["builtins", "__builtin__", "importlib", "imp"]);
+
+/**
+ * System modules that allowed libraries re-export (`pd.io.common.os`) or that an earlier cell
+ * may have imported: used by name without an import, they are checked like an import.
+ */
+const SYSTEM_MODULE_NAMES = new Set([
+  ...ALWAYS_BLOCKED_MODULES,
+  "os",
+  "sys",
+  "subprocess",
+  "shutil",
+  "socket",
+  "ctypes",
+  "pty",
+  "posix",
+  "nt",
+  "multiprocessing",
+]);
+
+/** A `str.format` field such as `{0.__class__}` reads attributes by name. */
+const FORMAT_FIELD_WITH_DUNDER = /\{[^{}]*__\w+__[^{}]*\}/;
 
 /** Dunder names harmless to read: module names and versions (`np.__version__`), `super().__init__()`. */
 const SAFE_DUNDER_NAMES = new Set(["__name__"]);
@@ -108,6 +131,8 @@ class Checker {
     private readonly policy: ResolvedPolicy,
     /** Functions and classes the code defines itself, callable under an allowed-functions list. */
     private readonly definedNames: ReadonlySet<string>,
+    /** Names bound by the code's own imports, whose import is already checked. */
+    private readonly importedNames: ReadonlySet<string>,
   ) {}
 
   private report(line: number, message: string): void {
@@ -115,6 +140,24 @@ class Checker {
   }
 
   // ---- imports -------------------------------------------------------------------------
+
+  private isModuleForbidden(module: string): boolean {
+    const { allowedModules, blockedModules } = this.policy;
+    return (
+      ALWAYS_BLOCKED_MODULES.has(module) ||
+      (allowedModules !== undefined && !allowedModules.has(module)) ||
+      blockedModules?.has(module) === true
+    );
+  }
+
+  /** `pd.io.common.os` or an `os` left by an earlier cell: a forbidden module without an import. */
+  private checkSystemModuleName(name: string, line: number, isBareName: boolean): boolean {
+    if (!SYSTEM_MODULE_NAMES.has(name) || !this.isModuleForbidden(name)) return false;
+    // `import os` was reported already; each later `os.` would only repeat it.
+    if (isBareName && this.importedNames.has(name)) return true;
+    this.report(line, `use of module "${name}" is not allowed, even without an import`);
+    return true;
+  }
 
   private checkModule(module: string, line: number, statement: string): void {
     if (ALWAYS_BLOCKED_MODULES.has(module)) {
@@ -169,6 +212,8 @@ class Checker {
       if (!imported) continue;
       if (ALWAYS_BLOCKED_NAMES.has(imported) || (DUNDER.test(imported) && !SAFE_DUNDER_NAMES.has(imported))) {
         this.report(name.line, `importing "${imported}" is not allowed: it can reach around the code checks`);
+      } else if (SYSTEM_MODULE_NAMES.has(imported) && this.isModuleForbidden(imported)) {
+        this.report(name.line, `import of module "${imported}" is not allowed, also from another module`);
       } else if (this.policy.blockedFunctions?.has(imported)) {
         this.report(
           name.line,
@@ -187,6 +232,8 @@ class Checker {
       this.report(node.line, `"${name}" is not allowed: it can reach around the code checks`);
     } else if (DUNDER.test(name) && !SAFE_DUNDER_NAMES.has(name)) {
       this.report(node.line, `the special name "${name}" is not allowed`);
+    } else if (this.checkSystemModuleName(name, node.line, true)) {
+      return;
     } else if (!isCallee && this.policy.blockedFunctions?.has(name)) {
       this.report(
         node.line,
@@ -195,12 +242,15 @@ class Checker {
     }
   }
 
-  private checkAttributeName(node: SyntaxNode): void {
+  /** `isStore`: the attribute is assigned (`args.os = ...`), which reaches no module. */
+  private checkAttributeName(node: SyntaxNode, isStore = false): void {
     const name = node.text;
     if (DUNDER.test(name) && !SAFE_DUNDER_ATTRIBUTES.has(name)) {
       this.report(node.line, `access to the special attribute "${name}" is not allowed`);
     } else if (ALWAYS_BLOCKED_ATTRIBUTES.has(name)) {
       this.report(node.line, `"${name}" is not allowed: it can reach around the code checks`);
+    } else if (!isStore) {
+      this.checkSystemModuleName(name, node.line, false);
     }
   }
 
@@ -251,6 +301,13 @@ class Checker {
       } else if (callee.type === "attribute") {
         const attribute = callee.children.find((part) => part.field === "attribute");
         if (attribute) this.checkFunctionName(attribute.text, attribute.line, true);
+        const object = callee.children.find((part) => part.field === "object");
+        const template = object ? stringLiteralValue(object) : undefined;
+        if ((attribute?.text === "format" || attribute?.text === "format_map") && template !== undefined) {
+          if (FORMAT_FIELD_WITH_DUNDER.test(template)) {
+            this.report(callee.line, "a format string that reads a special attribute (such as {0.__class__}) is not allowed");
+          }
+        }
         this.visitAttribute(callee);
       } else if (callee.type === "subscript") {
         this.report(
@@ -305,6 +362,11 @@ class Checker {
       this.checkBinding(node.text, node.line, "assignment to variable", scope);
     } else if (TARGET_GROUP_TYPES.has(node.type)) {
       for (const child of node.children) this.visitTarget(child, scope);
+    } else if (node.type === "attribute") {
+      for (const child of node.children) {
+        if (child.field === "attribute") this.checkAttributeName(child, true);
+        else this.visit(child);
+      }
     } else {
       this.visit(node);
     }
@@ -486,6 +548,17 @@ class Checker {
         return;
       case "case_pattern":
         return this.visitCasePattern(node);
+      case "decorator":
+        for (const child of node.children) {
+          if (child.type === "subscript") {
+            this.report(
+              child.line,
+              "a decorator taken from a subscript (such as @funcs[0]) is not allowed, because the function cannot be checked",
+            );
+          }
+          this.visit(child);
+        }
+        return;
       case "exec_statement":
         this.report(node.line, `"exec" is not allowed: it can reach around the code checks`);
         return;
@@ -494,6 +567,21 @@ class Checker {
         for (const child of node.children) this.visit(child);
     }
   }
+}
+
+function collectImportedNames(node: SyntaxNode, names: Set<string>): Set<string> {
+  if (node.type === "import_statement" || node.type === "import_from_statement") {
+    for (const child of node.children) {
+      if (child.field !== "name") continue;
+      const alias = child.children.find((part) => part.field === "alias");
+      const dotted = child.type === "aliased_import" ? child.children.find((part) => part.field === "name") : child;
+      const bound = alias?.text ?? dotted?.children[0]?.text;
+      if (bound) names.add(bound);
+    }
+    return names;
+  }
+  for (const child of node.children) collectImportedNames(child, names);
+  return names;
 }
 
 function collectDefinedNames(node: SyntaxNode, names: Set<string>): Set<string> {
@@ -518,7 +606,7 @@ export async function verifyCode(code: string, policy: VerificationPolicy): Prom
   const resolved = resolvePolicy(policy);
   const scan = scanIPythonLines(code);
   const root = await parsePython(scan.pythonCode);
-  const checker = new Checker(resolved, collectDefinedNames(root, new Set()));
+  const checker = new Checker(resolved, collectDefinedNames(root, new Set()), collectImportedNames(root, new Set()));
   checker.findSyntaxError(root, scan.pythonCode.split("\n"));
   checker.visit(root);
   const seen = new Set<string>();
@@ -550,8 +638,9 @@ export function describeVerificationPolicy(policy: VerificationPolicy): string {
     listRule(policy.blockedFunctions, "", "do not call or refer to these functions", false),
     listRule(policy.allowedVariables, "assign only these global variable names", "", true),
     `never use ${[...ALWAYS_BLOCKED_NAMES].join(", ")}, the modules ${[...ALWAYS_BLOCKED_MODULES].join(", ")}, ` +
-      "special dunder attributes or names (such as __class__, __dict__, __builtins__, also as string subscripts), " +
-      "or calls of functions taken from a subscript (funcs[0]())",
+      "special dunder attributes or names (such as __class__, __dict__, __builtins__, also as string subscripts " +
+      "or format fields), calls or decorators taken from a subscript (funcs[0]()), " +
+      "or a module you may not import reached through another (pd.io.common.os)",
     "no IPython magics or shell commands except package installs (%pip install ..., !pip install ...)",
   ];
   return `${rules.filter((rule) => rule !== undefined).join("; ")}.`;
