@@ -60,8 +60,11 @@ const CONTAINER_IPC_DIRECTORY = "/home/taskweaver/.kernel";
  * manage the files the kernel writes) and runs ipykernel on the mounted connection file.
  */
 const BOOTSTRAP = [
-  "import os, sys",
+  "import os, shutil, sys",
   "os.umask(int(sys.argv[2], 8))",
+  // Matplotlib wants a writable config dir; start it from the font cache built into the image.
+  "seed, target = '/home/taskweaver/.config/matplotlib', os.environ.get('MPLCONFIGDIR', '')",
+  "if target and os.path.isdir(seed) and not os.path.exists(target): shutil.copytree(seed, target)",
   "from ipykernel.kernelapp import launch_new_instance",
   "launch_new_instance(argv=['-f', sys.argv[1]])",
 ].join("\n");
@@ -115,6 +118,7 @@ export function buildContainerSpec(options: {
     IPYTHONDIR: "/tmp/.ipython",
     JUPYTER_RUNTIME_DIR: "/tmp/.jupyter",
     XDG_CACHE_HOME: "/tmp/.cache",
+    MPLCONFIGDIR: "/tmp/.matplotlib",
     MPLBACKEND: "Agg",
     PYTHONUNBUFFERED: "1",
     PYTHONDONTWRITEBYTECODE: "1",
