@@ -1,6 +1,7 @@
 export { createApi, type ApiApp, type ApiDependencies, type RequestLogEntry } from "./app.js";
 export { ApiError, describeError, type ErrorBody, type FieldIssue } from "./errors.js";
 export type { RuntimeFile, RuntimeSession, TaskWeaverRuntime } from "./runtime.js";
+export { limitConcurrentKernelStarts } from "./kernel-start-limit.js";
 export { startApiServer, type ApiServer, type ApiServerOptions } from "./server.js";
 export type { ApiLimits, SessionView } from "./session-manager.js";
 export { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, isLoopbackHost, limitsFromConfig } from "./settings.js";

@@ -4,6 +4,7 @@ import { serve } from "@hono/node-server";
 import { ConfigError, createTaskWeaver } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { createApi, type ApiApp, type RequestLogEntry } from "./app.js";
+import { limitConcurrentKernelStarts } from "./kernel-start-limit.js";
 import type { ApiLimits } from "./session-manager.js";
 import { apiKeysFrom, isLoopbackHost } from "./settings.js";
 import type { TaskWeaverRuntime } from "./runtime.js";

@@ -130,6 +130,7 @@ export const CONFIG_KEYS = {
   "api.keys": stringList.default([]),
   "api.database_path": z.string().default("${AppBaseDir}/workspace/taskweaver-api.sqlite"),
   "api.max_sessions": z.number().int().positive().default(64),
+  "api.max_concurrent_kernel_starts": z.number().int().positive().default(4),
   "api.max_body_bytes": z.number().int().positive().default(1_048_576),
   "api.max_upload_bytes": z.number().int().positive().default(52_428_800),
   "api.max_message_chars": z.number().int().positive().default(20_000),

@@ -1,0 +1,63 @@
+import type { CodeExecutor } from "@taskweaver/core";
+import { describe, expect, it } from "vitest";
+import { limitConcurrentKernelStarts } from "./kernel-start-limit.js";
+
+function fakeExecutor(log: string[], name: string, startMs: number): CodeExecutor {
+  return {
+    info: { kind: "fake", details: { name } },
+    workingDirectory: `/tmp/${name}`,
+    async start() {
+      log.push(`start ${name}`);
+      await new Promise((resolve) => setTimeout(resolve, startMs));
+      log.push(`ready ${name}`);
+    },
+    async stop() {
+      log.push(`stop ${name}`);
+    },
+  } as unknown as CodeExecutor;
+}
+
+describe("limitConcurrentKernelStarts", () => {
+  it("starts at most the limit of kernels at once and passes everything else through", async () => {
+    const log: string[] = [];
+    let active = 0;
+    let peak = 0;
+    const factory = limitConcurrentKernelStarts((request) => {
+      const executor = fakeExecutor(log, request.sessionId, 30);
+      const start = executor.start.bind(executor);
+      executor.start = async () => {
+        active += 1;
+        peak = Math.max(peak, active);
+        await start();
+        active -= 1;
+      };
+      return executor;
+    }, 2);
+    const executors = await Promise.all(
+      ["a", "b", "c", "d", "e"].map((sessionId) =>
+        factory({ sessionId, workingDirectory: `/tmp/${sessionId}` }),
+      ),
+    );
+    await Promise.all(executors.map((executor) => executor.start()));
+    expect(peak).toBe(2);
+    expect(log.filter((line) => line.startsWith("ready"))).toHaveLength(5);
+    expect(executors[0]!.info.details.name).toBe("a");
+    expect(executors[2]!.workingDirectory).toBe("/tmp/c");
+    await executors[1]!.stop();
+    expect(log.at(-1)).toBe("stop b");
+  });
+
+  it("frees the slot when a start fails", async () => {
+    const factory = limitConcurrentKernelStarts(
+      () =>
+        ({
+          start: () => Promise.reject(new Error("no python")),
+        }) as unknown as CodeExecutor,
+      1,
+    );
+    const first = await factory({ sessionId: "a", workingDirectory: "/tmp/a" });
+    const second = await factory({ sessionId: "b", workingDirectory: "/tmp/b" });
+    await expect(first.start()).rejects.toThrow("no python");
+    await expect(second.start()).rejects.toThrow("no python");
+  });
+});
