@@ -192,6 +192,21 @@ describe("languageModelFromConfig", () => {
     expect(server.chatRequests[0]!.headers["api-key"]).toBeUndefined();
   });
 
+  it("points llm.api_type ollama at the local Ollama server unless llm.api_base says otherwise", async () => {
+    const urls: string[] = [];
+    const recordingFetch: typeof fetch = (input) => {
+      urls.push(input instanceof Request ? input.url : String(input));
+      return Promise.resolve(
+        new Response(JSON.stringify({ error: { message: "stop here" } }), { status: 400 }),
+      );
+    };
+    const ollama = languageModelFromConfig(config({ "llm.api_type": "ollama", "llm.model": "llama3" }), {
+      fetch: recordingFetch,
+    });
+    await expect(answer(ollama.streamChat(hello))).rejects.toThrow(/stop here/);
+    expect(urls).toEqual(["http://localhost:11434/v1/chat/completions"]);
+  });
+
   it("uses the fake fetch it is given", async () => {
     server = await startFakeOpenAIServer({ responses: ["via fetch"] });
     let calls = 0;

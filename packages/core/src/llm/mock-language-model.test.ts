@@ -88,6 +88,7 @@ describe("createMockLanguageModel", () => {
     };
     expect(Object.values(file.chat).map((entry) => entry.content)).toContain(answer);
     expect(Object.values(file.chat)[0]!.request_preview).toBe("count the rows of demo_data.csv");
+    expect(readFileSync(cachePath, "utf8")).toMatch(/: \[ 3, 2 \]\n/);
     await server.close();
     server = undefined;
 

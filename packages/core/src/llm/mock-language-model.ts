@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { parse, stringify } from "yaml";
+import { Document, isMap, isSeq, parse } from "yaml";
 import { z } from "zod";
 import { AbortedError, ConfigError, LlmResponseError } from "../errors.js";
 import type {
@@ -192,7 +192,7 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
       await mkdir(dirname(path), { recursive: true });
       const temporary = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
       try {
-        await writeFile(temporary, stringify(merged, { lineWidth: 0 }), "utf8");
+        await writeFile(temporary, toYaml(merged), "utf8");
         // A rename within one folder is atomic: readers see the old file or the new one, never half.
         await rename(temporary, path);
       } catch (error) {
@@ -313,6 +313,16 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
   }
 
   return { modelId, streamChat, embed, usage };
+}
+
+function toYaml(cache: CacheFile): string {
+  const document = new Document(cache);
+  // One vector a line: block style would put each of a thousand numbers on its own line.
+  const embeddings = document.get("embeddings");
+  if (isMap(embeddings)) {
+    for (const pair of embeddings.items) if (isSeq(pair.value)) pair.value.flow = true;
+  }
+  return document.toString({ lineWidth: 0 });
 }
 
 function readCacheFile(path: string): CacheFile | undefined {
