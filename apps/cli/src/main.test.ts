@@ -40,9 +40,16 @@ describe("main", () => {
   });
 
   it("passes -p and --config to the app and runs the transcript when not on a terminal", async () => {
-    const run = setup({ argv: ["-p", "proj", "--config", "llm.model=m", "--config", "a.b=1"], env: { X: "1" } });
+    const run = setup({
+      argv: ["-p", "proj", "--config", "llm.model=m", "--config", "a.b=1"],
+      env: { X: "1" },
+    });
     expect(await main(run.options)).toBe(0);
-    expect(run.createApp).toHaveBeenCalledWith({ appDir: "proj", configOverrides: { "llm.model": "m", "a.b": "1" }, env: { X: "1" } });
+    expect(run.createApp).toHaveBeenCalledWith({
+      appDir: "proj",
+      configOverrides: { "llm.model": "m", "a.b": "1" },
+      env: { X: "1" },
+    });
     expect(run.out()).toContain("Human: hello\nTaskWeaver: hi there\n");
   });
 
@@ -69,7 +76,11 @@ describe("main", () => {
     expect(await main(run.options)).toBe(0);
     expect(run.createApp).toHaveBeenCalledWith({
       appDir: DEMO_PROJECT_DIR,
-      configOverrides: { "llm.use_mock": "true", "llm.mock.mode": "fixed", "llm.mock.cache_path": DEMO_CACHE_PATH },
+      configOverrides: {
+        "llm.use_mock": "true",
+        "llm.mock.mode": "fixed",
+        "llm.mock.cache_path": DEMO_CACHE_PATH,
+      },
       env: {},
     });
     expect(DEMO_CACHE_PATH.endsWith("/project/demo/mock.yaml")).toBe(true);
