@@ -3,12 +3,19 @@ import tseslint from "typescript-eslint";
 import prettier from "eslint-config-prettier";
 
 export default tseslint.config(
-  { ignores: ["**/dist/**", "**/node_modules/**", "**/.turbo/**", "**/coverage/**", "project/**"] },
+  {
+    ignores: ["**/dist/**", "**/node_modules/**", "**/.turbo/**", "**/coverage/**", "**/.scratch*/**", "project/**"],
+  },
   ...tseslint.configs.recommended,
   {
     files: ["**/*.ts", "**/*.tsx"],
     languageOptions: {
-      parserOptions: { projectService: true },
+      parserOptions: {
+        projectService: {
+          // Config files sit outside the packages' `src` projects.
+          allowDefaultProject: ["vitest.config.ts", "*/vitest.config.ts", "*/*/vitest.config.ts"],
+        },
+      },
     },
     rules: {
       "@typescript-eslint/no-floating-promises": "error",
