@@ -99,6 +99,17 @@ describe("loadPlugins", () => {
     expect(minimal?.examples).toBeUndefined();
   });
 
+  it("treats empty keys as absent", async () => {
+    const directory = pluginDir({
+      "empty.yaml": "name: empty\ndescription: d\nexamples:\nparameters:\nreturns:\nconfigurations:\n",
+      "empty.py": "",
+    });
+    const { plugins, problems } = await loadPlugins(directory);
+    expect(problems).toEqual([]);
+    expect(plugins[0]).toMatchObject({ parameters: [], returns: [], configurations: {} });
+    expect(plugins[0]?.examples).toBeUndefined();
+  });
+
   it("reads the Python file named by code when it differs from the name", async () => {
     const directory = pluginDir({
       "sql.yaml": "name: sql_pull_data\ndescription: pulls data\ncode: sql_impl\n",

@@ -24,6 +24,11 @@ export const PluginReturnSchema = z.object({
 });
 export type PluginReturn = z.infer<typeof PluginReturnSchema>;
 
+/** An empty YAML key (`returns:` with nothing under it) reads as null: treat it as absent. */
+function emptyAsAbsent<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => (value === null ? undefined : value), schema);
+}
+
 /** The YAML file of a plugin (TaskWeaver's format; field names kept as users write them). */
 export const PluginFileSchema = z.object({
   name: z.string().regex(PYTHON_IDENTIFIER, "must be a Python identifier"),
@@ -33,10 +38,10 @@ export const PluginFileSchema = z.object({
   /** Offered as a function-calling tool instead of a Python function. */
   plugin_only: z.boolean().default(false),
   description: z.string().min(1, "must describe what the plugin does"),
-  examples: z.string().optional(),
-  parameters: z.array(PluginParameterSchema).default([]),
-  returns: z.array(PluginReturnSchema).default([]),
-  configurations: z.record(z.string(), z.unknown()).default({}),
+  examples: emptyAsAbsent(z.string().optional()),
+  parameters: emptyAsAbsent(z.array(PluginParameterSchema).default([])),
+  returns: emptyAsAbsent(z.array(PluginReturnSchema).default([])),
+  configurations: emptyAsAbsent(z.record(z.string(), z.unknown()).default({})),
   /** Python file name without `.py`, beside the YAML file. Defaults to `name`. */
   code: z.string().regex(/^[\w.-]+$/, "must be a file name without a path").optional(),
 });
