@@ -161,6 +161,7 @@ export {
 } from "./experience/save-experience.js";
 export {
   cosineSimilarity,
+  createExperienceRetriever,
   createExperienceStore,
   ExperienceFileSchema,
   formatExperience,
@@ -169,6 +170,7 @@ export {
   type ExperienceLoadReport,
   type ExperienceMatch,
   type ExperienceProblem,
+  type ExperienceRetrieverOptions,
   type ExperienceStore,
   type ExperienceStoreOptions,
 } from "./experience/experience-store.js";

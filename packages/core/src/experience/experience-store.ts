@@ -287,3 +287,36 @@ export function createExperienceStore(options: ExperienceStoreOptions): Experien
   };
   return store;
 }
+
+export interface ExperienceRetrieverOptions {
+  /** Told about problems (unusable files, failed summaries or embeddings); retrieval goes on without them. */
+  onProblem?: (problem: ExperienceProblem | unknown) => void;
+}
+
+/**
+ * The store as one call for a role: the lessons for a request as prompt text, or `undefined`
+ * when there are none. Experience is a help, not a requirement: problems (a failed summary, an
+ * embedding endpoint that is down) are reported to `onProblem` and give `undefined`, never an
+ * error; only an abort throws.
+ */
+export function createExperienceRetriever(
+  store: ExperienceStore,
+  options: ExperienceRetrieverOptions = {},
+): (query: string, retrieveOptions?: { signal?: AbortSignal }) => Promise<string | undefined> {
+  let reported = false;
+  return async (query, retrieveOptions = {}) => {
+    try {
+      if (!reported) {
+        // The first call loads the folder; its problems are worth telling once.
+        reported = true;
+        const report = await store.load(retrieveOptions);
+        for (const problem of report.problems) options.onProblem?.(problem);
+      }
+      return formatExperience(await store.retrieve(query, retrieveOptions));
+    } catch (error) {
+      if (retrieveOptions.signal?.aborted) throw new AbortedError();
+      options.onProblem?.(error);
+      return undefined;
+    }
+  };
+}

@@ -5,7 +5,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { ConversationSchema, type Round } from "../memory/types.js";
 import { createScriptedModel } from "../testing/scripted-model.js";
-import { cosineSimilarity, createExperienceStore, formatExperience } from "./experience-store.js";
+import { LlmNotConfiguredError } from "../errors.js";
+import { cosineSimilarity, createExperienceRetriever, createExperienceStore, formatExperience } from "./experience-store.js";
 import { saveExperience } from "./save-experience.js";
 
 const directories: string[] = [];
@@ -227,5 +228,33 @@ describe("cosineSimilarity", () => {
     expect(cosineSimilarity([1, 0], [0, 1])).toBe(0);
     expect(cosineSimilarity([0, 0], [1, 1])).toBe(0);
     expect(cosineSimilarity([1], [1, 1])).toBe(0);
+  });
+});
+
+describe("createExperienceRetriever", () => {
+  it("gives the matching lessons as prompt text, and reports load problems once", async () => {
+    const dir = temporaryDirectory();
+    writeFileSync(join(dir, "exp_a.yaml"), "experience_text: Sales chart bars are blue.\n");
+    writeFileSync(join(dir, "exp_bad.yaml"), "nothing: here\n");
+    const problems: unknown[] = [];
+    const retrieve = createExperienceRetriever(createExperienceStore({ dir, model: createModel([]), threshold: 0.5 }), {
+      onProblem: (problem) => problems.push(problem),
+    });
+    expect(await retrieve("a sales chart")).toBe("- Sales chart bars are blue.");
+    expect(await retrieve("the weather")).toBeUndefined();
+    expect(problems).toEqual([{ file: join(dir, "exp_bad.yaml"), message: expect.stringContaining("experience_text") }]);
+  });
+
+  it("gives undefined instead of an error when embedding fails", async () => {
+    const dir = temporaryDirectory();
+    writeFileSync(join(dir, "exp_a.yaml"), "experience_text: Anything.\n");
+    const model = createModel([]);
+    model.embed = async () => {
+      throw new LlmNotConfiguredError("No embedding model is configured.", ["llm.embedding_model"]);
+    };
+    const problems: unknown[] = [];
+    const retrieve = createExperienceRetriever(createExperienceStore({ dir, model }), { onProblem: (problem) => problems.push(problem) });
+    expect(await retrieve("query")).toBeUndefined();
+    expect(problems[0]).toMatchObject({ code: "llm_not_configured" });
   });
 });
