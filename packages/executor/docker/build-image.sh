@@ -126,6 +126,8 @@ EXCLUDES
   log "writing $tarball"
   tar --numeric-owner -C "$root" -cf "$tarball.partial" .
   mv "$tarball.partial" "$tarball"
+  # Root filesystems of older recipes are dead weight (each is over a gigabyte).
+  find "$cache_dir" -maxdepth 1 -name "rootfs-$suite-*.tar" ! -name "$(basename "$tarball")" -delete
   cleanup
   trap - EXIT
 }
@@ -136,6 +138,7 @@ else
   log "reusing cached root filesystem $tarball"
 fi
 
+previous_id="$(docker image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 log "importing $tarball as $image"
 docker import \
   --change "USER $user_id" \
@@ -144,4 +147,8 @@ docker import \
   --change "LABEL io.taskweaver.image=executor" \
   --change 'CMD ["python3", "-m", "ipykernel_launcher"]' \
   "$tarball" "$image" >/dev/null
+# The image this one replaces would linger untagged; containers still using it keep it alive.
+if [ -n "$previous_id" ] && [ "$previous_id" != "$(docker image inspect --format '{{.Id}}' "$image")" ]; then
+  docker image rm "$previous_id" >/dev/null 2>&1 || true
+fi
 log "built $image in $((SECONDS - started))s"
