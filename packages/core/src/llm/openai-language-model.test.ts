@@ -287,6 +287,32 @@ describe("createLanguageModel", () => {
     expect(server!.chatRequests).toHaveLength(1);
   });
 
+  it("drops temperature and renames max_tokens for models that reject them, and remembers it", async () => {
+    const rejects = (param: string) => ({
+      status: 400,
+      errorBody: {
+        error: {
+          message: `Unsupported parameter: '${param}'`,
+          type: "invalid_request_error",
+          param,
+          code: "unsupported_parameter",
+        },
+      },
+    });
+    await start(rejects("temperature"), rejects("max_tokens"), "ok", "again");
+    const llm = model({ model: "o3-mini", maxTokens: 100, maxRetries: 0 });
+    expect(text(await collect(llm.streamChat(hello)))).toBe("ok");
+    expect(text(await collect(llm.streamChat(hello)))).toBe("again");
+    const bodies = server!.chatRequests.map((request) => request.body as Record<string, unknown>);
+    expect(bodies).toHaveLength(4);
+    expect(bodies[0]).toMatchObject({ temperature: 0, max_tokens: 100 });
+    expect(bodies[1]!.temperature).toBeUndefined();
+    expect(bodies[2]!.max_tokens).toBeUndefined();
+    expect(bodies[2]!.max_completion_tokens).toBe(100);
+    expect(bodies[3]!.temperature).toBeUndefined();
+    expect(bodies[3]!.max_completion_tokens).toBe(100);
+  });
+
   it("names the API key setting on 401 and never reveals the key", async () => {
     await start({
       status: 401,

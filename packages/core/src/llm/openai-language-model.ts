@@ -113,6 +113,9 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
     random: options.random ?? DEFAULT_RETRY_POLICY.random,
   };
   const usage: UsageRecord[] = [];
+  // Reasoning models (o-series and the like) reject `temperature` and `max_tokens`; learnt from
+  // the first 400 that names the parameter, then remembered for later calls.
+  const compatibility = { omitTemperature: false, useMaxCompletionTokens: false };
   const azureApiVersion = options.azureApiVersion ?? "2024-06-01";
   // Azure rejects `stream_options` before API version 2024-09-01; token counts are then unknown.
   const askStreamUsage = apiType !== "azure" || azureApiVersion.slice(0, 10) >= "2024-09-01";
@@ -321,9 +324,12 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
     const body: ChatCompletionCreateParamsBase = {
       model: options.model,
       messages: request.messages.map(toOpenAIMessage),
-      temperature: options.temperature ?? 0,
     };
-    if (options.maxTokens !== undefined) body.max_tokens = options.maxTokens;
+    if (!compatibility.omitTemperature) body.temperature = options.temperature ?? 0;
+    if (options.maxTokens !== undefined) {
+      if (compatibility.useMaxCompletionTokens) body.max_completion_tokens = options.maxTokens;
+      else body.max_tokens = options.maxTokens;
+    }
     if (options.seed !== undefined) body.seed = options.seed;
     if (format === "json_object") {
       body.response_format = { type: "json_object" };
@@ -450,6 +456,23 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
     }
   }
 
+  /** Drops or renames a parameter the server said this model does not take. */
+  function adaptToRejectedParameter(body: ChatCompletionCreateParamsBase, error: unknown): boolean {
+    if (!(error instanceof APIError) || error.status !== 400) return false;
+    if (error.param === "temperature" && body.temperature !== undefined) {
+      delete body.temperature;
+      compatibility.omitTemperature = true;
+      return true;
+    }
+    if (error.param === "max_tokens" && body.max_tokens !== undefined && body.max_tokens !== null) {
+      body.max_completion_tokens = body.max_tokens;
+      delete body.max_tokens;
+      compatibility.useMaxCompletionTokens = true;
+      return true;
+    }
+    return false;
+  }
+
   async function* streamChat(request: ChatRequest): AsyncGenerator<ChatStreamPart> {
     const startedAt = Date.now();
     const signal = request.signal;
@@ -476,6 +499,11 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
         return;
       } catch (error) {
         if (signal?.aborted) throw new AbortedError();
+        if (!yielded && adaptToRejectedParameter(body, error)) {
+          // Not a retry of the same request: this one differs, and it is sent at once.
+          retry -= 1;
+          continue;
+        }
         const failure = classify(error, state.timedOut);
         // Once the caller has seen part of an answer a retry would duplicate it.
         if (yielded || !failure.retryable || retry >= policy.maxRetries) {
