@@ -3,7 +3,7 @@
 // through the kernel (as on Kernel Gateway), kernel clean-up, and the factory wiring.
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, TaskWeaverError, type CodeExecutor } from "@taskweaver/core";
@@ -54,6 +54,40 @@ async function unusedPort(): Promise<number> {
       probe.close(() => resolve(typeof address === "object" && address ? address.port : 1));
     });
   });
+}
+
+/** A TCP proxy in front of the server whose connections the test can cut, like a network blip. */
+async function startCuttableProxy(
+  targetPort: number,
+): Promise<{ url: string; cutAll(): void; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const proxy = createServer((client) => {
+    const upstream = connect(targetPort, "127.0.0.1");
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+      socket.on("error", () => undefined);
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+  const address = proxy.address();
+  const port = typeof address === "object" && address ? address.port : 0;
+  const cutAll = () => {
+    for (const socket of sockets) socket.destroy();
+  };
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    cutAll,
+    close: () =>
+      new Promise<void>((resolve) => {
+        cutAll();
+        proxy.close(() => resolve());
+      }),
+  };
 }
 
 describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
@@ -181,6 +215,36 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
     await executor.execute("import os\nos.symlink('/etc', 'escape')");
     expect((await caught(executor.downloadFile("escape/hostname"))).code).toBe("path_outside_workdir");
     expect((await caught(executor.downloadFile("missing.bin"))).code).toBe("file_not_found");
+  });
+
+  it("survives a dropped connection mid-execution: it reconnects and the server replays the missed output", async () => {
+    const proxy = await startCuttableProxy(server.port);
+    try {
+      const executor = track(
+        createRemoteExecutor({ url: proxy.url, token: server.token, sessionId: "blip" }),
+      );
+      await executor.execute("survivor = 'kept'");
+      let cut = false;
+      const result = await executor.execute(
+        "import time\nfor step in range(6):\n    print('step', step, flush=True)\n    time.sleep(0.4)\n'done'",
+        {
+          onOutput: (output) => {
+            if (!cut && output.text.includes("step 1")) {
+              cut = true;
+              proxy.cutAll();
+            }
+          },
+        },
+      );
+      expect(cut).toBe(true);
+      expect(result.outcome, JSON.stringify(result.notes)).toBe("ok");
+      expect(result.output).toBe("'done'");
+      expect(result.stdout.join("")).toBe([0, 1, 2, 3, 4, 5].map((step) => `step ${step}\n`).join(""));
+      expect(result.stateLost).toBe(false);
+      expect((await executor.execute("survivor")).output).toBe("'kept'");
+    } finally {
+      await proxy.close();
+    }
   });
 
   it("interrupt() stops running code without losing the kernel", async () => {

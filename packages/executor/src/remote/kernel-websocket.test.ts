@@ -12,6 +12,8 @@ interface FakeChannelsServer {
   requests: IncomingMessage[];
   received: unknown[];
   pongs: number;
+  /** When set, handshakes are refused with this HTTP status. */
+  refuseWith: number | undefined;
   close(): Promise<void>;
 }
 
@@ -24,6 +26,7 @@ async function startFakeChannelsServer(options: { status?: number } = {}): Promi
     requests: [],
     received: [],
     pongs: 0,
+    refuseWith: options.status,
     close: async () => {
       for (const socket of state.sockets) socket.terminate();
       wss.close();
@@ -32,8 +35,8 @@ async function startFakeChannelsServer(options: { status?: number } = {}): Promi
   };
   http.on("upgrade", (request, socket, head) => {
     state.requests.push(request);
-    if (options.status !== undefined) {
-      socket.end(`HTTP/1.1 ${options.status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+    if (state.refuseWith !== undefined) {
+      socket.end(`HTTP/1.1 ${state.refuseWith} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       return;
     }
     wss.handleUpgrade(request, socket, head, (client) => {
@@ -211,13 +214,14 @@ describe("connectKernelWebSocket", () => {
     expect(transport.closed).toBe(true);
   });
 
-  it("reports a socket closed by the server, and reports malformed frames as errors without closing", async () => {
+  it("reports a socket closed by the server when reconnection is off, and malformed frames as errors without closing", async () => {
     server = await startFakeChannelsServer();
     const transport = await connectKernelWebSocket({
       baseUrl: server.baseUrl,
       token: undefined,
       kernelId: "k",
       sessionId: "s",
+      reconnectDelaysMs: [],
     });
     const errors: string[] = [];
     const closes: string[] = [];
@@ -233,6 +237,76 @@ describe("connectKernelWebSocket", () => {
     server.sockets[0]!.close(1011, "server going away");
     await waitFor(() => closes.length === 1);
     expect(closes[0]).toMatch(/closed \(code 1011, server going away\)/);
+  });
+
+  it("reopens a dropped socket with the same session, delivering what was sent meanwhile", async () => {
+    server = await startFakeChannelsServer();
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: "t",
+      kernelId: "k",
+      sessionId: "same-session",
+      reconnectDelaysMs: [300, 300],
+    });
+    const seen: string[] = [];
+    const closes: string[] = [];
+    transport.setReceiver({
+      onMessage: (_channel, message) => seen.push(message.header.msg_type),
+      onError: () => undefined,
+      onClose: (why) => closes.push(why),
+    });
+    server.sockets[0]!.terminate();
+    // Give the client time to notice the drop (it then waits 300 ms before reconnecting).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Sent while the socket is down: must arrive on the new one.
+    transport.send("shell", {
+      header: {
+        msg_id: "during",
+        msg_type: "kernel_info_request",
+        session: "s",
+        username: "u",
+        date: "",
+        version: "5.3",
+      },
+      parent_header: {},
+      metadata: {},
+      content: {},
+    });
+    await waitFor(() => server!.sockets.length === 2 && server!.received.length === 1);
+    expect(server.requests[1]?.url).toBe("/api/kernels/k/channels?session_id=same-session");
+    expect(server.requests[1]?.headers.authorization).toBe("token t");
+    expect(server.received[0]).toMatchObject({ header: { msg_id: "during" } });
+    server.sockets[1]!.send(wireMessage("shell", "kernel_info_reply", { status: "ok" }, "during"));
+    await waitFor(() => seen.length === 1);
+    expect(seen).toEqual(["kernel_info_reply"]);
+    expect(closes).toEqual([]);
+    expect(transport.closed).toBe(false);
+    transport.close();
+  });
+
+  it("gives up reconnecting when the server no longer has the kernel", async () => {
+    server = await startFakeChannelsServer();
+    const transport = await connectKernelWebSocket({
+      baseUrl: server.baseUrl,
+      token: undefined,
+      kernelId: "k",
+      sessionId: "s",
+      reconnectDelaysMs: [20, 20, 20],
+    });
+    const closes: string[] = [];
+    transport.setReceiver({
+      onMessage: () => undefined,
+      onError: () => undefined,
+      onClose: (why) => closes.push(why),
+    });
+    server.refuseWith = 404;
+    server.sockets[0]!.close(1001, "kernel shut down");
+    await waitFor(() => closes.length === 1);
+    expect(closes[0]).toMatch(
+      /closed \(code 1001, kernel shut down\), and reconnecting failed: .*no longer exists/,
+    );
+    // A 404 is final: one attempt, not three.
+    expect(server.requests).toHaveLength(2);
   });
 
   it("turns a refused handshake into a token error, and a missing kernel into a kernel death", async () => {

@@ -34,6 +34,14 @@ export interface KernelWebSocketOptions {
   promptAcknowledge?: boolean;
   /** Interval of WebSocket pings that detect a silently dropped connection; 0 disables. @default 30000 */
   keepAliveIntervalMs?: number;
+  /**
+   * Pauses before each attempt to reopen a WebSocket that dropped while the kernel lives on
+   * (a proxy timeout, a network blip). The server buffers the kernel's messages for our
+   * session meanwhile and replays them, so a running execution completes normally. An empty
+   * list turns reconnection off: a dropped socket then counts as a dead kernel.
+   * @default [100, 500, 2000]
+   */
+  reconnectDelaysMs?: readonly number[];
 }
 
 /** A `KernelTransport` over the server's `/api/kernels/{id}/channels` WebSocket. */
@@ -61,33 +69,84 @@ class WebSocketKernelTransport implements KernelWebSocketTransport {
   private keepAlive: NodeJS.Timeout | undefined;
   private awaitingPong = false;
   private closeReason: string | undefined;
+  private reconnecting = false;
+  /** Messages sent while reconnecting, delivered once the new socket is open. */
+  private readonly outgoing: string[] = [];
+  private socket!: WebSocket;
 
   constructor(
-    private readonly socket: WebSocket,
+    socket: WebSocket,
     private readonly options: KernelWebSocketOptions,
   ) {
-    socket.on("message", (data, isBinary) => this.onFrame(data, isBinary));
-    socket.on("close", (code, reason) => {
-      const text = reason.toString("utf8");
-      this.finish(`the WebSocket to the Jupyter server closed (code ${code}${text ? `, ${text}` : ""})`);
-    });
-    socket.on("error", (error) => this.receiver?.onError(error));
-    socket.on("pong", () => {
-      this.awaitingPong = false;
-    });
+    this.attach(socket);
     const interval = options.keepAliveIntervalMs ?? 30_000;
     if (interval > 0) {
       this.keepAlive = setInterval(() => {
+        if (this.reconnecting || this.socket.readyState !== WebSocket.OPEN) return;
         if (this.awaitingPong) {
           // No answer to the previous ping: the connection is gone without a FIN.
-          socket.terminate();
+          this.socket.terminate();
           return;
         }
         this.awaitingPong = true;
-        socket.ping();
+        this.socket.ping();
       }, interval);
       this.keepAlive.unref();
     }
+  }
+
+  private attach(socket: WebSocket): void {
+    this.socket = socket;
+    this.awaitingPong = false;
+    socket.on("message", (data, isBinary) => {
+      if (this.socket === socket) this.onFrame(data, isBinary);
+    });
+    socket.on("close", (code, reason) => {
+      if (this.socket !== socket || this.closeReason !== undefined) return;
+      const text = reason.toString("utf8");
+      this.onDropped(`the WebSocket to the Jupyter server closed (code ${code}${text ? `, ${text}` : ""})`);
+    });
+    socket.on("error", (error) => {
+      if (this.socket === socket) this.receiver?.onError(error);
+    });
+    socket.on("pong", () => {
+      this.awaitingPong = false;
+    });
+  }
+
+  private onDropped(reason: string): void {
+    const delays = this.options.reconnectDelaysMs ?? [100, 500, 2_000];
+    if (delays.length === 0) {
+      this.finish(reason);
+      return;
+    }
+    this.reconnecting = true;
+    void this.reconnect(reason, delays);
+  }
+
+  private async reconnect(reason: string, delays: readonly number[]): Promise<void> {
+    let lastFailure = "";
+    for (const pause of delays) {
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      if (this.closeReason !== undefined) return;
+      try {
+        const socket = await openSocket({ ...this.options, signal: undefined });
+        if (this.closeReason !== undefined) {
+          socket.terminate();
+          return;
+        }
+        this.attach(socket);
+        this.reconnecting = false;
+        for (const text of this.outgoing.splice(0)) this.write(text);
+        return;
+      } catch (error) {
+        lastFailure = error instanceof Error ? error.message : String(error);
+        // The kernel is gone or we are no longer allowed in: trying again cannot help.
+        if (TaskWeaverError.isInstance(error) && /HTTP (401|403|404)/.test(error.message)) break;
+      }
+    }
+    this.reconnecting = false;
+    this.finish(`${reason}, and reconnecting failed: ${lastFailure.replace(/\.$/, "")}`);
   }
 
   get closed(): boolean {
@@ -171,6 +230,12 @@ class WebSocketKernelTransport implements KernelWebSocketTransport {
   }
 
   send(channel: RequestChannel, message: JupyterMessage): void {
+    const { header, parent_header, metadata, content } = message;
+    const text = JSON.stringify({ header, parent_header, metadata, content, channel });
+    if (this.reconnecting && this.closeReason === undefined) {
+      this.outgoing.push(text);
+      return;
+    }
     if (this.closeReason !== undefined || this.socket.readyState !== WebSocket.OPEN) {
       this.receiver?.onError(
         new KernelDiedError(
@@ -179,8 +244,11 @@ class WebSocketKernelTransport implements KernelWebSocketTransport {
       );
       return;
     }
-    const { header, parent_header, metadata, content } = message;
-    this.socket.send(JSON.stringify({ header, parent_header, metadata, content, channel }), (error) => {
+    this.write(text);
+  }
+
+  private write(text: string): void {
+    this.socket.send(text, (error) => {
       if (error) this.receiver?.onError(error);
     });
   }
@@ -224,10 +292,8 @@ function handshakeError(response: IncomingMessage, options: KernelWebSocketOptio
   );
 }
 
-/** Opens the kernel's channels WebSocket; resolves once it is open. */
-export async function connectKernelWebSocket(
-  options: KernelWebSocketOptions,
-): Promise<KernelWebSocketTransport> {
+/** Opens one WebSocket to the kernel's channels; resolves once the handshake succeeded. */
+async function openSocket(options: KernelWebSocketOptions): Promise<WebSocket> {
   if (options.signal?.aborted) throw new AbortedError("Connecting to the remote kernel was cancelled.");
   const url = kernelChannelsUrl(options.baseUrl, options.kernelId, options.sessionId);
   const headers: Record<string, string> = {};
@@ -275,5 +341,12 @@ export async function connectKernelWebSocket(
     socket.on("error", onError);
     options.signal?.addEventListener("abort", onAbort, { once: true });
   });
-  return new WebSocketKernelTransport(socket, options);
+  return socket;
+}
+
+/** Opens the kernel's channels WebSocket; resolves once it is open. */
+export async function connectKernelWebSocket(
+  options: KernelWebSocketOptions,
+): Promise<KernelWebSocketTransport> {
+  return new WebSocketKernelTransport(await openSocket(options), options);
 }
