@@ -77,7 +77,10 @@ describe("loadExamples", () => {
     expect(ConversationSchema.parse(conversation)).toEqual(conversation);
     expect(conversation?.id).toBe("example-planner");
     const round = conversation!.rounds[0]!;
-    expect(round).toMatchObject({ id: "round-example-example-planner-1", user_query: "count the rows of /home/data.csv" });
+    expect(round).toMatchObject({
+      id: "round-example-example-planner-1",
+      user_query: "count the rows of /home/data.csv",
+    });
     expect(round.state).toBe("created");
     expect(round.post_list).toHaveLength(4);
     expect(round.post_list[0]).toEqual({
@@ -168,10 +171,13 @@ rounds:
       "with-web.yaml": withRoles("Planner", "WebExplorer"),
       "ci-only.yaml": withRoles("CodeInterpreter", "User"),
     });
-    expect((await loadExamples(directory, ROLES)).map((example) => example.id)).toEqual(["ci-only", "planner-only"]);
-    expect((await loadExamples(directory, { roleAliases: ["CodeInterpreter"] })).map((example) => example.id)).toEqual([
+    expect((await loadExamples(directory, ROLES)).map((example) => example.id)).toEqual([
       "ci-only",
+      "planner-only",
     ]);
+    expect(
+      (await loadExamples(directory, { roleAliases: ["CodeInterpreter"] })).map((example) => example.id),
+    ).toEqual(["ci-only"]);
     expect(
       (await loadExamples(directory, { roleAliases: ["Planner", "CodeInterpreter", "WebExplorer"] })).map(
         (example) => example.id,
@@ -181,7 +187,8 @@ rounds:
 
   it("takes the user query from the first user post when the round has none", async () => {
     const directory = exampleDir({
-      "q.yaml": "rounds:\n  - post_list:\n      - {message: what is 2+2, send_from: User, send_to: Planner}\n",
+      "q.yaml":
+        "rounds:\n  - post_list:\n      - {message: what is 2+2, send_from: User, send_to: Planner}\n",
     });
     const [conversation] = await loadExamples(directory, ROLES);
     expect(conversation!.rounds[0]).toMatchObject({ user_query: "what is 2+2", state: "finished" });
@@ -197,6 +204,18 @@ rounds:
     const post = conversation!.rounds[0]!.post_list[0]!;
     expect(post.message).toBe("42");
     expect(post.attachment_list[0]!.content).toBe("7");
+  });
+
+  it("reads empty messages and contents as empty text", async () => {
+    const directory = exampleDir({
+      "e.yaml":
+        "rounds:\n  - user_query: q\n    post_list:\n      - message:\n        send_from: User\n        send_to: Planner\n" +
+        "        attachment_list:\n          - type: text\n            content:\n",
+    });
+    const [conversation] = await loadExamples(directory, ROLES);
+    const post = conversation!.rounds[0]!.post_list[0]!;
+    expect(post.message).toBe("");
+    expect(post.attachment_list[0]!.content).toBe("");
   });
 
   it.each([
@@ -237,7 +256,9 @@ rounds:
   });
 
   it("throws ConfigError for YAML that does not parse or is not a mapping", async () => {
-    await expect(loadExamples(exampleDir({ "bad.yaml": "rounds: [\n" }), ROLES)).rejects.toThrow(/bad\.yaml is not valid YAML/);
+    await expect(loadExamples(exampleDir({ "bad.yaml": "rounds: [\n" }), ROLES)).rejects.toThrow(
+      /bad\.yaml is not valid YAML/,
+    );
     await expect(loadExamples(exampleDir({ "list.yaml": "- 1\n" }), ROLES)).rejects.toThrow(ConfigError);
   });
 

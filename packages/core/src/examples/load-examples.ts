@@ -3,10 +3,21 @@ import { basename, extname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { ConfigError } from "../errors.js";
-import { AttachmentTypeSchema, RoundStateSchema, type Conversation, type Post, type Round } from "../memory/types.js";
+import {
+  AttachmentTypeSchema,
+  RoundStateSchema,
+  type Conversation,
+  type Post,
+  type Round,
+} from "../memory/types.js";
 
-/** YAML scalars such as `content: 3` or `content: true` are text to the model. */
-const TextSchema = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+/**
+ * YAML scalars such as `content: 3` or `content: true` are text to the model, and an empty
+ * key (`message:` with nothing after it) reads as null: empty text.
+ */
+const TextSchema = z
+  .union([z.string(), z.number(), z.boolean(), z.null()])
+  .transform((value) => (value === null ? "" : String(value)));
 
 /**
  * An example file as people write it: TaskWeaver's conversation format, where ids are
@@ -111,20 +122,18 @@ function parseExample(
   }
   const stem = basename(file, extname(file));
   const rounds = parsed.data.rounds.map((round, roundIndex): Round => {
-    const posts = round.post_list.map(
-      (post, postIndex): Post => ({
-        id: post.id ?? generateId("post", stem, [roundIndex, postIndex]),
-        send_from: post.send_from,
-        send_to: post.send_to,
-        message: post.message,
-        attachment_list: (post.attachment_list ?? []).map((attachment, attachmentIndex) => {
-          const id = attachment.id ?? generateId("atta", stem, [roundIndex, postIndex, attachmentIndex]);
-          return attachment.extra === undefined
-            ? { id, type: attachment.type, content: attachment.content }
-            : { id, type: attachment.type, content: attachment.content, extra: attachment.extra };
-        }),
+    const posts = round.post_list.map((post, postIndex): Post => ({
+      id: post.id ?? generateId("post", stem, [roundIndex, postIndex]),
+      send_from: post.send_from,
+      send_to: post.send_to,
+      message: post.message,
+      attachment_list: (post.attachment_list ?? []).map((attachment, attachmentIndex) => {
+        const id = attachment.id ?? generateId("atta", stem, [roundIndex, postIndex, attachmentIndex]);
+        return attachment.extra === undefined
+          ? { id, type: attachment.type, content: attachment.content }
+          : { id, type: attachment.type, content: attachment.content, extra: attachment.extra };
       }),
-    );
+    }));
     // Older files leave the query out; it is the first message from the user.
     const userQuery = round.user_query ?? posts.find((post) => post.send_from === USER_ALIAS)?.message;
     if (userQuery === undefined) {
@@ -155,10 +164,14 @@ export async function loadExamples(directory: string, options: LoadExamplesOptio
   let names: string[];
   try {
     const entries = await readdir(directory, { withFileTypes: true });
-    names = entries.filter((entry) => !entry.isDirectory() && /\.ya?ml$/i.test(entry.name)).map((entry) => entry.name);
+    names = entries
+      .filter((entry) => !entry.isDirectory() && /\.ya?ml$/i.test(entry.name))
+      .map((entry) => entry.name);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw new ConfigError(`Cannot read the example folder ${directory}: ${(error as Error).message}`, { cause: error });
+    throw new ConfigError(`Cannot read the example folder ${directory}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
   names.sort();
   const available = new Set(options.roleAliases);
@@ -170,9 +183,12 @@ export async function loadExamples(directory: string, options: LoadExamplesOptio
     try {
       raw = parseYaml(await readFile(file, "utf8"));
     } catch (error) {
-      throw new ConfigError(`The example file ${file} is not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
-        cause: error,
-      });
+      throw new ConfigError(
+        `The example file ${file} is not valid YAML: ${(error as Error).message.split("\n")[0]}`,
+        {
+          cause: error,
+        },
+      );
     }
     const conversation = parseExample(file, raw, generateId);
     if (!conversation) continue;

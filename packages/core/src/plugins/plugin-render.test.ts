@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { pluginToLoadSpec, pluginToPromptSignature, pluginToTool, pythonTypeToJsonSchema } from "./plugin-render.js";
+import {
+  pluginToLoadSpec,
+  pluginToPromptSignature,
+  pluginToTool,
+  pythonTypeToJsonSchema,
+} from "./plugin-render.js";
 import type { PluginSpec } from "./plugin-spec.js";
 
 function spec(fields: Partial<PluginSpec> = {}): PluginSpec {
@@ -53,7 +58,9 @@ describe("pluginToPromptSignature", () => {
         ],
       }),
     );
-    expect(signature.split("\n")[0]).toBe("def anomaly_detection(a: int, b: int, c: str = None) -> DataFrame:");
+    expect(signature.split("\n")[0]).toBe(
+      "def anomaly_detection(a: int, b: int, c: str = None) -> DataFrame:",
+    );
     expect(signature).toContain("a (optional): int");
   });
 

@@ -61,7 +61,9 @@ export function pluginToPromptSignature(spec: PluginSpec): string {
   if (spec.returns.length > 0) {
     doc.push("", "Returns:");
     for (const value of spec.returns) {
-      doc.push(indent(`${value.name} (${value.type}): ${docstringSafe(value.description) || value.type}`, "    "));
+      doc.push(
+        indent(`${value.name} (${value.type}): ${docstringSafe(value.description) || value.type}`, "    "),
+      );
     }
   }
   if (spec.examples?.trim()) doc.push("", "Example:", indent(docstringSafe(spec.examples), "    "));
@@ -100,7 +102,10 @@ export function pythonTypeToJsonSchema(typeName: string): JsonSchema {
   const base = (generic?.[1] ?? type).toLowerCase();
   const args = generic ? typeArguments(generic[2]!) : [];
   if (!generic && type.includes("|")) {
-    const members = type.split("|").map((member) => member.trim()).filter((member) => member !== "None");
+    const members = type
+      .split("|")
+      .map((member) => member.trim())
+      .filter((member) => member !== "None");
     if (members.length === 1) return pythonTypeToJsonSchema(members[0]!);
     return { anyOf: members.map(pythonTypeToJsonSchema) };
   }
@@ -123,7 +128,9 @@ export function pythonTypeToJsonSchema(typeName: string): JsonSchema {
     case "set":
     case "array":
     case "ndarray":
-      return args[0] && args[0] !== "..." ? { type: "array", items: pythonTypeToJsonSchema(args[0]) } : { type: "array" };
+      return args[0] && args[0] !== "..."
+        ? { type: "array", items: pythonTypeToJsonSchema(args[0]) }
+        : { type: "array" };
     case "dict":
     case "mapping":
     case "object":

@@ -129,14 +129,19 @@ describe("loadPlugins", () => {
     });
     const { plugins, problems } = await loadPlugins(directory);
     expect(plugins.map((plugin) => plugin.name)).toEqual(["good"]);
-    expect(problems).toEqual([{ file: join(directory, "b_bad.yaml"), message: 'field "parameters[0].type" is missing' }]);
+    expect(problems).toEqual([
+      { file: join(directory, "b_bad.yaml"), message: 'field "parameters[0].type" is missing' },
+    ]);
   });
 
   it.each([
     ["description: no name\n", 'field "name" is missing'],
     ["name: no_description\n", 'field "description" is missing'],
     ["name: 'bad-name'\ndescription: d\n", 'field "name" must be a Python identifier'],
-    ["name: x\ndescription: d\nenabled: maybe\n", 'field "enabled" expected boolean, received string (found "maybe")'],
+    [
+      "name: x\ndescription: d\nenabled: maybe\n",
+      'field "enabled" expected boolean, received string (found "maybe")',
+    ],
     ["name: x\ndescription: d\nparameters: {}\n", 'field "parameters" expected array'],
     ["name: x\ndescription: d\nconfigurations: [1]\n", 'field "configurations" expected record'],
     ["name: x\ndescription: d\ncode: ../../etc/passwd\n", 'field "code" must be a file name without a path'],
@@ -163,7 +168,10 @@ describe("loadPlugins", () => {
   it("reports YAML that does not parse or is not a mapping", async () => {
     const directory = pluginDir({ "broken.yaml": "name: [unclosed\n", "list.yaml": "- a\n- b\n" });
     const { problems } = await loadPlugins(directory);
-    expect(problems.map((problem) => problem.file)).toEqual([join(directory, "broken.yaml"), join(directory, "list.yaml")]);
+    expect(problems.map((problem) => problem.file)).toEqual([
+      join(directory, "broken.yaml"),
+      join(directory, "list.yaml"),
+    ]);
     expect(problems[0]?.message).toMatch(/^not valid YAML/);
     expect(problems[1]?.message).toMatch(/must hold a mapping/);
   });
@@ -193,7 +201,10 @@ describe("loadPlugins", () => {
   });
 
   it("returns nothing for a missing folder and ignores other files", async () => {
-    expect(await loadPlugins(join(tmpdir(), "tw-no-such-plugin-folder"))).toEqual({ plugins: [], problems: [] });
+    expect(await loadPlugins(join(tmpdir(), "tw-no-such-plugin-folder"))).toEqual({
+      plugins: [],
+      problems: [],
+    });
     const directory = pluginDir({ "README.md": "# plugins", "helper.py": "" });
     mkdirSync(join(directory, "folder.yaml"));
     expect(await loadPlugins(directory)).toEqual({ plugins: [], problems: [] });

@@ -43,7 +43,10 @@ export const PluginFileSchema = z.object({
   returns: emptyAsAbsent(z.array(PluginReturnSchema).default([])),
   configurations: emptyAsAbsent(z.record(z.string(), z.unknown()).default({})),
   /** Python file name without `.py`, beside the YAML file. Defaults to `name`. */
-  code: z.string().regex(/^[\w.-]+$/, "must be a file name without a path").optional(),
+  code: z
+    .string()
+    .regex(/^[\w.-]+$/, "must be a file name without a path")
+    .optional(),
 });
 export type PluginFile = z.infer<typeof PluginFileSchema>;
 
@@ -113,10 +116,17 @@ async function loadPluginFile(
   try {
     raw = parseYaml(await readFile(specFile, "utf8"));
   } catch (error) {
-    return { problem: { file: specFile, message: `not valid YAML: ${(error as Error).message.split("\n")[0]}` } };
+    return {
+      problem: { file: specFile, message: `not valid YAML: ${(error as Error).message.split("\n")[0]}` },
+    };
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
-    return { problem: { file: specFile, message: "must hold a mapping of fields (name, description, parameters, ...)" } };
+    return {
+      problem: {
+        file: specFile,
+        message: "must hold a mapping of fields (name, description, parameters, ...)",
+      },
+    };
   }
   // A disabled plugin is switched off on purpose, often while it is unfinished: do not validate it.
   if ((raw as { enabled?: unknown }).enabled === false) return { disabled: true };
@@ -150,7 +160,10 @@ export async function loadPlugins(directory: string): Promise<LoadedPlugins> {
     entries = dirents.filter((entry) => !entry.isDirectory()).map((entry) => entry.name);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return { plugins: [], problems: [] };
-    return { plugins: [], problems: [{ file: directory, message: `cannot read the plugin folder: ${(error as Error).message}` }] };
+    return {
+      plugins: [],
+      problems: [{ file: directory, message: `cannot read the plugin folder: ${(error as Error).message}` }],
+    };
   }
   const specFiles = entries.filter((entry) => /\.ya?ml$/i.test(entry)).sort();
   const plugins: PluginSpec[] = [];

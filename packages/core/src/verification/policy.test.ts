@@ -32,7 +32,9 @@ describe("verificationPolicyFromConfig", () => {
   });
 
   it("lets a blocked-modules list replace the default allowed list", () => {
-    const policy = verificationPolicyFromConfig(appWithConfig({ "code_interpreter.blocked_modules": ["os"] }));
+    const policy = verificationPolicyFromConfig(
+      appWithConfig({ "code_interpreter.blocked_modules": ["os"] }),
+    );
     expect(policy.allowedModules).toBeNull();
     expect(policy.blockedModules).toEqual(["os"]);
   });
@@ -47,7 +49,9 @@ describe("verificationPolicyFromConfig", () => {
   });
 
   it("does not add plugin names when functions are not limited to a list", () => {
-    const policy = verificationPolicyFromConfig(appWithConfig({}), { extraAllowedFunctions: ["anomaly_detection"] });
+    const policy = verificationPolicyFromConfig(appWithConfig({}), {
+      extraAllowedFunctions: ["anomaly_detection"],
+    });
     expect(policy.allowedFunctions).toBeNull();
   });
 

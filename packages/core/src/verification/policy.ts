@@ -111,7 +111,10 @@ type ListKey =
   | "code_interpreter.blocked_functions"
   | "code_interpreter.allowed_variables";
 
-function readList(config: AppConfig, key: ListKey): { list: readonly string[] | undefined; explicit: boolean } {
+function readList(
+  config: AppConfig,
+  key: ListKey,
+): { list: readonly string[] | undefined; explicit: boolean } {
   // An explicit `null` in the file switches a check off even where the key has a default list.
   if (config.raw(key) === null) return { list: undefined, explicit: true };
   return { list: config.get(key), explicit: config.origin(key).kind !== "default" };

@@ -68,7 +68,8 @@ function copyTree(
   hasError: boolean,
 ): SyntaxNode {
   const lineStarts = [0];
-  for (let index = code.indexOf("\n"); index !== -1; index = code.indexOf("\n", index + 1)) lineStarts.push(index + 1);
+  for (let index = code.indexOf("\n"); index !== -1; index = code.indexOf("\n", index + 1))
+    lineStarts.push(index + 1);
   const lineOf = (offset: number): number => {
     let low = 0;
     let high = lineStarts.length - 1;

@@ -58,7 +58,9 @@ describe("verifyCode: imports", () => {
   });
 
   it("checks relative imports by their first dotted segment, or by the imported name", async () => {
-    expect(await messages("from .helpers import load")).toEqual([expect.stringContaining('module "helpers"')]);
+    expect(await messages("from .helpers import load")).toEqual([
+      expect.stringContaining('module "helpers"'),
+    ]);
     expect(await messages("from . import secrets")).toEqual([expect.stringContaining('module "secrets"')]);
     await expectClean("from .pandas import x", { allowedModules: ["pandas"] });
   });
@@ -81,7 +83,12 @@ describe("verifyCode: imports", () => {
   });
 
   it("always flags modules that import or reach built-ins by name", async () => {
-    for (const code of ["import builtins", "import importlib", "from importlib import import_module", "import imp"]) {
+    for (const code of [
+      "import builtins",
+      "import importlib",
+      "from importlib import import_module",
+      "import imp",
+    ]) {
       const found = await messages(code, {});
       expect(found, code).toEqual([expect.stringContaining("can reach around the code checks")]);
     }
@@ -91,7 +98,9 @@ describe("verifyCode: imports", () => {
     expect(await messages("import pandas as pd\npd.io.common.os.system('ls')")).toEqual([
       'line 2: use of module "os" is not allowed, even without an import',
     ]);
-    expect(await messages("sys.exit(1)")).toEqual(['line 1: use of module "sys" is not allowed, even without an import']);
+    expect(await messages("sys.exit(1)")).toEqual([
+      'line 1: use of module "sys" is not allowed, even without an import',
+    ]);
     expect(await messages("from pandas.io.common import os")).toEqual([
       'line 1: import of module "os" is not allowed, also from another module',
     ]);
@@ -155,7 +164,9 @@ describe("verifyCode: function calls", () => {
   });
 
   it("flags a blocked function passed around by bare name", async () => {
-    expect(await messages("reader = open\nfiles = list(map(open, names))", { blockedFunctions: ["open"] })).toEqual([
+    expect(
+      await messages("reader = open\nfiles = list(map(open, names))", { blockedFunctions: ["open"] }),
+    ).toEqual([
       'line 1: use of function "open" is not allowed (blocked: open)',
       'line 2: use of function "open" is not allowed (blocked: open)',
     ]);
@@ -275,7 +286,9 @@ describe("verifyCode: names that reach around the checks", () => {
   });
 
   it("flags __builtins__ and other dunder names", async () => {
-    expect(await messages("b = __builtins__", policy)).toEqual(['line 1: the special name "__builtins__" is not allowed']);
+    expect(await messages("b = __builtins__", policy)).toEqual([
+      'line 1: the special name "__builtins__" is not allowed',
+    ]);
     expect(await messages("__loader__.load_module('os')", policy)).toEqual([
       'line 1: the special name "__loader__" is not allowed',
     ]);
@@ -349,7 +362,9 @@ describe("verifyCode: names that reach around the checks", () => {
 });
 
 describe("verifyCode: variables", () => {
-  const policy: VerificationPolicy = { allowedVariables: ["df", "result", "i", "row", "total", "fh", "err", "n"] };
+  const policy: VerificationPolicy = {
+    allowedVariables: ["df", "result", "i", "row", "total", "fh", "err", "n"],
+  };
 
   it("accepts bindings of allowed names", async () => {
     await expectClean(
@@ -382,7 +397,9 @@ describe("verifyCode: variables", () => {
     ["y = [v for v in df]", "y"],
   ])("flags the binding of a name outside the list in %s", async (code, name) => {
     const found = await messages(code, policy);
-    expect(found).toEqual([expect.stringContaining(`assignment to variable "${name}" is not allowed (allowed variables:`)]);
+    expect(found).toEqual([
+      expect.stringContaining(`assignment to variable "${name}" is not allowed (allowed variables:`),
+    ]);
   });
 
   it("counts a walrus inside a comprehension as a binding of the enclosing scope", async () => {
@@ -426,14 +443,21 @@ describe("verifyCode: variables", () => {
   });
 
   it("flags assigning a dunder name even without a variable list", async () => {
-    expect(await messages("__builtins__ = {}", {})).toEqual(['line 1: assigning the special name "__builtins__" is not allowed']);
+    expect(await messages("__builtins__ = {}", {})).toEqual([
+      'line 1: assigning the special name "__builtins__" is not allowed',
+    ]);
   });
 
   it("checks match captures", async () => {
-    const code = ["match df:", "    case [row, *rest]: pass", "    case Point(x=0, y=n): pass", "    case Color.RED: pass"].join(
-      "\n",
-    );
-    expect(await messages(code, policy)).toEqual([expect.stringMatching(/^line 2: assignment to variable "rest"/)]);
+    const code = [
+      "match df:",
+      "    case [row, *rest]: pass",
+      "    case Point(x=0, y=n): pass",
+      "    case Color.RED: pass",
+    ].join("\n");
+    expect(await messages(code, policy)).toEqual([
+      expect.stringMatching(/^line 2: assignment to variable "rest"/),
+    ]);
   });
 
   it("does not check variables without a variable list", async () => {
@@ -482,13 +506,17 @@ describe("verifyCode: IPython syntax", () => {
       "%pip install `whoami`",
     ]) {
       const found = await messages(code);
-      expect(found, code).toEqual([expect.stringContaining("contains shell operators or IPython expansions")]);
+      expect(found, code).toEqual([
+        expect.stringContaining("contains shell operators or IPython expansions"),
+      ]);
     }
   });
 
   it("flags a cell magic and does not parse its body as Python", async () => {
     const problems = await verifyCode("x = 1\n%%bash\nls -la | grep secret\necho done", DATA_POLICY);
-    expect(problems).toEqual([{ line: 2, message: expect.stringContaining('cell magic "%%bash" is not allowed') }]);
+    expect(problems).toEqual([
+      { line: 2, message: expect.stringContaining('cell magic "%%bash" is not allowed') },
+    ]);
   });
 
   it("keeps line numbers of later problems after a magic line", async () => {
@@ -523,7 +551,9 @@ describe("verifyCode: syntax errors", () => {
 
   it("reports a missing token on its line", async () => {
     const problems = await verifyCode("x = 1\ndef f(:\n    pass\n", {});
-    expect(problems).toEqual([{ line: 2, message: 'line 2: invalid Python syntax, ")" is missing: def f(:' }]);
+    expect(problems).toEqual([
+      { line: 2, message: 'line 2: invalid Python syntax, ")" is missing: def f(:' },
+    ]);
   });
 
   it("reports an unclosed bracket on the line that opens it", async () => {
@@ -531,15 +561,22 @@ describe("verifyCode: syntax errors", () => {
   });
 
   it("handles Windows line endings and a byte order mark", async () => {
-    const problems = await verifyCode("\ufeffimport pandas\r\nimport os\r\nif x:\r\n    %pip install a\r\n    y = 1\r\n", {
-      allowedModules: ["pandas"],
-    });
-    expect(problems).toEqual([{ line: 2, message: 'line 2: import of module "os" is not allowed (allowed: pandas)' }]);
+    const problems = await verifyCode(
+      "\ufeffimport pandas\r\nimport os\r\nif x:\r\n    %pip install a\r\n    y = 1\r\n",
+      {
+        allowedModules: ["pandas"],
+      },
+    );
+    expect(problems).toEqual([
+      { line: 2, message: 'line 2: import of module "os" is not allowed (allowed: pandas)' },
+    ]);
   });
 
   it("counts lines correctly after multi-byte characters", async () => {
     const problems = await verifyCode("label = 'café ☕ 数据 😀'\n# ünïcode\nx.__dict__", {});
-    expect(problems).toEqual([{ line: 3, message: 'line 3: access to the special attribute "__dict__" is not allowed' }]);
+    expect(problems).toEqual([
+      { line: 3, message: 'line 3: access to the special attribute "__dict__" is not allowed' },
+    ]);
   });
 
   it("reports only the first of several syntax errors", async () => {
@@ -582,9 +619,9 @@ describe("verifyCode: syntax errors", () => {
 
 describe("verifyCode: policy", () => {
   it("rejects an allowed and a blocked list of the same kind", async () => {
-    await expect(verifyCode("x = 1", { allowedModules: ["a"], blockedModules: ["b"] })).rejects.toBeInstanceOf(
-      ConfigError,
-    );
+    await expect(
+      verifyCode("x = 1", { allowedModules: ["a"], blockedModules: ["b"] }),
+    ).rejects.toBeInstanceOf(ConfigError);
     await expect(verifyCode("x = 1", { allowedFunctions: [], blockedFunctions: ["b"] })).rejects.toThrow(
       /both allowedFunctions and blockedFunctions/,
     );
@@ -619,7 +656,9 @@ describe("verifyCode: policy", () => {
       Array.from({ length: 20 }, (_, index) => verifyCode(`import mod${index}\n`, DATA_POLICY)),
     );
     results.forEach((problems, index) => {
-      expect(problems).toEqual([expect.objectContaining({ message: expect.stringContaining(`"mod${index}"`) })]);
+      expect(problems).toEqual([
+        expect.objectContaining({ message: expect.stringContaining(`"mod${index}"`) }),
+      ]);
     });
   });
 });

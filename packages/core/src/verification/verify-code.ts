@@ -1,5 +1,10 @@
 import { scanIPythonLines } from "./ipython-lines.js";
-import { resolvePolicy, type ResolvedPolicy, type VerificationPolicy, type VerificationProblem } from "./policy.js";
+import {
+  resolvePolicy,
+  type ResolvedPolicy,
+  type VerificationPolicy,
+  type VerificationProblem,
+} from "./policy.js";
 import { parsePython, type SyntaxNode } from "./python-syntax.js";
 
 /**
@@ -166,15 +171,22 @@ class Checker {
     }
     const { allowedModules, blockedModules } = this.policy;
     if (allowedModules && !allowedModules.has(module)) {
-      this.report(line, `${statement} of module "${module}" is not allowed (allowed: ${preview(allowedModules)})`);
+      this.report(
+        line,
+        `${statement} of module "${module}" is not allowed (allowed: ${preview(allowedModules)})`,
+      );
     } else if (blockedModules?.has(module)) {
-      this.report(line, `${statement} of module "${module}" is not allowed (blocked: ${preview(blockedModules)})`);
+      this.report(
+        line,
+        `${statement} of module "${module}" is not allowed (blocked: ${preview(blockedModules)})`,
+      );
     }
   }
 
   private firstSegment(node: SyntaxNode | undefined): string | undefined {
     if (!node) return undefined;
-    if (node.type === "aliased_import") return this.firstSegment(node.children.find((child) => child.field === "name"));
+    if (node.type === "aliased_import")
+      return this.firstSegment(node.children.find((child) => child.field === "name"));
     if (node.type === "dotted_name") return node.children[0]?.text;
     if (node.type === "identifier") return node.text;
     return undefined;
@@ -294,7 +306,8 @@ class Checker {
         continue;
       }
       let callee = child;
-      while (callee.type === "parenthesized_expression" && callee.children.length === 1) callee = callee.children[0]!;
+      while (callee.type === "parenthesized_expression" && callee.children.length === 1)
+        callee = callee.children[0]!;
       if (callee.type === "identifier") {
         this.checkFunctionName(callee.text, callee.line, false);
         this.checkNameUse(callee, true);
@@ -305,7 +318,10 @@ class Checker {
         const template = object ? stringLiteralValue(object) : undefined;
         if ((attribute?.text === "format" || attribute?.text === "format_map") && template !== undefined) {
           if (FORMAT_FIELD_WITH_DUNDER.test(template)) {
-            this.report(callee.line, "a format string that reads a special attribute (such as {0.__class__}) is not allowed");
+            this.report(
+              callee.line,
+              "a format string that reads a special attribute (such as {0.__class__}) is not allowed",
+            );
           }
         }
         this.visitAttribute(callee);
@@ -376,7 +392,8 @@ class Checker {
     const hasValue = node.children.some((child) => child.field === "right");
     for (const child of node.children) {
       // `x: int` only annotates; it binds nothing.
-      if (child.field === "left" && (hasValue || node.type === "augmented_assignment")) this.visitTarget(child);
+      if (child.field === "left" && (hasValue || node.type === "augmented_assignment"))
+        this.visitTarget(child);
       else this.visit(child);
     }
   }
@@ -426,7 +443,12 @@ class Checker {
 
   private visitDefinition(node: SyntaxNode, kind: "function" | "class"): void {
     const name = node.children.find((child) => child.field === "name");
-    if (name) this.checkBinding(name.text, name.line, kind === "function" ? "definition of function" : "definition of class");
+    if (name)
+      this.checkBinding(
+        name.text,
+        name.line,
+        kind === "function" ? "definition of function" : "definition of class",
+      );
     for (const child of node.children) {
       if (child.field === "name") continue;
       if (child.field === "parameters") this.visitParameters(child);
@@ -456,7 +478,8 @@ class Checker {
     for (const child of node.children) {
       if (child.type === "dotted_name") {
         // A bare name captures; a dotted one (Color.RED) is a value to compare with.
-        if (child.children.length === 1 && child.children[0]!.text !== "_") this.visitTarget(child.children[0]!);
+        if (child.children.length === 1 && child.children[0]!.text !== "_")
+          this.visitTarget(child.children[0]!);
         else if (child.children[0]) this.checkNameUse(child.children[0], false);
       } else if (child.type === "class_pattern") {
         for (const part of child.children) {
@@ -574,7 +597,8 @@ function collectImportedNames(node: SyntaxNode, names: Set<string>): Set<string>
     for (const child of node.children) {
       if (child.field !== "name") continue;
       const alias = child.children.find((part) => part.field === "alias");
-      const dotted = child.type === "aliased_import" ? child.children.find((part) => part.field === "name") : child;
+      const dotted =
+        child.type === "aliased_import" ? child.children.find((part) => part.field === "name") : child;
       const bound = alias?.text ?? dotted?.children[0]?.text;
       if (bound) names.add(bound);
     }
@@ -606,7 +630,11 @@ export async function verifyCode(code: string, policy: VerificationPolicy): Prom
   const resolved = resolvePolicy(policy);
   const scan = scanIPythonLines(code);
   const root = await parsePython(scan.pythonCode);
-  const checker = new Checker(resolved, collectDefinedNames(root, new Set()), collectImportedNames(root, new Set()));
+  const checker = new Checker(
+    resolved,
+    collectDefinedNames(root, new Set()),
+    collectImportedNames(root, new Set()),
+  );
   checker.findSyntaxError(root, scan.pythonCode.split("\n"));
   checker.visit(root);
   const seen = new Set<string>();
@@ -619,7 +647,12 @@ export async function verifyCode(code: string, policy: VerificationPolicy): Prom
     .sort((left, right) => left.line - right.line);
 }
 
-function listRule(list: readonly string[] | null | undefined, allowed: string, blocked: string, isAllowList: boolean) {
+function listRule(
+  list: readonly string[] | null | undefined,
+  allowed: string,
+  blocked: string,
+  isAllowList: boolean,
+) {
   if (list === null || list === undefined) return undefined;
   if (isAllowList) return list.length === 0 ? `${allowed}: none` : `${allowed}: ${list.join(", ")}`;
   return list.length === 0 ? undefined : `${blocked}: ${list.join(", ")}`;
@@ -634,7 +667,12 @@ export function describeVerificationPolicy(policy: VerificationPolicy): string {
   const rules = [
     listRule(policy.allowedModules, "import only these modules", "", true),
     listRule(policy.blockedModules, "", "do not import these modules", false),
-    listRule(policy.allowedFunctions, "call only these functions and methods (and functions you define)", "", true),
+    listRule(
+      policy.allowedFunctions,
+      "call only these functions and methods (and functions you define)",
+      "",
+      true,
+    ),
     listRule(policy.blockedFunctions, "", "do not call or refer to these functions", false),
     listRule(policy.allowedVariables, "assign only these global variable names", "", true),
     `never use ${[...ALWAYS_BLOCKED_NAMES].join(", ")}, the modules ${[...ALWAYS_BLOCKED_MODULES].join(", ")}, ` +
