@@ -74,6 +74,35 @@ describe("code_interpreter_cli_only, end to end", () => {
   });
 });
 
+describe("code_interpreter_cli_only, stopping commands", () => {
+  it("kills a command that runs past the execution time limit and reports the timeout", async () => {
+    const app = await open(appDir({ "session.roles": ["code_interpreter_cli_only"], "execution_service.execution_timeout": 3 }));
+    const session = await app.createSession();
+    const executor = await session.executor();
+    await executor.execute("kept_across_the_timeout = 5");
+    // A marker no other process on the machine has in its command line.
+    const marker = `${40 + Math.floor(Math.random() * 1000) / 1000}`;
+    server.enqueue(cli(`echo started && sleep ${marker}`));
+    const round = await session.sendMessage("wait a long time");
+    expect(round.state).toBe("finished");
+    const report = round.post_list[1]!;
+    expect(findAttachment(report, "execution_status")?.content).toBe("FAILURE");
+    expect(report.message).toContain("ran past the execution time limit");
+    expect(report.message).toContain("Output:\nstarted");
+    // The command was killed with the run, not left behind.
+    const { execFileSync } = await import("node:child_process");
+    const running = execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+      .split("\n")
+      .filter((line) => line.includes(`sleep ${marker}`));
+    expect(running).toEqual([]);
+    // Killing the command let the interrupt work: the kernel was not restarted, variables remain.
+    expect((await executor.execute("kept_across_the_timeout")).output).toBe("5");
+    server.enqueue(cli("echo still here"));
+    const next = await session.sendMessage("are you there?");
+    expect(next.post_list[1]!.message).toContain("still here");
+  });
+});
+
 const SQUARE_YAML = `name: scaled_square
 enabled: true
 plugin_only: true
