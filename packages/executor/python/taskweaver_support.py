@@ -365,6 +365,38 @@ def _watch_parent(parent_pid):
 
 
 # ---------------------------------------------------------------------------------------------
+# Latency
+
+
+def _skip_empty_flushes():
+    """Makes flushing an empty ipykernel output stream free.
+
+    ipykernel flushes stdout and stderr several times per request, and each flush is a round trip
+    to its IOPub thread (schedule, then wait on an Event) even when nothing was written. With
+    nothing buffered and no flush pending there is nothing to send, so the round trip is skipped;
+    otherwise the original flush runs. Only applied to the OutStream layout we know.
+    """
+    try:
+        from ipykernel.iostream import OutStream
+    except Exception:
+        return
+    for stream in (sys.stdout, sys.stderr):
+        if not isinstance(stream, OutStream) or getattr(stream, "echo", None) is not None:
+            continue
+        if not all(hasattr(stream, name) for name in ("_buffer", "_buffer_lock", "_flush_pending")):
+            continue
+
+        def flush(stream=stream, original=stream.flush):
+            with stream._buffer_lock:
+                empty = stream._buffer.tell() == 0
+            if empty and not stream._flush_pending:
+                return
+            original()
+
+        stream.flush = flush
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def install(options_json):
@@ -392,6 +424,9 @@ def install(options_json):
 
     warnings.filterwarnings("ignore", message=".*non-interactive.*cannot be shown")
     warnings.filterwarnings("ignore", message=".*non-GUI backend.*")
+
+    if options.get("skip_empty_flushes", True):
+        _skip_empty_flushes()
 
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)

@@ -27,6 +27,8 @@ export interface SupportInstallOptions {
   workdir?: string;
   /** Host process id: the kernel exits when its parent is no longer this process (local kernels only). */
   parent_pid?: number;
+  /** Skip ipykernel's cross-thread round trip when flushing an empty stdout/stderr (lower latency). @default true */
+  skip_empty_flushes?: boolean;
 }
 
 /**

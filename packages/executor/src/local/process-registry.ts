@@ -12,7 +12,12 @@ function killAll(): void {
       // Negative pid: the whole group, including processes the code started (`!sleep 100`).
       process.kill(-pid, "SIGKILL");
     } catch {
-      // Already gone.
+      try {
+        // The kernel may not have made its own group yet.
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
     }
   }
   liveProcessGroups.clear();
