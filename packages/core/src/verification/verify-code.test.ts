@@ -172,6 +172,15 @@ describe("verifyCode: function calls", () => {
     ]);
   });
 
+  it("suggests a rename when the code's own variable shadows a blocked function", async () => {
+    expect(await messages("open = df['Open']\nprint(open.mean())", { blockedFunctions: ["open"] })).toEqual([
+      'line 2: use of function "open" is not allowed (blocked: open); if "open" is your own variable, give it another name',
+    ]);
+    expect(await messages("vars = ['a']\nprint(vars)", {})).toEqual([
+      'line 2: "vars" is not allowed: it can reach around the code checks; if "vars" is your own variable, give it another name',
+    ]);
+  });
+
   it("does not flag a blocked name used only as an attribute that is not called", async () => {
     await expectClean("mode = handle.open", { blockedFunctions: ["open"] });
   });

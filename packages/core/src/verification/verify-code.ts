@@ -130,6 +130,8 @@ const TARGET_GROUP_TYPES = new Set([
 class Checker {
   readonly problems: VerificationProblem[] = [];
   private readonly scopes: Scope[] = [{ kind: "module", globals: new Set() }];
+  /** Every name the code assigns so far, for the rename hint. */
+  private readonly assignedNames = new Set<string>();
   private syntaxReported = false;
 
   constructor(
@@ -238,10 +240,22 @@ class Checker {
   // ---- names ---------------------------------------------------------------------------
 
   /** A name read in an expression. `isCallee` leaves the function-list check to `visitCall`. */
+  /**
+   * A variable that shadows a checked built-in (`open = df["Open"]`, common with stock data)
+   * is still flagged, since a conditional assignment could leave the built-in in place; the
+   * message tells the model the cheap fix.
+   */
+  private renameHint(name: string): string {
+    return this.assignedNames.has(name) ? `; if "${name}" is your own variable, give it another name` : "";
+  }
+
   private checkNameUse(node: SyntaxNode, isCallee: boolean): void {
     const name = node.text;
     if (ALWAYS_BLOCKED_NAMES.has(name)) {
-      this.report(node.line, `"${name}" is not allowed: it can reach around the code checks`);
+      this.report(
+        node.line,
+        `"${name}" is not allowed: it can reach around the code checks${this.renameHint(name)}`,
+      );
     } else if (DUNDER.test(name) && !SAFE_DUNDER_NAMES.has(name)) {
       this.report(node.line, `the special name "${name}" is not allowed`);
     } else if (this.checkSystemModuleName(name, node.line, true)) {
@@ -249,7 +263,8 @@ class Checker {
     } else if (!isCallee && this.policy.blockedFunctions?.has(name)) {
       this.report(
         node.line,
-        `use of function "${name}" is not allowed (blocked: ${preview(this.policy.blockedFunctions)})`,
+        `use of function "${name}" is not allowed (blocked: ${preview(this.policy.blockedFunctions)})` +
+          this.renameHint(name),
       );
     }
   }
@@ -375,6 +390,7 @@ class Checker {
       if (DUNDER.test(node.text) && !SAFE_DUNDER_NAMES.has(node.text)) {
         this.report(node.line, `assigning the special name "${node.text}" is not allowed`);
       }
+      this.assignedNames.add(node.text);
       this.checkBinding(node.text, node.line, "assignment to variable", scope);
     } else if (TARGET_GROUP_TYPES.has(node.type)) {
       for (const child of node.children) this.visitTarget(child, scope);
