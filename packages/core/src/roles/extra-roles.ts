@@ -57,6 +57,11 @@ export const EXTRA_ROLES: Record<string, RoleFactory> = {
       model: services.languageModel(config.get("image_reader.llm_alias")),
       // The session's working directory, by the same rule the app uses to create it.
       workingDirectory: (sessionId) => join(workspace, "sessions", sessionId, "cwd"),
+      // A remote kernel's files are not on this host: read them through the kernel instead.
+      downloadFile:
+        config.get("execution_service.kernel_mode") === "remote"
+          ? async (name) => (await services.executor()).downloadFile(name)
+          : undefined,
     });
   },
 };

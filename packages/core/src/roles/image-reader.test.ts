@@ -7,7 +7,27 @@ import type { ChatContentPart } from "../llm/types.js";
 import { findAttachment } from "../memory/factories.js";
 import { createFakeExecutor } from "../testing/fake-executor.js";
 import { answers, createScriptedModel } from "../testing/scripted-model.js";
-import { findImageReferences } from "./image-reader.js";
+import { createPost, createRound } from "../memory/factories.js";
+import { createImageReader, findImageReferences } from "./image-reader.js";
+import { PostBuilder } from "./post-builder.js";
+import type { RoleContext } from "./role.js";
+
+/** A context for calling a role directly, outside a session. */
+function contextFor(message: string): RoleContext {
+  const round = createRound(message);
+  const incoming = createPost({ send_from: "Planner", send_to: "ImageReader", message });
+  round.post_list.push(incoming);
+  return {
+    sessionId: "s",
+    rounds: [round],
+    round,
+    incoming,
+    startPost: () => new PostBuilder(() => {}, { sessionId: "s", roundId: round.id }, "ImageReader", (prefix) => `${prefix}-1`),
+    signal: new AbortController().signal,
+    roleAliases: ["Planner", "ImageReader"],
+    generateId: (prefix) => `${prefix}-1`,
+  };
+}
 
 const directories: string[] = [];
 afterEach(() => {
@@ -97,6 +117,39 @@ describe("image_reader role", () => {
       "Planner->User",
     ]);
     expect(model.requests[0]!.messages[0]!.content).toContain("- ImageReader: Looks at images");
+  });
+});
+
+describe("createImageReader", () => {
+  it("refuses images over the size limit without sending them", async () => {
+    const directory = temporaryDirectory();
+    writeFileSync(join(directory, "big.png"), Buffer.alloc(2048));
+    writeFileSync(join(directory, "small.png"), PNG_BYTES);
+    const model = createScriptedModel(["A small image."]);
+    const role = createImageReader({ model, workingDirectory: () => directory, maxImageBytes: 1024 });
+    const post = await role.reply(contextFor("Compare big.png and small.png"));
+    expect(post.send_to).toBe("Planner");
+    expect(post.message).toBe("A small image.\n\nNot read: big.png is too large (2048 bytes; the limit is 1024).");
+    const urls = JSON.stringify(model.requests[0]!.messages).match(/data:image\/png;base64,[A-Za-z0-9+/=]*/g);
+    expect(urls).toEqual([`data:image/png;base64,${PNG_BYTES.toString("base64")}`]);
+  });
+
+  it("reads a relative path through the kernel when the host does not have it (remote runtimes)", async () => {
+    const requested: string[] = [];
+    const model = createScriptedModel(["Seen."]);
+    const role = createImageReader({
+      model,
+      workingDirectory: () => join(temporaryDirectory(), "not-here"),
+      downloadFile: async (name) => {
+        requested.push(name);
+        if (name !== "remote/plot.png") throw new Error("file_not_found");
+        return new Uint8Array(PNG_BYTES);
+      },
+    });
+    const post = await role.reply(contextFor("What is in remote/plot.png and gone.png?"));
+    expect(requested).toEqual(["remote/plot.png", "gone.png"]);
+    expect(post.message).toBe("Seen.\n\nNot read: gone.png was not found.");
+    expect(JSON.stringify(model.requests[0]!.messages)).toContain(`data:image/png;base64,${PNG_BYTES.toString("base64")}`);
   });
 });
 

@@ -21,6 +21,11 @@ export interface ImageReaderOptions {
   /** The host folder relative image paths are read from: the session's working directory. */
   workingDirectory: (sessionId: string) => string;
   /**
+   * Reads a file of the working directory through the kernel, for runtimes whose files the
+   * host cannot see (remote Jupyter). Used only when a relative path is not found on the host.
+   */
+  downloadFile?: (name: string) => Promise<Uint8Array>;
+  /**
    * Largest image file sent to the model, in bytes; larger ones are refused with a message.
    * @default 20 MiB (the common limit of vision APIs)
    */
@@ -64,6 +69,21 @@ const SYSTEM_PROMPT = `You are the ImageReader of TaskWeaver. You receive images
 export function createImageReader(options: ImageReaderOptions): Role {
   const alias = options.alias ?? IMAGE_READER_ALIAS;
   const maxBytes = options.maxImageBytes ?? 20 * 1024 * 1024;
+
+  /** The image's bytes, or only its size when it is over the limit (so it is never read whole). */
+  async function readImage(path: string, relativeName: string | undefined): Promise<{ data?: Uint8Array; size: number }> {
+    try {
+      const info = await stat(path);
+      if (!info.isFile()) throw new Error(`${path} is not a file`);
+      if (info.size > maxBytes) return { size: info.size };
+      const data = await readFile(path);
+      return { data, size: data.length };
+    } catch (error) {
+      if (relativeName === undefined || !options.downloadFile) throw error;
+      const data = await options.downloadFile(relativeName);
+      return data.length > maxBytes ? { size: data.length } : { data, size: data.length };
+    }
+  }
   return {
     alias,
     description:
@@ -91,16 +111,14 @@ export function createImageReader(options: ImageReaderOptions): Role {
         const path = isAbsolute(reference) ? reference : resolve(workingDirectory, reference);
         const mimeType = MIME_TYPES[extname(path).toLowerCase()];
         try {
-          const info = await stat(path);
-          if (!info.isFile()) throw new Error("not a file");
-          if (info.size > maxBytes) {
-            problems.push(`${reference} is too large (${info.size} bytes; the limit is ${maxBytes})`);
+          const { data, size } = await readImage(path, isAbsolute(reference) ? undefined : reference);
+          if (!data) {
+            problems.push(`${reference} is too large (${size} bytes; the limit is ${maxBytes})`);
             continue;
           }
-          const data = await readFile(path);
           parts.push({ type: "text", text: `Image ${reference}:` });
-          parts.push({ type: "image_url", image_url: { url: `data:${mimeType ?? "application/octet-stream"};base64,${data.toString("base64")}` } });
-          builder.addAttachment("image_url", reference, { path, mime_type: mimeType, bytes: info.size });
+          parts.push({ type: "image_url", image_url: { url: `data:${mimeType ?? "application/octet-stream"};base64,${Buffer.from(data).toString("base64")}` } });
+          builder.addAttachment("image_url", reference, { path, mime_type: mimeType, bytes: data.length });
         } catch {
           problems.push(`${reference} was not found`);
         }
