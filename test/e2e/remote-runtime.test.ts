@@ -1,11 +1,13 @@
 // What is specific to the remote runtime, against a real `jupyter server`: auth and
 // reachability errors, the server-side working directory, files through the Contents API and
 // through the kernel (as on Kernel Gateway), kernel clean-up, and the factory wiring.
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadConfig, TaskWeaverError, type CodeExecutor } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -244,6 +246,50 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
       expect((await executor.execute("survivor")).output).toBe("'kept'");
     } finally {
       await proxy.close();
+    }
+  });
+
+  it.each([
+    ["exits without stopping", "exit"],
+    ["is terminated with SIGTERM", "SIGTERM"],
+  ])("deletes its kernels on the server when the host process %s", async (_label, how) => {
+    const repository = resolve(fileURLToPath(import.meta.url), "../../..");
+    const scriptDirectory = mkdtempSync(join(tmpdir(), "tw-remote-orphan-"));
+    const script = join(scriptDirectory, "orphan.mts");
+    writeFileSync(
+      script,
+      [
+        `import { createRemoteExecutor } from ${JSON.stringify(join(repository, "packages/executor/src/remote/remote-executor.ts"))};`,
+        `const executor = createRemoteExecutor({ url: process.env.REMOTE_URL, token: process.env.REMOTE_TOKEN, sessionId: "orphan" });`,
+        `await executor.start();`,
+        `console.log("started");`,
+        `if (process.argv[2] === "exit") process.exit(0);`,
+        `setInterval(() => undefined, 1000);`,
+      ].join("\n"),
+    );
+    try {
+      const before = await serverKernelIds();
+      // Node itself (with tsx's loader), not the tsx wrapper, so the signal reaches our hooks.
+      const child = spawn(process.execPath, ["--import", "tsx", script, how], {
+        cwd: repository,
+        env: { ...process.env, REMOTE_URL: server.url, REMOTE_TOKEN: server.token },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      child.stdout.on("data", (chunk: Buffer) => {
+        output += chunk.toString("utf8");
+        if (how === "SIGTERM" && output.includes("started")) child.kill("SIGTERM");
+      });
+      child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
+      const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((done) =>
+        child.on("exit", (code, signal) => done({ code, signal })),
+      );
+      expect(output).toContain("started");
+      if (how === "SIGTERM") expect(exit.signal).toBe("SIGTERM");
+      else expect(exit.code).toBe(0);
+      expect((await serverKernelIds()).sort()).toEqual(before.sort());
+    } finally {
+      rmSync(scriptDirectory, { recursive: true, force: true });
     }
   });
 

@@ -5,6 +5,10 @@ import { createKernelClient, type KernelClient } from "../protocol/kernel-client
 import type { KernelTransport } from "../protocol/transport.js";
 import { pythonString } from "../support-code.js";
 import type { JupyterRestClient } from "./jupyter-rest-client.js";
+import {
+  registerRemoteKernelForExitCleanup,
+  unregisterRemoteKernelForExitCleanup,
+} from "./kernel-cleanup.js";
 import { connectKernelWebSocket, type KernelWebSocketTransport } from "./kernel-websocket.js";
 import { REMOTE_WORKDIR_VARIABLE } from "./remote-files.js";
 
@@ -100,12 +104,16 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
       signal,
     );
     const kernelId = model.id;
+    registerRemoteKernelForExitCleanup(options.rest.baseUrl, kernelId, options.token);
     let stopped = false;
     let died = false;
     const deathListeners: ((reason: string) => void)[] = [];
     let deletion: Promise<void> | undefined;
     const deleteKernel = () => {
-      deletion ??= options.rest.deleteKernel(kernelId).catch(() => undefined);
+      deletion ??= options.rest
+        .deleteKernel(kernelId)
+        .catch(() => undefined)
+        .finally(() => unregisterRemoteKernelForExitCleanup(options.rest.baseUrl, kernelId));
       return deletion;
     };
 
