@@ -28,6 +28,12 @@ describe("resolveRemoteSettings", () => {
     ).toThrow(/not a valid URL/);
   });
 
+  it("refuses credentials in the URL and points at the token settings", () => {
+    expect(() =>
+      resolveRemoteSettings(config({ "execution_service.remote.url": "http://me:secret@h:1/" }), "s", {}),
+    ).toThrow(/user name or password.*JUPYTER_TOKEN/);
+  });
+
   it("defaults to a per-session folder, the python3 kernel and the configured timeouts", () => {
     const settings = resolveRemoteSettings(
       config({

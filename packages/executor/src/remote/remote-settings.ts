@@ -76,6 +76,11 @@ export function resolveRemoteSettings(
       `execution_service.remote.url "${rawUrl}" must start with http:// or https:// (the WebSocket URL is derived from it).`,
     );
   }
+  if (baseUrl.username !== "" || baseUrl.password !== "") {
+    throw new ConfigError(
+      `execution_service.remote.url must not carry a user name or password; put the server's token in ${TOKEN_SOURCES}.`,
+    );
+  }
   const urlToken = baseUrl.searchParams.get("token") ?? undefined;
   baseUrl.search = "";
   baseUrl.hash = "";
