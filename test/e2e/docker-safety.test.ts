@@ -162,10 +162,12 @@ describe.skipIf(engine.skip)("the Docker runtime's safety defaults", () => {
 
   it("kills a kernel that goes over the memory limit and reports the kernel as died of it", async () => {
     const own = mkdtempSync(join(tmpdir(), "tw-docker-memory-"));
+    const started: KernelContainer[] = [];
     const limited = createDockerExecutor({
       workingDirectory: own,
       client: requireEngine(engine),
       security: { image: engine.image, memoryBytes: 128 * 1024 ** 2 },
+      onContainer: (container) => started.push(container),
     });
     try {
       await limited.execute("kept = 1");
@@ -177,6 +179,10 @@ describe.skipIf(engine.skip)("the Docker runtime's safety defaults", () => {
       const next = await limited.execute("'kept' in dir()");
       expect(next.outcome).toBe("ok");
       expect(next.output).toBe("False");
+      // The dead kernel's container does not linger next to the new one.
+      expect(started).toHaveLength(2);
+      expect(started[0]!.exit?.oomKilled).toBe(true);
+      await expect.poll(() => requireEngine(engine).inspectContainer(started[0]!.id), { timeout: 15_000 }).toBeUndefined();
     } finally {
       await limited.stop();
       rmSync(own, { recursive: true, force: true });

@@ -2,7 +2,7 @@ import { ConfigError, loadConfig } from "@taskweaver/core";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   DEFAULT_EXECUTOR_IMAGE,
   containerOptionsFromConfig,
@@ -10,7 +10,7 @@ import {
   parseNumericUser,
   parseSize,
 } from "./container-options.js";
-import { buildContainerSpec, channelAddress } from "./kernel-container.js";
+import { buildContainerSpec, channelAddress, resolveContainerUser } from "./kernel-container.js";
 
 describe("parseSize", () => {
   it("reads Docker-style sizes in binary units", () => {
@@ -118,5 +118,27 @@ describe("channelAddress", () => {
     };
     expect(channelAddress(info, "control")).toBe("ipc:///tmp/x/kernel-4");
     expect(channelAddress({ ...info, transport: "tcp", ip: "127.0.0.1" }, "shell")).toBe("tcp://127.0.0.1:1");
+  });
+});
+
+describe("resolveContainerUser", () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
+  it("keeps the configured user and hands directories over when the host is root", () => {
+    vi.spyOn(process, "getuid").mockReturnValue(0);
+    expect(resolveContainerUser("10001:10001")).toEqual({ user: "10001:10001", share: "chown", umask: "022" });
+  });
+
+  it("runs the kernel as the host's own unprivileged user when the host is not root", () => {
+    vi.spyOn(process, "getuid").mockReturnValue(1000);
+    vi.spyOn(process, "getgid").mockReturnValue(1001);
+    expect(resolveContainerUser("10001:10001")).toEqual({ user: "1000:1001", share: "none", umask: "022" });
+  });
+
+  it("opens directories only for an explicitly different user on a non-root host", () => {
+    vi.spyOn(process, "getuid").mockReturnValue(1000);
+    expect(resolveContainerUser("20000:20000")).toEqual({ user: "20000:20000", share: "open", umask: "000" });
   });
 });

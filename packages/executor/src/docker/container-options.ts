@@ -3,6 +3,9 @@ import { ConfigError, type AppConfig } from "@taskweaver/core";
 /** The image used when `execution_service.custom_image` is not set. */
 export const DEFAULT_EXECUTOR_IMAGE = "taskweaver-executor:latest";
 
+/** The unprivileged user of the default image. */
+export const DEFAULT_CONTAINER_USER = "10001:10001";
+
 /** Labels that mark the containers this package manages (used for cleanup). */
 export const MANAGED_LABEL = "io.taskweaver.managed";
 export const HOST_PID_LABEL = "io.taskweaver.host-pid";
@@ -25,7 +28,12 @@ export interface ContainerSecurityOptions {
   cpus: number;
   /** Maximum number of processes and threads. @default 256 */
   pidsLimit: number;
-  /** `uid[:gid]` the kernel runs as. @default "10001:10001" */
+  /**
+   * `uid[:gid]` the kernel runs as. When the host process is not root and this is the default,
+   * the kernel runs as the host's own (equally unprivileged) uid and gid instead, so the host can
+   * share its directories without opening them to other local users.
+   * @default "10001:10001"
+   */
   user: string;
   /** Mount the image read-only; only the working directory and /tmp are writable. @default true */
   readOnlyRoot: boolean;
@@ -104,7 +112,7 @@ export function defaultContainerOptions(overrides: Partial<ContainerSecurityOpti
     memoryBytes: 1024 ** 3,
     cpus: 1,
     pidsLimit: 256,
-    user: "10001:10001",
+    user: DEFAULT_CONTAINER_USER,
     readOnlyRoot: true,
     capDrop: ["ALL"],
     noNewPrivileges: true,

@@ -65,7 +65,12 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
 
       void container.exited.then((exit) => {
         kernelClient.fail(new KernelDiedError(`The Python kernel died: ${exit.reason}.`));
-        if (!stopping) deathListener?.(exit.reason);
+        if (stopping) return;
+        deathListener?.(exit.reason);
+        // The executor starts a new kernel and never stops this one: remove the dead container
+        // now so a session whose kernels keep dying does not pile them up.
+        kernelClient.close();
+        void container.remove().catch(() => undefined);
       });
 
       try {

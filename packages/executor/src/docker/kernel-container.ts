@@ -15,6 +15,7 @@ import {
   IPC_DIR_LABEL,
   MANAGED_LABEL,
   SESSION_LABEL,
+  DEFAULT_CONTAINER_USER,
   parseNumericUser,
   type ContainerSecurityOptions,
 } from "./container-options.js";
@@ -85,13 +86,26 @@ function isRootOnHost(): boolean {
 }
 
 /**
- * Makes a host directory usable by the container user: handed over when we are root (so the
- * kernel owns what it writes), opened to everyone otherwise (a non-root host cannot chown).
+ * The user the kernel runs as, and how the host shares directories with it:
+ * - host is root: the configured user (default 10001); directories are handed over with chown;
+ * - host is an ordinary user and the user is the default: the host's own uid and gid, which are
+ *   not root either, so nothing needs opening up to other local users;
+ * - host is an ordinary user and another user is configured: directories are opened to everyone
+ *   (0777) and the kernel's umask is 000, since the host cannot chown.
  */
-function shareDirectoryWithContainer(path: string, user: string): void {
+export function resolveContainerUser(configured: string): { user: string; share: "chown" | "none" | "open"; umask: string } {
+  if (isRootOnHost()) return { user: configured, share: parseNumericUser(configured) ? "chown" : "open", umask: "022" };
+  if (configured === DEFAULT_CONTAINER_USER && typeof process.getuid === "function" && typeof process.getgid === "function") {
+    return { user: `${process.getuid()}:${process.getgid()}`, share: "none", umask: "022" };
+  }
+  return { user: configured, share: "open", umask: "000" };
+}
+
+/** Makes a host directory usable by the container user (see `resolveContainerUser`). */
+function shareDirectoryWithContainer(path: string, user: string, share: "chown" | "none" | "open"): void {
   const numeric = parseNumericUser(user);
-  if (isRootOnHost() && numeric) chownSync(path, numeric.uid, numeric.gid);
-  else chmodSync(path, 0o777);
+  if (share === "chown" && numeric) chownSync(path, numeric.uid, numeric.gid);
+  else if (share === "open") chmodSync(path, 0o777);
 }
 
 function sanitizeName(text: string): string {
@@ -114,6 +128,9 @@ export function buildContainerSpec(options: {
   const { security } = options;
   const environment = {
     HOME: "/home/taskweaver",
+    // The kernel's uid may have no passwd entry (see resolveContainerUser): name it for getpass.
+    USER: "taskweaver",
+    LOGNAME: "taskweaver",
     // The root filesystem is read-only: IPython, Jupyter and caches write under /tmp instead.
     IPYTHONDIR: "/tmp/.ipython",
     JUPYTER_RUNTIME_DIR: "/tmp/.jupyter",
@@ -243,7 +260,8 @@ export class KernelContainer {
     const { client, security } = options;
     await checkDockerReady(client, security.image);
     if (!existsSync(options.workingDirectory)) mkdirSync(options.workingDirectory, { recursive: true });
-    shareDirectoryWithContainer(options.workingDirectory, security.user);
+    const access = resolveContainerUser(security.user);
+    shareDirectoryWithContainer(options.workingDirectory, access.user, access.share);
 
     const suffix = randomBytes(4).toString("hex");
     const name = `taskweaver-${sanitizeName(options.sessionId)}-${suffix}`;
@@ -251,7 +269,7 @@ export class KernelContainer {
     // Short on purpose: the socket paths below must stay under the 107-byte unix limit.
     const ipcDirectory = join(security.ipcDirectory, suffix);
     mkdirSync(ipcDirectory, { mode: 0o700 });
-    shareDirectoryWithContainer(ipcDirectory, security.user);
+    shareDirectoryWithContainer(ipcDirectory, access.user, access.share);
 
     const base = {
       transport: "ipc" as const,
@@ -278,13 +296,12 @@ export class KernelContainer {
       { mode: 0o644 },
     );
 
-    const umask = isRootOnHost() ? "022" : "000";
     const spec = buildContainerSpec({
-      security,
+      security: { ...security, user: access.user },
       workingDirectory: options.workingDirectory,
       ipcDirectory,
       sessionId: options.sessionId,
-      umask,
+      umask: access.umask,
       environment: options.environment,
     });
     let id: string;
@@ -344,10 +361,12 @@ export class KernelContainer {
 
   private async watchExit(): Promise<ContainerExit> {
     let exitCode = -1;
+    let engineLost: string | undefined;
     try {
       exitCode = await this.client.waitContainer(this.id, this.stopWaiting.signal);
-    } catch {
-      // The wait was aborted (we are removing the container) or the engine went away.
+    } catch (error) {
+      // Aborted: we are removing the container. Anything else: the engine went away.
+      if (!this.stopWaiting.signal.aborted) engineLost = error instanceof Error ? error.message : String(error);
     }
     let oomKilled = false;
     try {
@@ -365,7 +384,9 @@ export class KernelContainer {
         `execution_service.docker.memory) and was killed`
       : this.removed
         ? "the container was stopped"
-        : `the kernel process exited with code ${exitCode}`;
+        : engineLost !== undefined && exitCode === -1
+          ? `the connection to the Docker engine was lost (${engineLost})`
+          : `the kernel process exited with code ${exitCode}`;
     this.exitInfo = { exitCode, oomKilled, reason };
     return this.exitInfo;
   }
