@@ -1,0 +1,68 @@
+// A whole TaskWeaver session whose code runs in a Docker container: the app picks the container
+// runtime from `execution_service.kernel_mode`, the uploaded file reaches the kernel through the
+// bind-mounted working directory, and closing the app removes the container.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { createTaskWeaver, type TaskWeaverEvent } from "@taskweaver/core";
+import { createExecutorFactory } from "@taskweaver/executor";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDockerExecutorFactory } from "../../packages/executor/src/docker/index.js";
+import { createTestAppDir, startFakeOpenAIServer, type FakeOpenAIServer } from "../src/index.js";
+import { dockerTestGate, requireEngine } from "./docker-support.js";
+
+const engine = await dockerTestGate("docker-session.test.ts");
+
+describe.skipIf(engine.skip)("a session on the container runtime", () => {
+  let server: FakeOpenAIServer;
+  beforeAll(async () => {
+    requireEngine(engine);
+    server = await startFakeOpenAIServer({ chunkSize: 40 });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("runs the model's code in the container and leaves its files in the session's directory", async () => {
+    const client = requireEngine(engine);
+    const dir = createTestAppDir({
+      config: {
+        "llm.api_base": server.url,
+        "llm.api_key": "k",
+        "llm.model": "fake-model",
+        "session.roles": ["code_interpreter"],
+        "execution_service.kernel_mode": "container",
+        "execution_service.custom_image": engine.image,
+        "execution_service.docker.host": client.endpoint.description,
+      },
+    });
+    const code =
+      "import os, pandas as pd\nframe = pd.read_csv('prices.csv')\nframe['total'] = frame.price * frame.quantity\n" +
+      "frame.to_csv('totals.csv', index=False)\nprint('uid', os.getuid())\nint(frame.total.sum())";
+    server.enqueue(JSON.stringify({ response: { thought: "Sum the totals.", reply_type: "python", reply_content: code } }));
+    const app = await createTaskWeaver({
+      appDir: dir.path,
+      env: {},
+      createExecutorFactory: (config) => createExecutorFactory(config, { runtimes: { container: createDockerExecutorFactory } }),
+    });
+    try {
+      const session = await app.createSession({ warmUp: false });
+      const events: TaskWeaverEvent[] = [];
+      const round = await session.sendMessage("total the prices", {
+        onEvent: (event) => events.push(event),
+        files: [{ name: "prices.csv", data: new TextEncoder().encode("price,quantity\n2,3\n5,4\n") }],
+      });
+      expect(round.state, JSON.stringify(events.filter((event) => event.type === "round-error"))).toBe("finished");
+      const transcript = JSON.stringify(round);
+      expect(transcript).toContain("uid 10001");
+      expect(transcript).toContain("26");
+      expect(readFileSync(join(session.workingDirectory, "totals.csv"), "utf8")).toBe("price,quantity,total\n2,3,6\n5,4,20\n");
+      const running = await client.listContainers(["io.taskweaver.managed=true", `io.taskweaver.session-id=${session.id}`]);
+      expect(running).toHaveLength(1);
+      await app.close();
+      expect(await client.listContainers([`io.taskweaver.session-id=${session.id}`])).toHaveLength(0);
+    } finally {
+      await app.close();
+      dir.remove();
+    }
+  }, 180_000);
+});
