@@ -4,7 +4,7 @@ import { scanIPythonLines } from "./ipython-lines.js";
 describe("scanIPythonLines", () => {
   it("leaves plain Python untouched", () => {
     const code = "import pandas as pd\nx = 10 % 3\nprint(x != 1)\n";
-    expect(scanIPythonLines(code)).toEqual({ pythonCode: code, problems: [] });
+    expect(scanIPythonLines(code)).toEqual({ pythonCode: code, problems: [], replacedLines: new Set() });
   });
 
   it("replaces magic and shell lines by pass at the same indentation, keeping the line count", () => {

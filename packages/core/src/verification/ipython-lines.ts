@@ -6,6 +6,8 @@ export interface IPythonScan {
   pythonCode: string;
   /** One problem per magic or shell line that is not a package install. */
   problems: VerificationProblem[];
+  /** 1-based lines replaced by `pass`, whose indentation is the magic's and may not fit the block. */
+  replacedLines: Set<number>;
 }
 
 /** Package installs are the one IPython syntax the generated code may use. */
@@ -109,6 +111,7 @@ function advance(state: LineState, text: string): void {
 export function scanIPythonLines(code: string): IPythonScan {
   const lines = code.split("\n");
   const problems: VerificationProblem[] = [];
+  const replacedLines = new Set<number>();
   const state: LineState = { openQuote: undefined, bracketDepth: 0, continued: false };
   for (let index = 0; index < lines.length; index += 1) {
     const text = lines[index]!;
@@ -127,6 +130,7 @@ export function scanIPythonLines(code: string): IPythonScan {
       const problem = checkMagicLine(trimmed.replace(/\r$/, ""), line);
       if (problem) problems.push(problem);
       lines[index] = `${text.slice(0, text.length - trimmed.length)}pass`;
+      replacedLines.add(line);
       continue;
     }
     if (startsStatement && CAPTURED_MAGIC.test(trimmed)) {
@@ -135,9 +139,10 @@ export function scanIPythonLines(code: string): IPythonScan {
         message: `line ${line}: capturing the output of "${shorten(trimmed.replace(/^[^=]*=\s*/, ""))}" is not allowed; ${ALLOWED_HINT}`,
       });
       lines[index] = `${text.slice(0, text.length - trimmed.length)}pass`;
+      replacedLines.add(line);
       continue;
     }
     advance(state, text);
   }
-  return { pythonCode: lines.join("\n"), problems };
+  return { pythonCode: lines.join("\n"), problems, replacedLines };
 }

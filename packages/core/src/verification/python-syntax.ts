@@ -13,6 +13,8 @@ export interface SyntaxNode {
   field: string | null;
   /** 1-based line of the node's first character. */
   line: number;
+  /** 0-based column of the node's first character, in UTF-16 code units like JS strings. */
+  column: number;
   /** Source text; kept only for identifiers and string contents, the nodes the checks read. */
   text: string;
   /** True for a token the parser inserted to recover from an error. */
@@ -83,10 +85,12 @@ function copyTree(
   const copy = (type: string): SyntaxNode => {
     const start = cursor.startIndex;
     const fieldId = cursor.currentFieldId;
+    const line = lineOf(start);
     const node: SyntaxNode = {
       type,
       field: fieldId > 0 ? (fieldNames[fieldId] ?? null) : null,
-      line: lineOf(start),
+      line,
+      column: start - lineStarts[line - 1]!,
       text: TEXT_NODE_TYPES.has(type) ? code.slice(start, cursor.endIndex) : "",
       // Missing nodes exist only in trees with errors: one check spares a call per node.
       isMissing: hasError && cursor.nodeIsMissing,

@@ -594,6 +594,47 @@ describe("verifyCode: syntax errors", () => {
     expect(problems[0]?.line).toBe(2);
   });
 
+  it.each([
+    ["def f():\nreturn 1", "line 1: invalid Python syntax, an indented block is expected after: def f():"],
+    [
+      "if x:\n    # only a comment\ny = 1",
+      "line 1: invalid Python syntax, an indented block is expected after: if x:",
+    ],
+    ["for x in y:\n    a = 1\n      b = 2", "line 3: invalid Python syntax, unexpected indentation: b = 2"],
+    ["if x:\n    a = 1\n  b = 2", "line 3: invalid Python syntax, unexpected indentation: b = 2"],
+    ["x = 1\nreturn x", 'line 2: invalid Python syntax, "return" outside a function: return x'],
+    ["class A:\n    return 1", 'line 2: invalid Python syntax, "return" outside a function: return 1'],
+    ["yield 1", 'line 1: invalid Python syntax, "yield" outside a function: yield 1'],
+    ["x = 1\nbreak", 'line 2: invalid Python syntax, "break" outside a loop: break'],
+    [
+      "for i in x:\n    def g():\n        continue",
+      'line 3: invalid Python syntax, "continue" outside a loop: continue',
+    ],
+    ["while x:\n    pass\nelse:\n    break", 'line 4: invalid Python syntax, "break" outside a loop: break'],
+  ])("reports what CPython rejects but the grammar lets through: %j", async (code, expected) => {
+    expect(await messages(code, {})).toEqual([expected]);
+  });
+
+  it("accepts indentation and statements where CPython does", async () => {
+    await expectClean(
+      [
+        "  x = 1  # IPython dedents an indented cell",
+        "  for i in range(3):",
+        "      if i: continue",
+        "      def g():",
+        "          return i",
+        "      break",
+        "  y = 1; z = 2",
+        "  while True:",
+        "      try:",
+        "          break",
+        "      finally:",
+        "          pass",
+      ].join("\n"),
+      {},
+    );
+  });
+
   it("reports a python 2 print statement", async () => {
     expect(await messages('print "hello"', {})).toEqual([
       'line 1: invalid Python 3 syntax, print is a function: use print(...): print "hello"',

@@ -140,6 +140,8 @@ class Checker {
     private readonly definedNames: ReadonlySet<string>,
     /** Names bound by the code's own imports, whose import is already checked. */
     private readonly importedNames: ReadonlySet<string>,
+    /** Lines that held a magic, now `pass` at the magic's indentation. */
+    private readonly skipIndentationLines: ReadonlySet<number> = new Set(),
   ) {}
 
   private report(line: number, message: string): void {
@@ -525,23 +527,86 @@ class Checker {
     this.report(node.line, `${detail}${shown ? `: ${shown}` : ""}`);
   }
 
-  /** Reports the first ERROR or missing node, in source order. */
-  findSyntaxError(node: SyntaxNode, sourceLines: readonly string[]): void {
-    if (this.syntaxReported) return;
-    if (node.type === "ERROR") {
-      this.reportSyntax(node, "invalid Python syntax", sourceLines);
+  /**
+   * Statements of one block must share an indentation; tree-sitter accepts a stray indent or
+   * an empty block, CPython does not.
+   */
+  private checkIndentation(node: SyntaxNode, sourceLines: readonly string[]): void {
+    const statements = node.children;
+    if (node.type === "block" && statements.length === 0) {
+      this.reportSyntax(node, "invalid Python syntax, an indented block is expected after", sourceLines);
       return;
+    }
+    // The first statement sets the level, also at the top: IPython dedents an indented cell.
+    let expected: number | undefined;
+    for (const statement of statements) {
+      if (this.skipIndentationLines.has(statement.line)) continue;
+      const before = (sourceLines[statement.line - 1] ?? "").slice(0, statement.column);
+      if (before.trim() !== "") continue; // after `;` or on the header line (`if x: pass`)
+      expected ??= statement.column;
+      if (statement.column !== expected) {
+        this.reportSyntax(statement, "invalid Python syntax, unexpected indentation", sourceLines);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Reports the first syntax error in source order: an ERROR or missing node, a Python 2
+   * statement, bad indentation, or a statement CPython rejects where it stands (`return`
+   * outside a function, `break` outside a loop), which tree-sitter's grammar lets through.
+   */
+  findSyntaxError(
+    node: SyntaxNode,
+    sourceLines: readonly string[],
+    context: { inFunction: boolean; inLoop: boolean } = { inFunction: false, inLoop: false },
+  ): void {
+    if (this.syntaxReported) return;
+    switch (node.type) {
+      case "ERROR":
+        return this.reportSyntax(node, "invalid Python syntax", sourceLines);
+      case "print_statement":
+        return this.reportSyntax(
+          node,
+          "invalid Python 3 syntax, print is a function: use print(...)",
+          sourceLines,
+        );
+      case "module":
+      case "block":
+        this.checkIndentation(node, sourceLines);
+        break;
+      case "return_statement":
+        if (!context.inFunction)
+          return this.reportSyntax(node, 'invalid Python syntax, "return" outside a function', sourceLines);
+        break;
+      case "yield":
+        if (!context.inFunction)
+          return this.reportSyntax(node, 'invalid Python syntax, "yield" outside a function', sourceLines);
+        break;
+      case "break_statement":
+      case "continue_statement":
+        if (!context.inLoop) {
+          const keyword = node.type === "break_statement" ? "break" : "continue";
+          return this.reportSyntax(node, `invalid Python syntax, "${keyword}" outside a loop`, sourceLines);
+        }
+        break;
+      default:
+        break;
     }
     if (node.isMissing) {
       const token = node.type === "identifier" ? "a name" : `"${node.type}"`;
-      this.reportSyntax(node, `invalid Python syntax, ${token} is missing`, sourceLines);
-      return;
+      return this.reportSyntax(node, `invalid Python syntax, ${token} is missing`, sourceLines);
     }
-    if (node.type === "print_statement") {
-      this.reportSyntax(node, "invalid Python 3 syntax, print is a function: use print(...)", sourceLines);
-      return;
+    let inner = context;
+    if (node.type === "function_definition" || node.type === "lambda")
+      inner = { inFunction: true, inLoop: false };
+    else if (node.type === "class_definition") inner = { inFunction: false, inLoop: false };
+    for (const child of node.children) {
+      // Only a loop's body is inside the loop: a `break` in its `else:` belongs to the outer one.
+      const isLoopBody =
+        (node.type === "for_statement" || node.type === "while_statement") && child.field === "body";
+      this.findSyntaxError(child, sourceLines, isLoopBody ? { ...inner, inLoop: true } : inner);
     }
-    for (const child of node.children) this.findSyntaxError(child, sourceLines);
   }
 
   // ---- dispatch ------------------------------------------------------------------------
@@ -644,12 +709,14 @@ function collectDefinedNames(node: SyntaxNode, names: Set<string>): Set<string> 
  */
 export async function verifyCode(code: string, policy: VerificationPolicy): Promise<VerificationProblem[]> {
   const resolved = resolvePolicy(policy);
-  const scan = scanIPythonLines(code);
+  // A byte order mark is not code; dropping it keeps every line number.
+  const scan = scanIPythonLines(code.startsWith("\ufeff") ? code.slice(1) : code);
   const root = await parsePython(scan.pythonCode);
   const checker = new Checker(
     resolved,
     collectDefinedNames(root, new Set()),
     collectImportedNames(root, new Set()),
+    scan.replacedLines,
   );
   checker.findSyntaxError(root, scan.pythonCode.split("\n"));
   checker.visit(root);
