@@ -170,6 +170,7 @@ export {
   type ExperienceLoadReport,
   type ExperienceMatch,
   type ExperienceProblem,
+  type ExperienceRetriever,
   type ExperienceRetrieverOptions,
   type ExperienceStore,
   type ExperienceStoreOptions,
@@ -181,3 +182,5 @@ export {
   type RoundCompressorOptions,
 } from "./compression/round-compressor.js";
 export { formatRoundsAsText, type FormatRoundsOptions } from "./compression/format-rounds.js";
+export { experienceRetrieverFromConfig, experienceStoreFromConfig } from "./experience/from-config.js";
+export { roundCompressorFromConfig, type RoundCompressorFromConfigOptions } from "./compression/from-config.js";

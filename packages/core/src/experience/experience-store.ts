@@ -288,6 +288,9 @@ export function createExperienceStore(options: ExperienceStoreOptions): Experien
   return store;
 }
 
+/** The lessons for a request as prompt text, or `undefined` when none apply. */
+export type ExperienceRetriever = (query: string, options?: { signal?: AbortSignal }) => Promise<string | undefined>;
+
 export interface ExperienceRetrieverOptions {
   /** Told about problems (unusable files, failed summaries or embeddings); retrieval goes on without them. */
   onProblem?: (problem: ExperienceProblem | unknown) => void;
@@ -299,10 +302,7 @@ export interface ExperienceRetrieverOptions {
  * embedding endpoint that is down) are reported to `onProblem` and give `undefined`, never an
  * error; only an abort throws.
  */
-export function createExperienceRetriever(
-  store: ExperienceStore,
-  options: ExperienceRetrieverOptions = {},
-): (query: string, retrieveOptions?: { signal?: AbortSignal }) => Promise<string | undefined> {
+export function createExperienceRetriever(store: ExperienceStore, options: ExperienceRetrieverOptions = {}): ExperienceRetriever {
   let reported = false;
   return async (query, retrieveOptions = {}) => {
     try {
