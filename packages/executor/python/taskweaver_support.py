@@ -338,6 +338,17 @@ def set_session_variables(variables_json):
 # Parent watchdog
 
 
+def _end_kernel_group(signum=None, frame=None):
+    """Kills the kernel's process group (itself and the programs it started), else just exits."""
+    import signal
+
+    try:
+        if os.getpgid(0) == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
 def _watch_parent(parent_pid):
     """Ends the kernel when the host process dies, even if it was killed with SIGKILL."""
     if sys.platform.startswith("linux"):
@@ -345,10 +356,12 @@ def _watch_parent(parent_pid):
             import ctypes
             import signal
 
-            # PR_SET_PDEATHSIG = 1: the kernel receives SIGKILL as soon as its parent exits.
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)
+            # PR_SET_PDEATHSIG = 1: the kernel gets SIGTERM as soon as its parent exits; the
+            # handler takes down the whole group, so `!sleep 100 &` does not linger either.
+            signal.signal(signal.SIGTERM, _end_kernel_group)
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)
             if os.getppid() != parent_pid:  # the parent died before the call
-                os._exit(1)
+                _end_kernel_group()
             return
         except Exception:
             pass
@@ -358,7 +371,7 @@ def _watch_parent(parent_pid):
 
         while True:
             if os.getppid() != parent_pid:
-                os._exit(1)
+                _end_kernel_group()
             time.sleep(1.0)
 
     threading.Thread(target=poll, name="taskweaver-parent-watchdog", daemon=True).start()
