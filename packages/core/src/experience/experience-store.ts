@@ -5,7 +5,7 @@ import { z } from "zod";
 import { AbortedError, TaskWeaverError } from "../errors.js";
 import { formatRoundsAsText } from "../compression/format-rounds.js";
 import type { LanguageModel } from "../llm/types.js";
-import { ConversationSchema } from "../memory/types.js";
+import { AttachmentTypeSchema, type Round } from "../memory/types.js";
 import { fieldText, requestModelAnswer } from "../roles/model-answer.js";
 import { experienceFileName } from "./save-experience.js";
 
@@ -19,6 +19,55 @@ export const ExperienceFileSchema = z.object({
   created_at: z.string().optional(),
 });
 export type ExperienceFile = z.infer<typeof ExperienceFileSchema>;
+
+/**
+ * A saved session, read leniently: files saved by other TaskWeaver versions may carry
+ * attachment types or fields we do not know; the summary only needs the text.
+ */
+const RawSessionSchema = z.object({
+  rounds: z.array(
+    z.object({
+      id: z.string().default(""),
+      user_query: z.string().default(""),
+      state: z.string().default("finished"),
+      post_list: z
+        .array(
+          z.object({
+            id: z.string().default(""),
+            send_from: z.string().default("Unknown"),
+            send_to: z.string().default("Unknown"),
+            message: z.string().nullish().transform((value) => value ?? ""),
+            attachment_list: z
+              .array(z.object({ id: z.string().default(""), type: z.string(), content: z.unknown() }).loose())
+              .nullish()
+              .transform((value) => value ?? []),
+          }),
+        )
+        .default([]),
+    }),
+  ),
+});
+
+function roundsOfRawSession(raw: unknown): Round[] {
+  const session = RawSessionSchema.parse(raw);
+  return session.rounds.map((round) => ({
+    id: round.id,
+    user_query: round.user_query,
+    state: round.state === "failed" ? "failed" : "finished",
+    post_list: round.post_list.map((post) => ({
+      id: post.id,
+      send_from: post.send_from,
+      send_to: post.send_to,
+      message: post.message,
+      attachment_list: post.attachment_list.flatMap((attachment) => {
+        const type = AttachmentTypeSchema.safeParse(attachment.type);
+        if (!type.success) return [];
+        const content = typeof attachment.content === "string" ? attachment.content : JSON.stringify(attachment.content ?? "");
+        return [{ id: attachment.id, type: type.data, content }];
+      }),
+    })),
+  }));
+}
 
 /** One lesson the store knows. */
 export interface Experience {
@@ -160,14 +209,19 @@ export function createExperienceStore(options: ExperienceStoreOptions): Experien
   let loaded = false;
 
   async function summarise(rawFile: string, id: string, signal: AbortSignal | undefined): Promise<string> {
-    const parsed = ConversationSchema.safeParse(parseYaml(await readFile(rawFile, "utf8")));
-    if (!parsed.success) throw new TaskWeaverError("experience_invalid_file", `not a saved session: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    let rounds: Round[];
+    try {
+      rounds = roundsOfRawSession(parseYaml(await readFile(rawFile, "utf8")));
+    } catch (error) {
+      const detail = error instanceof z.ZodError ? `field "${error.issues[0]?.path.join(".") ?? ""}" ${error.issues[0]?.message ?? "is invalid"}` : (error as Error).message.split("\n")[0];
+      throw new TaskWeaverError("experience_invalid_file", `not a saved session: ${detail}`);
+    }
     const answer = await requestModelAnswer(
       options.model,
       {
         messages: [
           { role: "system", content: SUMMARY_PROMPT },
-          { role: "user", content: `The session ${id}:\n\n${formatRoundsAsText(parsed.data.rounds)}` },
+          { role: "user", content: `The session ${id}:\n\n${formatRoundsAsText(rounds)}` },
         ],
         responseFormat: options.responseFormat ?? "json_object",
         jsonSchema: { name: "experience_summary", schema: SUMMARY_SCHEMA },

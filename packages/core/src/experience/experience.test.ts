@@ -138,6 +138,50 @@ describe("createExperienceStore", () => {
     expect(report.experiences.map((experience) => experience.text)).toEqual(["- Count rows with len(df)."]);
   });
 
+  it("reads sessions saved by other TaskWeaver versions, skipping attachment types it does not know, and reports files that are not sessions", async () => {
+    const dir = temporaryDirectory();
+    writeFileSync(
+      join(dir, "raw_exp_old.yaml"),
+      [
+        "id: conv-old",
+        "enabled: true",
+        "plugins: []",
+        "rounds:",
+        "- id: round-1",
+        "  user_query: plot the weather csv",
+        "  state: finished",
+        "  post_list:",
+        "  - id: post-1",
+        "    message: plot the weather csv",
+        "    send_from: User",
+        "    send_to: Planner",
+        "    attachment_list: []",
+        "  - id: post-2",
+        "    message: null",
+        "    send_from: Planner",
+        "    send_to: CodeInterpreter",
+        "    attachment_list:",
+        "    - id: atta-1",
+        "      type: board",
+        "      content: internal board text",
+        "      extra: null",
+        "    - id: atta-2",
+        "      type: init_plan",
+        "      content: 1. load weather.csv",
+        "      extra: null",
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(dir, "raw_exp_junk.yaml"), "just: a mapping\n");
+    const model = createModel(["- The weather csv plots well as a line chart."]);
+    const report = await createExperienceStore({ dir, model }).load();
+    expect(report.summarised).toEqual(["old"]);
+    const prompt = JSON.stringify(model.requests[0]!.messages);
+    expect(prompt).toContain("[init_plan] 1. load weather.csv");
+    expect(prompt).not.toContain("internal board text");
+    expect(report.problems).toEqual([{ file: join(dir, "raw_exp_junk.yaml"), message: expect.stringContaining('not a saved session: field "rounds"') }]);
+  });
+
   it("reports a failed or empty summary, writes nothing, and tries again on the next load", async () => {
     const dir = temporaryDirectory();
     await saveExperience([round("plot", "finished")], { experienceDir: dir, sessionId: "s4" });
