@@ -2,6 +2,9 @@
 // and the `1+1` round trip, with and without prompt WebSocket acknowledgements (the fix for
 // the ~40 ms Nagle + delayed-ACK stall of Tornado's per-message writes).
 import type { CodeExecutor } from "@taskweaver/core";
+import { createKernelClient } from "../../packages/executor/src/protocol/kernel-client.js";
+import { createJupyterRestClient } from "../../packages/executor/src/remote/jupyter-rest-client.js";
+import { connectKernelWebSocket } from "../../packages/executor/src/remote/kernel-websocket.js";
 import { createRemoteExecutor } from "../../packages/executor/src/remote/remote-executor.js";
 import { jupyterServerUnavailableReason, startJupyterServer } from "../../test/src/jupyter-server.js";
 import { formatMs, percentile } from "./stats.js";
@@ -71,6 +74,48 @@ export async function run(): Promise<void> {
         `1+1 round trip, ${ROUND_TRIPS} runs, ${variant.label}: ` +
           `p50 ${formatMs(percentile(variant.times, 50))}, p99 ${formatMs(percentile(variant.times, 99))}`,
       );
+    }
+
+    // The same comparison one layer down: the bare Jupyter protocol client on one kernel, two
+    // WebSockets (with and without prompt ACKs), no TaskWeaver support code in the kernel.
+    const rest = createJupyterRestClient({ baseUrl: new URL(server.url), token: server.token });
+    const kernel = await rest.startKernel({ name: "python3", path: "" });
+    try {
+      const clients = await Promise.all(
+        [true, false].map(async (promptAcknowledge, index) => {
+          const session = `bench-protocol-${index}`;
+          const transport = await connectKernelWebSocket({
+            baseUrl: new URL(server.url),
+            token: server.token,
+            kernelId: kernel.id,
+            sessionId: session,
+            promptAcknowledge,
+          });
+          const client = createKernelClient(transport, { session });
+          await client.waitForReady({ timeoutMs: 60_000 });
+          return client;
+        }),
+      );
+      const protocolTimes: number[][] = [[], []];
+      for (let done = 0; done < ROUND_TRIPS; done += BATCH) {
+        for (const [index, client] of clients.entries()) {
+          for (let run = 0; run < BATCH; run += 1) {
+            const started = performance.now();
+            await client.execute("1+1", { storeHistory: false }).done;
+            protocolTimes[index]!.push(performance.now() - started);
+          }
+        }
+      }
+      for (const [index, label] of ["prompt ACK", "plain WebSocket"].entries()) {
+        const times = protocolTimes[index]!;
+        console.log(
+          `protocol only (execute_request to idle), ${ROUND_TRIPS} runs, ${label}: ` +
+            `p50 ${formatMs(percentile(times, 50))}, p99 ${formatMs(percentile(times, 99))}`,
+        );
+      }
+      for (const client of clients) client.close();
+    } finally {
+      await rest.deleteKernel(kernel.id);
     }
     console.log(
       "baseline: a plain WebSocket client against Jupyter Server shows a flat ~40 ms per execution",
