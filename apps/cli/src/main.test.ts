@@ -1,7 +1,10 @@
+import { existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
 import { ConfigError, LlmNotConfiguredError } from "@taskweaver/core";
-import { DEMO_CACHE_PATH, DEMO_PROJECT_DIR, main, type MainOptions } from "./main.js";
+import { DEMO_CACHE_PATH, DEMO_PROJECT_DIR, loadDemoScript, main, type MainOptions } from "./main.js";
 import { createFakeApp } from "./testing/fake-session.js";
 
 function setup(overrides: Partial<MainOptions> = {}) {
@@ -85,6 +88,34 @@ describe("main", () => {
     });
     expect(DEMO_CACHE_PATH.endsWith("/project/demo/mock.yaml")).toBe(true);
     expect(run.out()).toContain("[demo] This is a replay");
+    // The recorded request's files go with the first message.
+    const script = loadDemoScript(DEMO_PROJECT_DIR)!;
+    expect(run.out()).toContain(`The recorded request: ${script.request}`);
+    expect(run.app.sessions[0]!.messages[0]!.options.files).toEqual(script.files);
+  });
+
+  it("reads the demo's request and files from demo/demo.json, and nothing from a project without one", () => {
+    const script = loadDemoScript(DEMO_PROJECT_DIR);
+    expect(script?.request).toMatch(/\S/);
+    expect(script?.files[0]).toEqual({
+      name: "demo_data.csv",
+      path: join(DEMO_PROJECT_DIR, "sample_data/demo_data.csv"),
+    });
+    expect(existsSync(script!.files[0]!.path)).toBe(true);
+    expect(loadDemoScript(tmpdir())).toBeUndefined();
+  });
+
+  it("hands the demo script to the interactive UI", async () => {
+    const startInteractive = vi.fn(async () => 0);
+    const run = setup({ startInteractive, argv: ["--demo"] });
+    (run.options.stdin as { isTTY?: boolean }).isTTY = true;
+    (run.options.stdout as { isTTY?: boolean }).isTTY = true;
+    await main(run.options);
+    expect(startInteractive).toHaveBeenCalledWith({
+      app: run.app,
+      demo: true,
+      demoScript: loadDemoScript(DEMO_PROJECT_DIR),
+    });
   });
 
   it("tells which keys to set, naming the config file of -p, when no model is configured", async () => {

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChatApp } from "./app-types.js";
 import { HELP_TEXT, parseCommandLine } from "./args.js";
@@ -14,8 +14,18 @@ export type CreateApp = (options: {
   env: Record<string, string | undefined>;
 }) => Promise<ChatApp>;
 
+/** The recorded request of `--demo` and the files it attaches (`project/demo/demo.json`). */
+export interface DemoScript {
+  request: string;
+  files: { name: string; path: string }[];
+}
+
 /** What the interactive UI needs; given by `cli.tsx` so this module stays free of Ink. */
-export type StartInteractive = (options: { app: ChatApp; demo: boolean }) => Promise<number>;
+export type StartInteractive = (options: {
+  app: ChatApp;
+  demo: boolean;
+  demoScript?: DemoScript;
+}) => Promise<number>;
 
 /** Everything `main` touches, as parameters (tests pass their own). */
 export interface MainOptions {
@@ -42,6 +52,27 @@ export const DEMO_CACHE_PATH = fileURLToPath(new URL("../../../project/demo/mock
 /** Shown in the transcript so a replay is never mistaken for a live model. */
 export const DEMO_NOTICE =
   "[demo] This is a replay of a recorded conversation: no model is called, the code really runs.";
+
+/**
+ * Reads `<project>/demo/demo.json`: the request the recording answers and the files it needs.
+ * The replay only knows that request, so the UI offers it ready to send.
+ */
+export function loadDemoScript(projectDir: string): DemoScript | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(join(projectDir, "demo", "demo.json"), "utf8"));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null) return undefined;
+  const { request, files } = parsed as { request?: unknown; files?: unknown };
+  if (typeof request !== "string") return undefined;
+  const names = Array.isArray(files) ? files.filter((file): file is string => typeof file === "string") : [];
+  return {
+    request,
+    files: names.map((file) => ({ name: basename(file), path: resolve(projectDir, file) })),
+  };
+}
 
 /** The package version, read at run time so source and build agree. */
 export function readVersion(): string {
@@ -101,19 +132,26 @@ export async function main(options: MainOptions): Promise<number> {
     return EXIT_USAGE;
   }
 
+  const demoScript = demo
+    ? loadDemoScript(resolve(cwd, commandLine.projectDir ?? DEMO_PROJECT_DIR))
+    : undefined;
   const interactive =
     options.startInteractive !== undefined &&
     !commandLine.plain &&
     options.stdin.isTTY === true &&
     options.stdout.isTTY === true;
   try {
-    if (interactive && options.startInteractive) return await options.startInteractive({ app, demo });
+    if (interactive && options.startInteractive)
+      return await options.startInteractive({ app, demo, demoScript });
     const { runTranscript } = await import("./transcript.js");
     return await runTranscript({
       app,
       input: options.stdin,
       output: options.stdout,
-      notice: demo ? DEMO_NOTICE : undefined,
+      notice: demo
+        ? `${DEMO_NOTICE}${demoScript ? `\nThe recorded request: ${demoScript.request}` : ""}`
+        : undefined,
+      firstMessageFiles: demoScript?.files,
       signal: options.signal,
     });
   } catch (error) {

@@ -12,6 +12,8 @@ export interface TranscriptOptions {
   input: NodeJS.ReadableStream;
   /** Where the transcript goes (stdout). */
   output: { write(text: string): unknown };
+  /** Files attached to the first request (the demo's data). */
+  firstMessageFiles?: { name: string; path: string }[];
   /** A line shown under the greeting, e.g. that this is a replay. */
   notice?: string;
   /**
@@ -35,6 +37,7 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
   };
   let session: ChatSession | undefined;
   let allFinished = true;
+  let firstFiles = options.firstMessageFiles;
   const onAbort = () => {
     void session?.interrupt();
   };
@@ -54,8 +57,13 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
       write(`${HUMAN_PREFIX}${message}\n`);
       const writer = createTranscriptWriter({ write });
       let round: Round | undefined;
+      const files = firstFiles;
+      firstFiles = undefined;
       try {
-        round = await session.sendMessage(message, { onEvent: (event) => writer.handle(event) });
+        round = await session.sendMessage(message, {
+          onEvent: (event) => writer.handle(event),
+          ...(files && files.length > 0 ? { files } : {}),
+        });
       } catch (error) {
         write(renderRoundError(error instanceof Error ? error.message : String(error)));
         allFinished = false;

@@ -11,7 +11,12 @@ import { loadHistory } from "./history.js";
 const tick = (ms = 40) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function setup(
-  options: { withSave?: boolean; reply?: Parameters<typeof createFakeApp>[0]; demo?: boolean } = {},
+  options: {
+    withSave?: boolean;
+    reply?: Parameters<typeof createFakeApp>[0];
+    demo?: boolean;
+    demoScript?: { request: string; files: { name: string; path: string }[] };
+  } = {},
 ) {
   const app = createFakeApp(options.reply ?? (() => ({ posts: COUNT_ROWS_ROUND })), {
     withSave: options.withSave,
@@ -21,6 +26,7 @@ async function setup(
   const controller = createChatController({
     app,
     demo: options.demo,
+    demoScript: options.demoScript,
     history: loadHistory(join(directory, "history")),
     cwd: directory,
     onExit: () => (exited += 1),
@@ -182,8 +188,23 @@ describe("ChatScreen", () => {
 
   it("labels a demo as a replay", async () => {
     const { screen } = await setup({ demo: true });
-    expect(screen()).toContain("[demo] Replaying a recorded conversation");
+    expect(screen()).toContain("[demo] A replay of a recorded conversation");
     expect(screen()).toContain("[demo replay]");
+  });
+
+  it("offers the demo's recorded request in the input, with its files attached", async () => {
+    const files = [{ name: "demo_data.csv", path: "/project/sample_data/demo_data.csv" }];
+    const { view, type, app } = await setup({
+      demo: true,
+      demoScript: { request: "Which region leads?", files },
+    });
+    expect(view.lastFrame()).toContain("Human: Which region leads?");
+    expect(view.lastFrame()).toContain("Attached to the next message: demo_data.csv");
+    await type("");
+    expect(app.sessions[0]!.messages[0]).toMatchObject({
+      message: "Which region leads?",
+      options: { files },
+    });
   });
 
   it("remembers requests in the history file", async () => {

@@ -1,4 +1,8 @@
-import { Box, Static, Text } from "ink";
+// `pnpm taskweaver` runs tsx from the repository root, whose settings do not apply the React
+// JSX runtime of this package's tsconfig: these pragmas make every runner compile JSX alike.
+/* @jsxRuntime automatic */
+/* @jsxImportSource react */
+import { Box, Static, Text, useApp } from "ink";
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { activePost } from "../render/conversation.js";
 import type { ChatController, TranscriptItem } from "./controller.js";
@@ -69,6 +73,11 @@ export interface ChatScreenProps {
  */
 export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
   const state = useSyncExternalStore(controller.subscribe, controller.getState);
+  const { exit } = useApp();
+  // Leave only after the last frame (without prompt and status line) has been drawn.
+  useEffect(() => {
+    if (state.phase === "exited") exit();
+  }, [state.phase, exit]);
   const running = state.phase === "running";
   const tick = useTicker(running);
   const streaming = state.round ? activePost(state.round) : undefined;
@@ -101,6 +110,7 @@ export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
           />
           <PromptInput
             history={controller.history.entries}
+            initialText={controller.initialInput}
             isActive={state.phase === "ready" || state.phase === "running"}
             onSubmit={(text) => void controller.submit(text)}
             onInterrupt={(inputWasEmpty) => {

@@ -41,6 +41,8 @@ export interface ChatControllerOptions {
   app: ChatApp;
   /** Labels the UI as a replay. @default false */
   demo?: boolean;
+  /** The demo's recorded request (offered in the input) and its files (attached). */
+  demoScript?: { request: string; files: { name: string; path: string }[] };
   history: InputHistory;
   /** Relative `/load` paths are resolved against it. @default process.cwd() */
   cwd?: string;
@@ -63,6 +65,8 @@ export interface ChatController {
   /** Leaves: stops the running round and the kernel, then calls `onExit`. */
   exit(): Promise<void>;
   readonly history: InputHistory;
+  /** Text the input starts with (the demo's request). */
+  readonly initialInput: string;
 }
 
 /** Results longer than this many lines are folded. */
@@ -85,7 +89,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     round: undefined,
     roundStartedAt: undefined,
     activity: undefined,
-    pendingFiles: [],
+    pendingFiles: options.demoScript?.files ?? [],
     session: undefined,
     phase: "starting",
     demo: options.demo ?? false,
@@ -238,6 +242,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
 
   const controller: ChatController = {
     history,
+    initialInput: options.demoScript?.request ?? "",
     getState: () => state,
     subscribe(listener) {
       listeners.add(listener);

@@ -1,3 +1,7 @@
+// `pnpm taskweaver` runs tsx from the repository root, whose settings do not apply the React
+// JSX runtime of this package's tsconfig: these pragmas make every runner compile JSX alike.
+/* @jsxRuntime automatic */
+/* @jsxImportSource react */
 import { Box, Text } from "ink";
 import { BANNER_LINES, GREETING } from "../banner.js";
 
@@ -8,8 +12,8 @@ export function Opening({ demo }: { demo: boolean }) {
       <Text color="cyan">{BANNER_LINES.join("\n")}</Text>
       {demo ? (
         <Text color="yellow" bold>
-          [demo] Replaying a recorded conversation: no model is called. Answers come from
-          project/demo/mock.yaml.
+          {"[demo] A replay of a recorded conversation: no model is called, the code really runs. " +
+            "The recorded request is ready below: press Enter."}
         </Text>
       ) : null}
       <Text>

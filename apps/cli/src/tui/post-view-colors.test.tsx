@@ -1,10 +1,13 @@
+import type * as InkTesting from "ink-testing-library";
 import { beforeAll, describe, expect, it } from "vitest";
+import type * as PostViewModule from "./post-view.js";
+import type * as StatusLineModule from "./status-line.js";
 
 // Colours are decided when Ink's colour library loads, so force them before importing Ink.
 // This file runs in its own module graph (vitest isolates test files).
-let render: typeof import("ink-testing-library").render;
-let PostView: typeof import("./post-view.js").PostView;
-let StatusLine: typeof import("./status-line.js").StatusLine;
+let render: typeof InkTesting.render;
+let PostView: typeof PostViewModule.PostView;
+let StatusLine: typeof StatusLineModule.StatusLine;
 
 beforeAll(async () => {
   process.env["FORCE_COLOR"] = "1";

@@ -1,3 +1,7 @@
+// `pnpm taskweaver` runs tsx from the repository root, whose settings do not apply the React
+// JSX runtime of this package's tsconfig: these pragmas make every runner compile JSX alike.
+/* @jsxRuntime automatic */
+/* @jsxImportSource react */
 import { Box, Text } from "ink";
 import type { ReactNode } from "react";
 import {

@@ -53,6 +53,13 @@ describe("PromptInput", () => {
     expect(onSubmit).toHaveBeenCalledWith("first line\nsecond line");
   });
 
+  it("submits text typed ahead that arrives in one chunk with the Enter", async () => {
+    const { onSubmit, type } = setup();
+    await tick();
+    await type("what is 6 * 7?\r");
+    expect(onSubmit).toHaveBeenCalledWith("what is 6 * 7?");
+  });
+
   it("keeps Enter inside a bracketed paste as a line break", async () => {
     const { onSubmit, type } = setup();
     await tick();

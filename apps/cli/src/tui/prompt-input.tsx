@@ -1,3 +1,7 @@
+// `pnpm taskweaver` runs tsx from the repository root, whose settings do not apply the React
+// JSX runtime of this package's tsconfig: these pragmas make every runner compile JSX alike.
+/* @jsxRuntime automatic */
+/* @jsxImportSource react */
 import { Box, Text, useInput } from "ink";
 import { useRef, useState } from "react";
 import { EMPTY_INPUT, reduceInput, type InputAction, type InputState } from "./input-state.js";
@@ -18,6 +22,8 @@ export interface PromptInputProps {
   isActive?: boolean;
   /** @default "Human: " */
   prompt?: string;
+  /** Text the input starts with, cursor at its end. @default "" */
+  initialText?: string;
 }
 
 /** The text with an inverse-video cursor, line by line under the prompt. */
@@ -49,8 +55,11 @@ export function PromptInput({
   onEndOfInput,
   isActive = true,
   prompt = "Human: ",
+  initialText = "",
 }: PromptInputProps) {
-  const [state, setState] = useState<InputState>(EMPTY_INPUT);
+  const [state, setState] = useState<InputState>(() =>
+    reduceInput(EMPTY_INPUT, { type: "insert", text: initialText }),
+  );
   // Keys can arrive faster than React re-renders: keep the latest state in a ref.
   const stateRef = useRef(state);
   const pasting = useRef(false);
@@ -101,7 +110,18 @@ export function PromptInput({
       // Most terminals send DEL (0x7f) for Backspace, which Ink reports as `delete`.
       if (key.backspace || key.delete) return dispatch({ type: "backspace" });
       if (key.ctrl || key.meta || key.escape || key.tab) return;
-      if (input !== "") dispatch({ type: "insert", text: input });
+      if (input === "") return;
+      // Several keys can arrive in one chunk when the app is busy (typing ahead) or when a
+      // terminal without bracketed paste pastes: line breaks inside stay in the request, and a
+      // final Enter still submits it.
+      if (!pasting.current && input.length > 1 && input.endsWith("\r")) {
+        dispatch({ type: "insert", text: input.slice(0, -1) });
+        const text = stateRef.current.text;
+        dispatch({ type: "clear" });
+        onSubmit(text);
+        return;
+      }
+      dispatch({ type: "insert", text: input });
     },
     { isActive },
   );

@@ -1,3 +1,7 @@
+// `pnpm taskweaver` runs tsx from the repository root, whose settings do not apply the React
+// JSX runtime of this package's tsconfig: these pragmas make every runner compile JSX alike.
+/* @jsxRuntime automatic */
+/* @jsxImportSource react */
 import { render } from "ink";
 import type { ChatApp } from "../app-types.js";
 import { ChatScreen } from "./chat-screen.js";
@@ -8,6 +12,8 @@ import { defaultHistoryPath, loadHistory } from "./history.js";
 export interface StartInteractiveOptions {
   app: ChatApp;
   demo: boolean;
+  /** The demo's recorded request and files. */
+  demoScript?: { request: string; files: { name: string; path: string }[] };
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   /** @default ~/.taskweaver/history */
@@ -21,16 +27,15 @@ const BRACKETED_PASTE_OFF = "\u001B[?2004l";
 /** Runs the Ink TUI until the user leaves; resolves with the exit code. */
 export async function startInteractive(options: StartInteractiveOptions): Promise<number> {
   const history = loadHistory(options.historyPath ?? defaultHistoryPath());
-  let instance: ReturnType<typeof render> | undefined;
   const controller = createChatController({
     app: options.app,
     demo: options.demo,
+    demoScript: options.demoScript,
     history,
-    onExit: () => instance?.unmount(),
   });
   options.stdout.write(BRACKETED_PASTE_ON);
   try {
-    instance = render(<ChatScreen controller={controller} />, {
+    const instance = render(<ChatScreen controller={controller} />, {
       stdin: options.stdin,
       stdout: options.stdout,
       exitOnCtrlC: false,
