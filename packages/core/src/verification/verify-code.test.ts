@@ -602,6 +602,13 @@ describe("verifyCode: syntax errors", () => {
     ],
     ["for x in y:\n    a = 1\n      b = 2", "line 3: invalid Python syntax, unexpected indentation: b = 2"],
     ["if x:\n    a = 1\n  b = 2", "line 3: invalid Python syntax, unexpected indentation: b = 2"],
+    ["if x:\n    a = 1\n  else:\n    b = 2", "line 3: invalid Python syntax, unexpected indentation: else:"],
+    [
+      "try:\n    a = 1\n except E:\n    pass",
+      "line 3: invalid Python syntax, unexpected indentation: except E:",
+    ],
+    ["import pandas aspd", "line 1: invalid Python syntax, two statements on one line: import pandas aspd"],
+    ["x = {1: 2}    y = 3", "line 1: invalid Python syntax, two statements on one line: x = {1: 2}    y = 3"],
     ["x = 1\nreturn x", 'line 2: invalid Python syntax, "return" outside a function: return x'],
     ["class A:\n    return 1", 'line 2: invalid Python syntax, "return" outside a function: return 1'],
     ["yield 1", 'line 1: invalid Python syntax, "yield" outside a function: yield 1'],

@@ -113,6 +113,14 @@ const COMPREHENSION_TYPES = new Set([
   "generator_expression",
 ]);
 
+const CLAUSE_TYPES = new Set([
+  "elif_clause",
+  "else_clause",
+  "except_clause",
+  "except_group_clause",
+  "finally_clause",
+]);
+
 /** Node types that group targets without binding anything themselves. */
 const TARGET_GROUP_TYPES = new Set([
   "pattern_list",
@@ -132,7 +140,8 @@ class Checker {
   private readonly scopes: Scope[] = [{ kind: "module", globals: new Set() }];
   /** Every name the code assigns so far, for the rename hint. */
   private readonly assignedNames = new Set<string>();
-  private syntaxReported = false;
+  /** Syntax errors found anywhere; only the earliest is reported, as CPython would. */
+  private readonly syntaxCandidates: { line: number; message: string }[] = [];
 
   constructor(
     private readonly policy: ResolvedPolicy,
@@ -520,11 +529,21 @@ class Checker {
   // ---- syntax --------------------------------------------------------------------------
 
   private reportSyntax(node: SyntaxNode, detail: string, sourceLines: readonly string[]): void {
-    if (this.syntaxReported) return;
-    this.syntaxReported = true;
     const source = (sourceLines[node.line - 1] ?? "").trim();
     const shown = source.length > 60 ? `${source.slice(0, 57)}...` : source;
-    this.report(node.line, `${detail}${shown ? `: ${shown}` : ""}`);
+    this.syntaxCandidates.push({ line: node.line, message: `${detail}${shown ? `: ${shown}` : ""}` });
+  }
+
+  /**
+   * The checks below run block by block, so they do not meet errors in source order;
+   * the earliest line wins, and on one line the first found.
+   */
+  reportEarliestSyntaxError(): void {
+    let earliest: { line: number; message: string } | undefined;
+    for (const candidate of this.syntaxCandidates) {
+      if (!earliest || candidate.line < earliest.line) earliest = candidate;
+    }
+    if (earliest) this.report(earliest.line, earliest.message);
   }
 
   /**
@@ -541,11 +560,31 @@ class Checker {
     let expected: number | undefined;
     for (const statement of statements) {
       if (this.skipIndentationLines.has(statement.line)) continue;
-      const before = (sourceLines[statement.line - 1] ?? "").slice(0, statement.column);
-      if (before.trim() !== "") continue; // after `;` or on the header line (`if x: pass`)
+      const before = (sourceLines[statement.line - 1] ?? "").slice(0, statement.column).trimEnd();
+      if (before !== "") {
+        // Only `;` or a block header (`if x: pass`) may put a statement after code on its line;
+        // tree-sitter also splits `import pandas aspd` into two statements.
+        if (!before.endsWith(";") && !before.endsWith(":")) {
+          this.reportSyntax(statement, "invalid Python syntax, two statements on one line", sourceLines);
+          return;
+        }
+        continue;
+      }
       expected ??= statement.column;
       if (statement.column !== expected) {
         this.reportSyntax(statement, "invalid Python syntax, unexpected indentation", sourceLines);
+        return;
+      }
+    }
+  }
+
+  /** `else:`, `elif`, `except` and `finally` line up with their statement's keyword. */
+  private checkClauseAlignment(node: SyntaxNode, sourceLines: readonly string[]): void {
+    for (const clause of node.children) {
+      if (!CLAUSE_TYPES.has(clause.type)) continue;
+      const before = (sourceLines[clause.line - 1] ?? "").slice(0, clause.column);
+      if (before.trim() === "" && clause.column !== node.column) {
+        this.reportSyntax(clause, "invalid Python syntax, unexpected indentation", sourceLines);
         return;
       }
     }
@@ -561,7 +600,6 @@ class Checker {
     sourceLines: readonly string[],
     context: { inFunction: boolean; inLoop: boolean } = { inFunction: false, inLoop: false },
   ): void {
-    if (this.syntaxReported) return;
     switch (node.type) {
       case "ERROR":
         return this.reportSyntax(node, "invalid Python syntax", sourceLines);
@@ -574,6 +612,12 @@ class Checker {
       case "module":
       case "block":
         this.checkIndentation(node, sourceLines);
+        break;
+      case "if_statement":
+      case "for_statement":
+      case "while_statement":
+      case "try_statement":
+        this.checkClauseAlignment(node, sourceLines);
         break;
       case "return_statement":
         if (!context.inFunction)
@@ -719,6 +763,7 @@ export async function verifyCode(code: string, policy: VerificationPolicy): Prom
     scan.replacedLines,
   );
   checker.findSyntaxError(root, scan.pythonCode.split("\n"));
+  checker.reportEarliestSyntaxError();
   checker.visit(root);
   const seen = new Set<string>();
   return [...scan.problems, ...checker.problems]
