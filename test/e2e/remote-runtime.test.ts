@@ -131,6 +131,21 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
     expect(error.message).toMatch(/connection refused/);
   });
 
+  it("names the kernel_name setting when the server has no such kernel spec", async () => {
+    const executor = track(
+      createRemoteExecutor({
+        url: server.url,
+        token: server.token,
+        sessionId: "bad-spec",
+        kernelName: "no-such-spec",
+      }),
+    );
+    const error = await caught(executor.start());
+    expect(error.code).toBe("executor_unavailable");
+    expect(error.message).toMatch(/"no-such-spec" kernel/);
+    expect(error.message).toMatch(/execution_service\.remote\.kernel_name/);
+  });
+
   it("runs the kernel in a per-session folder under the server root and deletes the kernel on stop", async () => {
     const executor = createRemoteExecutor({
       url: server.url,
