@@ -1,6 +1,6 @@
 // Each safety default of the Docker runtime, checked from inside a real container.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -258,6 +258,66 @@ describe.skipIf(engine.skip)("cleanup of kernel containers", () => {
       else expect(exit.code).toBe(0);
       expect(await client.inspectContainer(id!)).toBeUndefined();
     }
+    rmSync(own, { recursive: true, force: true });
+  }, 120_000);
+});
+
+/** True when an ordinary user can read the repository (a clone under /root would not be). */
+function repositoryReadableByOthers(): boolean {
+  let path = join(import.meta.dirname, "..", "..");
+  for (;;) {
+    if ((statSync(path).mode & 0o005) !== 0o005) return false;
+    const parent = join(path, "..");
+    if (parent === path) return true;
+    path = parent;
+  }
+}
+
+const canSwitchUser = process.getuid?.() === 0 && repositoryReadableByOthers();
+if (!engine.skip && !canSwitchUser) {
+  console.warn("\n*** SKIPPING the non-root host test: it needs root and a repository readable by other users ***\n");
+}
+
+describe.skipIf(engine.skip || !canSwitchUser)("a host process that is not root", () => {
+  it("runs the kernel as the host's own user and keeps the working directory private", async () => {
+    const client = requireEngine(engine);
+    if (client.endpoint.kind !== "unix") throw new Error("this test needs the engine on a unix socket");
+    // The ordinary user may use the engine through the socket's group, as members of "docker" do.
+    const socketGroup = statSync(client.endpoint.socketPath).gid;
+    const own = mkdtempSync(join(tmpdir(), "tw-docker-nonroot-"));
+    chmodSync(own, 0o777);
+    const moduleUrl = pathToFileURL(join(import.meta.dirname, "../../packages/executor/src/docker/index.ts")).href;
+    const script = join(own, "host.mts");
+    writeFileSync(
+      script,
+      `import { mkdirSync } from "node:fs";\n` +
+        `import { createDockerExecutor } from ${JSON.stringify(moduleUrl)};\n` +
+        `const workingDirectory = ${JSON.stringify(join(own, "cwd"))};\n` +
+        `mkdirSync(workingDirectory, { mode: 0o700 });\n` +
+        `const executor = createDockerExecutor({ workingDirectory, security: { image: ${JSON.stringify(engine.image)} } });\n` +
+        `await executor.uploadFile("from-host.txt", new TextEncoder().encode("host"));\n` +
+        `const result = await executor.execute("import os\\nopen('from-kernel.txt', 'w').write(open('from-host.txt').read())\\nos.getuid()");\n` +
+        `console.log("RESULT " + JSON.stringify({ outcome: result.outcome, output: result.output, error: result.error }));\n` +
+        `await executor.stop();\n`,
+    );
+    chmodSync(script, 0o644);
+    const child = spawnSync(
+      "setpriv",
+      ["--reuid=65534", "--regid=65534", `--groups=${socketGroup}`, process.execPath, "--import", "tsx", script],
+      {
+        cwd: join(import.meta.dirname, ".."),
+        env: { ...process.env, HOME: own, DOCKER_HOST: client.endpoint.description },
+        encoding: "utf8",
+        timeout: 100_000,
+      },
+    );
+    const line = /RESULT (.*)/.exec(child.stdout)?.[1];
+    expect(line, child.stdout + child.stderr).toBeDefined();
+    expect(JSON.parse(line!)).toEqual({ outcome: "ok", output: "65534" });
+    const cwd = join(own, "cwd");
+    expect(statSync(cwd).mode & 0o777).toBe(0o700);
+    expect(readdirSync(cwd).sort()).toEqual(["from-host.txt", "from-kernel.txt"]);
+    expect(statSync(join(cwd, "from-kernel.txt")).uid).toBe(65534);
     rmSync(own, { recursive: true, force: true });
   }, 120_000);
 });

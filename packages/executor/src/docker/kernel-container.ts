@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
@@ -106,6 +106,22 @@ function shareDirectoryWithContainer(path: string, user: string, share: "chown" 
   const numeric = parseNumericUser(user);
   if (share === "chown" && numeric) chownSync(path, numeric.uid, numeric.gid);
   else if (share === "open") chmodSync(path, 0o777);
+}
+
+/**
+ * The parent of every kernel's ipc directory is shared by all users of the machine, like /tmp:
+ * world-writable with the sticky bit, so nobody can remove another user's directories.
+ */
+function createSharedParent(path: string): void {
+  if (!existsSync(path)) {
+    mkdirSync(path, { recursive: true });
+    chmodSync(path, 0o1777);
+    return;
+  }
+  const info = statSync(path);
+  if (typeof process.getuid === "function" && info.uid === process.getuid() && (info.mode & 0o1777) !== 0o1777) {
+    chmodSync(path, 0o1777);
+  }
 }
 
 function sanitizeName(text: string): string {
@@ -259,17 +275,26 @@ export class KernelContainer {
   static async start(options: StartKernelContainerOptions): Promise<KernelContainer> {
     const { client, security } = options;
     await checkDockerReady(client, security.image);
-    if (!existsSync(options.workingDirectory)) mkdirSync(options.workingDirectory, { recursive: true });
     const access = resolveContainerUser(security.user);
-    shareDirectoryWithContainer(options.workingDirectory, access.user, access.share);
 
     const suffix = randomBytes(4).toString("hex");
     const name = `taskweaver-${sanitizeName(options.sessionId)}-${suffix}`;
-    mkdirSync(security.ipcDirectory, { recursive: true, mode: 0o755 });
     // Short on purpose: the socket paths below must stay under the 107-byte unix limit.
     const ipcDirectory = join(security.ipcDirectory, suffix);
-    mkdirSync(ipcDirectory, { mode: 0o700 });
-    shareDirectoryWithContainer(ipcDirectory, access.user, access.share);
+    try {
+      if (!existsSync(options.workingDirectory)) mkdirSync(options.workingDirectory, { recursive: true });
+      createSharedParent(security.ipcDirectory);
+      mkdirSync(ipcDirectory, { mode: 0o700 });
+      shareDirectoryWithContainer(ipcDirectory, access.user, access.share);
+      shareDirectoryWithContainer(options.workingDirectory, access.user, access.share);
+    } catch (error) {
+      throw new ExecutorUnavailableError(
+        `Could not prepare the directories shared with the kernel container (${(error as Error).message}). ` +
+          `Check the permissions of ${security.ipcDirectory} (execution_service.docker.ipc_dir) and of ` +
+          `${options.workingDirectory}.`,
+        { cause: error },
+      );
+    }
 
     const base = {
       transport: "ipc" as const,
