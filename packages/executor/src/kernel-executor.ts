@@ -107,7 +107,7 @@ class KernelExecutor implements CodeExecutor {
   private readonly createId: IdGenerator;
 
   constructor(private readonly options: KernelExecutorOptions) {
-    this.info = options.info;
+    this.info = { kind: options.info.kind, details: { ...options.info.details } };
     this.workingDirectory = options.hostWorkingDirectory;
     this.executionTimeoutMs = options.executionTimeoutMs ?? 300_000;
     this.maxOutputChars = options.maxOutputChars ?? 100_000;
@@ -176,6 +176,8 @@ class KernelExecutor implements CodeExecutor {
       }
     });
     this.kernel = kernel;
+    // `/info` shows what is running now (pid, Python, container id).
+    Object.assign(this.info.details, kernel.details);
     return kernel;
   }
 

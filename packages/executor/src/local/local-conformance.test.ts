@@ -1,3 +1,7 @@
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, test } from "vitest";
 import { describeConformance } from "../conformance/describe-conformance.js";
 import { createLocalExecutor } from "./local-executor.js";
 import { findPythonWithIpykernelSync } from "./python-discovery.js";
@@ -16,3 +20,53 @@ describeConformance(
     createLocalExecutor({ workingDirectory, python, maxOutputChars, interruptGraceMs }),
   { unavailableReason },
 );
+
+describe("local runtime specifics", () => {
+  test.skipIf(unavailableReason !== undefined && process.env.CI !== "true")(
+    "reports the running kernel in info, and saves plugin data frames and figures as artifacts",
+    { timeout: 120_000 },
+    async () => {
+      const workingDirectory = await mkdtemp(join(tmpdir(), "tw-local-"));
+      const executor = createLocalExecutor({ workingDirectory, python });
+      try {
+        await executor.start();
+        expect(executor.info.kind).toBe("local");
+        expect(Number(executor.info.details.pid)).toBeGreaterThan(0);
+        expect(executor.info.details.transport).toBe("ipc");
+        await executor.loadPlugin({
+          name: "reporter",
+          code: [
+            "import pandas as pd",
+            "import matplotlib.pyplot as plt",
+            "from taskweaver.plugin import Plugin, register_plugin",
+            "",
+            "@register_plugin",
+            "class Reporter(Plugin):",
+            "    def __call__(self):",
+            "        frame = pd.DataFrame({'x': [1, 2, 3]})",
+            "        self.ctx.add_artifact('table', 'table.csv', 'df', frame)",
+            "        figure = plt.figure()",
+            "        plt.plot(frame['x'])",
+            "        self.ctx.add_artifact('plot', 'plot.png', 'chart', figure, 'the plot')",
+            "        plt.close(figure)",
+            "        return len(frame)",
+          ].join("\n"),
+          config: {},
+        });
+        const result = await executor.execute("reporter()");
+        expect(result.output).toBe("3");
+        const table = result.artifacts.find((artifact) => artifact.name === "table");
+        expect(table).toMatchObject({ type: "df", mimeType: "text/csv", description: "data frame with 3 rows and 1 columns" });
+        expect(await readFile(join(workingDirectory, table!.path), "utf8")).toBe("x\n1\n2\n3\n");
+        const plot = result.artifacts.find((artifact) => artifact.name === "plot");
+        expect(plot).toMatchObject({ type: "chart", mimeType: "image/png" });
+        expect((await readFile(join(workingDirectory, plot!.path))).subarray(1, 4).toString()).toBe("PNG");
+        // The plugin closed its figure: no extra figure artifact from the cell hook.
+        expect(result.artifacts).toHaveLength(2);
+      } finally {
+        await executor.stop();
+        await rm(workingDirectory, { recursive: true, force: true });
+      }
+    },
+  );
+});
