@@ -5,7 +5,7 @@ import {
   type VerificationPolicy,
   type VerificationProblem,
 } from "./policy.js";
-import { parsePython, type SyntaxNode } from "./python-syntax.js";
+import { getPythonParser, parsePython, type SyntaxNode } from "./python-syntax.js";
 
 /**
  * Built-ins that reach around every static check (attribute access by string, dynamic code,
@@ -819,8 +819,14 @@ export interface PolicyCodeVerifier {
   verify(code: string): Promise<VerificationProblem[]>;
 }
 
-/** A verifier bound to one policy. Throws `ConfigError` at once for a malformed policy. */
+/**
+ * A verifier bound to one policy. Throws `ConfigError` at once for a malformed policy.
+ * Starts loading the parser in the background, since the first load takes a few hundred
+ * milliseconds and the first code usually arrives only after a model call.
+ */
 export function createCodeVerifier(policy: VerificationPolicy): PolicyCodeVerifier {
   const rules = describeVerificationPolicy(policy);
+  // A failed load is reported by the first verify call, which tries again.
+  getPythonParser().catch(() => undefined);
   return { rules, verify: (code) => verifyCode(code, policy) };
 }
