@@ -8,7 +8,11 @@ import type { LanguageModel } from "./llm/types.js";
 import { createId, type IdGenerator } from "./memory/ids.js";
 import type { Round } from "./memory/types.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
+import { roundCompressorFromConfig } from "./compression/from-config.js";
 import { loadExamples } from "./examples/load-examples.js";
+import type { ExperienceStore } from "./experience/experience-store.js";
+import { experienceRetrieverFromConfig, experienceStoreFromConfig } from "./experience/from-config.js";
+import { saveExperience } from "./experience/save-experience.js";
 import { pluginToLoadSpec, pluginToPromptSignature } from "./plugins/plugin-render.js";
 import { createPluginSelector } from "./plugins/plugin-selector.js";
 import { loadPlugins, type PluginProblem, type PluginSpec } from "./plugins/plugin-spec.js";
@@ -67,6 +71,8 @@ export interface TaskWeaverApp {
    * naming its file and field; the other plugins still work.
    */
   plugins(): Promise<{ plugins: readonly PluginSpec[]; problems: readonly PluginProblem[] }>;
+  /** Problems noticed while running that did not stop it (an unreadable experience file, ...). */
+  readonly warnings: readonly string[];
   createSession(options?: CreateSessionOptions): Promise<Session>;
   /** Stops every session's kernel. */
   close(): Promise<void>;
@@ -83,9 +89,12 @@ export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
           verificationPolicyFromConfig(config, { extraAllowedFunctions: plugins.map((plugin) => plugin.name) }),
         )
       : undefined;
+    const model = services.languageModel(config.get("code_generator.llm_alias"));
     return createCodeInterpreter({
-      model: services.languageModel(config.get("code_generator.llm_alias")),
+      model,
       executor: services.executor,
+      experience: services.experience("code_generator"),
+      compressor: roundCompressorFromConfig(config, "code_generator", { model }),
       verifier,
       pluginSignatures: pluginSignaturesFor(config, plugins, services),
       examples: () => services.examples("code_generator"),
@@ -95,14 +104,18 @@ export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
     });
   },
-  planner: (services) =>
-    createPlanner({
-      model: services.languageModel(services.config.get("planner.llm_alias")),
+  planner: (services) => {
+    const model = services.languageModel(services.config.get("planner.llm_alias"));
+    return createPlanner({
+      model,
       workers: services.workers(),
+      experience: services.experience("planner"),
+      compressor: roundCompressorFromConfig(services.config, "planner", { model }),
       examples: () => services.examples("planner"),
       maxSelfCorrections: services.config.get("planner.max_self_correction"),
       responseFormat: services.config.get("llm.response_format"),
-    }),
+    });
+  },
 };
 
 /** Plugin signatures for the prompt: all plugins, or the top-k per request with auto-selection on. */
@@ -172,6 +185,24 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     return pluginsPromise;
   };
 
+  // One experience store per app, so saved sessions are summarised once.
+  let experienceStore: ExperienceStore | undefined;
+  const experienceStoreOf = () => (experienceStore ??= experienceStoreFromConfig(config, defaultModel));
+  const experience = (kind: "planner" | "code_generator") =>
+    config.get(`${kind}.use_experience`)
+      ? experienceRetrieverFromConfig(config, kind, experienceStoreOf(), {
+          onProblem: (problem) => {
+            const known = problem as { file?: unknown; message?: unknown };
+            warnings.push(
+              typeof known.file === "string"
+                ? `experience file ${known.file}: ${String(known.message)}`
+                : `experience: ${problem instanceof Error ? problem.message : String(problem)}`,
+            );
+          },
+        })
+      : undefined;
+  const warnings: string[] = [];
+
   const sessions = new Set<Session>();
   const workspace = config.get("workspace.workspace_path");
 
@@ -179,6 +210,7 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     config,
     languageModel: defaultModel,
     plugins,
+    warnings,
     async createSession(sessionOptions: CreateSessionOptions = {}) {
       const id = sessionOptions.sessionId ?? generateId("session");
       if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) {
@@ -197,6 +229,7 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         executor: () => owner.session!.executor(),
         workers: () => built.filter((role) => role.alias !== "Planner"),
         plugins: async () => (await plugins()).plugins,
+        experience,
         examples: (kind) => {
           let loaded = examples.get(kind);
           if (!loaded) {
@@ -237,6 +270,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,
         onStopped: () => sessions.delete(session),
+        saveExperience: async (rounds) => {
+          const saved = await saveExperience(rounds, { experienceDir: config.get("session.experience_dir"), sessionId: id });
+          // Sessions of this app use the new lessons from their next round on.
+          if (experienceStore) await experienceStore.load();
+          return saved;
+        },
       });
       owner.session = session;
       sessions.add(session);

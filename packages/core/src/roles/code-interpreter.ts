@@ -1,4 +1,6 @@
+import type { RoundCompressor } from "../compression/round-compressor.js";
 import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
+import type { ExperienceRetriever } from "../experience/experience-store.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
@@ -8,6 +10,7 @@ import {
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
 import { fieldText, requestModelAnswer } from "./model-answer.js";
+import { withSummary } from "./planner.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const CODE_INTERPRETER_ALIAS = "CodeInterpreter";
@@ -43,7 +46,10 @@ export interface CodeInterpreterOptions {
   pluginSignatures?: string | ((request: string, signal: AbortSignal) => Promise<string | undefined>);
   /** Few-shot example conversations, filtered to the session's roles; loaded on first use. */
   examples?: () => Promise<readonly Round[][]>;
-  experience?: string;
+  /** Lessons from saved sessions for the request (`code_generator.use_experience`). */
+  experience?: ExperienceRetriever;
+  /** Summarises old rounds (`code_generator.prompt_compression`); one per session. */
+  compressor?: RoundCompressor;
   /** Execution time limit per run, in ms. @default the executor's */
   executionTimeoutMs?: number;
   /** @default CodeInterpreter */
@@ -56,15 +62,15 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
   const maxRetries = options.maxRetryCount ?? 3;
   const systemPrompts = new Map<string, string>();
 
-  function systemPromptFor(requester: string, pluginSignatures: string | undefined): string {
-    const key = `${requester}\n${pluginSignatures ?? ""}`;
+  function systemPromptFor(requester: string, pluginSignatures: string | undefined, lessons: string | undefined): string {
+    const key = `${requester}\n${pluginSignatures ?? ""}\n${lessons ?? ""}`;
     let prompt = systemPrompts.get(key);
     if (!prompt) {
       prompt = buildCodeInterpreterSystemPrompt({
         requester,
         pluginSignatures,
         verificationRules: options.verifier?.rules,
-        experience: options.experience,
+        experience: lessons,
       });
       systemPrompts.set(key, prompt);
     }
@@ -81,13 +87,19 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       const retriesUsed = countTrailingRetries(context.round, alias);
       const canRetry = retriesUsed < maxRetries;
 
+      const request = lastRequest(context.round, alias) ?? context.incoming.message;
       const signatures =
         typeof options.pluginSignatures === "function"
-          ? await options.pluginSignatures(lastRequest(context.round, alias) ?? context.incoming.message, context.signal)
+          ? await options.pluginSignatures(request, context.signal)
           : options.pluginSignatures;
-      const messages: ChatMessage[] = [{ role: "system", content: systemPromptFor(requester, signatures) }];
+      const lessons = await options.experience?.(request, { signal: context.signal });
+      const history = options.compressor
+        ? await options.compressor.compress(context.rounds, { signal: context.signal })
+        : { summary: undefined, recentRounds: context.rounds };
+      const systemPrompt = withSummary(systemPromptFor(requester, signatures, lessons), history.summary);
+      const messages: ChatMessage[] = [{ role: "system", content: systemPrompt }];
       for (const example of (await options.examples?.()) ?? []) messages.push(...formatCodeInterpreterRounds(example, alias));
-      messages.push(...formatCodeInterpreterRounds(context.rounds, alias));
+      messages.push(...formatCodeInterpreterRounds(history.recentRounds, alias));
 
       const builder = context.startPost();
       builder.status("calling the model");

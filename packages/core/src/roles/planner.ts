@@ -1,5 +1,7 @@
 import { RoleError } from "../errors.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
+import type { RoundCompressor } from "../compression/round-compressor.js";
+import type { ExperienceRetriever } from "../experience/experience-store.js";
 import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
 import { buildPlannerSystemPrompt, plannerAnswerSchema, PLANNER_STOP_VALUES } from "../prompts/planner-prompt.js";
@@ -20,20 +22,22 @@ export interface PlannerOptions {
   responseFormat?: "json_object" | "json_schema" | "text";
   /** Few-shot example conversations, filtered to the session's roles; loaded on first use. */
   examples?: () => Promise<readonly Round[][]>;
-  experience?: string;
+  /** Lessons from saved sessions for the user's request (`planner.use_experience`). */
+  experience?: ExperienceRetriever;
+  /** Summarises old rounds (`planner.prompt_compression`); one per session. */
+  compressor?: RoundCompressor;
 }
 
 /** The Planner: plans, routes work to workers, and answers the user. */
 export function createPlanner(options: PlannerOptions): Role {
   const maxCorrections = options.maxSelfCorrections ?? 3;
   const recipients = [...options.workers.map((worker) => worker.alias), "User"];
-  let systemPrompt: string | undefined;
+  const systemPrompts = new Map<string, string>();
 
   return {
     alias: PLANNER_ALIAS,
     description: "Plans the work and talks with the User.",
     async reply(context: RoleContext): Promise<Post> {
-      systemPrompt ??= buildPlannerSystemPrompt(options.workers, { experience: options.experience });
       const corrections = countTrailingCorrections(context.round);
       if (corrections >= maxCorrections) {
         throw new RoleError(
@@ -42,9 +46,18 @@ export function createPlanner(options: PlannerOptions): Role {
             `Last problem: ${lastRevision(context.round) ?? "unknown"}. Try again, or use a stronger model.`,
         );
       }
-      const messages: ChatMessage[] = [{ role: "system", content: systemPrompt }];
+      const lessons = await options.experience?.(context.round.user_query, { signal: context.signal });
+      let systemPrompt = systemPrompts.get(lessons ?? "");
+      if (!systemPrompt) {
+        systemPrompt = buildPlannerSystemPrompt(options.workers, { experience: lessons });
+        systemPrompts.set(lessons ?? "", systemPrompt);
+      }
+      const history = options.compressor
+        ? await options.compressor.compress(context.rounds, { signal: context.signal })
+        : { summary: undefined, recentRounds: context.rounds };
+      const messages: ChatMessage[] = [{ role: "system", content: withSummary(systemPrompt, history.summary) }];
       for (const example of (await options.examples?.()) ?? []) messages.push(...formatPlannerRounds(example));
-      messages.push(...formatPlannerRounds(context.rounds));
+      messages.push(...formatPlannerRounds(history.recentRounds));
 
       const builder = context.startPost();
       builder.status("calling the model");
@@ -89,6 +102,11 @@ export function createPlanner(options: PlannerOptions): Role {
       return builder.end();
     },
   };
+}
+
+/** Appends the running summary of compressed rounds to a system prompt. */
+export function withSummary(systemPrompt: string, summary: string | undefined): string {
+  return summary ? `${systemPrompt}\n\nSummary of the earlier conversation:\n${summary}` : systemPrompt;
 }
 
 function isPlanField(key: string): key is (typeof PLAN_FIELDS)[number] {

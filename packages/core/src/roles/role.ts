@@ -3,6 +3,7 @@ import type { CodeExecutor } from "../executor/contract.js";
 import type { LanguageModel } from "../llm/types.js";
 import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
+import type { ExperienceRetriever } from "../experience/experience-store.js";
 import type { PluginSpec } from "../plugins/plugin-spec.js";
 import type { PostBuilder } from "./post-builder.js";
 
@@ -54,6 +55,8 @@ export interface RoleServices {
    * roles exist.
    */
   examples(kind: "planner" | "code_generator"): Promise<readonly Round[][]>;
+  /** Lessons from saved sessions for a request, when `<kind>.use_experience` is on. */
+  experience(kind: "planner" | "code_generator"): ExperienceRetriever | undefined;
 }
 
 /** Builds a role for one session. */

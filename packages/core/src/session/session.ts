@@ -3,6 +3,7 @@ import { basename } from "node:path";
 import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
 import type { CodeExecutor, ExecutorFactory } from "../executor/contract.js";
 import { createPost, createRound } from "../memory/factories.js";
+import type { SavedExperience } from "../experience/save-experience.js";
 import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
 import { PostBuilder } from "../roles/post-builder.js";
@@ -39,6 +40,8 @@ export interface SessionInit {
   pendingNote?: string;
   /** Called once when the session is stopped. */
   onStopped?: () => void;
+  /** Saves finished rounds as experience (`/save`). */
+  saveExperience?: (rounds: readonly Round[]) => Promise<SavedExperience>;
 }
 
 /**
@@ -166,6 +169,17 @@ export class Session {
       const executor = await executorPromise.catch(() => undefined);
       await executor?.stop();
     }
+  }
+
+  /**
+   * Saves the session's finished rounds for experience (`/save` in the console): with
+   * `<role>.use_experience` on, they are summarised into lessons for later requests.
+   */
+  async saveExperience(): Promise<SavedExperience> {
+    if (!this.init.saveExperience) {
+      throw new TaskWeaverError("experience_unavailable", "This session was created without an experience folder.");
+    }
+    return this.init.saveExperience(this.history);
   }
 
   /** Stops the kernel but keeps the session usable: the next execution starts a fresh kernel. */
