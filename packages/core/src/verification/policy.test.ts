@@ -84,4 +84,41 @@ describe("verificationPolicyFromConfig", () => {
     const problems = await verifyCode("import subprocess\nopen('x')", policy);
     expect(problems.map((problem) => problem.line)).toEqual([1, 2]);
   });
+
+  it("accepts a typical analysis cell under the default policy", async () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({}));
+    const cell = [
+      "import pandas as pd",
+      "import numpy as np",
+      "import matplotlib.pyplot as plt",
+      "from sklearn.ensemble import IsolationForest",
+      "from datetime import datetime, timedelta",
+      "",
+      "df = pd.read_csv('demo_data.csv', parse_dates=['ts'])",
+      "df = df.sort_values('ts').reset_index(drop=True)",
+      "model = IsolationForest(contamination=0.05, random_state=0)",
+      "df['is_anomaly'] = model.fit_predict(df[['val']]) == -1",
+      "summary = df.groupby(df['ts'].dt.date)['val'].agg(['mean', 'std', 'count'])",
+      "fig, ax = plt.subplots(figsize=(10, 4))",
+      "ax.plot(df['ts'], df['val'], label='value')",
+      "ax.scatter(df.loc[df['is_anomaly'], 'ts'], df.loc[df['is_anomaly'], 'val'], color='red')",
+      "plt.savefig('anomalies.png')",
+      "print(f\"{df['is_anomaly'].sum()} anomalies since {datetime.now() - timedelta(days=7):%Y-%m-%d}\")",
+      "result = anomaly_detection(df, 'ts', 'val')",
+      "summary",
+    ].join("\n");
+    expect(await verifyCode(cell, policy)).toEqual([]);
+  });
+
+  it("lets plugins be called under an allowed-functions list", async () => {
+    const policy = verificationPolicyFromConfig(
+      appWithConfig({ "code_interpreter.allowed_functions": ["read_csv", "print"] }),
+      { extraAllowedFunctions: ["anomaly_detection"] },
+    );
+    const code = "import pandas as pd\ndf = pd.read_csv('a.csv')\nprint(anomaly_detection(df, 'ts', 'val'))";
+    expect(await verifyCode(code, policy)).toEqual([]);
+    expect(await verifyCode("df.to_csv('b.csv')", policy)).toEqual([
+      { line: 1, message: expect.stringContaining('call of function "to_csv" is not allowed') },
+    ]);
+  });
 });
