@@ -86,6 +86,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     );
     (started as Server).once("error", reject);
   });
+  // Rounds answered as JSON keep a request open for minutes, and a busy server may notice an
+  // idle keep-alive socket late: a short keep-alive lets it close a socket on which the client
+  // has just sent the next request (ECONNRESET). Outlast common client and proxy idle times.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 0;
   const { port } = server.address() as AddressInfo;
   const urlHost = host.includes(":") ? `[${host}]` : host;
 
