@@ -55,6 +55,15 @@ export class ExecutionCollector {
 
   constructor(private readonly options: ExecutionCollectorOptions) {}
 
+  /** A throwing listener (a UI bug) must not lose the execution's output. */
+  private emit(output: ExecutionOutput): void {
+    try {
+      this.options.onOutput?.(output);
+    } catch {
+      // Ignored on purpose: the result still carries the output.
+    }
+  }
+
   /** Handles one output message; bound so it can be passed as a callback. */
   readonly handle = (output: KernelOutput): void => {
     switch (output.type) {
@@ -86,13 +95,10 @@ export class ExecutionCollector {
     const kept = text.length <= room ? text : text.slice(0, room);
     if (kept.length < text.length) {
       this.droppedChars[stream] += text.length - kept.length;
-      this.options.onOutput?.({ stream, text: kept });
-      this.options.onOutput?.({
-        stream: "stderr",
-        text: `\n[output beyond ${this.options.maxOutputChars} characters is not shown]\n`,
-      });
+      this.emit({ stream, text: kept });
+      this.emit({ stream: "stderr", text: `\n[output beyond ${this.options.maxOutputChars} characters is not shown]\n` });
     } else {
-      this.options.onOutput?.({ stream, text: kept });
+      this.emit({ stream, text: kept });
     }
     this.keptChars += kept.length;
     (stream === "stdout" ? this.stdout : this.stderr).push(kept);

@@ -97,6 +97,8 @@ class KernelExecutor implements CodeExecutor {
   /** Why the previous kernel went away by itself; reported on the next execution. */
   private lostReason: string | undefined;
   private stopped = false;
+  /** Set by `interrupt()`; tells the running execution its KeyboardInterrupt was asked for. */
+  private interruptRequested = false;
   private queue: Promise<unknown> = Promise.resolve();
   private supportSource: Promise<string> | undefined;
   private readonly plugins = new Map<string, PluginLoadSpec>();
@@ -238,7 +240,15 @@ class KernelExecutor implements CodeExecutor {
       );
       this.lostReason = undefined;
     }
-    const kernel = await this.ensureKernel(options.signal);
+    let kernel: KernelConnection;
+    try {
+      kernel = await this.ensureKernel(options.signal);
+    } catch (error) {
+      if (!options.signal?.aborted) throw error;
+      collector.notes.push("The execution was cancelled while the kernel was starting; the code did not run.");
+      return finish("interrupted", 0);
+    }
+    this.interruptRequested = false;
 
     const started = performance.now();
     const handle = kernel.client.execute(code, {
@@ -251,7 +261,13 @@ class KernelExecutor implements CodeExecutor {
     const first = await this.race(handle.done, timeoutMs, options.signal);
 
     if (first.kind === "reply") {
-      return finish(first.reply.content.status === "ok" ? "ok" : "error", performance.now() - started);
+      const status = first.reply.content.status;
+      // interrupt() called by the host (e.g. the user pressed Ctrl-C) while this code ran.
+      if (status !== "ok" && this.interruptRequested && collector.error?.name === "KeyboardInterrupt") {
+        collector.notes.push("The execution was interrupted; output printed before is kept and variables are preserved.");
+        return finish("interrupted", performance.now() - started);
+      }
+      return finish(status === "ok" ? "ok" : "error", performance.now() - started);
     }
     if (first.kind === "died") {
       stateLost = true;
@@ -345,6 +361,7 @@ class KernelExecutor implements CodeExecutor {
   }
 
   async interrupt(): Promise<void> {
+    this.interruptRequested = true;
     await this.kernel?.interrupt();
   }
 

@@ -164,6 +164,34 @@ export function describeConformance(
       expect((await executor.execute("kept_before_abort + 1")).output).toBe("2");
     });
 
+    test("interrupt() stops running code, reported as interrupted, variables kept", { timeout }, async () => {
+      await executor.execute("kept_before_interrupt = 3");
+      const running = executor.execute("import time\nprint('working', flush=True)\ntime.sleep(60)", {
+        onOutput: (output) => {
+          if (output.text.includes("working")) void executor.interrupt();
+        },
+      });
+      const result = await running;
+      expect(result.outcome).toBe("interrupted");
+      expect(result.stateLost).toBe(false);
+      expect(result.durationMs).toBeLessThan(20_000);
+      expect((await executor.execute("kept_before_interrupt")).output).toBe("3");
+      // A later error is an ordinary error again.
+      expect((await executor.execute("raise KeyboardInterrupt()")).outcome).toBe("error");
+    });
+
+    test("a throwing onOutput listener does not lose output or break the kernel connection", { timeout }, async () => {
+      const result = await executor.execute("print('one', flush=True)\nprint('two')\n'done'", {
+        onOutput: () => {
+          throw new Error("listener bug");
+        },
+      });
+      expect(result.outcome, describeFailure(result)).toBe("ok");
+      expect(joined(result.stdout)).toBe("one\ntwo\n");
+      expect(result.output).toBe("'done'");
+      expect((await executor.execute("1 + 1")).output).toBe("2");
+    });
+
     test("saves a matplotlib figure shown without an explicit save as a PNG artifact", { timeout }, async () => {
       const result = await executor.execute(
         "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [2, 4, 8])\nplt.title('rising line')\nplt.show()",

@@ -127,7 +127,13 @@ class JupyterKernelClient implements KernelClient {
       }
       if (entry.onOutput !== undefined) {
         const output = parseKernelOutput(message);
-        if (output !== undefined) entry.onOutput(output, message);
+        if (output !== undefined) {
+          try {
+            entry.onOutput(output, message);
+          } catch (error) {
+            this.options.onTransportError?.(error instanceof Error ? error : new Error(String(error)));
+          }
+        }
       }
       return;
     }

@@ -87,7 +87,12 @@ export function createZmqTransport(connection: ConnectionInfo, options: ZmqTrans
           reportError(error as Error);
           continue;
         }
-        receiver?.onMessage(channel, message);
+        try {
+          receiver?.onMessage(channel, message);
+        } catch (error) {
+          // A failing listener must not end this socket's receive loop.
+          reportError(error instanceof Error ? error : new Error(String(error)));
+        }
       }
     } catch (error) {
       if (!closed) reportError(error as Error);
