@@ -1,5 +1,6 @@
 import {
   createId as defaultCreateId,
+  ExecutionTimeoutError,
   KernelDiedError,
   TaskWeaverError,
   type CodeExecutor,
@@ -183,9 +184,28 @@ class KernelExecutor implements CodeExecutor {
     return kernel;
   }
 
-  /** Runs support code silently; a Python exception becomes a TaskWeaverError with its traceback. */
+  /**
+   * Runs support code silently; a Python exception becomes a TaskWeaverError with its traceback.
+   * Bounded by the execution timeout, like user code (a plugin may loop at import).
+   */
   private async runInternal(kernel: KernelConnection, code: string, errorCode: string, what: string): Promise<void> {
-    const reply = await kernel.client.execute(code, { silent: true }).done;
+    const handle = kernel.client.execute(code, { silent: true });
+    handle.done.catch(() => undefined);
+    const first = await this.race(handle.done, this.executionTimeoutMs, undefined);
+    if (first.kind === "died") throw first.error;
+    if (first.kind !== "reply") {
+      await kernel.interrupt().catch(() => undefined);
+      const second = await this.race(handle.done, this.interruptGraceMs, undefined);
+      if (second.kind !== "reply") {
+        // While starting, the caller stops this kernel; a bound kernel is replaced right away.
+        if (this.kernel === kernel) await this.replaceKernel(kernel);
+        else await kernel.stop({ graceful: false });
+      }
+      throw new ExecutionTimeoutError(
+        `${what}: it did not finish within ${formatSeconds(this.executionTimeoutMs)} and was interrupted${second.kind === "reply" ? "" : "; the kernel was restarted"}.`,
+      );
+    }
+    const reply = first.reply;
     if (reply.content.status !== "ok") {
       const traceback = stripAnsi((reply.content.traceback ?? []).join("\n"));
       throw new TaskWeaverError(
