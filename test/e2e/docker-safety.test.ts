@@ -125,6 +125,20 @@ describe.skipIf(engine.skip)("the Docker runtime's safety defaults", () => {
     expect(chown.error?.name).toBe("PermissionError");
   });
 
+  it("puts the kernel in a cgroup with the CPU, memory and process limits", async () => {
+    // cgroup v2 files first, then v1 (as on this project's machines).
+    const limits = await value(
+      "import os\ndef first(*paths):\n    for path in paths:\n        if os.path.exists(path):\n            return open(path).read().strip()\n    return 'missing'\n" +
+        "(first('/sys/fs/cgroup/cpu.max', '/sys/fs/cgroup/cpu/cpu.cfs_quota_us'), " +
+        "first('/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes'), " +
+        "first('/sys/fs/cgroup/pids.max', '/sys/fs/cgroup/pids/pids.max'))",
+    );
+    const [cpu, memory, pids] = limits as [string, string, string];
+    expect(["100000 100000", "100000"]).toContain(cpu);
+    expect(memory).toBe(String(1024 ** 3));
+    expect(pids).toBe("256");
+  });
+
   it("limits CPU, processes and memory in the container's configuration", async () => {
     const inspection = await requireEngine(engine).inspectContainer(containers[0]!.id);
     expect(inspection?.HostConfig).toMatchObject({
