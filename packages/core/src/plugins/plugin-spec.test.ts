@@ -165,6 +165,35 @@ describe("loadPlugins", () => {
     ]);
   });
 
+  it("reports a Python file that does not parse, with its line, and skips that plugin", async () => {
+    const directory = pluginDir({
+      "broken.yaml": "name: broken\ndescription: d\n",
+      "broken.py":
+        "from taskweaver.plugin import register_plugin\n\n@register_plugin\ndef broken(x:\n    return x\n",
+      "fine.yaml": "name: fine\ndescription: d\n",
+      "fine.py": ANOMALY_PY,
+    });
+    const { plugins, problems } = await loadPlugins(directory);
+    expect(plugins.map((plugin) => plugin.name)).toEqual(["fine"]);
+    expect(problems).toEqual([
+      {
+        file: join(directory, "broken.py"),
+        message: expect.stringMatching(/^line [34]: invalid Python syntax/),
+      },
+    ]);
+  });
+
+  it("does not apply code verification rules to plugin modules", async () => {
+    const directory = pluginDir({
+      "sql.yaml": "name: sql\ndescription: d\n",
+      "sql.py":
+        "import os\nimport sqlalchemy\n\ndef sql(query):\n    return getattr(os, 'environ').get(query)\n",
+    });
+    const { plugins, problems } = await loadPlugins(directory);
+    expect(problems).toEqual([]);
+    expect(plugins).toHaveLength(1);
+  });
+
   it("reports YAML that does not parse or is not a mapping", async () => {
     const directory = pluginDir({ "broken.yaml": "name: [unclosed\n", "list.yaml": "- a\n- b\n" });
     const { problems } = await loadPlugins(directory);

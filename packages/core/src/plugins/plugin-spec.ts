@@ -2,6 +2,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
+import { findPythonSyntaxError } from "../verification/verify-code.js";
 
 /** Python identifiers: a plugin is called by its name in generated code. */
 const PYTHON_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -145,6 +146,9 @@ async function loadPluginFile(
       },
     };
   }
+  // A module that does not parse would fail in every session's kernel: say so once, at load.
+  const syntaxError = await findPythonSyntaxError(pythonSource);
+  if (syntaxError) return { problem: { file: codeFile, message: syntaxError.message } };
   return { plugin: { ...parsed.data, code, pythonSource, specFile, codeFile } };
 }
 

@@ -775,6 +775,19 @@ export async function verifyCode(code: string, policy: VerificationPolicy): Prom
     .sort((left, right) => left.line - right.line);
 }
 
+/**
+ * Only the syntax check of `verifyCode`, for Python that is trusted but must parse, such as a
+ * plugin's module: the first syntax error, or `undefined`.
+ */
+export async function findPythonSyntaxError(code: string): Promise<VerificationProblem | undefined> {
+  const source = code.startsWith("\ufeff") ? code.slice(1) : code;
+  const root = await parsePython(source);
+  const checker = new Checker(resolvePolicy({}), new Set(), new Set());
+  checker.findSyntaxError(root, source.split("\n"));
+  checker.reportEarliestSyntaxError();
+  return checker.problems[0];
+}
+
 function listRule(
   list: readonly string[] | null | undefined,
   allowed: string,
