@@ -23,7 +23,7 @@ describeConformance(
 
 describe("local runtime specifics", () => {
   test.skipIf(unavailableReason !== undefined && process.env.CI !== "true")(
-    "reports the running kernel in info, and saves plugin data frames and figures as artifacts",
+    "reports the running kernel in info, runs %pip, and saves plugin data frames and figures as artifacts",
     { timeout: 120_000 },
     async () => {
       const workingDirectory = await mkdtemp(join(tmpdir(), "tw-local-"));
@@ -33,6 +33,10 @@ describe("local runtime specifics", () => {
         expect(executor.info.kind).toBe("local");
         expect(Number(executor.info.details.pid)).toBeGreaterThan(0);
         expect(executor.info.details.transport).toBe("ipc");
+        // IPython's %pip magic runs pip of the kernel's own Python.
+        const pip = await executor.execute("%pip --version");
+        expect(pip.outcome).toBe("ok");
+        expect(pip.stdout.join("")).toMatch(/^pip \d+/m);
         await executor.loadPlugin({
           name: "reporter",
           code: [

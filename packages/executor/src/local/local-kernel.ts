@@ -17,8 +17,9 @@ export interface LocalKernelLauncherOptions {
   /** Resolves the Python executable to run (discovery is memoised by the caller). */
   resolvePython: () => Promise<string>;
   /**
-   * ZeroMQ transport between host and kernel. Unix sockets (`ipc`) measured faster than
-   * loopback TCP and need no free-port search.
+   * ZeroMQ transport between host and kernel. Unix sockets (`ipc`) measured about as fast as
+   * loopback TCP (`pnpm bench kernel` prints both), need no free-port search (no race with other
+   * processes taking the port) and cannot be reached from the network.
    * @default "ipc"
    */
   transport?: "ipc" | "tcp";
