@@ -1,0 +1,206 @@
+// API load: 50 sessions at once, 3 rounds each, over real HTTP against a `serve` process with
+// real kernels and an instant fake model (code-interpreter-only rounds running trivial code).
+// Prints rounds/s, round latency, and peak memory of the server process and of its kernels.
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
+import { join } from "node:path";
+import { createTestAppDir, REPO_ROOT, startFakeOpenAIServer } from "@taskweaver/testing";
+import { formatMs, percentile } from "./stats.js";
+
+const SESSIONS = 50;
+const ROUNDS_PER_SESSION = 3;
+const SAMPLE_EVERY_MS = 200;
+
+function residentBytes(pid: number): number {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0; // the process just ended
+  }
+}
+
+/** Every process below `root` (kernels and whatever launched them). */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      // The command name is in parentheses and may hold spaces: the parent id follows it.
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      const list = children.get(parent) ?? [];
+      list.push(Number(entry));
+      children.set(parent, list);
+    } catch {
+      // gone
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    for (const child of children.get(queue.shift()!) ?? []) {
+      found.push(child);
+      queue.push(child);
+    }
+  }
+  return found;
+}
+
+const mebibytes = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(0)} MiB`;
+
+export async function run(): Promise<void> {
+  const code = "value = 1 + 1\nvalue";
+  const model = await startFakeOpenAIServer({
+    handler: () =>
+      JSON.stringify({ response: { thought: "Add.", reply_type: "python", reply_content: code } }),
+  });
+  const appDir = createTestAppDir({
+    copySample: false,
+    config: {
+      "llm.api_base": model.url,
+      "llm.api_key": "bench",
+      "llm.model": "fake-model",
+      "session.roles": ["code_interpreter"],
+      "api.max_sessions": SESSIONS,
+    },
+  });
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (!/^(LLM_|OPENAI_|SESSION_|EXECUTION_SERVICE_|API_|TASKWEAVER_API_KEYS)/.test(key)) env[key] = value;
+  }
+  const server = spawn(
+    process.execPath,
+    ["--import", "tsx", join(REPO_ROOT, "apps/api/src/serve.ts"), "-p", appDir.path, "--port", "0"],
+    {
+      cwd: REPO_ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let stdout = "";
+  let stderr = "";
+  server.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+  // The request log goes to stderr; keep only the tail for error reports.
+  server.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr = (stderr + chunk).slice(-20_000)));
+  const exited = new Promise<number | null>((resolve) => server.on("close", resolve));
+
+  let peakServer = 0;
+  let peakKernels = 0;
+  let peakKernelCount = 0;
+  const sampler = setInterval(() => {
+    peakServer = Math.max(peakServer, residentBytes(server.pid!));
+    const kernels = descendants(server.pid!);
+    peakKernels = Math.max(
+      peakKernels,
+      kernels.reduce((sum, pid) => sum + residentBytes(pid), 0),
+    );
+    peakKernelCount = Math.max(peakKernelCount, kernels.length);
+  }, SAMPLE_EVERY_MS);
+
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`the server did not start:\n${stdout}\n${stderr}`)),
+        60_000,
+      );
+      server.stdout.on("data", () => {
+        const match = /listening on (http:\/\/\S+)/.exec(stdout);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]!);
+        }
+      });
+      void exited.then(() => reject(new Error(`the server exited:\n${stdout}\n${stderr}`)));
+    });
+    const base = `${url}/api/v1`;
+
+    const started = performance.now();
+    const latencies: number[] = [];
+    const firstRoundLatencies: number[] = [];
+    const laterRoundLatencies: number[] = [];
+    const failures: string[] = [];
+    const sessionIds = await Promise.all(
+      Array.from({ length: SESSIONS }, async () => {
+        const response = await fetch(`${base}/sessions`, { method: "POST" });
+        if (response.status !== 201)
+          throw new Error(`creating a session answered ${response.status}: ${await response.text()}`);
+        return ((await response.json()) as { id: string }).id;
+      }),
+    );
+    const created = performance.now();
+    await Promise.all(
+      sessionIds.map(async (id) => {
+        for (let round = 0; round < ROUNDS_PER_SESSION; round += 1) {
+          const sent = performance.now();
+          let response: Response;
+          try {
+            response = await fetch(`${base}/sessions/${id}/messages`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify({ message: `add one and one (${round + 1})` }),
+            });
+          } catch (error) {
+            failures.push(
+              `${id} round ${round + 1} after ${formatMs(performance.now() - sent)}: ${String(error)} ${String((error as Error).cause)}`,
+            );
+            continue;
+          }
+          const body = (await response.json()) as { state?: string; error?: unknown };
+          const latency = performance.now() - sent;
+          latencies.push(latency);
+          (round === 0 ? firstRoundLatencies : laterRoundLatencies).push(latency);
+          if (response.status !== 200 || body.state !== "finished") {
+            failures.push(
+              `${id} round ${round + 1}: ${response.status} ${JSON.stringify(body.error ?? body)}`,
+            );
+          }
+        }
+      }),
+    );
+    const finished = performance.now();
+    const rounds = SESSIONS * ROUNDS_PER_SESSION;
+    const seconds = (finished - created) / 1000;
+    const succeeded = rounds - failures.length;
+    console.log(
+      `${SESSIONS} sessions x ${ROUNDS_PER_SESSION} rounds = ${rounds} rounds, ${succeeded} finished`,
+    );
+    console.log(`creating ${SESSIONS} sessions:    ${formatMs(created - started)}`);
+    console.log(
+      `rounds:                    ${seconds.toFixed(1)} s, ${(succeeded / seconds).toFixed(2)} rounds/s`,
+    );
+    console.log(
+      `round latency:             p50 ${formatMs(percentile(latencies, 50))}, p99 ${formatMs(percentile(latencies, 99))}, max ${formatMs(Math.max(...latencies))}`,
+    );
+    console.log(
+      `  first round per session (kernel start included): p50 ${formatMs(percentile(firstRoundLatencies, 50))}`,
+    );
+    console.log(
+      `  later rounds:                                    p50 ${formatMs(percentile(laterRoundLatencies, 50))}`,
+    );
+    console.log(`peak RSS, server process:  ${mebibytes(peakServer)}`);
+    console.log(
+      `peak RSS, kernels (sum):   ${mebibytes(peakKernels)} over ${peakKernelCount} processes (${mebibytes(peakKernels / Math.max(1, peakKernelCount))} each)`,
+    );
+    console.log(
+      `machine load average:      ${loadavg()
+        .map((value) => value.toFixed(1))
+        .join(", ")} on ${cpus().length} cores`,
+    );
+    if (failures.length > 0) {
+      throw new Error(
+        `${failures.length} of ${rounds} rounds failed:\n${failures.slice(0, 5).join("\n")}\nserver log tail:\n${stderr.slice(-3_000)}`,
+      );
+    }
+    console.log(`model calls:               ${model.chatRequests.length}`);
+  } finally {
+    clearInterval(sampler);
+    server.kill("SIGTERM");
+    const timer = setTimeout(() => server.kill("SIGKILL"), 60_000);
+    await exited;
+    clearTimeout(timer);
+    await model.close();
+    appDir.remove();
+  }
+}
