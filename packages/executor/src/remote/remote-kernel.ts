@@ -107,6 +107,7 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
     registerRemoteKernelForExitCleanup(options.rest.baseUrl, kernelId, options.token);
     let stopped = false;
     let died = false;
+    let deathReason = "";
     const deathListeners: ((reason: string) => void)[] = [];
     let deletion: Promise<void> | undefined;
     const deleteKernel = () => {
@@ -133,6 +134,7 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         observeClose(transport, (reason) => {
           if (stopped || died) return;
           died = true;
+          deathReason = reason;
           if (current === client) current = undefined;
           // The server may have restarted the dead kernel on its own; we start a fresh one and
           // do not want that orphan to linger.
@@ -168,7 +170,10 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         await options.rest.interruptKernel(kernelId);
       },
       onDeath(listener) {
-        deathListeners.push(listener);
+        // A kernel that died before anyone listened (between setup and registration) is
+        // still reported, or the executor would keep a dead kernel.
+        if (died && !stopped) queueMicrotask(() => listener(deathReason));
+        else deathListeners.push(listener);
       },
       async stop(stopOptions = {}) {
         if (stopped) return;
