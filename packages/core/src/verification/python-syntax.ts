@@ -15,7 +15,7 @@ export interface SyntaxNode {
   line: number;
   /** 0-based column of the node's first character, in UTF-16 code units like JS strings. */
   column: number;
-  /** Source text; kept only for identifiers and string contents, the nodes the checks read. */
+  /** Source text; kept only for identifiers and string parts, the nodes the checks read. */
   text: string;
   /** True for a token the parser inserted to recover from an error. */
   isMissing: boolean;
@@ -24,7 +24,7 @@ export interface SyntaxNode {
 }
 
 /** Node types whose text the checks read; others keep an empty text, since copying text costs. */
-const TEXT_NODE_TYPES = new Set(["identifier", "string_content"]);
+const TEXT_NODE_TYPES = new Set(["identifier", "string_start", "string_content"]);
 
 /**
  * One parser per process: loading the WebAssembly grammar costs tens of milliseconds, a parse

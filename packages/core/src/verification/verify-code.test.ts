@@ -328,6 +328,19 @@ describe("verifyCode: names that reach around the checks", () => {
     expect(await messages('d["__builtins__"]["eval"]', policy)).toHaveLength(1);
   });
 
+  it("decodes escapes in string subscripts, but not in raw strings", async () => {
+    for (const code of [
+      'x["\\x5f\\x5fclass\\x5f\\x5f"]',
+      'x["\\u005f_dict__"]',
+      'x["_\\N{LOW LINE}globals__"]',
+      "x['\\137\\137class\\137\\137']",
+      'x["__cl" "\\x61ss__"]',
+    ]) {
+      expect(await messages(code, {}), code).toEqual([expect.stringContaining("names a special attribute")]);
+    }
+    await expectClean('x[r"\\x5f\\x5fclass\\x5f\\x5f"]\nx["a\\tb"]\nx["\\N{BULLET}"]', {});
+  });
+
   it("accepts a dunder in a plain string literal that is not a subscript", async () => {
     await expectClean('label = "__class__"\nprint("__dict__")\nrows["name"]', policy);
   });

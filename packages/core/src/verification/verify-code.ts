@@ -77,10 +77,44 @@ const DUNDER = /^__\w+__$/;
 const LIST_PREVIEW_LIMIT = 12;
 
 function preview(names: ReadonlySet<string>): string {
-  const sorted = [...names];
-  if (sorted.length === 0) return "none";
-  const shown = sorted.slice(0, LIST_PREVIEW_LIMIT).join(", ");
-  return sorted.length > LIST_PREVIEW_LIMIT ? `${shown}, ...` : shown;
+  const list = [...names];
+  if (list.length === 0) return "none";
+  const shown = list.slice(0, LIST_PREVIEW_LIMIT).join(", ");
+  return list.length > LIST_PREVIEW_LIMIT ? `${shown}, ...` : shown;
+}
+
+const SIMPLE_ESCAPES: Record<string, string> = {
+  "\\": "\\",
+  "'": "'",
+  '"': '"',
+  a: "\x07",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+  v: "\v",
+  "\n": "",
+};
+
+/**
+ * Python's escapes, so that `"\x5f\x5fclass\x5f\x5f"` is seen as `__class__`. Of the named
+ * escapes only the underscore matters here; other names decode to a placeholder.
+ */
+function decodeEscapes(raw: string): string {
+  return raw.replace(
+    /\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|N\{[^}]*\}|[0-7]{1,3}|[\s\S])/g,
+    (whole, escape: string) => {
+      const kind = escape[0]!;
+      if (kind === "x" || kind === "u" || kind === "U") {
+        const codePoint = Number.parseInt(escape.slice(1), 16);
+        return codePoint <= 0x10ffff ? String.fromCodePoint(codePoint) : whole;
+      }
+      if (kind === "N" && escape.length > 1) return /^N\{LOW LINE\}$/i.test(escape) ? "_" : "\ufffd";
+      if (/^[0-7]+$/.test(escape)) return String.fromCodePoint(Number.parseInt(escape, 8));
+      return SIMPLE_ESCAPES[escape] ?? whole;
+    },
+  );
 }
 
 function stringLiteralValue(node: SyntaxNode): string | undefined {
@@ -91,9 +125,11 @@ function stringLiteralValue(node: SyntaxNode): string | undefined {
   if (node.type !== "string") return undefined;
   // An f-string with interpolations has no fixed value.
   if (node.children.some((child) => child.type === "interpolation")) return undefined;
+  const prefix = node.children.find((child) => child.type === "string_start")?.text ?? "";
+  const isRaw = /r/i.test(prefix);
   return node.children
     .filter((child) => child.type === "string_content")
-    .map((child) => child.text)
+    .map((child) => (isRaw ? child.text : decodeEscapes(child.text)))
     .join("");
 }
 
