@@ -30,6 +30,7 @@ _state = {
     "counter": 0,
     "plugins": {},
     "collecting": None,
+    "output_budget": None,
 }
 
 
@@ -91,6 +92,7 @@ def _pre_run_cell(info=None):
         execution_id = None
     _state["execution_id"] = execution_id
     _state["figure_index"] = 0
+    _start_output_budget()
 
 
 def _figure_description(figure, index):
@@ -109,6 +111,7 @@ def _figure_description(figure, index):
 
 
 def _post_run_cell(result=None):
+    _end_output_budget()
     pyplot = sys.modules.get("matplotlib.pyplot")
     if pyplot is None:
         return
@@ -409,6 +412,54 @@ def _skip_empty_flushes():
         stream.flush = flush
 
 
+def _limit_output(max_chars):
+    """Drops stdout/stderr text of a cell beyond ``max_chars`` in the kernel, before it is sent.
+
+    The host keeps the same limit; cutting here as well means printing 10 MB never puts 10 MB on
+    the wire or in the host's memory. How much was dropped is reported after the cell.
+    """
+    try:
+        from ipykernel.iostream import OutStream
+    except Exception:
+        return
+    budget = _state["output_budget"] = {"active": False, "used": 0, "stdout": 0, "stderr": 0}
+    for stream in (sys.stdout, sys.stderr):
+        name = getattr(stream, "name", None)
+        if not isinstance(stream, OutStream) or name not in ("stdout", "stderr"):
+            continue
+
+        def write(text, original=stream.write, name=name):
+            if not budget["active"] or not isinstance(text, str):
+                return original(text)
+            room = max_chars - budget["used"]
+            if room >= len(text):
+                budget["used"] += len(text)
+                return original(text)
+            kept = text[: max(room, 0)]
+            budget["used"] += len(kept)
+            budget[name] += len(text) - len(kept)
+            if kept:
+                original(kept)
+            return len(text)
+
+        stream.write = write
+
+
+def _start_output_budget():
+    budget = _state.get("output_budget")
+    if budget is not None:
+        budget.update(active=True, used=0, stdout=0, stderr=0)
+
+
+def _end_output_budget():
+    budget = _state.get("output_budget")
+    if budget is None:
+        return
+    budget["active"] = False
+    if budget["stdout"] or budget["stderr"]:
+        _emit({"kind": "output_dropped", "stdout": budget["stdout"], "stderr": budget["stderr"]})
+
+
 # ---------------------------------------------------------------------------------------------
 
 
@@ -440,6 +491,8 @@ def install(options_json):
 
     if options.get("skip_empty_flushes", True):
         _skip_empty_flushes()
+    if options.get("max_output_chars"):
+        _limit_output(int(options["max_output_chars"]))
 
     shell.events.register("pre_run_cell", _pre_run_cell)
     shell.events.register("post_run_cell", _post_run_cell)

@@ -19,6 +19,21 @@ describe("ExecutionCollector", () => {
     ]);
   });
 
+  test("adds output the kernel already dropped to the note, and shows the cut notice once", async () => {
+    const streamed: string[] = [];
+    const collector = new ExecutionCollector({ executionId: "e", maxOutputChars: 5, onOutput: (output) => streamed.push(output.text) });
+    collector.handle({ type: "stream", content: { name: "stdout", text: "12345" } });
+    collector.handle({
+      type: "display_data",
+      content: { data: { [EVENT_MIME]: { kind: "output_dropped", stdout: 995, stderr: 7 } }, metadata: {} },
+    });
+    await collector.finish();
+    expect(collector.stdout).toEqual(["12345"]);
+    expect(collector.displays).toEqual([]);
+    expect(streamed.filter((text) => text.includes("not shown"))).toHaveLength(1);
+    expect(collector.notes[0]).toContain("995 characters of stdout and 7 characters of stderr were dropped");
+  });
+
   test("turns CRLF from shell commands into LF", () => {
     const collector = new ExecutionCollector({ executionId: "e", maxOutputChars: 100 });
     collector.handle({ type: "stream", content: { name: "stdout", text: "hi\r\n" } });

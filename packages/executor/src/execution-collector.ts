@@ -13,7 +13,12 @@ const ArtifactEventSchema = z.object({
   description: z.string().default(""),
 });
 const LogEventSchema = z.object({ kind: z.literal("log"), level: z.string(), message: z.string() });
-const SupportEventSchema = z.discriminatedUnion("kind", [ArtifactEventSchema, LogEventSchema]);
+const OutputDroppedEventSchema = z.object({
+  kind: z.literal("output_dropped"),
+  stdout: z.number().int().min(0),
+  stderr: z.number().int().min(0),
+});
+const SupportEventSchema = z.discriminatedUnion("kind", [ArtifactEventSchema, LogEventSchema, OutputDroppedEventSchema]);
 
 const IMAGE_EXTENSIONS: Record<string, string> = {
   "image/png": "png",
@@ -84,6 +89,14 @@ export class ExecutionCollector {
     }
   };
 
+  private cutNoticeShown = false;
+
+  private showCutNotice(): void {
+    if (this.cutNoticeShown) return;
+    this.cutNoticeShown = true;
+    this.emit({ stream: "stderr", text: `\n[output beyond ${this.options.maxOutputChars} characters is not shown]\n` });
+  }
+
   private handleStream(stream: "stdout" | "stderr", raw: string): void {
     // `!command` output comes through a pseudo-terminal with CRLF line ends.
     const text = raw.includes("\r\n") ? raw.replace(/\r\n/g, "\n") : raw;
@@ -96,7 +109,7 @@ export class ExecutionCollector {
     if (kept.length < text.length) {
       this.droppedChars[stream] += text.length - kept.length;
       this.emit({ stream, text: kept });
-      this.emit({ stream: "stderr", text: `\n[output beyond ${this.options.maxOutputChars} characters is not shown]\n` });
+      this.showCutNotice();
     } else {
       this.emit({ stream, text: kept });
     }
@@ -156,6 +169,11 @@ export class ExecutionCollector {
     const event = parsed.data;
     if (event.kind === "log") {
       this.log.push({ level: event.level, message: event.message });
+    } else if (event.kind === "output_dropped") {
+      // The kernel already cut what went over the limit; count it as if we had.
+      this.droppedChars.stdout += event.stdout;
+      this.droppedChars.stderr += event.stderr;
+      this.showCutNotice();
     } else {
       this.artifacts.push({
         name: event.name,

@@ -153,7 +153,11 @@ class KernelExecutor implements CodeExecutor {
     try {
       await this.runInternal(
         kernel,
-        createBootstrapCode(source, { ...this.options.supportOptions, workdir: this.options.kernelWorkingDirectory }),
+        createBootstrapCode(source, {
+          ...this.options.supportOptions,
+          workdir: this.options.kernelWorkingDirectory,
+          max_output_chars: this.maxOutputChars,
+        }),
         "kernel_setup_failed",
         "Setting up the kernel failed",
       );

@@ -29,6 +29,8 @@ export interface SupportInstallOptions {
   parent_pid?: number;
   /** Skip ipykernel's cross-thread round trip when flushing an empty stdout/stderr (lower latency). @default true */
   skip_empty_flushes?: boolean;
+  /** Characters of stdout+stderr a cell may send; the rest is dropped in the kernel and counted. */
+  max_output_chars?: number;
 }
 
 /**
