@@ -155,7 +155,9 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
         builder.status("verifying code");
         const problems = await options.verifier.verify(code);
         if (problems.length > 0) {
-          const list = problems.map((item) => `line ${item.line}: ${item.message}`).join("\n");
+          const list = problems
+            .map((item) => (item.message.startsWith("line ") ? item.message : `line ${item.line}: ${item.message}`))
+            .join("\n");
           builder.addAttachment("verification", "INCORRECT");
           builder.addAttachment("code_error", list);
           builder.addAttachment("execution_status", "NONE");
