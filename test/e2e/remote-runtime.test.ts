@@ -319,8 +319,10 @@ describe.runIf(runOrFail)("remote runtime on a real jupyter server", () => {
       },
     });
     const result = await running;
-    expect(result.outcome).toBe("error");
-    expect(result.error?.name).toBe("KeyboardInterrupt");
+    // The same as a local kernel: an interrupt the caller asked for is not a code error.
+    expect(result.outcome).toBe("interrupted");
+    expect(result.isSuccess).toBe(false);
+    expect(result.stdout.join("")).toBe("start\n");
     expect(result.durationMs).toBeLessThan(20_000);
     expect((await executor.execute("kept * 2")).output).toBe("10");
   });
