@@ -5,7 +5,7 @@ import type { CodeExecutor } from "@taskweaver/core";
 import { createKernelClient } from "../../packages/executor/src/protocol/kernel-client.js";
 import { createJupyterRestClient } from "../../packages/executor/src/remote/jupyter-rest-client.js";
 import { connectKernelWebSocket } from "../../packages/executor/src/remote/kernel-websocket.js";
-import { createRemoteExecutor } from "../../packages/executor/src/remote/remote-executor.js";
+import { createRemoteExecutor } from "../../packages/executor/src/remote/index.js";
 import { jupyterServerUnavailableReason, startJupyterServer } from "../../test/src/jupyter-server.js";
 import { formatMs, percentile } from "./stats.js";
 

@@ -4,7 +4,7 @@ import { basename } from "node:path";
 import { describeConformance } from "@taskweaver/executor/conformance";
 import { afterAll, beforeAll } from "vitest";
 // The remote runtime is not exported from the package entry yet (see the remote runtime's report).
-import { createRemoteExecutor } from "../../packages/executor/src/remote/remote-executor.js";
+import { createRemoteExecutor } from "../../packages/executor/src/remote/index.js";
 import {
   jupyterServerUnavailableReason,
   startJupyterServer,

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createRemoteExecutor,
   createRemoteExecutorFactory,
-} from "../../packages/executor/src/remote/remote-executor.js";
+} from "../../packages/executor/src/remote/index.js";
 import {
   jupyterServerUnavailableReason,
   startJupyterServer,

@@ -7,7 +7,7 @@ import { createTaskWeaver, type TaskWeaverEvent } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 // The remote runtime is not registered in the package's runtime table yet (see the remote runtime's report).
-import { createRemoteExecutorFactory } from "../../packages/executor/src/remote/remote-executor.js";
+import { createRemoteExecutorFactory } from "../../packages/executor/src/remote/index.js";
 import {
   jupyterServerUnavailableReason,
   startJupyterServer,
