@@ -37,7 +37,8 @@ function startBaseline(workdir: string) {
   return {
     start: async () => (await ask<{ start_ms: number }>("start")).start_ms,
     open: () => ask("open"),
-    roundTrips: async (count: number) => (await ask<{ round_trip_ms: number[] }>(`rt ${count}`)).round_trip_ms,
+    roundTrips: async (count: number) =>
+      (await ask<{ round_trip_ms: number[] }>(`rt ${count}`)).round_trip_ms,
     close: () => ask("close"),
     end: () => {
       child.stdin.end();
@@ -89,8 +90,12 @@ export async function run(): Promise<void> {
     const startRatio = median(ours) / median(bare);
     const pairedRatio = median(ours.map((value, index) => value / bare[index]!));
     console.log(`kernel start-to-ready, median of ${STARTS} alternating starts (min .. max):`);
-    console.log(`  ours (local runtime, support code injected)      ${formatMs(median(ours))}  (${range(ours)})`);
-    console.log(`  bare kernel process (spawn to kernel_info_reply) ${formatMs(median(bare))}  (${range(bare)})`);
+    console.log(
+      `  ours (local runtime, support code injected)      ${formatMs(median(ours))}  (${range(ours)})`,
+    );
+    console.log(
+      `  bare kernel process (spawn to kernel_info_reply) ${formatMs(median(bare))}  (${range(bare)})`,
+    );
     console.log(
       `  ratio ours/bare: ${startRatio.toFixed(2)}x of medians, ${pairedRatio.toFixed(2)}x median of pairs (target <= 1.20x) ${startRatio <= 1.2 ? "OK" : "MISSED"}`,
     );
@@ -106,8 +111,12 @@ export async function run(): Promise<void> {
     }
     await Promise.all([ipc.stop(), tcp.stop(), baseline.close()]);
     const row = (label: string, values: number[]) =>
-      console.log(`  ${label.padEnd(46)} p50 ${formatMs(percentile(values, 50))}   p99 ${formatMs(percentile(values, 99))}`);
-    console.log(`round trip of 1+1, ${RUNS} runs each, in alternating blocks of ${BLOCK} (after ${WARM_UP} warm-up runs):`);
+      console.log(
+        `  ${label.padEnd(46)} p50 ${formatMs(percentile(values, 50))}   p99 ${formatMs(percentile(values, 99))}`,
+      );
+    console.log(
+      `round trip of 1+1, ${RUNS} runs each, in alternating blocks of ${BLOCK} (after ${WARM_UP} warm-up runs):`,
+    );
     row("ours, ipc transport (default)", times.ipc);
     row("ours, tcp transport", times.tcp);
     row("baseline jupyter_client BlockingKernelClient", times.baseline);

@@ -45,7 +45,9 @@ afterAll(async () => {
   await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
 });
 
-async function startHost(mode: string): Promise<{ host: ChildProcess; kernelPid: number; childPid: number; output: () => string }> {
+async function startHost(
+  mode: string,
+): Promise<{ host: ChildProcess; kernelPid: number; childPid: number; output: () => string }> {
   if (unavailable !== undefined) throw new Error(unavailable);
   const directory = await mkdtemp(join(tmpdir(), "tw-e2e-host-"));
   directories.push(directory);
@@ -70,7 +72,9 @@ async function startHost(mode: string): Promise<{ host: ChildProcess; kernelPid:
 }
 
 const exited = (host: ChildProcess) =>
-  new Promise<void>((resolve) => (host.exitCode !== null || host.signalCode !== null ? resolve() : host.once("exit", () => resolve())));
+  new Promise<void>((resolve) =>
+    host.exitCode !== null || host.signalCode !== null ? resolve() : host.once("exit", () => resolve()),
+  );
 
 runIf("local kernels never outlive their host process", () => {
   test("a host that exits normally takes its kernel with it", { timeout: 120_000 }, async () => {
@@ -79,12 +83,16 @@ runIf("local kernels never outlive their host process", () => {
     expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
   });
 
-  test("a host that crashes on an uncaught exception takes its kernel with it", { timeout: 120_000 }, async () => {
-    const { host, kernelPid, childPid, output } = await startHost("throw");
-    await exited(host);
-    expect(output()).toContain("crash on purpose");
-    expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
-  });
+  test(
+    "a host that crashes on an uncaught exception takes its kernel with it",
+    { timeout: 120_000 },
+    async () => {
+      const { host, kernelPid, childPid, output } = await startHost("throw");
+      await exited(host);
+      expect(output()).toContain("crash on purpose");
+      expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
+    },
+  );
 
   test("SIGTERM to the host kills its kernel", { timeout: 120_000 }, async () => {
     const { host, kernelPid, childPid } = await startHost("wait");
@@ -94,22 +102,30 @@ runIf("local kernels never outlive their host process", () => {
     expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
   });
 
-  test("a host killed with SIGKILL still takes its kernel and the kernel's programs with it (parent-death signal)", { timeout: 120_000 }, async () => {
-    const { host, kernelPid, childPid } = await startHost("wait");
-    host.kill("SIGKILL");
-    await exited(host);
-    expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
-  });
+  test(
+    "a host killed with SIGKILL still takes its kernel and the kernel's programs with it (parent-death signal)",
+    { timeout: 120_000 },
+    async () => {
+      const { host, kernelPid, childPid } = await startHost("wait");
+      host.kill("SIGKILL");
+      await exited(host);
+      expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
+    },
+  );
 
-  test("SIGINT handled by the application (a CLI interrupting its round) leaves the kernel running", { timeout: 120_000 }, async () => {
-    const { host, kernelPid, childPid, output } = await startHost("own-sigint");
-    host.kill("SIGINT");
-    expect(await waitUntil(() => output().includes("SIGINT_HANDLED"), 10_000)).toBe(true);
-    expect(isAlive(kernelPid) && isAlive(childPid)).toBe(true);
-    host.kill("SIGTERM");
-    await exited(host);
-    expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
-  });
+  test(
+    "SIGINT handled by the application (a CLI interrupting its round) leaves the kernel running",
+    { timeout: 120_000 },
+    async () => {
+      const { host, kernelPid, childPid, output } = await startHost("own-sigint");
+      host.kill("SIGINT");
+      expect(await waitUntil(() => output().includes("SIGINT_HANDLED"), 10_000)).toBe(true);
+      expect(isAlive(kernelPid) && isAlive(childPid)).toBe(true);
+      host.kill("SIGTERM");
+      await exited(host);
+      expect(await waitUntil(() => !isAlive(kernelPid) && !isAlive(childPid), 10_000)).toBe(true);
+    },
+  );
 });
 
 runIf("the executor factory of an app", () => {
@@ -119,29 +135,40 @@ runIf("the executor factory of an app", () => {
     directories.push(appDir);
   });
 
-  test("runs code in the session's working directory with the configured limits", { timeout: 120_000 }, async () => {
+  test(
+    "runs code in the session's working directory with the configured limits",
+    { timeout: 120_000 },
+    async () => {
+      const config = loadConfig({
+        appDir,
+        env: {},
+        overrides: {
+          "execution_service.max_output_chars": 50,
+          ...(python ? { "execution_service.python": python } : {}),
+        },
+      });
+      const factory = createExecutorFactory(config);
+      const workingDirectory = join(appDir, "workspace", "sessions", "s1", "cwd");
+      const executor = await factory({ sessionId: "s1", workingDirectory });
+      try {
+        expect(executor.info.kind).toBe("local");
+        expect(executor.workingDirectory).toBe(workingDirectory);
+        const result = await executor.execute("import os\nprint('y' * 80)\nos.getcwd()");
+        expect(result.output).toBe(`'${workingDirectory}'`);
+        expect(result.stdout.join("")).toBe("y".repeat(50));
+        expect(result.notes.join(" ")).toMatch(/cut/);
+      } finally {
+        await executor.stop();
+      }
+    },
+  );
+
+  test("reports a kernel mode this build cannot run as a TaskWeaverError", () => {
     const config = loadConfig({
       appDir,
       env: {},
-      overrides: { "execution_service.max_output_chars": 50, ...(python ? { "execution_service.python": python } : {}) },
+      overrides: { "execution_service.kernel_mode": "container" },
     });
-    const factory = createExecutorFactory(config);
-    const workingDirectory = join(appDir, "workspace", "sessions", "s1", "cwd");
-    const executor = await factory({ sessionId: "s1", workingDirectory });
-    try {
-      expect(executor.info.kind).toBe("local");
-      expect(executor.workingDirectory).toBe(workingDirectory);
-      const result = await executor.execute("import os\nprint('y' * 80)\nos.getcwd()");
-      expect(result.output).toBe(`'${workingDirectory}'`);
-      expect(result.stdout.join("")).toBe("y".repeat(50));
-      expect(result.notes.join(" ")).toMatch(/cut/);
-    } finally {
-      await executor.stop();
-    }
-  });
-
-  test("reports a kernel mode this build cannot run as a TaskWeaverError", () => {
-    const config = loadConfig({ appDir, env: {}, overrides: { "execution_service.kernel_mode": "container" } });
     let caught: unknown;
     try {
       createExecutorFactory(config);

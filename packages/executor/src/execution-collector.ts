@@ -18,7 +18,11 @@ const OutputDroppedEventSchema = z.object({
   stdout: z.number().int().min(0),
   stderr: z.number().int().min(0),
 });
-const SupportEventSchema = z.discriminatedUnion("kind", [ArtifactEventSchema, LogEventSchema, OutputDroppedEventSchema]);
+const SupportEventSchema = z.discriminatedUnion("kind", [
+  ArtifactEventSchema,
+  LogEventSchema,
+  OutputDroppedEventSchema,
+]);
 
 const IMAGE_EXTENSIONS: Record<string, string> = {
   "image/png": "png",
@@ -94,7 +98,10 @@ export class ExecutionCollector {
   private showCutNotice(): void {
     if (this.cutNoticeShown) return;
     this.cutNoticeShown = true;
-    this.emit({ stream: "stderr", text: `\n[output beyond ${this.options.maxOutputChars} characters is not shown]\n` });
+    this.emit({
+      stream: "stderr",
+      text: `\n[output beyond ${this.options.maxOutputChars} characters is not shown]\n`,
+    });
   }
 
   private handleStream(stream: "stdout" | "stderr", raw: string): void {
@@ -144,7 +151,8 @@ export class ExecutionCollector {
     this.imageCount += 1;
     const name = `image_${this.imageCount}`;
     const path = `${this.options.executionId}-${name}.${extension}`;
-    const bytes = mimeType === "image/svg+xml" ? Buffer.from(content, "utf8") : Buffer.from(content, "base64");
+    const bytes =
+      mimeType === "image/svg+xml" ? Buffer.from(content, "utf8") : Buffer.from(content, "base64");
     this.pendingWrites.push(
       save(path, bytes).then(
         () => {
@@ -190,7 +198,10 @@ export class ExecutionCollector {
     await Promise.all(this.pendingWrites);
     const { stdout, stderr } = this.droppedChars;
     if (stdout + stderr > 0) {
-      const parts = [stdout > 0 ? `${stdout} characters of stdout` : "", stderr > 0 ? `${stderr} characters of stderr` : ""]
+      const parts = [
+        stdout > 0 ? `${stdout} characters of stdout` : "",
+        stderr > 0 ? `${stderr} characters of stderr` : "",
+      ]
         .filter(Boolean)
         .join(" and ");
       this.notes.push(

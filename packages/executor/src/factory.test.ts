@@ -45,7 +45,10 @@ describe("createExecutorFactory", () => {
     directories.push(directory);
     const executor = await createExecutorFactory(config)({ sessionId: "s", workingDirectory: directory });
     expect(executor.info.kind).toBe("local");
-    const error = await executor.start().then(() => undefined, (caught: unknown) => caught);
+    const error = await executor.start().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
     expect((error as Error).message).toMatch(/apt-get install python3-ipykernel/);
     expect((error as Error).message).toMatch(/pip install ipykernel/);
@@ -56,7 +59,11 @@ describe("createExecutorFactory", () => {
     const config = await configFor({});
     const { spawnSync } = await import("node:child_process");
     const bare = ["python3", "/usr/bin/python3"].find(
-      (candidate) => spawnSync(candidate, ["-c", "import sys; import importlib.util as u; sys.exit(0 if u.find_spec('ipykernel') is None else 1)"]).status === 0,
+      (candidate) =>
+        spawnSync(candidate, [
+          "-c",
+          "import sys; import importlib.util as u; sys.exit(0 if u.find_spec('ipykernel') is None else 1)",
+        ]).status === 0,
     );
     // This machine's pyenv python3 has no ipykernel; elsewhere the check above covers the message.
     if (bare === undefined) return;
@@ -66,7 +73,10 @@ describe("createExecutorFactory", () => {
       sessionId: "s",
       workingDirectory: directory,
     });
-    const error = await executor.start().then(() => undefined, (caught: unknown) => caught);
+    const error = await executor.start().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
     expect((error as Error).message).toMatch(/has no ipykernel/);
     expect((error as Error).message).toMatch(/apt-get install python3-ipykernel/);

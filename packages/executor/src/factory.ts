@@ -1,4 +1,9 @@
-import { ExecutorUnavailableError, type AppConfig, type ConfigValues, type ExecutorFactory } from "@taskweaver/core";
+import {
+  ExecutorUnavailableError,
+  type AppConfig,
+  type ConfigValues,
+  type ExecutorFactory,
+} from "@taskweaver/core";
 import { createLocalExecutorFactory } from "./local/local-executor.js";
 
 /** The values of `execution_service.kernel_mode`. */
@@ -38,7 +43,10 @@ export interface CreateExecutorFactoryOptions {
  * The executor factory for an app, chosen by `execution_service.kernel_mode`. Throws
  * ExecutorUnavailableError for a mode this build cannot run.
  */
-export function createExecutorFactory(config: AppConfig, options: CreateExecutorFactoryOptions = {}): ExecutorFactory {
+export function createExecutorFactory(
+  config: AppConfig,
+  options: CreateExecutorFactoryOptions = {},
+): ExecutorFactory {
   const mode = config.get("execution_service.kernel_mode");
   const runtime = options.runtimes?.[mode] ?? runtimes[mode];
   return runtime(config);

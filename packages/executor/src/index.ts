@@ -1,7 +1,21 @@
-export { createExecutorFactory, runtimes, type CreateExecutorFactoryOptions, type KernelMode, type RuntimeFactory } from "./factory.js";
-export { createLocalExecutor, createLocalExecutorFactory, type LocalExecutorOptions } from "./local/local-executor.js";
+export {
+  createExecutorFactory,
+  runtimes,
+  type CreateExecutorFactoryOptions,
+  type KernelMode,
+  type RuntimeFactory,
+} from "./factory.js";
+export {
+  createLocalExecutor,
+  createLocalExecutorFactory,
+  type LocalExecutorOptions,
+} from "./local/local-executor.js";
 export { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./local/local-kernel.js";
-export { DEFAULT_PYTHON_CANDIDATES, findPythonWithIpykernel, findPythonWithIpykernelSync } from "./local/python-discovery.js";
+export {
+  DEFAULT_PYTHON_CANDIDATES,
+  findPythonWithIpykernel,
+  findPythonWithIpykernelSync,
+} from "./local/python-discovery.js";
 export {
   createKernelExecutor,
   type KernelConnection,

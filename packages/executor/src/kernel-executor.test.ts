@@ -23,12 +23,20 @@ test.skipIf(python === undefined && process.env.CI !== "true")(
   async () => {
     const workingDirectory = await mkdtemp(join(tmpdir(), "tw-kernel-executor-"));
     directories.push(workingDirectory);
-    const executor = createLocalExecutor({ workingDirectory, python, executionTimeoutMs: 1_500, interruptGraceMs: 1_000 });
+    const executor = createLocalExecutor({
+      workingDirectory,
+      python,
+      executionTimeoutMs: 1_500,
+      interruptGraceMs: 1_000,
+    });
     try {
       await executor.execute("kept_variable = 7");
       const error = await executor
         .loadPlugin({ name: "stuck", code: "while True:\n    pass", config: {} })
-        .then(() => undefined, (caught: unknown) => caught);
+        .then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
       expect(TaskWeaverError.isInstance(error) && error.code).toBe("execution_timeout");
       expect((error as Error).message).toMatch(/Loading plugin stuck failed: it did not finish within 1.5 s/);
       // The interrupt was enough: the kernel and its variables survive.

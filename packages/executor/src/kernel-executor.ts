@@ -126,7 +126,8 @@ class KernelExecutor implements CodeExecutor {
   }
 
   private assertOpen(): void {
-    if (this.stopped) throw new TaskWeaverError("executor_stopped", "This executor was stopped; create a new one.");
+    if (this.stopped)
+      throw new TaskWeaverError("executor_stopped", "This executor was stopped; create a new one.");
   }
 
   async start(options: { signal?: AbortSignal } = {}): Promise<void> {
@@ -162,10 +163,20 @@ class KernelExecutor implements CodeExecutor {
         "Setting up the kernel failed",
       );
       if (Object.keys(this.sessionVariables).length > 0) {
-        await this.runInternal(kernel, createSetSessionVariablesCode(this.sessionVariables), "kernel_setup_failed", "Setting session variables failed");
+        await this.runInternal(
+          kernel,
+          createSetSessionVariablesCode(this.sessionVariables),
+          "kernel_setup_failed",
+          "Setting session variables failed",
+        );
       }
       for (const plugin of this.plugins.values()) {
-        await this.runInternal(kernel, createLoadPluginCode(plugin), "plugin_load_failed", `Loading plugin ${plugin.name} failed`);
+        await this.runInternal(
+          kernel,
+          createLoadPluginCode(plugin),
+          "plugin_load_failed",
+          `Loading plugin ${plugin.name} failed`,
+        );
       }
     } catch (error) {
       await kernel.stop();
@@ -192,7 +203,12 @@ class KernelExecutor implements CodeExecutor {
    * Runs support code silently; a Python exception becomes a TaskWeaverError with its traceback.
    * Bounded by the execution timeout, like user code (a plugin may loop at import).
    */
-  private async runInternal(kernel: KernelConnection, code: string, errorCode: string, what: string): Promise<void> {
+  private async runInternal(
+    kernel: KernelConnection,
+    code: string,
+    errorCode: string,
+    what: string,
+  ): Promise<void> {
     const handle = kernel.client.execute(code, { silent: true });
     handle.done.catch(() => undefined);
     const first = await this.race(handle.done, this.executionTimeoutMs, undefined);
@@ -269,7 +285,9 @@ class KernelExecutor implements CodeExecutor {
       kernel = await this.ensureKernel(options.signal);
     } catch (error) {
       if (!options.signal?.aborted) throw error;
-      collector.notes.push("The execution was cancelled while the kernel was starting; the code did not run.");
+      collector.notes.push(
+        "The execution was cancelled while the kernel was starting; the code did not run.",
+      );
       return finish("interrupted", 0);
     }
     this.interruptRequested = false;
@@ -288,7 +306,9 @@ class KernelExecutor implements CodeExecutor {
       const status = first.reply.content.status;
       // interrupt() called by the host (e.g. the user pressed Ctrl-C) while this code ran.
       if (status !== "ok" && this.interruptRequested && collector.error?.name === "KeyboardInterrupt") {
-        collector.notes.push("The execution was interrupted; output printed before is kept and variables are preserved.");
+        collector.notes.push(
+          "The execution was interrupted; output printed before is kept and variables are preserved.",
+        );
         return finish("interrupted", performance.now() - started);
       }
       return finish(status === "ok" ? "ok" : "error", performance.now() - started);
@@ -312,7 +332,9 @@ class KernelExecutor implements CodeExecutor {
     await kernel.interrupt().catch(() => undefined);
     const second = await this.race(handle.done, this.interruptGraceMs, undefined);
     if (second.kind === "reply") {
-      collector.notes.push(`${why} and was interrupted; output printed before is kept and variables are preserved.`);
+      collector.notes.push(
+        `${why} and was interrupted; output printed before is kept and variables are preserved.`,
+      );
       return finish(outcome, performance.now() - started);
     }
     stateLost = true;
@@ -323,7 +345,11 @@ class KernelExecutor implements CodeExecutor {
     return finish(outcome, performance.now() - started);
   }
 
-  private race(done: Promise<JupyterMessage<ExecuteReplyContent>>, timeoutMs: number, signal: AbortSignal | undefined): Promise<Race> {
+  private race(
+    done: Promise<JupyterMessage<ExecuteReplyContent>>,
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Race> {
     return new Promise<Race>((resolve) => {
       const timer = setTimeout(() => settle({ kind: "timeout" }), timeoutMs);
       const onAbort = () => settle({ kind: "aborted" });
@@ -350,13 +376,21 @@ class KernelExecutor implements CodeExecutor {
   loadPlugin(plugin: PluginLoadSpec): Promise<void> {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(plugin.name)) {
       return Promise.reject(
-        new TaskWeaverError("plugin_load_failed", `Plugin name ${JSON.stringify(plugin.name)} is not a Python identifier.`),
+        new TaskWeaverError(
+          "plugin_load_failed",
+          `Plugin name ${JSON.stringify(plugin.name)} is not a Python identifier.`,
+        ),
       );
     }
     return this.serialize(async () => {
       this.assertOpen();
       const kernel = await this.ensureKernel();
-      await this.runInternal(kernel, createLoadPluginCode(plugin), "plugin_load_failed", `Loading plugin ${plugin.name} failed`);
+      await this.runInternal(
+        kernel,
+        createLoadPluginCode(plugin),
+        "plugin_load_failed",
+        `Loading plugin ${plugin.name} failed`,
+      );
       this.plugins.set(plugin.name, plugin);
     });
   }
@@ -367,7 +401,12 @@ class KernelExecutor implements CodeExecutor {
       Object.assign(this.sessionVariables, variables);
       // Without a kernel the variables are applied when one starts.
       if (this.kernel) {
-        await this.runInternal(this.kernel, createSetSessionVariablesCode(variables), "kernel_setup_failed", "Setting session variables failed");
+        await this.runInternal(
+          this.kernel,
+          createSetSessionVariablesCode(variables),
+          "kernel_setup_failed",
+          "Setting session variables failed",
+        );
       }
     });
   }

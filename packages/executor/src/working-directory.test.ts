@@ -17,7 +17,10 @@ afterEach(async () => {
 });
 
 async function codeOf(promise: Promise<unknown>): Promise<string | undefined> {
-  const error = await promise.then(() => undefined, (caught: unknown) => caught);
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
   return TaskWeaverError.isInstance(error) ? error.code : `not a TaskWeaverError: ${String(error)}`;
 }
 
@@ -39,7 +42,16 @@ describe("working directory files", () => {
     await symlink(join(outside, "secret.txt"), join(root, "out-file"));
     await symlink(join(outside, "not-yet"), join(root, "dangling"));
     const files = createWorkingDirectoryFiles(root);
-    for (const name of ["../x", "a/../../x", "/etc/passwd", "out-dir/secret.txt", "out-file", "dangling", "", "."]) {
+    for (const name of [
+      "../x",
+      "a/../../x",
+      "/etc/passwd",
+      "out-dir/secret.txt",
+      "out-file",
+      "dangling",
+      "",
+      ".",
+    ]) {
       expect(await codeOf(files.download(name)), name).toBe("path_outside_workdir");
       expect(await codeOf(files.upload(name, new Uint8Array([1]))), name).toBe("path_outside_workdir");
     }

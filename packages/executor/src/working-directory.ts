@@ -34,7 +34,8 @@ function isInside(root: string, target: string): boolean {
  * lead out (checked on the deepest part of the path that exists). Returns the absolute path.
  */
 export async function resolveInsideWorkingDirectory(root: string, name: string): Promise<string> {
-  if (name === "" || name.includes("\0") || isAbsolute(name) || /^[a-zA-Z]:[\\/]/.test(name)) throw outside(name);
+  if (name === "" || name.includes("\0") || isAbsolute(name) || /^[a-zA-Z]:[\\/]/.test(name))
+    throw outside(name);
   const absoluteRoot = resolve(root);
   const target = resolve(absoluteRoot, name);
   if (!isInside(absoluteRoot, target) || target === absoluteRoot) throw outside(name);
@@ -65,7 +66,10 @@ function toFileInfo(name: string, size: number, modified: Date): FileInfo {
 }
 
 /** File access for a working directory the host can see (local kernels, bind-mounted containers). */
-export function createWorkingDirectoryFiles(root: string, options: WorkingDirectoryFilesOptions = {}): WorkingDirectoryFiles {
+export function createWorkingDirectoryFiles(
+  root: string,
+  options: WorkingDirectoryFilesOptions = {},
+): WorkingDirectoryFiles {
   const maxListedFiles = options.maxListedFiles ?? 10_000;
   return {
     async upload(name, data) {
@@ -81,12 +85,16 @@ export function createWorkingDirectoryFiles(root: string, options: WorkingDirect
       const path = await resolveInsideWorkingDirectory(root, name);
       try {
         const info = await stat(path);
-        if (!info.isFile()) throw new FileAccessError("file_not_found", `${JSON.stringify(name)} is not a file.`);
+        if (!info.isFile())
+          throw new FileAccessError("file_not_found", `${JSON.stringify(name)} is not a file.`);
         return new Uint8Array(await readFile(path));
       } catch (error) {
         if (FileAccessError.isInstance(error)) throw error;
         if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-          throw new FileAccessError("file_not_found", `No file ${JSON.stringify(name)} in the working directory.`);
+          throw new FileAccessError(
+            "file_not_found",
+            `No file ${JSON.stringify(name)} in the working directory.`,
+          );
         }
         throw error;
       }

@@ -32,7 +32,12 @@ function joined(parts: string[]): string {
 }
 
 function describeFailure(result: ExecutionResult): string {
-  return JSON.stringify({ outcome: result.outcome, error: result.error, notes: result.notes, stderr: result.stderr });
+  return JSON.stringify({
+    outcome: result.outcome,
+    error: result.error,
+    notes: result.notes,
+    stderr: result.stderr,
+  });
 }
 
 async function expectFileAccessError(promise: Promise<unknown>, code: string): Promise<void> {
@@ -119,13 +124,17 @@ export function describeConformance(
       const first = seen.find((output) => output.text.includes("first line"));
       expect(first?.stream).toBe("stdout");
       expect(finishedAt - first!.at).toBeGreaterThan(1_000);
-      expect(seen.some((output) => output.stream === "stderr" && output.text.includes("a warning"))).toBe(true);
+      expect(seen.some((output) => output.stream === "stderr" && output.text.includes("a warning"))).toBe(
+        true,
+      );
       expect(joined(result.stdout)).toBe("first line\nsecond line\n");
       expect(joined(result.stderr)).toContain("a warning");
     });
 
     test("reports a Python error with its traceback and no ANSI colours", { timeout }, async () => {
-      const result = await executor.execute("def failing_function():\n    raise ValueError('boom')\nfailing_function()");
+      const result = await executor.execute(
+        "def failing_function():\n    raise ValueError('boom')\nfailing_function()",
+      );
       expect(result.outcome).toBe("error");
       expect(result.isSuccess).toBe(false);
       expect(result.error?.name).toBe("ValueError");
@@ -138,7 +147,9 @@ export function describeConformance(
     test("interrupts code that runs past its timeout and keeps earlier variables", { timeout }, async () => {
       await executor.execute("kept_before_timeout = 'still here'");
       const started = Date.now();
-      const result = await executor.execute("print('looping', flush=True)\nwhile True:\n    pass", { timeoutMs: 2_000 });
+      const result = await executor.execute("print('looping', flush=True)\nwhile True:\n    pass", {
+        timeoutMs: 2_000,
+      });
       expect(result.outcome).toBe("timeout");
       expect(result.isSuccess).toBe(false);
       expect(result.stateLost).toBe(false);
@@ -150,7 +161,7 @@ export function describeConformance(
     });
 
     test("stops running code when the signal aborts", { timeout }, async () => {
-      await executor.execute("kept_before_abort = 1")
+      await executor.execute("kept_before_abort = 1");
       const controller = new AbortController();
       const result = await executor.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)", {
         signal: controller.signal,
@@ -180,37 +191,47 @@ export function describeConformance(
       expect((await executor.execute("raise KeyboardInterrupt()")).outcome).toBe("error");
     });
 
-    test("a throwing onOutput listener does not lose output or break the kernel connection", { timeout }, async () => {
-      const result = await executor.execute("print('one', flush=True)\nprint('two')\n'done'", {
-        onOutput: () => {
-          throw new Error("listener bug");
-        },
-      });
-      expect(result.outcome, describeFailure(result)).toBe("ok");
-      expect(joined(result.stdout)).toBe("one\ntwo\n");
-      expect(result.output).toBe("'done'");
-      expect((await executor.execute("1 + 1")).output).toBe("2");
-    });
+    test(
+      "a throwing onOutput listener does not lose output or break the kernel connection",
+      { timeout },
+      async () => {
+        const result = await executor.execute("print('one', flush=True)\nprint('two')\n'done'", {
+          onOutput: () => {
+            throw new Error("listener bug");
+          },
+        });
+        expect(result.outcome, describeFailure(result)).toBe("ok");
+        expect(joined(result.stdout)).toBe("one\ntwo\n");
+        expect(result.output).toBe("'done'");
+        expect((await executor.execute("1 + 1")).output).toBe("2");
+      },
+    );
 
-    test("saves a matplotlib figure shown without an explicit save as a PNG artifact", { timeout }, async () => {
-      const result = await executor.execute(
-        "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [2, 4, 8])\nplt.title('rising line')\nplt.show()",
-      );
-      expect(result.outcome, describeFailure(result)).toBe("ok");
-      const images = result.artifacts.filter((artifact) => artifact.mimeType === "image/png");
-      expect(images).toHaveLength(1);
-      expect(images[0]!.type).toBe("image");
-      expect(images[0]!.path).toMatch(/\.png$/);
-      expect(images[0]!.description).toContain("rising line");
-      const bytes = await executor.downloadFile(images[0]!.path);
-      expect(Buffer.from(bytes.subarray(0, 8)).toString("hex")).toBe("89504e470d0a1a0a");
-      expect(result.stderr.join("")).toBe("");
-      // The figure was closed: the next cell reports no new artifact.
-      expect((await executor.execute("1")).artifacts).toHaveLength(0);
-    });
+    test(
+      "saves a matplotlib figure shown without an explicit save as a PNG artifact",
+      { timeout },
+      async () => {
+        const result = await executor.execute(
+          "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3], [2, 4, 8])\nplt.title('rising line')\nplt.show()",
+        );
+        expect(result.outcome, describeFailure(result)).toBe("ok");
+        const images = result.artifacts.filter((artifact) => artifact.mimeType === "image/png");
+        expect(images).toHaveLength(1);
+        expect(images[0]!.type).toBe("image");
+        expect(images[0]!.path).toMatch(/\.png$/);
+        expect(images[0]!.description).toContain("rising line");
+        const bytes = await executor.downloadFile(images[0]!.path);
+        expect(Buffer.from(bytes.subarray(0, 8)).toString("hex")).toBe("89504e470d0a1a0a");
+        expect(result.stderr.join("")).toBe("");
+        // The figure was closed: the next cell reports no new artifact.
+        expect((await executor.execute("1")).artifacts).toHaveLength(0);
+      },
+    );
 
     test("displays a DataFrame as HTML and plain text", { timeout }, async () => {
-      const result = await executor.execute("import pandas as pd\nframe = pd.DataFrame({'city': ['Oslo', 'Lima'], 'size': [1, 2]})\nframe");
+      const result = await executor.execute(
+        "import pandas as pd\nframe = pd.DataFrame({'city': ['Oslo', 'Lima'], 'size': [1, 2]})\nframe",
+      );
       expect(result.outcome, describeFailure(result)).toBe("ok");
       expect(result.output).toContain("Oslo");
       const html = result.displays.find((display) => display.data["text/html"] !== undefined);
@@ -221,7 +242,7 @@ export function describeConformance(
     test("saves a displayed SVG as an artifact", { timeout }, async () => {
       const result = await executor.execute(
         "from IPython.display import SVG, display\n" +
-          "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"10\" height=\"10\"><rect width=\"10\" height=\"10\"/></svg>'))",
+          'display(SVG(\'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"><rect width="10" height="10"/></svg>\'))',
       );
       expect(result.outcome, describeFailure(result)).toBe("ok");
       expect(result.displays.some((display) => display.data["image/svg+xml"]?.includes("<rect"))).toBe(true);
@@ -251,65 +272,89 @@ export function describeConformance(
       expect(info).toMatchObject({ name: "inputs/note.txt", size: 10 });
       const read = await executor.execute("open('inputs/note.txt').read()");
       expect(read.output).toBe("'hello file'");
-      await executor.execute("with open('made_by_code.csv', 'w') as handle:\n    handle.write('a,b\\n1,2\\n')");
+      await executor.execute(
+        "with open('made_by_code.csv', 'w') as handle:\n    handle.write('a,b\\n1,2\\n')",
+      );
       const names = (await executor.listFiles()).map((file) => file.name);
       expect(names).toContain("inputs/note.txt");
       expect(names).toContain("made_by_code.csv");
-      expect(Buffer.from(await executor.downloadFile("made_by_code.csv")).toString("utf8")).toBe("a,b\n1,2\n");
+      expect(Buffer.from(await executor.downloadFile("made_by_code.csv")).toString("utf8")).toBe(
+        "a,b\n1,2\n",
+      );
       await expectFileAccessError(executor.downloadFile("missing.txt"), "file_not_found");
     });
 
     test("refuses paths that leave the working directory", { timeout }, async () => {
-      await expectFileAccessError(executor.uploadFile("../escape.txt", new Uint8Array([1])), "path_outside_workdir");
-      await expectFileAccessError(executor.uploadFile("/tmp/escape.txt", new Uint8Array([1])), "path_outside_workdir");
+      await expectFileAccessError(
+        executor.uploadFile("../escape.txt", new Uint8Array([1])),
+        "path_outside_workdir",
+      );
+      await expectFileAccessError(
+        executor.uploadFile("/tmp/escape.txt", new Uint8Array([1])),
+        "path_outside_workdir",
+      );
       await expectFileAccessError(executor.downloadFile("../../etc/passwd"), "path_outside_workdir");
       await expectFileAccessError(executor.downloadFile("/etc/passwd"), "path_outside_workdir");
       const link = await executor.execute("import os\nos.symlink('/etc', 'link_out')");
       expect(link.outcome, describeFailure(link)).toBe("ok");
       await expectFileAccessError(executor.downloadFile("link_out/passwd"), "path_outside_workdir");
-      await expectFileAccessError(executor.uploadFile("link_out/planted.txt", new Uint8Array([1])), "path_outside_workdir");
+      await expectFileAccessError(
+        executor.uploadFile("link_out/planted.txt", new Uint8Array([1])),
+        "path_outside_workdir",
+      );
       expect((await executor.listFiles()).some((file) => file.name.startsWith("link_out"))).toBe(false);
     });
 
-    test("loads a TaskWeaver plugin that uses config, session variables, artifacts, logs and env", { timeout }, async () => {
-      const code = [
-        "from taskweaver.plugin import Plugin, register_plugin",
-        "",
-        "@register_plugin",
-        "class Greeter(Plugin):",
-        "    def __call__(self, who):",
-        "        self.log('info', 'greeting ' + who)",
-        "        text = self.config['greeting'] + ', ' + who",
-        "        self.ctx.add_artifact('greeting', 'greeting.txt', 'txt', text, 'the greeting')",
-        "        return text + ' from ' + self.ctx.get_session_var('user', 'nobody') + ' ' + self.get_env('TOKEN')",
-      ].join("\n");
-      await executor.setSessionVariables({ user: "alice" });
-      await executor.loadPlugin({ name: "greeter", code, config: { greeting: "Hello" } });
-      await executor.execute("import os\nos.environ['PLUGIN_greeter_TOKEN'] = 't0k'");
-      const result = await executor.execute("greeting_result = greeter('Bob')");
-      expect(result.outcome, describeFailure(result)).toBe("ok");
-      expect(result.output).toBe("'Hello, Bob from alice t0k'");
-      expect(result.log).toContainEqual({ level: "info", message: "greeting Bob" });
-      const artifact = result.artifacts.find((item) => item.name === "greeting");
-      expect(artifact).toMatchObject({ type: "txt", mimeType: "text/plain", description: "the greeting" });
-      expect(Buffer.from(await executor.downloadFile(artifact!.path)).toString("utf8")).toBe("Hello, Bob");
-      expect(result.displays).toHaveLength(1);
-    });
+    test(
+      "loads a TaskWeaver plugin that uses config, session variables, artifacts, logs and env",
+      { timeout },
+      async () => {
+        const code = [
+          "from taskweaver.plugin import Plugin, register_plugin",
+          "",
+          "@register_plugin",
+          "class Greeter(Plugin):",
+          "    def __call__(self, who):",
+          "        self.log('info', 'greeting ' + who)",
+          "        text = self.config['greeting'] + ', ' + who",
+          "        self.ctx.add_artifact('greeting', 'greeting.txt', 'txt', text, 'the greeting')",
+          "        return text + ' from ' + self.ctx.get_session_var('user', 'nobody') + ' ' + self.get_env('TOKEN')",
+        ].join("\n");
+        await executor.setSessionVariables({ user: "alice" });
+        await executor.loadPlugin({ name: "greeter", code, config: { greeting: "Hello" } });
+        await executor.execute("import os\nos.environ['PLUGIN_greeter_TOKEN'] = 't0k'");
+        const result = await executor.execute("greeting_result = greeter('Bob')");
+        expect(result.outcome, describeFailure(result)).toBe("ok");
+        expect(result.output).toBe("'Hello, Bob from alice t0k'");
+        expect(result.log).toContainEqual({ level: "info", message: "greeting Bob" });
+        const artifact = result.artifacts.find((item) => item.name === "greeting");
+        expect(artifact).toMatchObject({ type: "txt", mimeType: "text/plain", description: "the greeting" });
+        expect(Buffer.from(await executor.downloadFile(artifact!.path)).toString("utf8")).toBe("Hello, Bob");
+        expect(result.displays).toHaveLength(1);
+      },
+    );
 
-    test("loads a plugin written as a decorated function, and reports a broken plugin", { timeout }, async () => {
-      await executor.loadPlugin({
-        name: "double_it",
-        code: "from taskweaver.plugin import register_plugin\n\n@register_plugin\ndef double_it(value):\n    return value * 2\n",
-        config: {},
-      });
-      expect((await executor.execute("double_it(21)")).output).toBe("42");
-      const failure = await executor
-        .loadPlugin({ name: "broken", code: "raise RuntimeError('cannot load')", config: {} })
-        .then(() => undefined, (error: unknown) => error);
-      expect(TaskWeaverError.isInstance(failure)).toBe(true);
-      expect((failure as TaskWeaverError).code).toBe("plugin_load_failed");
-      expect((failure as TaskWeaverError).message).toContain("cannot load");
-    });
+    test(
+      "loads a plugin written as a decorated function, and reports a broken plugin",
+      { timeout },
+      async () => {
+        await executor.loadPlugin({
+          name: "double_it",
+          code: "from taskweaver.plugin import register_plugin\n\n@register_plugin\ndef double_it(value):\n    return value * 2\n",
+          config: {},
+        });
+        expect((await executor.execute("double_it(21)")).output).toBe("42");
+        const failure = await executor
+          .loadPlugin({ name: "broken", code: "raise RuntimeError('cannot load')", config: {} })
+          .then(
+            () => undefined,
+            (error: unknown) => error,
+          );
+        expect(TaskWeaverError.isInstance(failure)).toBe(true);
+        expect((failure as TaskWeaverError).code).toBe("plugin_load_failed");
+        expect((failure as TaskWeaverError).message).toContain("cannot load");
+      },
+    );
 
     test("runs shell lines starting with !", { timeout }, async () => {
       const result = await executor.execute("!echo hi");
@@ -333,38 +378,49 @@ export function describeConformance(
       executor = await make();
     }, timeout);
 
-    test("detects a kernel that exits and starts a fresh one for the next execution", { timeout }, async () => {
-      await executor.execute("doomed_variable = 1");
-      const started = Date.now();
-      const died = await executor.execute("import os\nos._exit(1)");
-      expect(died.outcome).toBe("kernel-died");
-      expect(died.isSuccess).toBe(false);
-      expect(died.stateLost).toBe(true);
-      expect(died.notes.join(" ")).toMatch(/died/);
-      expect(Date.now() - started).toBeLessThan(10_000);
-      const next = await executor.execute("'doomed_variable' in globals(), 1 + 1");
-      expect(next.outcome, describeFailure(next)).toBe("ok");
-      expect(next.output).toBe("(False, 2)");
-    });
+    test(
+      "detects a kernel that exits and starts a fresh one for the next execution",
+      { timeout },
+      async () => {
+        await executor.execute("doomed_variable = 1");
+        const started = Date.now();
+        const died = await executor.execute("import os\nos._exit(1)");
+        expect(died.outcome).toBe("kernel-died");
+        expect(died.isSuccess).toBe(false);
+        expect(died.stateLost).toBe(true);
+        expect(died.notes.join(" ")).toMatch(/died/);
+        expect(Date.now() - started).toBeLessThan(10_000);
+        const next = await executor.execute("'doomed_variable' in globals(), 1 + 1");
+        expect(next.outcome, describeFailure(next)).toBe("ok");
+        expect(next.output).toBe("(False, 2)");
+      },
+    );
 
-    test("restarts a kernel that ignores the interrupt and says the state was lost", { timeout }, async () => {
-      await executor.execute("lost_after_restart = 1");
-      const result = await executor.execute(
-        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
-        { timeoutMs: 1_500 },
-      );
-      expect(result.outcome).toBe("timeout");
-      expect(result.stateLost).toBe(true);
-      expect(result.notes.join(" ")).toMatch(/restarted/);
-      const after = await executor.execute("'lost_after_restart' in globals()");
-      expect(after.outcome, describeFailure(after)).toBe("ok");
-      expect(after.output).toBe("False");
-    });
+    test(
+      "restarts a kernel that ignores the interrupt and says the state was lost",
+      { timeout },
+      async () => {
+        await executor.execute("lost_after_restart = 1");
+        const result = await executor.execute(
+          "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+          { timeoutMs: 1_500 },
+        );
+        expect(result.outcome).toBe("timeout");
+        expect(result.stateLost).toBe(true);
+        expect(result.notes.join(" ")).toMatch(/restarted/);
+        const after = await executor.execute("'lost_after_restart' in globals()");
+        expect(after.outcome, describeFailure(after)).toBe("ok");
+        expect(after.output).toBe("False");
+      },
+    );
 
     test("refuses to run after stop(), and stop() is idempotent", { timeout }, async () => {
       await executor.stop();
       await executor.stop();
-      const error = await executor.execute("1").then(() => undefined, (caught: unknown) => caught);
+      const error = await executor.execute("1").then(
+        () => undefined,
+        (caught: unknown) => caught,
+      );
       expect(TaskWeaverError.isInstance(error)).toBe(true);
     });
   });

@@ -60,7 +60,11 @@ describe("local runtime specifics", () => {
         const result = await executor.execute("reporter()");
         expect(result.output).toBe("3");
         const table = result.artifacts.find((artifact) => artifact.name === "table");
-        expect(table).toMatchObject({ type: "df", mimeType: "text/csv", description: "data frame with 3 rows and 1 columns" });
+        expect(table).toMatchObject({
+          type: "df",
+          mimeType: "text/csv",
+          description: "data frame with 3 rows and 1 columns",
+        });
         expect(await readFile(join(workingDirectory, table!.path), "utf8")).toBe("x\n1\n2\n3\n");
         const plot = result.artifacts.find((artifact) => artifact.name === "plot");
         expect(plot).toMatchObject({ type: "chart", mimeType: "image/png" });

@@ -51,7 +51,10 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
     kernelWorkingDirectory: workingDirectory,
     hostWorkingDirectory: workingDirectory,
     files: createWorkingDirectoryFiles(workingDirectory),
-    info: { kind: "local", details: { workingDirectory, ...(options.python ? { python: options.python } : {}) } },
+    info: {
+      kind: "local",
+      details: { workingDirectory, ...(options.python ? { python: options.python } : {}) },
+    },
     executionTimeoutMs: options.executionTimeoutMs,
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,

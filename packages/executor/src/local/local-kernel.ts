@@ -48,7 +48,10 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function createConnectionInfo(runtimeDirectory: string, transport: "ipc" | "tcp"): Promise<ConnectionInfo> {
+async function createConnectionInfo(
+  runtimeDirectory: string,
+  transport: "ipc" | "tcp",
+): Promise<ConnectionInfo> {
   const key = randomBytes(32).toString("hex");
   if (transport === "ipc") {
     return {
@@ -128,18 +131,22 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const connectionFile = join(runtimeDirectory, "kernel.json");
       await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 });
 
-      const child = spawn(python, ["-c", LAUNCH_SCRIPT, "-f", connectionFile, "--HistoryManager.enabled=False"], {
-        cwd: workingDirectory,
-        stdio: ["ignore", "pipe", "pipe"],
-        env: {
-          ...process.env,
-          ...options.env,
-          MPLBACKEND: "Agg",
-          JPY_PARENT_PID: String(process.pid),
-          PYDEVD_DISABLE_FILE_VALIDATION: "1",
-          PYTHONDONTWRITEBYTECODE: "1",
+      const child = spawn(
+        python,
+        ["-c", LAUNCH_SCRIPT, "-f", connectionFile, "--HistoryManager.enabled=False"],
+        {
+          cwd: workingDirectory,
+          stdio: ["ignore", "pipe", "pipe"],
+          env: {
+            ...process.env,
+            ...options.env,
+            MPLBACKEND: "Agg",
+            JPY_PARENT_PID: String(process.pid),
+            PYDEVD_DISABLE_FILE_VALIDATION: "1",
+            PYTHONDONTWRITEBYTECODE: "1",
+          },
         },
-      });
+      );
       const tail = createTail();
       child.stdout.on("data", tail.push);
       child.stderr.on("data", tail.push);
@@ -152,9 +159,12 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       if (pid === undefined) {
         const error = await new Promise<Error>((resolve) => child.once("error", resolve));
         await rm(runtimeDirectory, { recursive: true, force: true });
-        throw new ExecutorUnavailableError(`Could not start the Python kernel with ${python}: ${error.message}.\n${INSTALL_HINT}`, {
-          cause: error,
-        });
+        throw new ExecutorUnavailableError(
+          `Could not start the Python kernel with ${python}: ${error.message}.\n${INSTALL_HINT}`,
+          {
+            cause: error,
+          },
+        );
       }
       const untrack = trackKernelProcessGroup(pid);
       const transportHandle = createZmqTransport(connection);
@@ -167,7 +177,9 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         child.once("exit", (code, exitSignal) => {
           exited = true;
           untrack();
-          const reason = exitSignal ? `the kernel process was killed by ${exitSignal}` : `the kernel process exited with code ${code}`;
+          const reason = exitSignal
+            ? `the kernel process was killed by ${exitSignal}`
+            : `the kernel process exited with code ${code}`;
           client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
           transportHandle.close();
           void rm(runtimeDirectory, { recursive: true, force: true });
@@ -209,7 +221,10 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         killGroup("SIGKILL");
         await Promise.race([exit, delay(2_000)]);
         if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
-          throw new ExecutorUnavailableError(`${error.message}${tail.text ? `\nKernel output:\n${tail.text}` : ""}`, { cause: error });
+          throw new ExecutorUnavailableError(
+            `${error.message}${tail.text ? `\nKernel output:\n${tail.text}` : ""}`,
+            { cause: error },
+          );
         }
         throw error;
       }

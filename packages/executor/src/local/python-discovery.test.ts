@@ -12,6 +12,8 @@ test("finds a Python that can import ipykernel, as its real executable path", as
 test("a configured Python that cannot import ipykernel is an ExecutorUnavailableError naming the fix", async () => {
   await expect(findPythonWithIpykernel({ configured: "/no/such/python" })).rejects.toMatchObject({
     code: "executor_unavailable",
-    message: expect.stringMatching(/execution_service\.python[\s\S]*\/no\/such\/python: not found[\s\S]*pip install ipykernel/),
+    message: expect.stringMatching(
+      /execution_service\.python[\s\S]*\/no\/such\/python: not found[\s\S]*pip install ipykernel/,
+    ),
   });
 });

@@ -16,9 +16,21 @@ function createFakeTransport() {
       this.closed = true;
     },
   };
-  const reply = (channel: KernelChannel, parent: JupyterMessage, msgType: string, content: Record<string, unknown>) =>
+  const reply = (
+    channel: KernelChannel,
+    parent: JupyterMessage,
+    msgType: string,
+    content: Record<string, unknown>,
+  ) =>
     receiver!.onMessage(channel, {
-      header: { msg_id: `r${Math.random()}`, msg_type: msgType, session: "k", username: "k", date: "", version: "5.3" },
+      header: {
+        msg_id: `r${Math.random()}`,
+        msg_type: msgType,
+        session: "k",
+        username: "k",
+        date: "",
+        version: "5.3",
+      },
       parent_header: parent.header,
       metadata: {},
       content,
@@ -35,8 +47,18 @@ describe("kernel client", () => {
     expect(fake.sent).toHaveLength(1);
     const { channel, message } = fake.sent[0]!;
     expect(channel).toBe("shell");
-    expect(message.header).toMatchObject({ msg_type: "execute_request", session: "s1", version: "5.3", msg_id: handle.msgId });
-    expect(message.content).toMatchObject({ code: "1+1", silent: false, store_history: true, allow_stdin: false });
+    expect(message.header).toMatchObject({
+      msg_type: "execute_request",
+      session: "s1",
+      version: "5.3",
+      msg_id: handle.msgId,
+    });
+    expect(message.content).toMatchObject({
+      code: "1+1",
+      silent: false,
+      store_history: true,
+      allow_stdin: false,
+    });
     expect(message.metadata).toEqual({ taskweaver_execution_id: "e1" });
   });
 
@@ -64,7 +86,10 @@ describe("kernel client", () => {
     const fake = createFakeTransport();
     const client = createKernelClient(fake.transport);
     const handle = client.request("shell", "kernel_info_request", {});
-    const stranger = { ...fake.sent[0]!.message, header: { ...fake.sent[0]!.message.header, msg_id: "other" } };
+    const stranger = {
+      ...fake.sent[0]!.message,
+      header: { ...fake.sent[0]!.message.header, msg_id: "other" },
+    };
     fake.reply("shell", stranger, "kernel_info_reply", {});
     fake.reply("shell", fake.sent[0]!.message, "kernel_info_reply", { protocol_version: "5.3" });
     expect((await handle.done).content).toEqual({ protocol_version: "5.3" });
@@ -75,7 +100,9 @@ describe("kernel client", () => {
     const client = createKernelClient(fake.transport);
     const interrupted = client.interrupt();
     const shutdown = client.shutdown({ restart: false });
-    expect(fake.sent.map(({ channel, message }) => [channel, message.header.msg_type, message.content])).toEqual([
+    expect(
+      fake.sent.map(({ channel, message }) => [channel, message.header.msg_type, message.content]),
+    ).toEqual([
       ["control", "interrupt_request", {}],
       ["control", "shutdown_request", { restart: false }],
     ]);
@@ -96,7 +123,10 @@ describe("kernel client", () => {
     const second = createKernelClient(other.transport);
     const waiting = second.kernelInfo();
     other.receiver().onClose?.("socket closed");
-    const error = await waiting.then(() => undefined, (caught: unknown) => caught);
+    const error = await waiting.then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
     expect(TaskWeaverError.isInstance(error) && error.code).toBe("kernel_died");
   });
 
@@ -105,11 +135,17 @@ describe("kernel client", () => {
     const client = createKernelClient(fake.transport);
     const ready = client.waitForReady({ timeoutMs: 5_000 });
     // First request: shell answers, but its iopub status is lost (late subscription).
-    fake.reply("shell", fake.sent[0]!.message, "kernel_info_reply", { protocol_version: "5.3", language_info: { name: "python" } });
+    fake.reply("shell", fake.sent[0]!.message, "kernel_info_reply", {
+      protocol_version: "5.3",
+      language_info: { name: "python" },
+    });
     await new Promise((resolve) => setTimeout(resolve, 150));
     expect(fake.sent.length).toBeGreaterThanOrEqual(2);
     const retry = fake.sent.at(-1)!.message;
-    fake.reply("shell", retry, "kernel_info_reply", { protocol_version: "5.3", language_info: { name: "python" } });
+    fake.reply("shell", retry, "kernel_info_reply", {
+      protocol_version: "5.3",
+      language_info: { name: "python" },
+    });
     fake.reply("iopub", retry, "status", { execution_state: "idle" });
     expect((await ready).language_info.name).toBe("python");
   });

@@ -61,7 +61,12 @@ export interface ExecuteHandle {
 /** Speaks the Jupyter protocol over any `KernelTransport`. */
 export interface KernelClient {
   readonly session: string;
-  request(channel: RequestChannel, msgType: string, content: Record<string, unknown>, options?: RequestOptions): PendingRequestHandle;
+  request(
+    channel: RequestChannel,
+    msgType: string,
+    content: Record<string, unknown>,
+    options?: RequestOptions,
+  ): PendingRequestHandle;
   execute(code: string, options?: ExecuteRequestOptions): ExecuteHandle;
   kernelInfo(): Promise<KernelInfoReplyContent>;
   /**
@@ -207,7 +212,10 @@ class JupyterKernelClient implements KernelClient {
       done: handle.done.then((reply) => {
         const parsed = ExecuteReplyContentSchema.safeParse(reply.content);
         if (!parsed.success) {
-          throw new TaskWeaverError("kernel_message_invalid", `Malformed execute_reply: ${parsed.error.message}`);
+          throw new TaskWeaverError(
+            "kernel_message_invalid",
+            `Malformed execute_reply: ${parsed.error.message}`,
+          );
         }
         return { ...reply, content: parsed.data };
       }),
@@ -219,13 +227,20 @@ class JupyterKernelClient implements KernelClient {
     return parseKernelInfo(reply);
   }
 
-  async waitForReady(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<KernelInfoReplyContent> {
+  async waitForReady(
+    options: { signal?: AbortSignal; timeoutMs?: number } = {},
+  ): Promise<KernelInfoReplyContent> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
     const stop = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new KernelDiedError(`The kernel did not answer within ${Math.round(timeoutMs / 1000)} s of starting.`)),
+        () =>
+          reject(
+            new KernelDiedError(
+              `The kernel did not answer within ${Math.round(timeoutMs / 1000)} s of starting.`,
+            ),
+          ),
         timeoutMs,
       );
       onAbort = () => reject(new TaskWeaverError("aborted", "Starting the kernel was cancelled."));
@@ -236,7 +251,12 @@ class JupyterKernelClient implements KernelClient {
       // The first request waits in ZeroMQ's queue until the kernel binds; its reply means "up".
       let gotReply!: () => void;
       const replied = new Promise<void>((resolve) => (gotReply = resolve));
-      let handle = this.request("shell", "kernel_info_request", {}, { waitForIdle: true, onReply: () => gotReply() });
+      let handle = this.request(
+        "shell",
+        "kernel_info_request",
+        {},
+        { waitForIdle: true, onReply: () => gotReply() },
+      );
       await Promise.race([replied, handle.done, stop]);
       // iopub may have subscribed after the kernel published that request's status; ask again
       // until the idle of some request arrives, proving iopub delivers.
@@ -280,7 +300,10 @@ class JupyterKernelClient implements KernelClient {
 function parseKernelInfo(reply: JupyterMessage): KernelInfoReplyContent {
   const parsed = KernelInfoReplyContentSchema.safeParse(reply.content);
   if (!parsed.success) {
-    throw new TaskWeaverError("kernel_message_invalid", `Malformed kernel_info_reply: ${parsed.error.message}`);
+    throw new TaskWeaverError(
+      "kernel_message_invalid",
+      `Malformed kernel_info_reply: ${parsed.error.message}`,
+    );
   }
   return parsed.data;
 }
@@ -290,6 +313,9 @@ function delay(ms: number): Promise<void> {
 }
 
 /** Creates a Jupyter protocol client over a transport (ZeroMQ for local and Docker kernels, WebSocket for remote ones). */
-export function createKernelClient(transport: KernelTransport, options: KernelClientOptions = {}): KernelClient {
+export function createKernelClient(
+  transport: KernelTransport,
+  options: KernelClientOptions = {},
+): KernelClient {
   return new JupyterKernelClient(transport, options);
 }

@@ -16,11 +16,17 @@ describe("kernel output parsing", () => {
       type: "stream",
       content: { name: "stdout", text: "hi\n" },
     });
-    expect(parseKernelOutput(iopub("execute_result", { data: { "text/plain": "2" }, metadata: {}, execution_count: 3 }))).toMatchObject({
+    expect(
+      parseKernelOutput(
+        iopub("execute_result", { data: { "text/plain": "2" }, metadata: {}, execution_count: 3 }),
+      ),
+    ).toMatchObject({
       type: "execute_result",
       content: { data: { "text/plain": "2" } },
     });
-    expect(parseKernelOutput(iopub("update_display_data", { data: { "text/html": "<b>" } }))?.type).toBe("display_data");
+    expect(parseKernelOutput(iopub("update_display_data", { data: { "text/html": "<b>" } }))?.type).toBe(
+      "display_data",
+    );
     expect(parseKernelOutput(iopub("error", { ename: "E", evalue: "v", traceback: ["a", "b"] }))).toEqual({
       type: "error",
       content: { ename: "E", evalue: "v", traceback: ["a", "b"] },

@@ -39,7 +39,10 @@ describe("message signing", () => {
 
   test("decodes what it encodes, after routing identities", () => {
     const signer = createMessageSigner("secret");
-    const decoded = decodeMessage([Buffer.from("identity"), ...toBuffers(encodeMessage(message, signer))], signer);
+    const decoded = decodeMessage(
+      [Buffer.from("identity"), ...toBuffers(encodeMessage(message, signer))],
+      signer,
+    );
     expect(decoded).toEqual(message);
   });
 
@@ -54,7 +57,9 @@ describe("message signing", () => {
   test("rejects frames without a delimiter or with missing parts", () => {
     const signer = createMessageSigner("secret");
     expect(() => decodeMessage([Buffer.from("no delimiter")], signer)).toThrow(/Malformed/);
-    expect(() => decodeMessage(toBuffers(encodeMessage(message, signer)).slice(0, 4), signer)).toThrow(/Malformed/);
+    expect(() => decodeMessage(toBuffers(encodeMessage(message, signer)).slice(0, 4), signer)).toThrow(
+      /Malformed/,
+    );
   });
 
   test("rejects signed parts that are not JSON or lack a header", () => {
@@ -62,7 +67,9 @@ describe("message signing", () => {
     const parts = ["not json", "{}", "{}", "{}"];
     expect(() => decodeMessage(toBuffers([DELIMITER, signer.sign(parts), ...parts]), signer)).toThrow(/JSON/);
     const noHeader = ["{}", "{}", "{}", "{}"];
-    expect(() => decodeMessage(toBuffers([DELIMITER, signer.sign(noHeader), ...noHeader]), signer)).toThrow(/envelope/);
+    expect(() => decodeMessage(toBuffers([DELIMITER, signer.sign(noHeader), ...noHeader]), signer)).toThrow(
+      /envelope/,
+    );
   });
 
   test("keeps extra frames as binary buffers", () => {

@@ -33,7 +33,8 @@ export function createMessageSigner(key: string): MessageSigner {
     verify(signature, parts) {
       if (keyBuffer.length === 0) return true;
       const expected = Buffer.from(sign(parts), "latin1");
-      const actual = typeof signature === "string" ? Buffer.from(signature, "latin1") : Buffer.from(signature);
+      const actual =
+        typeof signature === "string" ? Buffer.from(signature, "latin1") : Buffer.from(signature);
       return actual.length === expected.length && timingSafeEqual(actual, expected);
     },
   };
@@ -58,10 +59,17 @@ export function decodeMessage(frames: readonly Buffer[], signer: MessageSigner):
   let index = 0;
   while (index < frames.length && !frames[index]!.equals(delimiterBuffer)) index += 1;
   if (index >= frames.length || frames.length < index + 6) {
-    throw new WireFormatError(`Malformed kernel message: ${frames.length} frames without a complete <IDS|MSG> section.`);
+    throw new WireFormatError(
+      `Malformed kernel message: ${frames.length} frames without a complete <IDS|MSG> section.`,
+    );
   }
   const signature = frames[index + 1]!;
-  const parts: [Buffer, Buffer, Buffer, Buffer] = [frames[index + 2]!, frames[index + 3]!, frames[index + 4]!, frames[index + 5]!];
+  const parts: [Buffer, Buffer, Buffer, Buffer] = [
+    frames[index + 2]!,
+    frames[index + 3]!,
+    frames[index + 4]!,
+    frames[index + 5]!,
+  ];
   if (!signer.verify(signature, parts)) {
     throw new WireFormatError("Kernel message rejected: HMAC signature does not match the connection key.");
   }
@@ -77,7 +85,8 @@ export function decodeMessage(frames: readonly Buffer[], signer: MessageSigner):
     throw new WireFormatError(`Kernel message is not valid JSON: ${(error as Error).message}`);
   }
   const parsed = JupyterMessageSchema.safeParse(raw);
-  if (!parsed.success) throw new WireFormatError(`Kernel message has an invalid envelope: ${parsed.error.message}`);
+  if (!parsed.success)
+    throw new WireFormatError(`Kernel message has an invalid envelope: ${parsed.error.message}`);
   const message: JupyterMessage = parsed.data;
   if (frames.length > index + 6) message.buffers = frames.slice(index + 6);
   return message;

@@ -1,5 +1,11 @@
 import * as zmq from "zeromq";
-import { channelEndpoint, type ConnectionInfo, type JupyterMessage, type KernelChannel, type RequestChannel } from "./messages.js";
+import {
+  channelEndpoint,
+  type ConnectionInfo,
+  type JupyterMessage,
+  type KernelChannel,
+  type RequestChannel,
+} from "./messages.js";
 import type { KernelTransport, TransportReceiver } from "./transport.js";
 import { createMessageSigner, decodeMessage, encodeMessage, type MessageSigner } from "./wire.js";
 
@@ -53,7 +59,10 @@ class SendQueue {
  * outgoing and verifying incoming messages with the connection key. Used for local kernels and
  * for kernels in containers (connect to the published ports with the same key).
  */
-export function createZmqTransport(connection: ConnectionInfo, options: ZmqTransportOptions = {}): KernelTransport {
+export function createZmqTransport(
+  connection: ConnectionInfo,
+  options: ZmqTransportOptions = {},
+): KernelTransport {
   const signer: MessageSigner = createMessageSigner(connection.key);
   const reconnectInterval = options.reconnectIntervalMs ?? 5;
   // linger 0: closing must never wait for undelivered messages to a dead kernel.
@@ -144,7 +153,12 @@ export function startZmqHeartbeat(connection: ConnectionInfo, options: Heartbeat
     let misses = 0;
     while (!stopped) {
       // A REQ socket that missed a reply is stuck in the wrong state: use a fresh one per ping.
-      socket = new zmq.Request({ linger: 0, receiveTimeout: intervalMs, sendTimeout: intervalMs, reconnectInterval: 50 });
+      socket = new zmq.Request({
+        linger: 0,
+        receiveTimeout: intervalMs,
+        sendTimeout: intervalMs,
+        reconnectInterval: 50,
+      });
       socket.connect(channelEndpoint(connection, "hb"));
       const started = Date.now();
       try {
