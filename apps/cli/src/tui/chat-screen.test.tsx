@@ -128,6 +128,12 @@ describe("ChatScreen", () => {
     });
     await type("sleep a while");
     expect(view.lastFrame()).toContain("CodeInterpreter is executing code");
+    // A request typed meanwhile is refused but kept in the input.
+    await type("too early");
+    expect(screen()).toContain("A round is running: wait for the answer, or press Ctrl-C to stop it.");
+    expect(view.lastFrame()).toContain("Human: too early");
+    view.stdin.write("\u0015");
+    await tick();
     view.stdin.write("\u0003");
     await tick(100);
     expect(app.sessions[0]!.interrupted).toBe(1);
@@ -135,6 +141,7 @@ describe("ChatScreen", () => {
     expect(exited()).toBe(0);
     await type("count the rows");
     expect(app.sessions).toHaveLength(1);
+    expect(app.sessions[0]!.messages.map((entry) => entry.message)).toEqual(["sleep a while", "count the rows"]);
     expect(screen()).toContain("TaskWeaver: demo_data.csv has 100 rows.");
   });
 

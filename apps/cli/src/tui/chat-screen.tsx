@@ -107,12 +107,18 @@ export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
             elapsedMs={state.roundStartedAt === undefined ? 0 : now() - state.roundStartedAt}
             frame={tick}
             demo={state.demo}
+            starting={state.phase === "starting"}
           />
           <PromptInput
             history={controller.history.entries}
             initialText={controller.initialInput}
             isActive={state.phase === "ready" || state.phase === "running"}
-            onSubmit={(text) => void controller.submit(text)}
+            onSubmit={(text) => {
+              // While a round runs, a request is refused and stays in the input to send later.
+              const accepted = controller.accepts(text);
+              void controller.submit(text);
+              return accepted;
+            }}
             onInterrupt={(inputWasEmpty) => {
               if (controller.interrupt()) return;
               if (inputWasEmpty) void controller.exit();

@@ -58,6 +58,8 @@ export interface ChatController {
   subscribe(listener: () => void): () => void;
   /** Opens the first session. */
   start(): Promise<void>;
+  /** False when `submit` would refuse the text now (a round is running and it is not /exit). */
+  accepts(text: string): boolean;
   /** Handles one line of input: a command or a request. */
   submit(text: string): Promise<void>;
   /** Ctrl-C: stops the running round; returns false when nothing was running. */
@@ -244,6 +246,8 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     history,
     initialInput: options.demoScript?.request ?? "",
     getState: () => state,
+    accepts: (text) =>
+      state.phase === "ready" || (state.phase === "running" && parseCommand(text.trim())?.name === "exit"),
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

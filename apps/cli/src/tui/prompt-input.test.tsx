@@ -53,6 +53,18 @@ describe("PromptInput", () => {
     expect(onSubmit).toHaveBeenCalledWith("first line\nsecond line");
   });
 
+  it("keeps the text when the request is refused", async () => {
+    const onSubmit = vi.fn(() => false);
+    const view = render(<PromptInput history={[]} onSubmit={onSubmit} onInterrupt={() => undefined} />);
+    await tick();
+    view.stdin.write("later");
+    await tick();
+    view.stdin.write("\r");
+    await tick();
+    expect(onSubmit).toHaveBeenCalledWith("later");
+    expect(view.lastFrame()).toContain("Human: later");
+  });
+
   it("submits text typed ahead that arrives in one chunk with the Enter", async () => {
     const { onSubmit, type } = setup();
     await tick();

@@ -13,7 +13,8 @@ const PASTE_END = "[201~";
 export interface PromptInputProps {
   /** Earlier requests, oldest first. */
   history: readonly string[];
-  onSubmit: (text: string) => void;
+  /** Receives the request; returning false keeps the text in the input (it was refused). */
+  onSubmit: (text: string) => boolean | void;
   /** Ctrl-C; receives whether the input was empty (then the screen decides to leave). */
   onInterrupt: (inputWasEmpty: boolean) => void;
   /** Ctrl-D at an empty prompt. */
@@ -68,6 +69,15 @@ export function PromptInput({
     setState(stateRef.current);
   };
 
+  const submit = () => {
+    const before = stateRef.current;
+    dispatch({ type: "clear" });
+    if (onSubmit(before.text) === false) {
+      stateRef.current = before;
+      setState(before);
+    }
+  };
+
   useInput(
     (input, key) => {
       if (input === PASTE_START) {
@@ -94,9 +104,7 @@ export function PromptInput({
           dispatch({ type: "insert", text: "\n" });
           return;
         }
-        const text = stateRef.current.text;
-        dispatch({ type: "clear" });
-        onSubmit(text);
+        submit();
         return;
       }
       if (key.upArrow) return dispatch({ type: "up", history });
@@ -116,9 +124,7 @@ export function PromptInput({
       // final Enter still submits it.
       if (!pasting.current && input.length > 1 && input.endsWith("\r")) {
         dispatch({ type: "insert", text: input.slice(0, -1) });
-        const text = stateRef.current.text;
-        dispatch({ type: "clear" });
-        onSubmit(text);
+        submit();
         return;
       }
       dispatch({ type: "insert", text: input });

@@ -21,11 +21,21 @@ export interface StatusLineProps {
   elapsedMs: number;
   frame: number;
   demo: boolean;
+  /** True while the session opens: keys are not read yet. @default false */
+  starting?: boolean;
 }
 
 /** One line under the conversation: spinner, active role, what it does, elapsed time. */
-export function StatusLine({ activity, running, elapsedMs, frame, demo }: StatusLineProps) {
+export function StatusLine({ activity, running, elapsedMs, frame, demo, starting = false }: StatusLineProps) {
   const label = demo ? <Text color="yellow">[demo replay] </Text> : null;
+  if (starting) {
+    return (
+      <Text dimColor>
+        {label}
+        Opening a session...
+      </Text>
+    );
+  }
   if (!running) {
     return (
       <Text dimColor>
