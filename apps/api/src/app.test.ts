@@ -250,6 +250,19 @@ describe("rounds", () => {
     ).toBe("finished");
   });
 
+  it("keeps a quiet event stream alive with comment lines", async () => {
+    const { app } = setup({ heartbeatMs: 50 });
+    const id = await createSession(app);
+    const streaming = app.request(
+      `/api/v1/sessions/${id}/messages`,
+      json({ message: "slow" }, { accept: "text/event-stream" }),
+    );
+    setTimeout(() => void app.request(`/api/v1/sessions/${id}/interrupt`, { method: "POST" }), 400);
+    const text = await (await streaming).text();
+    expect(text.split(": keep-alive\n\n").length - 1).toBeGreaterThanOrEqual(3);
+    expect(parseSse(text).at(-1)!.event).toBe("round-error");
+  });
+
   it("replays missed events after Last-Event-ID and follows a running round to its end", async () => {
     const { app } = setup();
     const id = await createSession(app);

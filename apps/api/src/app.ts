@@ -65,6 +65,8 @@ export interface ApiDependencies {
   env?: Record<string, string | undefined>;
   /** Reported by the health route and the OpenAPI document. @default "0.1.0" */
   version?: string;
+  /** Interval of the `: keep-alive` comment on quiet event streams. @default 15000 */
+  heartbeatMs?: number;
 }
 
 /** The Hono app of the API, plus the handle to drain it on shutdown. */
@@ -121,6 +123,25 @@ function wantsEventStream(c: Context): boolean {
   return (c.req.header("accept") ?? "").toLowerCase().includes("text/event-stream");
 }
 
+/**
+ * Runs `body` on an SSE stream with a comment line every `intervalMs`, so proxies and clients
+ * do not take a quiet stream (code running for minutes) for a dead one.
+ */
+async function withHeartbeat(
+  stream: SSEStreamingApi,
+  intervalMs: number,
+  body: () => Promise<void>,
+): Promise<void> {
+  const timer = setInterval(() => {
+    if (!stream.aborted && !stream.closed) stream.write(": keep-alive\n\n").catch(() => {});
+  }, intervalMs);
+  try {
+    await body();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 function writeEvent(stream: SSEStreamingApi, item: StoredEvent): Promise<void> {
   return stream.writeSSE({ id: String(item.seq), event: item.event.type, data: JSON.stringify(item.event) });
 }
@@ -163,6 +184,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
   const keysConfigured = keyHashes.size > 0;
   const logRequest = dependencies.logRequest ?? defaultLogRequest;
   const version = dependencies.version ?? "0.1.0";
+  const heartbeatMs = dependencies.heartbeatMs ?? 15_000;
   const sessions = createSessionManager({
     runtime,
     store,
@@ -408,7 +430,9 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
         return streamSSE(c, async (stream) => {
           const gone = new AbortController();
           stream.onAbort(() => gone.abort());
-          for await (const item of run.follow(run.startSeq, gone.signal)) await writeEvent(stream, item);
+          await withHeartbeat(stream, heartbeatMs, async () => {
+            for await (const item of run.follow(run.startSeq, gone.signal)) await writeEvent(stream, item);
+          });
         });
       }
       return c.json(roundJson(await run.done), 200);
@@ -465,7 +489,9 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
       }
       const run = sessions.activeRun(record.id);
       if (!run) return;
-      for await (const item of run.follow(last, gone.signal)) await writeEvent(stream, item);
+      await withHeartbeat(stream, heartbeatMs, async () => {
+        for await (const item of run.follow(last, gone.signal)) await writeEvent(stream, item);
+      });
     });
   });
 

@@ -59,7 +59,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       appDir: options.appDir,
       configOverrides: options.configOverrides,
       env,
-      createExecutorFactory,
+      // Bursts of new sessions would otherwise start every kernel at once and miss the start timeout.
+      createExecutorFactory: (config) =>
+        limitConcurrentKernelStarts(
+          createExecutorFactory(config),
+          config.get("api.max_concurrent_kernel_starts"),
+        ),
     }));
   const apiKeys = options.apiKeys ?? apiKeysFrom(runtime.config, env);
   if (apiKeys.length === 0 && !isLoopbackHost(host)) {
