@@ -163,11 +163,11 @@ runIf("the executor factory of an app", () => {
     },
   );
 
-  test("reports a kernel mode this build cannot run as a TaskWeaverError", () => {
+  test("reports a kernel mode it cannot set up as a TaskWeaverError", () => {
     const config = loadConfig({
       appDir,
       env: {},
-      overrides: { "execution_service.kernel_mode": "container" },
+      overrides: { "execution_service.kernel_mode": "remote" },
     });
     let caught: unknown;
     try {

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, TaskWeaverError, type CodeExecutor } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
-import { createExecutorFactory } from "./factory.js";
+import { createExecutorFactory, runtimes } from "./factory.js";
 
 const directories: string[] = [];
 afterAll(async () => {
@@ -17,19 +17,20 @@ async function configFor(overrides: Record<string, unknown>) {
 }
 
 describe("createExecutorFactory", () => {
-  test("refuses container and remote modes with a clear ExecutorUnavailableError", async () => {
-    for (const mode of ["container", "remote"]) {
-      const config = await configFor({ "execution_service.kernel_mode": mode });
-      const error = (() => {
-        try {
-          createExecutorFactory(config);
-        } catch (caught) {
-          return caught;
-        }
-      })();
-      expect(TaskWeaverError.isInstance(error) && error.code).toBe("executor_unavailable");
-      expect((error as Error).message).toContain("not available in this build yet");
+  test("refuses remote mode without a server URL, naming the key to set", async () => {
+    const config = await configFor({ "execution_service.kernel_mode": "remote" });
+    let caught: unknown;
+    try {
+      createExecutorFactory(config);
+    } catch (error) {
+      caught = error;
     }
+    expect(TaskWeaverError.isInstance(caught)).toBe(true);
+    expect((caught as Error).message).toContain("execution_service.remote.url");
+  });
+
+  test("gives every kernel mode a runtime", () => {
+    expect(Object.keys(runtimes).sort()).toEqual(["container", "local", "remote"]);
   });
 
   test("uses a runtime given in the options instead of the built-in one", async () => {

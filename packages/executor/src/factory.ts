@@ -1,10 +1,11 @@
 import {
-  ExecutorUnavailableError,
   type AppConfig,
   type ConfigValues,
   type ExecutorFactory,
 } from "@taskweaver/core";
+import { createDockerExecutorFactory } from "./docker/docker-executor.js";
 import { createLocalExecutorFactory } from "./local/local-executor.js";
+import { createRemoteExecutorFactory } from "./remote/remote-executor.js";
 
 /** The values of `execution_service.kernel_mode`. */
 export type KernelMode = ConfigValues["execution_service.kernel_mode"];
@@ -15,22 +16,14 @@ export type KernelMode = ConfigValues["execution_service.kernel_mode"];
  */
 export type RuntimeFactory = (config: AppConfig) => ExecutorFactory;
 
-function notInThisBuild(mode: KernelMode): RuntimeFactory {
-  return () => {
-    throw new ExecutorUnavailableError(
-      `execution_service.kernel_mode "${mode}" is not available in this build yet; use "local" (a Python with ipykernel on this machine).`,
-    );
-  };
-}
-
 /**
  * The runtimes by `execution_service.kernel_mode`. Each runtime registers itself here with one
  * line; `createExecutorFactory` picks from this table.
  */
 export const runtimes: Record<KernelMode, RuntimeFactory> = {
   local: createLocalExecutorFactory,
-  container: notInThisBuild("container"),
-  remote: notInThisBuild("remote"),
+  container: createDockerExecutorFactory,
+  remote: (config) => createRemoteExecutorFactory(config),
 };
 
 /** Options of `createExecutorFactory`. */
@@ -40,8 +33,8 @@ export interface CreateExecutorFactoryOptions {
 }
 
 /**
- * The executor factory for an app, chosen by `execution_service.kernel_mode`. Throws
- * ExecutorUnavailableError for a mode this build cannot run.
+ * The executor factory for an app, chosen by `execution_service.kernel_mode`. A runtime checks
+ * its settings here (e.g. the remote URL), so a bad setting fails when the app starts.
  */
 export function createExecutorFactory(
   config: AppConfig,
