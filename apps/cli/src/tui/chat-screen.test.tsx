@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { render } from "ink-testing-library";
 import { describe, expect, it } from "vitest";
 import { COUNT_ROWS_ROUND, createFakeApp } from "../testing/fake-session.js";
-import { ChatScreen } from "./chat-screen.js";
+import { ChatScreen, CLEAR_SCREEN } from "./chat-screen.js";
 import { createChatController } from "./controller.js";
 import { loadHistory } from "./history.js";
 
@@ -141,7 +141,10 @@ describe("ChatScreen", () => {
     expect(exited()).toBe(0);
     await type("count the rows");
     expect(app.sessions).toHaveLength(1);
-    expect(app.sessions[0]!.messages.map((entry) => entry.message)).toEqual(["sleep a while", "count the rows"]);
+    expect(app.sessions[0]!.messages.map((entry) => entry.message)).toEqual([
+      "sleep a while",
+      "count the rows",
+    ]);
     expect(screen()).toContain("TaskWeaver: demo_data.csv has 100 rows.");
   });
 
@@ -212,6 +215,17 @@ describe("ChatScreen", () => {
       message: "Which region leads?",
       options: { files },
     });
+  });
+
+  it("clears the screen on /clear and keeps working", async () => {
+    const { type, view, app } = await setup();
+    await type("/help");
+    const before = view.frames.length;
+    await type("/clear");
+    expect(view.frames.slice(before).join("")).toContain(CLEAR_SCREEN);
+    await type("count the rows");
+    expect(view.lastFrame()).toContain("Human:");
+    expect(app.sessions[0]!.messages).toHaveLength(1);
   });
 
   it("remembers requests in the history file", async () => {

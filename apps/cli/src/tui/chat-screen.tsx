@@ -2,7 +2,7 @@
 // JSX runtime of this package's tsconfig: these pragmas make every runner compile JSX alike.
 /* @jsxRuntime automatic */
 /* @jsxImportSource react */
-import { Box, Static, Text, useApp } from "ink";
+import { Box, Static, Text, useApp, useStdout } from "ink";
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { activePost } from "../render/conversation.js";
 import type { ChatController, TranscriptItem } from "./controller.js";
@@ -10,6 +10,9 @@ import { Opening } from "./opening.js";
 import { BlockHeader, FoldedText, PostView } from "./post-view.js";
 import { PromptInput } from "./prompt-input.js";
 import { StatusLine } from "./status-line.js";
+
+/** Erase the screen and the scrollback, cursor home. */
+export const CLEAR_SCREEN = "\u001B[2J\u001B[3J\u001B[H";
 
 /** One printed item of the conversation. */
 export function TranscriptItemView({ item }: { item: TranscriptItem }) {
@@ -74,6 +77,11 @@ export interface ChatScreenProps {
 export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
   const state = useSyncExternalStore(controller.subscribe, controller.getState);
   const { exit } = useApp();
+  const { write } = useStdout();
+  // `/clear`: wipe the screen and scrollback; the static part starts over (new key).
+  useEffect(() => {
+    if (state.screenKey > 0) write(CLEAR_SCREEN);
+  }, [state.screenKey, write]);
   // Leave only after the last frame (without prompt and status line) has been drawn.
   useEffect(() => {
     if (state.phase === "exited") exit();
