@@ -50,7 +50,9 @@ export async function startTerminal(options: TerminalOptions): Promise<Terminal>
   const target = "main";
   const tmux = (...args: string[]) =>
     run("tmux", ["-S", socket, ...args], { env: { ...process.env, TMUX: "" }, maxBuffer: 16 * 1024 * 1024 });
-  const environment = Object.entries(options.env).filter((entry): entry is [string, string] => entry[1] !== undefined);
+  const environment = Object.entries(options.env).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined,
+  );
   await tmux(
     "-f",
     "/dev/null",
@@ -98,15 +100,28 @@ export async function startTerminal(options: TerminalOptions): Promise<Terminal>
         const tail = screen.slice(from);
         if (typeof pattern === "string" ? tail.includes(pattern) : pattern.test(tail)) return screen;
         if (Date.now() > deadline) {
-          throw new Error(`The terminal did not show ${String(pattern)} within ${timeoutMs} ms. Screen:\n${screen}`);
+          throw new Error(
+            `The terminal did not show ${String(pattern)} within ${timeoutMs} ms. Screen:\n${screen}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     },
     async exitStatus() {
-      const { stdout } = await tmux("display-message", "-p", "-t", target, "#{pane_dead} #{pane_dead_status}");
-      const [dead, status] = stdout.trim().split(" ");
-      return dead === "1" ? Number(status) : undefined;
+      const { stdout } = await tmux(
+        "display-message",
+        "-p",
+        "-t",
+        target,
+        "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}",
+      );
+      const [dead, status, signal] = stdout.trim().split("|");
+      // The status is there once the program was reaped, even while a process it started
+      // still holds the terminal open (the pane is then not "dead" yet).
+      if (status) return Number(status);
+      // Killed by a signal: report it the way a shell does.
+      if (dead === "1" && signal) return 128 + Number(signal);
+      return undefined;
     },
     async waitForExit(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
@@ -114,7 +129,9 @@ export async function startTerminal(options: TerminalOptions): Promise<Terminal>
         const status = await terminal.exitStatus();
         if (status !== undefined) return status;
         if (Date.now() > deadline) {
-          throw new Error(`The program did not exit within ${timeoutMs} ms. Screen:\n${await terminal.screen()}`);
+          throw new Error(
+            `The program did not exit within ${timeoutMs} ms. Screen:\n${await terminal.screen()}`,
+          );
         }
         await new Promise((resolve) => setTimeout(resolve, 200));
       }

@@ -14,6 +14,18 @@ process.on("SIGINT", () => {
   if (interruptCount > 1) process.exit(130);
   controller.abort();
 });
+// The terminal went away or we were asked to stop: leave cleanly (stopping the kernel), and
+// for sure within a few seconds. Runners such as tsx catch these signals in the child, so
+// without this the process could outlive its terminal.
+for (const [signal, code] of [
+  ["SIGHUP", 129],
+  ["SIGTERM", 143],
+] as const) {
+  process.on(signal, () => {
+    controller.abort();
+    setTimeout(() => process.exit(code), 5000).unref();
+  });
+}
 
 const code = await main({
   argv: process.argv.slice(2),
@@ -37,7 +49,12 @@ const code = await main({
   },
   startInteractive: async (options) => {
     const { startInteractive } = await import("./tui/start.js");
-    return startInteractive({ ...options, stdin: process.stdin, stdout: process.stdout });
+    return startInteractive({
+      ...options,
+      stdin: process.stdin,
+      stdout: process.stdout,
+      signal: controller.signal,
+    });
   },
 });
 

@@ -157,6 +157,27 @@ describe("ChatScreen", () => {
     }
   });
 
+  it("leaves even when stopping the kernel hangs, after the close timeout", async () => {
+    const app = createFakeApp(() => ({ posts: [] }));
+    app.close = () => new Promise<void>(() => undefined);
+    let exited = 0;
+    const controller = createChatController({
+      app,
+      history: loadHistory(join(mkdtempSync(join(tmpdir(), "tw-tui-")), "history")),
+      closeTimeoutMs: 50,
+      onExit: () => (exited += 1),
+    });
+    await controller.start();
+    await controller.exit();
+    expect(exited).toBe(1);
+    expect(controller.getState().phase).toBe("exited");
+    expect(
+      controller
+        .getState()
+        .items.some((item) => item.kind === "notice" && item.text.includes("did not stop in time")),
+    ).toBe(true);
+  });
+
   it("leaves on Ctrl-C at an empty prompt", async () => {
     const { view, app, exited } = await setup();
     view.stdin.write("\u0003");

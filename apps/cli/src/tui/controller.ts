@@ -50,6 +50,12 @@ export interface ChatControllerOptions {
   now?: () => number;
   /** Called once, after the app is closed, when the user leaves. */
   onExit?: () => void;
+  /**
+   * How long leaving waits for the kernels to stop; past it the CLI leaves anyway (the
+   * kernels die with the process).
+   * @default 10000
+   */
+  closeTimeoutMs?: number;
 }
 
 /** The TUI's behaviour without any React: state, commands, rounds. */
@@ -336,8 +342,18 @@ export function createChatController(options: ChatControllerOptions): ChatContro
       exitPromise ??= (async () => {
         set({ phase: "exiting", activity: undefined });
         notice("Stopping the kernel...");
-        if (session) await session.interrupt().catch(() => undefined);
-        await app.close().catch(() => undefined);
+        const closing = (async () => {
+          if (session) await session.interrupt().catch(() => undefined);
+          await app.close().catch(() => undefined);
+          return true;
+        })();
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<false>((resolve) => {
+          timer = setTimeout(() => resolve(false), options.closeTimeoutMs ?? 10_000);
+        });
+        const closed = await Promise.race([closing, timeout]);
+        clearTimeout(timer);
+        if (!closed) notice("The kernel did not stop in time; leaving anyway.", "warning");
         set({ phase: "exited" });
         options.onExit?.();
       })();

@@ -16,6 +16,8 @@ export interface StartInteractiveOptions {
   demoScript?: { request: string; files: { name: string; path: string }[] };
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
+  /** Aborting leaves the TUI as /exit does (the terminal hung up, SIGTERM). */
+  signal?: AbortSignal;
   /** @default ~/.taskweaver/history */
   historyPath?: string;
 }
@@ -33,6 +35,10 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
     demoScript: options.demoScript,
     history,
   });
+  const leave = () => void controller.exit();
+  options.signal?.addEventListener("abort", leave, { once: true });
+  // Input closed (terminal gone): nobody can type /exit any more.
+  options.stdin.once("end", leave);
   options.stdout.write(BRACKETED_PASTE_ON);
   try {
     const instance = render(<ChatScreen controller={controller} />, {
@@ -43,6 +49,8 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
     void controller.start();
     await instance.waitUntilExit();
   } finally {
+    options.signal?.removeEventListener("abort", leave);
+    options.stdin.off("end", leave);
     options.stdout.write(BRACKETED_PASTE_OFF);
   }
   return 0;
