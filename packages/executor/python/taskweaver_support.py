@@ -463,6 +463,13 @@ def _end_output_budget():
 # ---------------------------------------------------------------------------------------------
 
 
+def bind_workdir(workdir):
+    """Moves a kernel started ahead (warm pool) into a session's working directory."""
+    _state["workdir"] = workdir
+    os.makedirs(workdir, exist_ok=True)
+    os.chdir(workdir)
+
+
 def install(options_json):
     """Configures the running IPython kernel; called once after the module is created."""
     options = json.loads(options_json)

@@ -8,8 +8,10 @@ export {
 export {
   createLocalExecutor,
   createLocalExecutorFactory,
+  type LocalExecutorFactory,
   type LocalExecutorOptions,
 } from "./local/local-executor.js";
+export { createWarmPool, type WarmPool, type WarmPoolOptions } from "./warm-pool.js";
 export { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./local/local-kernel.js";
 export {
   DEFAULT_PYTHON_CANDIDATES,
@@ -30,6 +32,7 @@ export {
   type WorkingDirectoryFilesOptions,
 } from "./working-directory.js";
 export {
+  createBindWorkingDirectoryCode,
   createBootstrapCode,
   createLoadPluginCode,
   createSetSessionVariablesCode,

@@ -17,6 +17,7 @@ import { ExecutionCollector } from "./execution-collector.js";
 import type { KernelClient } from "./protocol/kernel-client.js";
 import type { ExecuteReplyContent, JupyterMessage } from "./protocol/messages.js";
 import {
+  createBindWorkingDirectoryCode,
   createBootstrapCode,
   createLoadPluginCode,
   createSetSessionVariablesCode,
@@ -45,6 +46,12 @@ export interface KernelConnection {
   stop(options?: { graceful?: boolean }): Promise<void>;
   /** Free-form details for `ExecutorInfo` (pid, container id, kernel id). */
   readonly details: Record<string, string>;
+  /**
+   * Set by a warm pool: the support code is already installed (in the pool's directory), so the
+   * executor only binds the kernel to its working directory instead of bootstrapping it.
+   * @default false
+   */
+  readonly prepared?: boolean;
 }
 
 /** Starts kernels for one runtime (local process, container, remote server). */
@@ -154,11 +161,13 @@ class KernelExecutor implements CodeExecutor {
     try {
       await this.runInternal(
         kernel,
-        createBootstrapCode(source, {
-          ...this.options.supportOptions,
-          workdir: this.options.kernelWorkingDirectory,
-          max_output_chars: this.maxOutputChars,
-        }),
+        kernel.prepared
+          ? createBindWorkingDirectoryCode(this.options.kernelWorkingDirectory)
+          : createBootstrapCode(source, {
+              ...this.options.supportOptions,
+              workdir: this.options.kernelWorkingDirectory,
+              max_output_chars: this.maxOutputChars,
+            }),
         "kernel_setup_failed",
         "Setting up the kernel failed",
       );

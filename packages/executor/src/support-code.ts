@@ -58,3 +58,11 @@ export function createLoadPluginCode(plugin: PluginLoadSpec): string {
 export function createSetSessionVariablesCode(variables: Record<string, string>): string {
   return `__import__("_taskweaver_support").set_session_variables(${pythonString(JSON.stringify(variables))})`;
 }
+
+/**
+ * Code that binds a kernel started ahead (warm pool, support code already installed) to a
+ * session's working directory: `chdir` there and save artifacts there. One short execute.
+ */
+export function createBindWorkingDirectoryCode(workdir: string): string {
+  return `__import__("_taskweaver_support").bind_workdir(${pythonString(workdir)})`;
+}

@@ -103,6 +103,13 @@ export const CONFIG_KEYS = {
   "execution_service.python": optionalString,
   "execution_service.max_output_chars": z.number().int().positive().default(100_000),
   "execution_service.custom_image": optionalString,
+  /**
+   * Kernels started ahead (local runtime only; ignored by container and remote) so a new session
+   * is ready at once; 0 turns the warm pool off. @default 0
+   */
+  "execution_service.warm_pool_size": z.number().int().nonnegative().default(0),
+  /** Seconds a pooled kernel may wait unused before it is stopped (refilled on next demand). @default 600 */
+  "execution_service.warm_pool_idle_timeout": z.number().positive().default(600),
   // Docker runtime (kernel_mode "container"): safe defaults, each can be loosened on purpose.
   "execution_service.docker.host": optionalString,
   "execution_service.docker.network_mode": z.string().default("none"),

@@ -1,6 +1,8 @@
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
+import { tmpdir } from "node:os";
 import type { AppConfig, CodeExecutor, ExecutorFactory, IdGenerator } from "@taskweaver/core";
-import { createKernelExecutor } from "../kernel-executor.js";
+import { createKernelExecutor, type KernelLauncher } from "../kernel-executor.js";
+import { createWarmPool, type WarmPool } from "../warm-pool.js";
 import { createWorkingDirectoryFiles } from "../working-directory.js";
 import { createLocalKernelLauncher } from "./local-kernel.js";
 import { findPythonWithIpykernel } from "./python-discovery.js";
@@ -31,6 +33,11 @@ export interface LocalExecutorOptions {
   env?: Record<string, string | undefined>;
   /** @default core's createId */
   createId?: IdGenerator;
+  /**
+   * Starts the kernels instead of a new local launcher (a factory's shared launcher or warm pool).
+   * When set, `python`, `resolvePython`, `transport`, `startTimeoutMs` and `env` are not used.
+   */
+  launcher?: KernelLauncher;
 }
 
 /** A `CodeExecutor` running an IPython kernel as a child process of this host. */
@@ -42,12 +49,14 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
     options.resolvePython ??
     (configured ? () => Promise.resolve(configured) : () => (python ??= findPythonWithIpykernel()));
   return createKernelExecutor({
-    launcher: createLocalKernelLauncher({
-      resolvePython,
-      transport: options.transport,
-      startTimeoutMs: options.startTimeoutMs,
-      env: options.env,
-    }),
+    launcher:
+      options.launcher ??
+      createLocalKernelLauncher({
+        resolvePython,
+        transport: options.transport,
+        startTimeoutMs: options.startTimeoutMs,
+        env: options.env,
+      }),
     kernelWorkingDirectory: workingDirectory,
     hostWorkingDirectory: workingDirectory,
     files: createWorkingDirectoryFiles(workingDirectory),
@@ -64,10 +73,21 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
 }
 
 /**
- * The local runtime's factory for one app: Python is discovered once (on the first kernel) and
- * shared by every session's executor.
+ * The local runtime's executor factory: a plain `ExecutorFactory` plus `dispose()` (stops the
+ * warm pool's kernels) and the pool itself when `execution_service.warm_pool_size` > 0.
  */
-export function createLocalExecutorFactory(config: AppConfig): ExecutorFactory {
+export type LocalExecutorFactory = ExecutorFactory & {
+  /** Stops the kernels waiting in the warm pool; sessions' executors are stopped by their owners. */
+  dispose(): Promise<void>;
+  readonly warmPool: WarmPool | undefined;
+};
+
+/**
+ * The local runtime's factory for one app: Python is discovered once (on the first kernel) and
+ * shared by every session's executor. With `execution_service.warm_pool_size` > 0, that many
+ * kernels are started at once in a neutral directory and handed to new sessions.
+ */
+export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFactory {
   const configured = config.get("execution_service.python");
   let python: Promise<string> | undefined;
   const resolvePython = () => {
@@ -77,12 +97,31 @@ export function createLocalExecutorFactory(config: AppConfig): ExecutorFactory {
     python.catch(() => (python = undefined));
     return python;
   };
-  return (request) =>
+  const maxOutputChars = config.get("execution_service.max_output_chars");
+  const baseLauncher = createLocalKernelLauncher({ resolvePython });
+  const poolSize = config.get("execution_service.warm_pool_size");
+  const warmPool =
+    poolSize > 0
+      ? createWarmPool({
+          launcher: baseLauncher,
+          size: poolSize,
+          idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
+          poolDirectory: join(tmpdir(), "taskweaver-warm-pool"),
+          // The same options the executor would install (a taken kernel is only bound).
+          supportOptions: { parent_pid: process.pid, max_output_chars: maxOutputChars },
+        })
+      : undefined;
+  warmPool?.fill();
+  const factory: ExecutorFactory = (request) =>
     createLocalExecutor({
       workingDirectory: request.workingDirectory,
       python: configured,
-      resolvePython,
+      launcher: warmPool ?? baseLauncher,
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
-      maxOutputChars: config.get("execution_service.max_output_chars"),
+      maxOutputChars,
     });
+  return Object.assign(factory, {
+    dispose: () => warmPool?.dispose() ?? Promise.resolve(),
+    warmPool,
+  });
 }

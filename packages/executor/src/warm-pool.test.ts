@@ -1,0 +1,196 @@
+import { access, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadConfig } from "@taskweaver/core";
+import { afterAll, describe, expect, test } from "vitest";
+import { createExecutorFactory } from "./factory.js";
+import { createLocalExecutorFactory, type LocalExecutorFactory } from "./local/local-executor.js";
+import { trackedKernelProcessGroups } from "./local/process-registry.js";
+import { findPythonWithIpykernelSync } from "./local/python-discovery.js";
+
+let python: string | undefined;
+let unavailable = false;
+try {
+  python = findPythonWithIpykernelSync({ configured: process.env.TASKWEAVER_TEST_PYTHON });
+} catch {
+  unavailable = true;
+}
+// Under CI a missing Python must fail, never skip.
+const realKernelTest = test.skipIf(unavailable && process.env.CI !== "true");
+
+const directories: string[] = [];
+afterAll(async () => {
+  await Promise.all(directories.map((directory) => rm(directory, { recursive: true, force: true })));
+});
+
+async function temporaryDirectory(prefix: string): Promise<string> {
+  const directory = await mkdtemp(join(tmpdir(), prefix));
+  directories.push(directory);
+  return directory;
+}
+
+async function factoryWith(overrides: Record<string, unknown>): Promise<LocalExecutorFactory> {
+  const appDir = await temporaryDirectory("tw-pool-app-");
+  const config = await loadConfig({
+    appDir,
+    env: {},
+    overrides: { "execution_service.python": python, ...overrides },
+  });
+  return createLocalExecutorFactory(config);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe("warm pool (local runtime)", () => {
+  test("is off by default: the factory has no pool and starts nothing ahead", async () => {
+    const before = trackedKernelProcessGroups().length;
+    const factory = await factoryWith({});
+    expect(factory.warmPool).toBeUndefined();
+    expect(trackedKernelProcessGroups()).toHaveLength(before);
+    await factory.dispose();
+  });
+
+  test("the app-level factory exposes dispose, so the app can stop its pool", async () => {
+    const appDir = await temporaryDirectory("tw-pool-app-");
+    const config = await loadConfig({ appDir, env: {}, overrides: {} });
+    const factory = createExecutorFactory(config);
+    expect(typeof factory.dispose).toBe("function");
+    await factory.dispose?.();
+  });
+
+  realKernelTest(
+    "a new session takes a kernel started ahead, runs in its own directory with its artifacts there, and the pool refills",
+    { timeout: 120_000 },
+    async () => {
+      const factory = await factoryWith({ "execution_service.warm_pool_size": 1 });
+      const pool = factory.warmPool!;
+      const sessionDirectory = join(await temporaryDirectory("tw-pool-session-"), "cwd");
+      let executor: Awaited<ReturnType<typeof factory>> | undefined;
+      try {
+        await pool.settled();
+        expect(pool.lastError).toBeUndefined();
+        expect(pool.idleKernels).toHaveLength(1);
+        const pooledPid = Number(pool.idleKernels[0]!.details.pid);
+        expect(isAlive(pooledPid)).toBe(true);
+
+        executor = await factory({ sessionId: "pooled", workingDirectory: sessionDirectory });
+        await executor.setSessionVariables({ favourite: "blue" });
+        const started = performance.now();
+        await executor.start();
+        const first = await executor.execute("1+1");
+        const elapsed = performance.now() - started;
+        expect(first.output).toBe("2");
+        // A cold start takes about a second; binding a pooled kernel is one short execute.
+        expect(elapsed).toBeLessThan(1_000);
+        expect((await executor.execute("import os; os.getpid()")).output).toBe(String(pooledPid));
+        expect(executor.info.details.pid).toBe(String(pooledPid));
+        expect((await executor.execute("os.getcwd()")).output).toBe(`'${sessionDirectory}'`);
+        // Session variables set before the kernel was taken are applied to it.
+        const variable = await executor.execute(
+          "__import__('_taskweaver_support')._state['session_variables']['favourite']",
+        );
+        expect(variable.output).toBe("'blue'");
+
+        const figure = await executor.execute(
+          "import matplotlib.pyplot as plt\nplt.figure(); plt.plot([1, 2, 3]); open('note.txt', 'w').write('hi')",
+        );
+        expect(figure.outcome).toBe("ok");
+        expect(figure.artifacts).toHaveLength(1);
+        await access(join(sessionDirectory, figure.artifacts[0]!.path));
+        await access(join(sessionDirectory, "note.txt"));
+        await expect(access(join(tmpdir(), "taskweaver-warm-pool", figure.artifacts[0]!.path))).rejects.toThrow();
+
+        // The take started a replacement in the background.
+        await pool.settled();
+        expect(pool.idleKernels).toHaveLength(1);
+        const replacementPid = Number(pool.idleKernels[0]!.details.pid);
+        expect(replacementPid).not.toBe(pooledPid);
+        expect(isAlive(replacementPid)).toBe(true);
+
+        await executor.stop();
+        await waitUntil(() => !isAlive(pooledPid), 10_000);
+        await factory.dispose();
+        await waitUntil(() => !isAlive(replacementPid), 10_000);
+        expect(pool.idleKernels).toHaveLength(0);
+      } finally {
+        await executor?.stop();
+        await factory.dispose();
+      }
+    },
+  );
+
+  realKernelTest(
+    "stops pooled kernels left unused past the idle timeout and refills only on the next demand",
+    { timeout: 120_000 },
+    async () => {
+      const factory = await factoryWith({
+        "execution_service.warm_pool_size": 1,
+        "execution_service.warm_pool_idle_timeout": 1,
+      });
+      const pool = factory.warmPool!;
+      const sessionDirectory = await temporaryDirectory("tw-pool-session-");
+      let executor: Awaited<ReturnType<typeof factory>> | undefined;
+      try {
+        await pool.settled();
+        expect(pool.idleKernels).toHaveLength(1);
+        const culledPid = Number(pool.idleKernels[0]!.details.pid);
+        await waitUntil(() => pool.idleKernels.length === 0, 10_000);
+        await waitUntil(() => !isAlive(culledPid), 10_000);
+        // No refill loop: the pool stays empty until someone asks.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        expect(pool.startingCount).toBe(0);
+        expect(pool.idleKernels).toHaveLength(0);
+
+        executor = await factory({ sessionId: "after-cull", workingDirectory: sessionDirectory });
+        expect((await executor.execute("6*7")).output).toBe("42");
+        expect((await executor.execute("import os; os.getcwd()")).output).toBe(`'${sessionDirectory}'`);
+        await pool.settled();
+        expect(pool.idleKernels).toHaveLength(1);
+      } finally {
+        await executor?.stop();
+        await factory.dispose();
+      }
+    },
+  );
+
+  realKernelTest(
+    "dispose stops every pooled kernel, also those still starting, and later sessions start their own",
+    { timeout: 120_000 },
+    async () => {
+      const before = new Set(trackedKernelProcessGroups());
+      const factory = await factoryWith({ "execution_service.warm_pool_size": 2 });
+      const pool = factory.warmPool!;
+      expect(pool.startingCount).toBe(2);
+      await factory.dispose();
+      await pool.settled();
+      expect(pool.idleKernels).toHaveLength(0);
+      const leftovers = trackedKernelProcessGroups().filter((pid) => !before.has(pid));
+      expect(leftovers).toEqual([]);
+
+      const sessionDirectory = await temporaryDirectory("tw-pool-session-");
+      const executor = await factory({ sessionId: "after-dispose", workingDirectory: sessionDirectory });
+      try {
+        expect((await executor.execute("1+1")).output).toBe("2");
+        expect(pool.idleKernels).toHaveLength(0);
+        expect(pool.startingCount).toBe(0);
+      } finally {
+        await executor.stop();
+      }
+    },
+  );
+});
