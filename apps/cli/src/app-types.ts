@@ -37,4 +37,6 @@ export interface ChatApp {
   createSession(options?: { sessionId?: string }): Promise<ChatSession>;
   /** Stops every session and its kernel. */
   close(): Promise<void>;
+  /** Plugin files that could not be loaded (the other plugins still work). */
+  plugins?(): Promise<{ problems: readonly { file: string; message: string }[] }>;
 }

@@ -132,6 +132,15 @@ export async function main(options: MainOptions): Promise<number> {
     return EXIT_USAGE;
   }
 
+  // A broken plugin must not stop the others: say which file and field, then go on.
+  try {
+    for (const problem of (await app.plugins?.())?.problems ?? []) {
+      options.stderr.write(`warning: plugin ${problem.file} was not loaded: ${problem.message}\n`);
+    }
+  } catch (error) {
+    options.stderr.write(formatStartupError(error));
+  }
+
   const demoScript = demo
     ? loadDemoScript(resolve(cwd, commandLine.projectDir ?? DEMO_PROJECT_DIR))
     : undefined;
