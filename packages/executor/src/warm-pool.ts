@@ -27,6 +27,13 @@ export interface WarmPoolOptions {
   supportOptions?: Omit<SupportInstallOptions, "workdir">;
   /** How long installing the support code in a pooled kernel may take. @default 60000 */
   setupTimeoutMs?: number;
+  /**
+   * Delay before the replacement for a taken kernel starts. Starting a Python process costs about
+   * a CPU-second; started at once it competes with the session binding the kernel it just took
+   * and running its first code. A launch that finds the pool empty refills it at once.
+   * @default 250
+   */
+  refillDelayMs?: number;
 }
 
 /**
@@ -37,7 +44,7 @@ export interface WarmPoolOptions {
 export interface WarmPool extends KernelLauncher {
   /** Starts kernels in the background until `size` are ready or starting. */
   fill(): void;
-  /** Resolves when no pooled kernel is starting (all started, or failed). */
+  /** Resolves when no pooled kernel is starting or waiting to be started (all started, or failed). */
   settled(): Promise<void>;
   /** The kernels waiting in the pool (their `details` carry the pid for local kernels). */
   readonly idleKernels: readonly KernelConnection[];
@@ -58,6 +65,8 @@ interface PooledKernel {
 export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const idleTimeoutMs = options.idleTimeoutMs ?? 600_000;
   const setupTimeoutMs = options.setupTimeoutMs ?? 60_000;
+  const refillDelayMs = options.refillDelayMs ?? 250;
+  let refillTimer: NodeJS.Timeout | undefined;
   const idle: PooledKernel[] = [];
   const starting = new Set<Promise<void>>();
   const waiters: ((kernel: KernelConnection | undefined) => void)[] = [];
@@ -183,7 +192,14 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       const entry = idle.shift();
       if (entry) {
         clearTimeout(entry.idleTimer);
-        fill(); // the replacement starts in the background
+        // The replacement starts in the background, a moment later (see refillDelayMs).
+        if (refillTimer === undefined) {
+          refillTimer = setTimeout(() => {
+            refillTimer = undefined;
+            fill();
+          }, refillDelayMs);
+          refillTimer.unref();
+        }
         return handOut(entry.kernel);
       }
       fill();
@@ -212,6 +228,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     },
     fill,
     async settled() {
+      if (refillTimer !== undefined) await new Promise((resolve) => setTimeout(resolve, refillDelayMs));
       while (starting.size > 0 || stopping.size > 0) await Promise.all([...starting, ...stopping]);
     },
     get idleKernels() {
@@ -225,6 +242,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     },
     async dispose() {
       disposed = true;
+      clearTimeout(refillTimer);
+      refillTimer = undefined;
       for (const waiter of waiters.splice(0)) waiter(undefined);
       const entries = idle.splice(0);
       for (const entry of entries) clearTimeout(entry.idleTimer);
