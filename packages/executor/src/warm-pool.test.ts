@@ -1,12 +1,16 @@
+import { spawn } from "node:child_process";
 import { access, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadConfig } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
 import { createExecutorFactory } from "./factory.js";
-import { createLocalExecutorFactory, type LocalExecutorFactory } from "./local/local-executor.js";
+import { createLocalExecutor, createLocalExecutorFactory, type LocalExecutorFactory } from "./local/local-executor.js";
+import { createLocalKernelLauncher } from "./local/local-kernel.js";
 import { trackedKernelProcessGroups } from "./local/process-registry.js";
 import { findPythonWithIpykernelSync } from "./local/python-discovery.js";
+import { createWarmPool } from "./warm-pool.js";
 
 let python: string | undefined;
 let unavailable = false;
@@ -193,4 +197,64 @@ describe("warm pool (local runtime)", () => {
       }
     },
   );
+
+  realKernelTest(
+    "a pooled kernel whose setup fails is stopped, reported in lastError, and the waiting session starts its own kernel",
+    { timeout: 120_000 },
+    async () => {
+      const before = new Set(trackedKernelProcessGroups());
+      const launcher = createLocalKernelLauncher({ resolvePython: () => Promise.resolve(python!) });
+      const pool = createWarmPool({
+        launcher,
+        size: 1,
+        poolDirectory: join(tmpdir(), "taskweaver-warm-pool"),
+        // Not a pid: install() fails in Python, as a broken support code would.
+        supportOptions: { parent_pid: "not-a-pid" as unknown as number },
+      });
+      const sessionDirectory = await temporaryDirectory("tw-pool-session-");
+      const pooledExecutor = createLocalExecutor({ workingDirectory: sessionDirectory, launcher: pool });
+      try {
+        pool.fill();
+        // Waits for the pooled kernel on its way, which fails, then starts a kernel of its own.
+        expect((await pooledExecutor.execute("import os; os.getcwd()")).output).toBe(`'${sessionDirectory}'`);
+        await pool.settled();
+        expect((pool.lastError as Error).message).toContain("Setting up a pooled kernel failed");
+        expect((pool.lastError as Error).message).toContain("ValueError");
+        expect(pool.idleKernels).toHaveLength(0);
+        await pooledExecutor.stop();
+        await pool.dispose();
+        expect(trackedKernelProcessGroups().filter((pid) => !before.has(pid))).toEqual([]);
+      } finally {
+        await pooledExecutor.stop();
+        await pool.dispose();
+      }
+    },
+  );
+
+  realKernelTest("pooled kernels die with a host that exits", { timeout: 120_000 }, async () => {
+    const localExecutorModule = join(dirname(fileURLToPath(import.meta.url)), "local", "local-executor.ts");
+    const coreModule = fileURLToPath(import.meta.resolve("@taskweaver/core"));
+    const appDir = await temporaryDirectory("tw-pool-host-");
+    const script = [
+      `import { loadConfig } from ${JSON.stringify(coreModule)};`,
+      `import { createLocalExecutorFactory } from ${JSON.stringify(localExecutorModule)};`,
+      `const config = await loadConfig({ appDir: ${JSON.stringify(appDir)}, env: {}, overrides: { "execution_service.python": ${JSON.stringify(python)}, "execution_service.warm_pool_size": 2 } });`,
+      "const factory = createLocalExecutorFactory(config);",
+      "await factory.warmPool.settled();",
+      "console.log('POOL_PIDS=' + factory.warmPool.idleKernels.map((kernel) => kernel.details.pid).join(','));",
+      "setTimeout(() => process.exit(0), 500);",
+    ].join("\n");
+    const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    host.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    host.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => host.once("exit", resolve));
+    const match = /POOL_PIDS=(\d+),(\d+)/.exec(output);
+    expect(match, output).not.toBeNull();
+    expect(code).toBe(0);
+    const pids = [Number(match![1]), Number(match![2])];
+    await waitUntil(() => pids.every((pid) => !isAlive(pid)), 10_000);
+  });
 });
