@@ -257,4 +257,33 @@ describe("warm pool (local runtime)", () => {
     const pids = [Number(match![1]), Number(match![2])];
     await waitUntil(() => pids.every((pid) => !isAlive(pid)), 10_000);
   });
+
+  realKernelTest(
+    "a session cancelled while waiting for a pooled kernel starts none, and the kernel stays in the pool",
+    { timeout: 120_000 },
+    async () => {
+      const before = trackedKernelProcessGroups().length;
+      const factory = await factoryWith({ "execution_service.warm_pool_size": 1 });
+      const pool = factory.warmPool!;
+      const executor = await factory({
+        sessionId: "cancelled",
+        workingDirectory: await temporaryDirectory("tw-pool-session-"),
+      });
+      try {
+        expect(pool.startingCount).toBe(1);
+        const controller = new AbortController();
+        const start = executor.start({ signal: controller.signal });
+        controller.abort();
+        await expect(start).rejects.toMatchObject({ code: "aborted" });
+        await pool.settled();
+        // The pooled kernel was not taken, and no other kernel is left running for the session.
+        expect(pool.idleKernels).toHaveLength(1);
+        expect(executor.info.details.pid).toBeUndefined();
+        expect(trackedKernelProcessGroups()).toHaveLength(before + 1);
+      } finally {
+        await executor.stop();
+        await factory.dispose();
+      }
+    },
+  );
 });

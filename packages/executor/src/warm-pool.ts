@@ -224,6 +224,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           return handOut(kernel);
         }
       }
+      // Cancelled while waiting: start nothing (the same error a cancelled kernel start gives).
+      if (launchOptions.signal?.aborted)
+        throw new TaskWeaverError("aborted", "Starting the kernel was cancelled.");
       return options.launcher.launch(launchOptions);
     },
     fill,
