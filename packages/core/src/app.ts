@@ -74,7 +74,7 @@ export interface TaskWeaverApp {
   /** Problems noticed while running that did not stop it (an unreadable experience file, ...). */
   readonly warnings: readonly string[];
   createSession(options?: CreateSessionOptions): Promise<Session>;
-  /** Stops every session's kernel. */
+  /** Stops every session's kernel, and kernels the runtime started ahead (warm pool). */
   close(): Promise<void>;
 }
 
@@ -285,6 +285,7 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     async close() {
       await Promise.all([...sessions].map((session) => session.stop()));
       sessions.clear();
+      await executorFactory.dispose?.();
     },
   };
 }

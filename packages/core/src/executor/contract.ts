@@ -126,5 +126,11 @@ export interface ExecutorRequest {
   workingDirectory: string;
 }
 
-/** Creates an executor for a session. Provided by the application (see `@taskweaver/executor`). */
-export type ExecutorFactory = (request: ExecutorRequest) => CodeExecutor | Promise<CodeExecutor>;
+/**
+ * Creates an executor for a session. Provided by the application (see `@taskweaver/executor`).
+ * A factory that keeps resources of its own (a warm pool of kernels) frees them in `dispose`,
+ * which `TaskWeaverApp.close()` calls.
+ */
+export type ExecutorFactory = ((request: ExecutorRequest) => CodeExecutor | Promise<CodeExecutor>) & {
+  dispose?: () => Promise<void>;
+};

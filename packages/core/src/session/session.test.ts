@@ -198,4 +198,19 @@ describe("Session", () => {
     expect(round.post_list[0]!.message).toBe("files added: a.csv.\nread it");
     expect(await executor.listFiles()).toHaveLength(1);
   });
+
+  it("frees the runtime's own resources (a warm pool) when the app closes", async () => {
+    let disposed = 0;
+    const executor = createFakeExecutor(() => ({}));
+    const factory = Object.assign(() => executor, {
+      dispose: async () => {
+        disposed += 1;
+      },
+    });
+    const app = await createTaskWeaver({ appDir: appDir(), languageModel: createScriptedModel([]), executorFactory: factory, env: {} });
+    await app.createSession();
+    await app.close();
+    expect(disposed).toBe(1);
+    expect(executor.isStopped()).toBe(true);
+  });
 });
