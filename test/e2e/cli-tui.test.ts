@@ -54,13 +54,23 @@ function appDir(config: Record<string, unknown> = {}): TestAppDir {
   return dir;
 }
 
+/**
+ * A person at a terminal is not a CI job: Ink draws only a final frame when it sees CI
+ * variables (CI, CONTINUOUS_INTEGRATION, CI_*), and CI runs these tests with CI=true.
+ */
+function withoutCiMarkers(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  return Object.fromEntries(
+    Object.entries(env).filter(([key]) => key !== "CI" && key !== "CONTINUOUS_INTEGRATION" && !key.startsWith("CI_")),
+  );
+}
+
 /** Starts `pnpm taskweaver`'s command in a terminal, with a private home for the history. */
 async function startCli(args: string[], options: { cwd?: string } = {}): Promise<{ terminal: Terminal; home: string }> {
   const home = mkdtempSync(join(tmpdir(), "tw-home-"));
   const terminal = await startTerminal({
     command: [join(REPO_ROOT, "node_modules/.bin/tsx"), join(REPO_ROOT, "apps/cli/src/cli.tsx"), ...args],
     cwd: options.cwd ?? REPO_ROOT,
-    env: { ...cleanEnvironment({ HOME: home, TERM: "xterm-256color" }), NO_COLOR: undefined, TMUX: undefined },
+    env: withoutCiMarkers({ ...cleanEnvironment({ HOME: home, TERM: "xterm-256color" }), NO_COLOR: undefined, TMUX: undefined }),
     columns: 110,
     rows: 45,
   });
