@@ -208,10 +208,12 @@ describe("the TUI in a pseudo-terminal", { timeout: 300_000 }, () => {
     expect(after(fresh, "Human: show the total again")).toMatch(/>>> \[STATUS\]\nFAILURE/);
 
     // Requests are saved when sent, so the history file is complete while the TUI still runs.
-    // (Leaving is covered by the other tests; see the report on leaving after /reset.)
     const history = readFileSync(join(home, ".taskweaver", "history"), "utf8");
     expect(history).toContain(JSON.stringify("sum the values"));
     expect(history).toContain(JSON.stringify("/load numbers.csv"));
+    // Ctrl-C at the empty prompt of the new session leaves, stopping its kernel.
+    await terminal.press("C-c");
+    expect(await terminal.waitForExit(60_000)).toBe(0);
   });
 
   it("replays the demo with --demo and no model configured", async () => {
