@@ -1,10 +1,29 @@
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
+
+/** The exit status of a process that has ended but was not reaped yet, else `undefined`. */
+function zombieExitStatus(pid: number): number | undefined {
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return undefined;
+  }
+  // Fields after the command name (in parentheses, which may hold spaces): state is the first,
+  // the wait status (exit_code) the last.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).trim().split(" ");
+  if (fields[0] !== "Z") return undefined;
+  const waitStatus = Number(fields.at(-1));
+  if (!Number.isFinite(waitStatus)) return undefined;
+  const signal = waitStatus & 0x7f;
+  return signal === 0 ? (waitStatus >> 8) & 0xff : 128 + signal;
+}
 
 /** Options of {@link startTerminal}. */
 export interface TerminalOptions {
@@ -113,15 +132,17 @@ export async function startTerminal(options: TerminalOptions): Promise<Terminal>
         "-p",
         "-t",
         target,
-        "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}",
+        "#{pane_dead}|#{pane_dead_status}|#{pane_dead_signal}|#{pane_pid}",
       );
-      const [dead, status, signal] = stdout.trim().split("|");
+      const [dead, status, signal, pid] = stdout.trim().split("|");
       // The status is there once the program was reaped, even while a process it started
       // still holds the terminal open (the pane is then not "dead" yet).
       if (status) return Number(status);
       // Killed by a signal: report it the way a shell does.
       if (dead === "1" && signal) return 128 + Number(signal);
-      return undefined;
+      // tmux sometimes reaps late (seen under vitest's worker processes): the program has
+      // ended when it is a zombie, and Linux keeps its wait status in /proc/<pid>/stat.
+      return zombieExitStatus(Number(pid));
     },
     async waitForExit(timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;

@@ -46,21 +46,8 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
       stdout: options.stdout,
       exitOnCtrlC: false,
     });
-    // The screen leaves on its own once the last frame is drawn; should that render not come,
-    // unmount shortly after the controller has finished leaving, so the CLI never stays behind.
-    let unmountTimer: NodeJS.Timeout | undefined;
-    const unsubscribe = controller.subscribe(() => {
-      if (controller.getState().phase === "exited" && !unmountTimer) {
-        unmountTimer = setTimeout(() => instance.unmount(), 500);
-      }
-    });
     void controller.start();
-    try {
-      await instance.waitUntilExit();
-    } finally {
-      unsubscribe();
-      clearTimeout(unmountTimer);
-    }
+    await instance.waitUntilExit();
   } finally {
     options.signal?.removeEventListener("abort", leave);
     options.stdin.off("end", leave);
