@@ -213,4 +213,34 @@ describe("Session", () => {
     expect(disposed).toBe(1);
     expect(executor.isStopped()).toBe(true);
   });
+
+  it("runs a custom role written in TypeScript, registered by the library user", async () => {
+    const model = createScriptedModel([
+      answers.planner({ send_to: "Shouter", message: "hello there" }),
+      answers.planner({ send_to: "User", message: "It said HELLO THERE." }),
+    ]);
+    const app = await createTaskWeaver({
+      appDir: appDir({ "session.roles": ["planner", "shouter"] }),
+      env: {},
+      languageModel: model,
+      executorFactory: () => createFakeExecutor(() => ({})),
+      roles: {
+        shouter: () => ({
+          alias: "Shouter",
+          description: "Repeats a message in capitals.",
+          async reply(context) {
+            const post = context.startPost();
+            post.setRecipient(context.incoming.send_from);
+            post.setMessage(context.incoming.message.toUpperCase());
+            return post.end();
+          },
+        }),
+      },
+    });
+    const session = await app.createSession();
+    const round = await session.sendMessage("make it loud");
+    expect(round.state).toBe("finished");
+    expect(round.post_list[2]).toMatchObject({ send_from: "Shouter", send_to: "Planner", message: "HELLO THERE" });
+    expect(model.requests[0]!.messages[0]!.content).toContain("- Shouter: Repeats a message in capitals.");
+  });
 });
