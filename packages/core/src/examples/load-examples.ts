@@ -10,6 +10,7 @@ import {
   type Post,
   type Round,
 } from "../memory/types.js";
+import { fieldPath, valueAt } from "../parsing/zod-issues.js";
 
 /**
  * YAML scalars such as `content: 3` or `content: true` are text to the model, and an empty
@@ -66,25 +67,6 @@ export interface LoadExamplesOptions {
 }
 
 const USER_ALIAS = "User";
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((text, part) => {
-    if (typeof part === "number") return `${text}[${part}]`;
-    return text ? `${text}.${String(part)}` : String(part);
-  }, "");
-}
-
-/** The offending value, for messages: zod 4 leaves it out of issues. */
-function valueAt(raw: unknown, path: readonly PropertyKey[]): string | undefined {
-  let current: unknown = raw;
-  for (const part of path) {
-    if (typeof current !== "object" || current === null) return undefined;
-    current = (current as Record<PropertyKey, unknown>)[part];
-  }
-  if (current === undefined) return undefined;
-  const text = JSON.stringify(current) ?? String(current);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 function defaultIdGenerator(kind: string, fileStem: string, position: readonly number[]): string {
   return `${kind}-example-${fileStem}-${position.map((index) => index + 1).join("-")}`;

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { findPythonSyntaxError } from "../verification/verify-code.js";
+import { fieldPath, valueAt } from "../parsing/zod-issues.js";
 
 /** Python identifiers: a plugin is called by its name in generated code. */
 const PYTHON_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -77,25 +78,6 @@ export interface LoadedPlugins {
   plugins: PluginSpec[];
   /** One entry per file that could not be loaded; the other plugins still load. */
   problems: PluginProblem[];
-}
-
-function fieldPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((text, part) => {
-    if (typeof part === "number") return `${text}[${part}]`;
-    return text ? `${text}.${String(part)}` : String(part);
-  }, "");
-}
-
-/** The offending value, for messages: zod 4 leaves it out of issues. */
-function valueAt(raw: unknown, path: readonly PropertyKey[]): string | undefined {
-  let current: unknown = raw;
-  for (const part of path) {
-    if (typeof current !== "object" || current === null) return undefined;
-    current = (current as Record<PropertyKey, unknown>)[part];
-  }
-  if (current === undefined) return undefined;
-  const text = JSON.stringify(current) ?? String(current);
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 function describeIssues(error: z.ZodError, raw: unknown): string {
