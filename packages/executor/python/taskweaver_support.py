@@ -464,10 +464,13 @@ def _end_output_budget():
 
 
 def bind_workdir(workdir):
-    """Moves a kernel started ahead (warm pool) into a session's working directory."""
-    _state["workdir"] = workdir
+    """Moves a kernel started ahead (warm pool) into a session's working directory.
+
+    An empty path keeps the current directory (a runtime that moved the kernel already)."""
+    workdir = os.path.abspath(workdir) if workdir else os.getcwd()
     os.makedirs(workdir, exist_ok=True)
     os.chdir(workdir)
+    _state["workdir"] = workdir
 
 
 def install(options_json):

@@ -23,7 +23,10 @@ export {
   type KernelConnection,
   type KernelExecutorOptions,
   type KernelLauncher,
+  type LaunchOptions,
 } from "./kernel-executor.js";
+export * from "./docker/index.js";
+export * from "./remote/index.js";
 export { ExecutionCollector, type ExecutionCollectorOptions } from "./execution-collector.js";
 export {
   createWorkingDirectoryFiles,

@@ -52,11 +52,30 @@ export interface KernelConnection {
    * @default false
    */
   readonly prepared?: boolean;
+  /**
+   * Set on kernels started ahead where the runtime has to move something before a session can
+   * use the kernel: a container's mounted folder becomes the session's folder on the host, a
+   * remote kernel moves into the session's folder on the server. The warm pool calls it when it
+   * hands the kernel out; when it throws, the kernel is stopped and a fresh one started instead.
+   */
+  relocate?(target: LaunchOptions): Promise<void>;
+}
+
+/** Where a kernel is wanted. */
+export interface LaunchOptions {
+  /**
+   * Working directory as the kernel sees it: a host path (local), a container path (Docker), a
+   * path under the server's root (remote), or "" for "where the launcher put it".
+   */
+  workingDirectory: string;
+  /** The same directory on the host, when the host can see it (local and Docker). */
+  hostWorkingDirectory?: string;
+  signal?: AbortSignal;
 }
 
 /** Starts kernels for one runtime (local process, container, remote server). */
 export interface KernelLauncher {
-  launch(options: { workingDirectory: string; signal?: AbortSignal }): Promise<KernelConnection>;
+  launch(options: LaunchOptions): Promise<KernelConnection>;
 }
 
 /** Options of `createKernelExecutor`. */
@@ -156,7 +175,11 @@ class KernelExecutor implements CodeExecutor {
     this.supportSource ??= readSupportSource();
     const [source, kernel] = await Promise.all([
       this.supportSource,
-      this.options.launcher.launch({ workingDirectory: this.options.kernelWorkingDirectory, signal }),
+      this.options.launcher.launch({
+        workingDirectory: this.options.kernelWorkingDirectory,
+        hostWorkingDirectory: this.options.hostWorkingDirectory,
+        signal,
+      }),
     ]);
     try {
       await this.runInternal(

@@ -10,6 +10,7 @@ import { createLocalExecutor, createLocalExecutorFactory, type LocalExecutorFact
 import { createLocalKernelLauncher } from "./local/local-kernel.js";
 import { trackedKernelProcessGroups } from "./local/process-registry.js";
 import { findPythonWithIpykernelSync } from "./local/python-discovery.js";
+import type { KernelLauncher, LaunchOptions } from "./kernel-executor.js";
 import { createWarmPool } from "./warm-pool.js";
 
 let python: string | undefined;
@@ -226,6 +227,55 @@ describe("warm pool (local runtime)", () => {
         expect(trackedKernelProcessGroups().filter((pid) => !before.has(pid))).toEqual([]);
       } finally {
         await pooledExecutor.stop();
+        await pool.dispose();
+      }
+    },
+  );
+
+  realKernelTest(
+    "hands a pooled kernel the launch's target through relocate; one that cannot move is stopped and a fresh kernel serves",
+    { timeout: 120_000 },
+    async () => {
+      const base = createLocalKernelLauncher({ resolvePython: () => Promise.resolve(python!) });
+      const targets: LaunchOptions[] = [];
+      let refuse = false;
+      // A runtime whose kernels must move before use (as Docker and remote kernels do).
+      const launcher: KernelLauncher = {
+        async launch(options) {
+          const kernel = await base.launch(options);
+          return {
+            ...kernel,
+            relocate: async (target) => {
+              targets.push(target);
+              if (refuse) throw new Error("cannot move this kernel");
+            },
+          };
+        },
+      };
+      const pool = createWarmPool({ launcher, size: 1, poolDirectory: await temporaryDirectory("tw-pool-dir-") });
+      const first = await temporaryDirectory("tw-pool-session-");
+      const second = await temporaryDirectory("tw-pool-session-");
+      const executors = [first, second].map((workingDirectory) =>
+        createLocalExecutor({ workingDirectory, launcher: pool }),
+      );
+      try {
+        pool.fill();
+        await pool.settled();
+        const pooledPid = pool.idleKernels[0]!.details.pid;
+        await executors[0]!.start();
+        expect(executors[0]!.info.details.pid).toBe(pooledPid);
+        expect(targets).toEqual([{ workingDirectory: first, hostWorkingDirectory: first, signal: undefined }]);
+        expect((await executors[0]!.execute("import os; os.getcwd()")).output).toBe(`'${first}'`);
+
+        await pool.settled();
+        refuse = true;
+        const refusedPid = pool.idleKernels[0]!.details.pid!;
+        expect((await executors[1]!.execute("import os; os.getcwd()")).output).toBe(`'${second}'`);
+        expect(executors[1]!.info.details.pid).not.toBe(refusedPid);
+        expect((pool.lastError as Error).message).toBe("cannot move this kernel");
+        await waitUntil(() => !isAlive(Number(refusedPid)), 10_000);
+      } finally {
+        await Promise.all(executors.map((executor) => executor.stop()));
         await pool.dispose();
       }
     },

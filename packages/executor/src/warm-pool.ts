@@ -1,5 +1,5 @@
 import { TaskWeaverError } from "@taskweaver/core";
-import type { KernelConnection, KernelLauncher } from "./kernel-executor.js";
+import type { KernelConnection, KernelLauncher, LaunchOptions } from "./kernel-executor.js";
 import { createBootstrapCode, readSupportSource, type SupportInstallOptions } from "./support-code.js";
 import { stripAnsi } from "./ansi.js";
 
@@ -174,8 +174,21 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     for (let index = 0; index < missing; index += 1) startOne();
   }
 
-  /** Marks a pooled kernel as prepared, so the executor binds it instead of bootstrapping. */
-  function handOut(kernel: KernelConnection): KernelConnection {
+  /**
+   * Moves a pooled kernel to where the launch wants it (see `KernelConnection.relocate`) and
+   * marks it as prepared, so the executor binds it instead of bootstrapping. A kernel that
+   * cannot be moved is stopped; the caller then starts a fresh one.
+   */
+  async function handOut(kernel: KernelConnection, target: LaunchOptions): Promise<KernelConnection | undefined> {
+    if (kernel.relocate) {
+      try {
+        await kernel.relocate(target);
+      } catch (error) {
+        lastError = error;
+        await stopQuietly(kernel);
+        return undefined;
+      }
+    }
     return {
       client: kernel.client,
       details: kernel.details,
@@ -200,7 +213,9 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
           }, refillDelayMs);
           refillTimer.unref();
         }
-        return handOut(entry.kernel);
+        const kernel = await handOut(entry.kernel, launchOptions);
+        if (kernel) return kernel;
+        return options.launcher.launch(launchOptions);
       }
       fill();
       if (starting.size > 0) {
@@ -221,7 +236,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
         });
         if (kernel) {
           fill();
-          return handOut(kernel);
+          const handed = await handOut(kernel, launchOptions);
+          if (handed) return handed;
         }
       }
       // Cancelled while waiting: start nothing (the same error a cancelled kernel start gives).

@@ -104,8 +104,8 @@ export const CONFIG_KEYS = {
   "execution_service.max_output_chars": z.number().int().positive().default(100_000),
   "execution_service.custom_image": optionalString,
   /**
-   * Kernels started ahead (local runtime only; ignored by container and remote) so a new session
-   * is ready at once; 0 turns the warm pool off. @default 0
+   * Kernels started ahead, per app, so a new session is ready at once (local processes, Docker
+   * containers or remote kernels, by kernel_mode); 0 turns the warm pool off. @default 0
    */
   "execution_service.warm_pool_size": z.number().int().nonnegative().default(0),
   /** Seconds a pooled kernel may wait unused before it is stopped (refilled on next demand). @default 600 */

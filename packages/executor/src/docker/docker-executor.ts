@@ -9,9 +9,15 @@ import {
   type ExecutorFactory,
   type IdGenerator,
 } from "@taskweaver/core";
-import { createKernelExecutor, type KernelConnection, type KernelLauncher } from "../kernel-executor.js";
+import {
+  createKernelExecutor,
+  type KernelConnection,
+  type KernelLauncher,
+  type LaunchOptions,
+} from "../kernel-executor.js";
 import { createKernelClient } from "../protocol/kernel-client.js";
 import { createZmqTransport } from "../protocol/zmq-transport.js";
+import { createWarmPool, type WarmPool } from "../warm-pool.js";
 import { createWorkingDirectoryFiles, type WorkingDirectoryFiles } from "../working-directory.js";
 import {
   containerOptionsFromConfig,
@@ -21,14 +27,29 @@ import {
 } from "./container-options.js";
 import { createDockerEngineClient, type DockerEngineClient } from "./engine-client.js";
 import { KernelContainer } from "./kernel-container.js";
+import {
+  createPoolFolder,
+  discardPoolFolder as discardFolder,
+  moveFolder,
+  removeStalePoolFolders,
+} from "./pool-folders.js";
 
 /** Options of `createDockerKernelLauncher`. */
 export interface DockerKernelLauncherOptions {
   /** Engine client; created from `dockerHost` / `DOCKER_HOST` on first use when absent. */
   client?: DockerEngineClient | (() => DockerEngineClient);
   security: ContainerSecurityOptions;
-  /** Host directory bind-mounted as the kernel's working directory. */
-  hostWorkingDirectory: string;
+  /**
+   * Host directory bind-mounted as the kernel's working directory; a launch's own
+   * `hostWorkingDirectory` takes precedence.
+   */
+  hostWorkingDirectory?: string;
+  /**
+   * Where kernels started ahead get their folders: a launch without a host directory (the warm
+   * pool's) mounts a fresh folder here, and `relocate` renames it to the session's folder when a
+   * session takes the kernel. Must be on the same file system as the sessions' folders.
+   */
+  poolDirectory?: string;
   /** Labels the container, for `docker ps` and cleanup. @default "session" */
   sessionId?: string;
   /** Extra environment variables for the kernel. */
@@ -47,16 +68,40 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
     (client ??= typeof options.client === "function" ? options.client() : (options.client ?? createDockerEngineClient()));
 
   return {
-    async launch({ signal }): Promise<KernelConnection> {
+    async launch({ hostWorkingDirectory, signal }): Promise<KernelConnection> {
       const engine = getClient();
-      const container = await KernelContainer.start({
-        client: engine,
-        security: options.security,
-        workingDirectory: options.hostWorkingDirectory,
-        sessionId: options.sessionId ?? "session",
-        signal,
-        environment: options.environment,
-      });
+      const mounted = hostWorkingDirectory ?? options.hostWorkingDirectory;
+      // A kernel started ahead gets a folder of its own until a session takes it.
+      let poolFolder: string | undefined;
+      let poolFolderPristine = true;
+      if (mounted === undefined) {
+        if (options.poolDirectory === undefined) {
+          throw new TaskWeaverError(
+            "invalid_argument",
+            "A Docker kernel launch needs a host working directory (or the launcher's poolDirectory).",
+          );
+        }
+        poolFolder = await createPoolFolder(options.poolDirectory);
+      }
+      const discardPoolFolder = () => {
+        const folder = poolFolder;
+        poolFolder = undefined;
+        return folder === undefined ? Promise.resolve() : discardFolder(folder, poolFolderPristine);
+      };
+      let container: KernelContainer;
+      try {
+        container = await KernelContainer.start({
+          client: engine,
+          security: options.security,
+          workingDirectory: mounted ?? poolFolder!,
+          sessionId: options.sessionId ?? "session",
+          signal,
+          environment: options.environment,
+        });
+      } catch (error) {
+        await discardPoolFolder();
+        throw error;
+      }
       options.onContainer?.(container);
       const transport = createZmqTransport(container.connection);
       const kernelClient = createKernelClient(transport);
@@ -71,6 +116,7 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
         // now so a session whose kernels keep dying does not pile them up.
         kernelClient.close();
         void container.remove().catch(() => undefined);
+        void discardPoolFolder();
       });
 
       try {
@@ -87,6 +133,7 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
         stopping = true;
         kernelClient.close();
         await container.remove().catch(() => undefined);
+        await discardPoolFolder();
         if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
           throw new ExecutorUnavailableError(error.message, { cause: error });
         }
@@ -109,8 +156,29 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
           // A graceful shutdown_request buys nothing here: the container and its /tmp go anyway.
           stopping = true;
           kernelClient.close();
-          await container.remove();
+          try {
+            await container.remove();
+          } finally {
+            await discardPoolFolder();
+          }
         },
+        ...(poolFolder === undefined
+          ? {}
+          : {
+              async relocate(target: LaunchOptions) {
+                const folder = poolFolder;
+                if (folder === undefined || target.hostWorkingDirectory === undefined) {
+                  throw new TaskWeaverError(
+                    "invalid_argument",
+                    "A pooled Docker kernel can only move to a session with a host working directory.",
+                  );
+                }
+                poolFolderPristine = false;
+                await moveFolder(folder, resolve(target.hostWorkingDirectory));
+                // The folder is the session's now: stopping the kernel must leave it.
+                poolFolder = undefined;
+              },
+            }),
       };
     },
   };
@@ -163,6 +231,11 @@ export interface DockerExecutorOptions {
   onContainer?: (container: KernelContainer) => void;
   /** @default core's createId */
   createId?: IdGenerator;
+  /**
+   * Starts the kernels instead of a new Docker launcher (the factory's warm pool). When set,
+   * `dockerHost`, `client`, `environment` and `onContainer` are not used for kernel starts.
+   */
+  launcher?: KernelLauncher;
 }
 
 /** A `CodeExecutor` running the IPython kernel in a locked-down Docker container. */
@@ -171,14 +244,16 @@ export function createDockerExecutor(options: DockerExecutorOptions): CodeExecut
   const security = defaultContainerOptions(options.security);
   const client = options.client ?? (() => createDockerEngineClient({ host: options.dockerHost }));
   return createKernelExecutor({
-    launcher: createDockerKernelLauncher({
-      client,
-      security,
-      hostWorkingDirectory: workingDirectory,
-      sessionId: options.sessionId,
-      environment: options.environment,
-      onContainer: options.onContainer,
-    }),
+    launcher:
+      options.launcher ??
+      createDockerKernelLauncher({
+        client,
+        security,
+        hostWorkingDirectory: workingDirectory,
+        sessionId: options.sessionId,
+        environment: options.environment,
+        onContainer: options.onContainer,
+      }),
     kernelWorkingDirectory: security.containerWorkingDirectory,
     hostWorkingDirectory: workingDirectory,
     files: createSharedWorkingDirectoryFiles(workingDirectory, security.user),
@@ -194,28 +269,69 @@ export function createDockerExecutor(options: DockerExecutorOptions): CodeExecut
 }
 
 /**
- * The container runtime's factory for one app (`execution_service.kernel_mode = "container"`):
- * one engine client for every session, settings from `execution_service.docker.*`.
+ * The container runtime's factory: a plain `ExecutorFactory` plus `dispose()` (stops the warm
+ * pool's containers) and the pool itself when `execution_service.warm_pool_size` > 0.
  */
-export function createDockerExecutorFactory(config: AppConfig): ExecutorFactory {
+export type DockerExecutorFactory = ExecutorFactory & {
+  dispose(): Promise<void>;
+  readonly warmPool: WarmPool | undefined;
+};
+
+/** Where pooled containers' folders live: beside the sessions' folders (see `pool-folders.ts`). */
+export function dockerPoolDirectory(config: AppConfig): string {
+  return join(config.get("workspace.workspace_path"), "sessions", ".warm-pool");
+}
+
+/**
+ * The container runtime's factory for one app (`execution_service.kernel_mode = "container"`):
+ * one engine client for every session, settings from `execution_service.docker.*`. With
+ * `execution_service.warm_pool_size` > 0, that many containers are started at once, each with a
+ * folder of its own, and a session that takes one gets that folder renamed to its own.
+ */
+export function createDockerExecutorFactory(config: AppConfig): DockerExecutorFactory {
   const security = containerOptionsFromConfig(config);
   const host = config.get("execution_service.docker.host");
+  const maxOutputChars = config.get("execution_service.max_output_chars");
   let client: DockerEngineClient | undefined;
-  return (request) => {
+  const getClient = (): DockerEngineClient => {
     // A bad address surfaces when a session starts, as ExecutorUnavailableError, not at app start.
     try {
-      client ??= createDockerEngineClient({ host });
+      return (client ??= createDockerEngineClient({ host }));
     } catch (error) {
       if (TaskWeaverError.isInstance(error)) throw error;
       throw new ExecutorUnavailableError(String(error), { cause: error });
     }
+  };
+  const poolSize = config.get("execution_service.warm_pool_size");
+  let warmPool: WarmPool | undefined;
+  if (poolSize > 0) {
+    const poolDirectory = dockerPoolDirectory(config);
+    warmPool = createWarmPool({
+      launcher: createDockerKernelLauncher({ client: getClient, security, poolDirectory, sessionId: "warm-pool" }),
+      size: poolSize,
+      idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
+      poolDirectory: security.containerWorkingDirectory,
+      // The same options the executor would install (a taken kernel is only bound).
+      supportOptions: { max_output_chars: maxOutputChars },
+    });
+    // Folders of crashed hosts go; ours are named after this live process, so it can run alongside.
+    void removeStalePoolFolders(poolDirectory);
+    warmPool.fill();
+  }
+  const factory: ExecutorFactory = (request) => {
+    const shared = getClient();
     return createDockerExecutor({
       workingDirectory: request.workingDirectory,
       sessionId: request.sessionId,
       security,
-      client,
+      client: shared,
+      launcher: warmPool,
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
-      maxOutputChars: config.get("execution_service.max_output_chars"),
+      maxOutputChars,
     });
   };
+  return Object.assign(factory, {
+    dispose: () => warmPool?.dispose() ?? Promise.resolve(),
+    warmPool,
+  });
 }

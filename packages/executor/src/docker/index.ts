@@ -3,6 +3,8 @@ export {
   createDockerExecutor,
   createDockerExecutorFactory,
   createDockerKernelLauncher,
+  dockerPoolDirectory,
+  type DockerExecutorFactory,
   type DockerExecutorOptions,
   type DockerKernelLauncherOptions,
 } from "./docker-executor.js";

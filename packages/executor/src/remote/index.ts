@@ -2,9 +2,12 @@
 export {
   createRemoteExecutor,
   createRemoteExecutorFactory,
+  remotePoolDirectory,
+  type RemoteExecutorFactory,
   type RemoteExecutorFactoryOptions,
   type RemoteExecutorOptions,
 } from "./remote-executor.js";
+export { createRemoteKernelLauncher, type RemoteKernelLauncherOptions } from "./remote-kernel.js";
 export { resolveRemoteSettings, type RemoteSettings } from "./remote-settings.js";
 export {
   connectKernelWebSocket,

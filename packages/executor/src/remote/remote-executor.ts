@@ -1,3 +1,4 @@
+import { posix } from "node:path";
 import {
   KernelDiedError,
   type AppConfig,
@@ -5,13 +6,14 @@ import {
   type ExecutorFactory,
   type IdGenerator,
 } from "@taskweaver/core";
-import { createKernelExecutor } from "../kernel-executor.js";
+import { createKernelExecutor, type KernelLauncher } from "../kernel-executor.js";
 import type { KernelClient } from "../protocol/kernel-client.js";
 import type { WorkingDirectoryFiles } from "../working-directory.js";
-import { createJupyterRestClient } from "./jupyter-rest-client.js";
+import { createJupyterRestClient, type JupyterRestClient } from "./jupyter-rest-client.js";
 import { createContentsApiFiles, createKernelFiles } from "./remote-files.js";
 import { createRemoteKernelLauncher } from "./remote-kernel.js";
 import { normalizeServerDirectory, resolveRemoteSettings } from "./remote-settings.js";
+import { createWarmPool, type WarmPool } from "../warm-pool.js";
 
 /** Options of {@link createRemoteExecutor}. */
 export interface RemoteExecutorOptions {
@@ -52,6 +54,63 @@ export interface RemoteExecutorOptions {
   fetch?: typeof fetch;
   /** @default core's createId */
   createId?: IdGenerator;
+  /**
+   * Starts the kernels instead of a new remote launcher (the factory's warm pool): each launch
+   * asks for `workingDirectory`, and a kernel started elsewhere moves there (`relocate`).
+   */
+  launcher?: KernelLauncher;
+}
+
+/** How the Contents API question is answered: told by the caller, else asked once (again after a failure). */
+function contentsApiProbe(rest: JupyterRestClient, files: RemoteExecutorOptions["files"]): () => Promise<boolean> {
+  let probe: Promise<boolean> | undefined;
+  return () => {
+    if (files === "contents") return Promise.resolve(true);
+    if (files === "kernel") return Promise.resolve(false);
+    probe ??= rest.hasContentsApi();
+    // An unreachable server is retried on the next call.
+    probe.catch(() => (probe = undefined));
+    return probe;
+  };
+}
+
+/**
+ * Wraps a launcher to know the client of the kernel in use (file access through the kernel
+ * needs it) and to ask every launch for `workingDirectory` on the server.
+ */
+function trackCurrentKernel(
+  launcher: KernelLauncher,
+  workingDirectory: string,
+): KernelLauncher & { readonly currentClient: KernelClient | undefined } {
+  let current: KernelClient | undefined;
+  return {
+    get currentClient() {
+      return current;
+    },
+    async launch(launchOptions) {
+      const kernel = await launcher.launch({ ...launchOptions, workingDirectory });
+      const client = kernel.client;
+      current = client;
+      const forget = () => {
+        if (current === client) current = undefined;
+      };
+      return {
+        client,
+        details: kernel.details,
+        prepared: kernel.prepared,
+        interrupt: () => kernel.interrupt(),
+        onDeath: (listener) =>
+          kernel.onDeath((reason) => {
+            forget();
+            listener(reason);
+          }),
+        stop: (stopOptions) => {
+          forget();
+          return kernel.stop(stopOptions);
+        },
+      };
+    },
+  };
 }
 
 /**
@@ -70,16 +129,7 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
   );
   const kernelName = options.kernelName ?? "python3";
   const rest = createJupyterRestClient({ baseUrl, token: options.token, fetch: options.fetch });
-
-  let contentsProbe: Promise<boolean> | undefined;
-  const hasContentsApi = (): Promise<boolean> => {
-    if (options.files === "contents") return Promise.resolve(true);
-    if (options.files === "kernel") return Promise.resolve(false);
-    contentsProbe ??= rest.hasContentsApi();
-    // An unreachable server is retried on the next call.
-    contentsProbe.catch(() => (contentsProbe = undefined));
-    return contentsProbe;
-  };
+  const hasContentsApi = contentsApiProbe(rest, options.files);
 
   const kernelClient = async (): Promise<KernelClient> => {
     if (launcher.currentClient) return launcher.currentClient;
@@ -101,16 +151,20 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
     confine: (name, original) => kernelFiles.confine(name, original),
     list: () => kernelFiles.list(),
   });
-  const launcher = createRemoteKernelLauncher({
-    rest,
-    token: options.token,
-    kernelName,
+  const launcher = trackCurrentKernel(
+    options.launcher ??
+      createRemoteKernelLauncher({
+        rest,
+        token: options.token,
+        kernelName,
+        workingDirectory,
+        hasContentsApi,
+        ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
+        startTimeoutMs: options.startTimeoutMs,
+        promptAcknowledge: options.promptAcknowledge,
+      }),
     workingDirectory,
-    hasContentsApi,
-    ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
-    startTimeoutMs: options.startTimeoutMs,
-    promptAcknowledge: options.promptAcknowledge,
-  });
+  );
 
   const pick = async (): Promise<WorkingDirectoryFiles> =>
     (await hasContentsApi()) ? contentsFiles : kernelFiles;
@@ -145,16 +199,62 @@ export interface RemoteExecutorFactoryOptions {
 }
 
 /**
+ * The remote runtime's factory: a plain `ExecutorFactory` plus `dispose()` (deletes the warm
+ * pool's kernels) and the pool itself when `execution_service.warm_pool_size` > 0.
+ */
+export type RemoteExecutorFactory = ExecutorFactory & {
+  dispose(): Promise<void>;
+  readonly warmPool: WarmPool | undefined;
+};
+
+/**
+ * Where pooled kernels wait on the server: `_warm_pool` beside the sessions' folders (for the
+ * default `taskweaver/<session>`, `taskweaver/_warm_pool`). Not a dot-folder: Jupyter Server's
+ * Contents API refuses to create hidden folders.
+ */
+export function remotePoolDirectory(sessionDirectory: (sessionId: string) => string): string {
+  const parent = posix.dirname(sessionDirectory("warm-pool"));
+  return normalizeServerDirectory(posix.join(parent, "_warm_pool"));
+}
+
+/**
  * The remote runtime's factory for one app (`execution_service.kernel_mode: remote`). The
- * configuration is checked here, so a missing or malformed URL fails when the app starts.
+ * configuration is checked here, so a missing or malformed URL fails when the app starts. With
+ * `execution_service.warm_pool_size` > 0, that many kernels are started at once in the pool's
+ * folder on the server; a session that takes one moves it into its own folder.
  */
 export function createRemoteExecutorFactory(
   config: AppConfig,
   options: RemoteExecutorFactoryOptions = {},
-): ExecutorFactory {
+): RemoteExecutorFactory {
   const env = options.env ?? process.env;
-  resolveRemoteSettings(config, "check", env);
-  return (request) => {
+  const checked = resolveRemoteSettings(config, "check", env);
+  const poolSize = config.get("execution_service.warm_pool_size");
+  let warmPool: WarmPool | undefined;
+  if (poolSize > 0) {
+    const rest = createJupyterRestClient({ baseUrl: checked.baseUrl, token: checked.token, fetch: options.fetch });
+    const poolDirectory = remotePoolDirectory((id) => resolveRemoteSettings(config, id, env).workingDirectory);
+    const poolFolder = createContentsApiFiles({ rest, workingDirectory: poolDirectory });
+    warmPool = createWarmPool({
+      launcher: createRemoteKernelLauncher({
+        rest,
+        token: checked.token,
+        kernelName: checked.kernelName,
+        workingDirectory: poolDirectory,
+        hasContentsApi: contentsApiProbe(rest, "auto"),
+        ensureWorkingDirectory: () => poolFolder.ensureWorkingDirectory(),
+        startTimeoutMs: checked.startTimeoutMs,
+      }),
+      size: poolSize,
+      idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
+      // "": the support code stays where the launcher put the kernel (see createRemoteExecutor).
+      poolDirectory: "",
+      // The same options the executor would install (a taken kernel is only bound).
+      supportOptions: { max_output_chars: checked.maxOutputChars },
+    });
+    warmPool.fill();
+  }
+  const factory: ExecutorFactory = (request) => {
     const settings = resolveRemoteSettings(config, request.sessionId, env);
     return createRemoteExecutor({
       url: settings.baseUrl,
@@ -166,6 +266,11 @@ export function createRemoteExecutorFactory(
       maxOutputChars: settings.maxOutputChars,
       startTimeoutMs: settings.startTimeoutMs,
       fetch: options.fetch,
+      launcher: warmPool,
     });
   };
+  return Object.assign(factory, {
+    dispose: () => warmPool?.dispose() ?? Promise.resolve(),
+    warmPool,
+  });
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { AbortedError, TaskWeaverError } from "@taskweaver/core";
-import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
+import { posix } from "node:path";
+import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-executor.js";
 import { createKernelClient, type KernelClient } from "../protocol/kernel-client.js";
 import type { KernelTransport } from "../protocol/transport.js";
 import { pythonString } from "../support-code.js";
@@ -11,6 +12,7 @@ import {
 } from "./kernel-cleanup.js";
 import { connectKernelWebSocket, type KernelWebSocketTransport } from "./kernel-websocket.js";
 import { REMOTE_WORKDIR_VARIABLE } from "./remote-files.js";
+import { normalizeServerDirectory } from "./remote-settings.js";
 
 /** Options of {@link createRemoteKernelLauncher}. */
 export interface RemoteKernelLauncherOptions {
@@ -39,20 +41,18 @@ export interface RemoteKernelLauncherOptions {
   forcedStopWaitMs?: number;
 }
 
-/** A launcher that also exposes the kernel it launched last (used for file access through the kernel). */
-export interface RemoteKernelLauncher extends KernelLauncher {
-  /** The client of the live kernel, if one is running. */
-  readonly currentClient: KernelClient | undefined;
-}
-
 /**
- * Moves the kernel into the working directory when the server did not start it there, and
- * records the absolute path for the file helper; no name is left in the user namespace.
+ * Moves the kernel into the working directory (relative to its current one) when the server did
+ * not start it there, or always when `always`, and records the absolute path for the file
+ * helper; no name is left in the user namespace.
  */
-function createPlacementCode(workingDirectory: string): string {
+function createPlacementCode(workingDirectory: string, always: boolean): string {
+  const check = always
+    ? `(__target == "")`
+    : `(__target == "" or __os.path.realpath(__os.getcwd()).replace(__os.sep, "/").endswith("/" + __target))`;
   return (
     `(lambda __os, __target: (` +
-    `(__target == "" or __os.path.realpath(__os.getcwd()).replace(__os.sep, "/").endswith("/" + __target)) or ` +
+    `${check} or ` +
     `(__os.makedirs(__target, exist_ok=True), __os.chdir(__target)), ` +
     `__os.environ.__setitem__(${pythonString(REMOTE_WORKDIR_VARIABLE)}, __os.getcwd())))` +
     `(__import__("os"), ${pythonString(workingDirectory)})`
@@ -79,23 +79,33 @@ function observeClose(
   };
 }
 
+/** Runs the placement code; `shown` names the folder in the error message. */
+async function enterDirectory(client: KernelClient, path: string, shown: string, always = false): Promise<void> {
+  const placement = await client.execute(createPlacementCode(path, always), { silent: true }).done;
+  if (placement.content.status !== "ok") {
+    throw new TaskWeaverError(
+      "kernel_setup_failed",
+      `The remote kernel could not enter its working directory ${JSON.stringify(shown)}: ` +
+        `${placement.content.ename ?? "Error"}: ${placement.content.evalue ?? ""}`,
+    );
+  }
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
-/** Starts kernels on a Jupyter Server, Kernel Gateway or Enterprise Gateway (`POST /api/kernels`). */
-export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions): RemoteKernelLauncher {
+/**
+ * Starts kernels on a Jupyter Server, Kernel Gateway or Enterprise Gateway (`POST /api/kernels`)
+ * in `workingDirectory`. Each kernel can `relocate` to another folder on the server (a warm
+ * pool's kernel moving into its session's folder).
+ */
+export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions): KernelLauncher {
   const kernelName = options.kernelName ?? "python3";
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const forcedStopWaitMs = options.forcedStopWaitMs ?? 2_000;
-  let current: KernelClient | undefined;
 
-  const launch = async ({
-    signal,
-  }: {
-    workingDirectory: string;
-    signal?: AbortSignal;
-  }): Promise<KernelConnection> => {
+  const launch = async ({ signal }: LaunchOptions): Promise<KernelConnection> => {
     const withContents = await options.hasContentsApi();
     if (withContents) await options.ensureWorkingDirectory?.();
     if (signal?.aborted) throw new AbortedError("Starting the remote kernel was cancelled.");
@@ -135,7 +145,6 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
           if (stopped || died) return;
           died = true;
           deathReason = reason;
-          if (current === client) current = undefined;
           // The server may have restarted the dead kernel on its own; we start a fresh one and
           // do not want that orphan to linger.
           void deleteKernel();
@@ -144,15 +153,7 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         { session },
       );
       await client.waitForReady({ signal, timeoutMs: startTimeoutMs });
-      const placement = await client.execute(createPlacementCode(options.workingDirectory), { silent: true })
-        .done;
-      if (placement.content.status !== "ok") {
-        throw new TaskWeaverError(
-          "kernel_setup_failed",
-          `The remote kernel could not enter its working directory ${JSON.stringify(options.workingDirectory)}: ` +
-            `${placement.content.ename ?? "Error"}: ${placement.content.evalue ?? ""}`,
-        );
-      }
+      await enterDirectory(client, options.workingDirectory, options.workingDirectory);
     } catch (error) {
       stopped = true;
       client?.close();
@@ -160,11 +161,11 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
       throw error;
     }
     const readyClient = client;
-    current = readyClient;
+    const details = { kernelId, url: options.rest.baseUrl.href, workingDirectory: options.workingDirectory };
 
     return {
       client: readyClient,
-      details: { kernelId, url: options.rest.baseUrl.href, workingDirectory: options.workingDirectory },
+      details,
       async interrupt() {
         if (stopped || died) return;
         await options.rest.interruptKernel(kernelId);
@@ -178,20 +179,21 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
       async stop(stopOptions = {}) {
         if (stopped) return;
         stopped = true;
-        if (current === readyClient) current = undefined;
         readyClient.close();
         // DELETE already asks the kernel to shut down and kills it after the server's grace
         // period; when forcing, do not wait that long for it.
         if (stopOptions.graceful) await deleteKernel();
         else await Promise.race([deleteKernel(), delay(forcedStopWaitMs)]);
       },
+      async relocate(target) {
+        const destination = normalizeServerDirectory(target.workingDirectory);
+        // Relative to where the kernel is now: the server's root is not known in the kernel.
+        const relative = posix.relative(details.workingDirectory, destination);
+        await enterDirectory(readyClient, relative, destination, true);
+        details.workingDirectory = destination;
+      },
     };
   };
 
-  return {
-    launch,
-    get currentClient() {
-      return current;
-    },
-  };
+  return { launch };
 }
