@@ -3,6 +3,7 @@
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { formatFigures } from "./src/stats.js";
 
 const directory = join(dirname(fileURLToPath(import.meta.url)), "src");
 const filters = process.argv.slice(2);
@@ -21,5 +22,10 @@ for (const file of files) {
     failed += 1;
     console.error(`benchmark ${file} failed:`, error);
   }
+}
+const table = formatFigures();
+if (table !== undefined) {
+  console.log("\n=== summary per runtime ===");
+  console.log(table);
 }
 process.exit(failed === 0 ? 0 : 1);

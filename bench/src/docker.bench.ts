@@ -4,45 +4,19 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TaskWeaverError } from "@taskweaver/core";
-import {
-  createDockerEngineClient,
-  createDockerExecutor,
-  DEFAULT_EXECUTOR_IMAGE,
-  type DockerEngineClient,
-  type KernelContainer,
-} from "../../packages/executor/src/docker/index.js";
-import { formatMs, percentile } from "./stats.js";
+import { createDockerExecutor, type KernelContainer } from "../../packages/executor/src/docker/index.js";
+import { findDockerEngine } from "./docker-engine.js";
+import { formatMs, p50p99, percentile, recordFigure } from "./stats.js";
 
 const STARTS = 3;
 const ROUND_TRIPS = 200;
-
-async function findEngine(): Promise<DockerEngineClient | string> {
-  const candidates = process.env.DOCKER_HOST
-    ? [undefined]
-    : [undefined, "unix:///tmp/taskweaver-docker/docker.sock"];
-  let reason = "";
-  for (const host of candidates) {
-    const client = createDockerEngineClient({ host });
-    try {
-      await client.ping({ timeoutMs: 3_000 });
-      if (!(await client.imageExists(DEFAULT_EXECUTOR_IMAGE))) {
-        return `the image ${DEFAULT_EXECUTOR_IMAGE} is missing (run packages/executor/docker/build-image.sh)`;
-      }
-      return client;
-    } catch (error) {
-      reason = TaskWeaverError.isInstance(error) ? error.message : String(error);
-    }
-  }
-  return `no Docker engine (${reason}); start one with: eval "$(bash scripts/docker-engine.sh)"`;
-}
 
 function mebibytes(bytes: number | undefined): string {
   return bytes === undefined ? "n/a" : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 export async function run(): Promise<void> {
-  const engine = await findEngine();
+  const engine = await findDockerEngine();
   if (typeof engine === "string") {
     console.log(`docker: skipped: ${engine}`);
     return;
@@ -91,6 +65,8 @@ export async function run(): Promise<void> {
     }
   }
 
+  recordFigure("docker", "start-to-ready", formatMs(percentile(startTimes, 50)));
+  recordFigure("docker", "1+1 p50 / p99", p50p99(roundTrips));
   console.log(`container start-to-ready (create, start, kernel_info, support code), ${STARTS} runs:`);
   console.log(`  p50 ${formatMs(percentile(startTimes, 50))}   max ${formatMs(Math.max(...startTimes))}`);
   console.log(`"1+1" round trip, ${ROUND_TRIPS} runs:`);

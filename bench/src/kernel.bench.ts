@@ -15,7 +15,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import type { CodeExecutor } from "@taskweaver/core";
 import { createLocalExecutor } from "@taskweaver/executor";
-import { formatMs, percentile } from "./stats.js";
+import { formatMs, p50p99, percentile, recordFigure } from "./stats.js";
 
 const PYTHON = "/usr/bin/python3";
 const STARTS = 7;
@@ -121,6 +121,8 @@ export async function run(): Promise<void> {
     row("ours, tcp transport", times.tcp);
     row("baseline jupyter_client BlockingKernelClient", times.baseline);
     const latencyOk = percentile(times.ipc, 50) <= percentile(times.baseline, 50);
+    recordFigure("local", "start-to-ready", formatMs(median(ours)));
+    recordFigure("local", "1+1 p50 / p99", p50p99(times.ipc));
     console.log(`  ours p50 <= baseline p50: ${latencyOk ? "OK" : "MISSED"}`);
   } finally {
     await baseline.end();

@@ -7,7 +7,7 @@ import { createJupyterRestClient } from "../../packages/executor/src/remote/jupy
 import { connectKernelWebSocket } from "../../packages/executor/src/remote/kernel-websocket.js";
 import { createRemoteExecutor } from "../../packages/executor/src/remote/index.js";
 import { jupyterServerUnavailableReason, startJupyterServer } from "../../test/src/jupyter-server.js";
-import { formatMs, percentile } from "./stats.js";
+import { formatMs, p50p99, percentile, recordFigure } from "./stats.js";
 
 const STARTS = 3;
 const ROUND_TRIPS = 200;
@@ -69,6 +69,8 @@ export async function run(): Promise<void> {
         }
       }
     }
+    recordFigure("remote", "start-to-ready", formatMs(percentile(startTimes, 50)));
+    recordFigure("remote", "1+1 p50 / p99", p50p99(variants[0]!.times));
     for (const variant of variants) {
       console.log(
         `1+1 round trip, ${ROUND_TRIPS} runs, ${variant.label}: ` +
