@@ -1,21 +1,9 @@
+import { workerAnswerSchema } from "../roles/worker-answer.js";
+/** The kinds of CodeInterpreter answer: code to run, or a text reply. */
+export const CODE_INTERPRETER_REPLY_TYPES = ["python", "text"] as const;
+
 /** The JSON schema of a CodeInterpreter answer, for `llm.response_format: json_schema`. */
-export const CODE_INTERPRETER_ANSWER_SCHEMA: Record<string, unknown> = {
-  type: "object",
-  additionalProperties: false,
-  required: ["response"],
-  properties: {
-    response: {
-      type: "object",
-      additionalProperties: false,
-      required: ["thought", "reply_type", "reply_content"],
-      properties: {
-        thought: { type: "string" },
-        reply_type: { type: "string", enum: ["python", "text"] },
-        reply_content: { type: "string" },
-      },
-    },
-  },
-};
+export const CODE_INTERPRETER_ANSWER_SCHEMA: Record<string, unknown> = workerAnswerSchema(CODE_INTERPRETER_REPLY_TYPES);
 
 export interface CodeInterpreterPromptOptions {
   /** Who sends the requests: `Planner`, or `User` in code-interpreter-only mode. */

@@ -1,37 +1,27 @@
 import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
-import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
 import { CODE_INTERPRETER_ALIAS } from "./code-interpreter.js";
 import { countTrailingRetries, cutText, findRequester } from "./extra-role-helpers.js";
-import { fieldText, requestModelAnswer } from "./model-answer.js";
-import type { PostBuilder } from "./post-builder.js";
 import type { Role, RoleContext } from "./role.js";
+import {
+  endFailedAttempt,
+  formatWorkerRounds,
+  requestWorkerAnswer,
+  unusableAnswerRetry,
+  workerAnswerSchema,
+} from "./worker-answer.js";
 
 /** Longest command output we put in a prompt or a message; the whole output stays in the result. */
 const MAX_OUTPUT_CHARS = 4000;
+
+const CLI_REPLY_TYPES = ["cli", "text"] as const;
 
 /**
  * The wire format of a CLI answer, for `llm.response_format: json_schema`:
  * `{"response": {"thought": "...", "reply_type": "cli" | "text", "reply_content": "<command or answer>"}}`.
  */
-export const CLI_ANSWER_SCHEMA: Record<string, unknown> = {
-  type: "object",
-  additionalProperties: false,
-  required: ["response"],
-  properties: {
-    response: {
-      type: "object",
-      additionalProperties: false,
-      required: ["thought", "reply_type", "reply_content"],
-      properties: {
-        thought: { type: "string" },
-        reply_type: { type: "string", enum: ["cli", "text"] },
-        reply_content: { type: "string" },
-      },
-    },
-  },
-};
+export const CLI_ANSWER_SCHEMA: Record<string, unknown> = workerAnswerSchema(CLI_REPLY_TYPES);
 
 export interface CliInterpreterOptions {
   model: LanguageModel;
@@ -147,53 +137,25 @@ export function createCliInterpreter(options: CliInterpreterOptions): Role {
 
       const builder = context.startPost();
       builder.status("calling the model");
-      const answer = await requestModelAnswer(
-        options.model,
-        {
-          messages,
-          responseFormat: options.responseFormat,
-          jsonSchema: { name: "cli_answer", schema: CLI_ANSWER_SCHEMA },
-          signal: context.signal,
-          tag: alias,
-        },
-        (event) => {
-          if (event.type !== "field-delta") return;
-          if (event.key === "thought" || event.key === "reply_type" || event.key === "reply_content") {
-            builder.attachmentDelta(event.key, event.delta);
-          }
-        },
-      );
-
-      const thought = fieldText(answer.fields, "thought");
-      const replyType = fieldText(answer.fields, "reply_type");
-      const content = fieldText(answer.fields, "reply_content");
-      let problem = answer.parseError;
-      if (!problem && replyType !== "cli" && replyType !== "text") {
-        problem = `"reply_type" must be "cli" or "text", not ${JSON.stringify(replyType ?? null)}`;
+      const answer = await requestWorkerAnswer(options.model, builder, {
+        messages,
+        responseFormat: options.responseFormat,
+        schemaName: "cli_answer",
+        replyTypes: CLI_REPLY_TYPES,
+        signal: context.signal,
+        tag: alias,
+      });
+      if ("problem" in answer) {
+        return endFailedAttempt(builder, { canRetry, requester, alias, ...unusableAnswerRetry(answer.problem) });
       }
-      if (!problem && (content === undefined || content.trim() === "")) problem = '"reply_content" is missing or empty';
-      if (problem) {
-        builder.discardOpenAttachments();
-        builder.addAttachment("invalid_response", answer.text);
-        return giveUpOrRetry(builder, {
-          canRetry,
-          requester,
-          alias,
-          revise: `Your answer could not be used: ${problem}. Answer again with exactly one JSON object in the required format.`,
-          failure: `I could not produce a usable answer (${problem}).`,
-        });
-      }
-
-      if (thought !== undefined) builder.finishAttachment("thought", thought);
-      builder.finishAttachment("reply_type", replyType!);
-      builder.finishAttachment("reply_content", content!);
+      const { replyType, content } = answer;
       if (replyType === "text") {
         builder.setRecipient(requester);
-        builder.setMessage(content!);
+        builder.setMessage(content);
         return builder.end();
       }
 
-      const command = content!.trim();
+      const command = content.trim();
       builder.status("executing code");
       const executor = await options.executor();
       const result = await executor.execute(createShellCommandCode(command), {
@@ -219,47 +181,7 @@ export function createCliInterpreter(options: CliInterpreterOptions): Role {
   };
 }
 
-function giveUpOrRetry(
-  builder: PostBuilder,
-  details: { canRetry: boolean; requester: string; alias: string; revise: string; failure: string },
-): Post {
-  if (details.canRetry) {
-    builder.addAttachment("revise_message", details.revise);
-    builder.setRecipient(details.alias);
-    builder.setMessage(details.revise);
-  } else {
-    builder.setRecipient(details.requester);
-    builder.setMessage(`${details.failure}\n\nI ran out of retries and could not complete the request.`);
-  }
-  return builder.end();
-}
-
-function cliAnswerOf(post: Post): string {
-  const invalid = findAttachment(post, "invalid_response");
-  if (invalid) return invalid.content;
-  const response: Record<string, string> = {};
-  for (const type of ["thought", "reply_type", "reply_content"] as const) {
-    const attachment = findAttachment(post, type);
-    if (attachment) response[type] = attachment.content;
-  }
-  return JSON.stringify({ response });
-}
-
 /** Renders rounds as the CLI interpreter's chat: requests, its answers, and what the commands printed. */
 export function formatCliRounds(rounds: readonly Round[], alias: string = CODE_INTERPRETER_ALIAS): ChatMessage[] {
-  const messages: ChatMessage[] = [];
-  for (const round of rounds) {
-    for (const post of round.post_list) {
-      if (post.send_from === alias) {
-        messages.push({ role: "assistant", content: cliAnswerOf(post) });
-        const revise = findAttachment(post, "revise_message");
-        const result = findAttachment(post, "execution_result");
-        if (revise) messages.push({ role: "user", content: revise.content });
-        else if (result) messages.push({ role: "user", content: result.content });
-      } else if (post.send_to === alias) {
-        messages.push({ role: "user", content: post.message });
-      }
-    }
-  }
-  return messages;
+  return formatWorkerRounds(rounds, alias, "");
 }

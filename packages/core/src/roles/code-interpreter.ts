@@ -2,16 +2,16 @@ import type { RoundCompressor } from "../compression/round-compressor.js";
 import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
 import type { ExperienceRetriever } from "../experience/experience-store.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
-import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
 import {
   buildCodeInterpreterSystemPrompt,
-  CODE_INTERPRETER_ANSWER_SCHEMA,
+  CODE_INTERPRETER_REPLY_TYPES,
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
-import { fieldText, requestModelAnswer } from "./model-answer.js";
+import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
 import { withSummary } from "./planner.js";
 import type { Role, RoleContext } from "./role.js";
+import { endFailedAttempt, formatWorkerRounds, requestWorkerAnswer, unusableAnswerRetry } from "./worker-answer.js";
 
 export const CODE_INTERPRETER_ALIAS = "CodeInterpreter";
 
@@ -103,54 +103,26 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
 
       const builder = context.startPost();
       builder.status("calling the model");
-      const answer = await requestModelAnswer(
-        options.model,
-        {
-          messages,
-          responseFormat: options.responseFormat,
-          jsonSchema: { name: "code_interpreter_answer", schema: CODE_INTERPRETER_ANSWER_SCHEMA },
-          signal: context.signal,
-          tag: alias,
-        },
-        (event) => {
-          if (event.type !== "field-delta") return;
-          if (event.key === "thought" || event.key === "reply_type" || event.key === "reply_content") {
-            builder.attachmentDelta(event.key, event.delta);
-          }
-        },
-      );
-
-      const thought = fieldText(answer.fields, "thought");
-      const replyType = fieldText(answer.fields, "reply_type");
-      const content = fieldText(answer.fields, "reply_content");
-      let problem = answer.parseError;
-      if (!problem && replyType !== "python" && replyType !== "text") {
-        problem = `"reply_type" must be "python" or "text", not ${JSON.stringify(replyType ?? null)}`;
+      const answer = await requestWorkerAnswer(options.model, builder, {
+        messages,
+        responseFormat: options.responseFormat,
+        schemaName: "code_interpreter_answer",
+        replyTypes: CODE_INTERPRETER_REPLY_TYPES,
+        signal: context.signal,
+        tag: alias,
+      });
+      if ("problem" in answer) {
+        return endFailedAttempt(builder, { canRetry, requester, alias, ...unusableAnswerRetry(answer.problem) });
       }
-      if (!problem && (content === undefined || content.trim() === "")) problem = '"reply_content" is missing or empty';
-      if (problem) {
-        builder.discardOpenAttachments();
-        builder.addAttachment("invalid_response", answer.text);
-        return finish(builder, {
-          canRetry,
-          requester,
-          alias,
-          revise: `Your answer could not be used: ${problem}. Answer again with exactly one JSON object in the required format.`,
-          failure: `I could not produce a usable answer (${problem}).`,
-        });
-      }
-
-      if (thought !== undefined) builder.finishAttachment("thought", thought);
-      builder.finishAttachment("reply_type", replyType!);
-      builder.finishAttachment("reply_content", content!);
+      const { replyType, content } = answer;
 
       if (replyType === "text") {
         builder.setRecipient(requester);
-        builder.setMessage(content!);
+        builder.setMessage(content);
         return builder.end();
       }
 
-      const code = content!;
+      const code = content;
       if (options.verifier) {
         builder.status("verifying code");
         const problems = await options.verifier.verify(code);
@@ -161,7 +133,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
           builder.addAttachment("verification", "INCORRECT");
           builder.addAttachment("code_error", list);
           builder.addAttachment("execution_status", "NONE");
-          return finish(builder, {
+          return endFailedAttempt(builder, {
             canRetry,
             requester,
             alias,
@@ -191,7 +163,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
         });
       }
       if (!result.isSuccess && !context.signal.aborted) {
-        return finish(builder, {
+        return endFailedAttempt(builder, {
           canRetry,
           requester,
           alias,
@@ -204,22 +176,6 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       return builder.end();
     },
   };
-}
-
-/** Ends a failed attempt: back to the model while retries remain, else report to the requester. */
-function finish(
-  builder: ReturnType<RoleContext["startPost"]>,
-  details: { canRetry: boolean; requester: string; alias: string; revise: string; failure: string },
-): Post {
-  if (details.canRetry) {
-    builder.addAttachment("revise_message", details.revise);
-    builder.setRecipient(details.alias);
-    builder.setMessage(details.revise);
-  } else {
-    builder.setRecipient(details.requester);
-    builder.setMessage(`${details.failure}\n\nI ran out of retries and could not complete the request.`);
-  }
-  return builder.end();
 }
 
 function executionExtra(result: ExecutionResult) {
@@ -235,15 +191,6 @@ function executionExtra(result: ExecutionResult) {
   };
 }
 
-/** The last role other than the CodeInterpreter that sent it a request in this round. */
-function findRequester(round: Round, alias: string): string | undefined {
-  for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
-    const post = round.post_list[index]!;
-    if (post.send_to === alias && post.send_from !== alias) return post.send_from;
-  }
-  return undefined;
-}
-
 /** The text of the last request another role sent to the CodeInterpreter in this round. */
 function lastRequest(round: Round, alias: string): string | undefined {
   for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
@@ -253,43 +200,7 @@ function lastRequest(round: Round, alias: string): string | undefined {
   return undefined;
 }
 
-/** Self-retries since the last request from another role. */
-function countTrailingRetries(round: Round, alias: string): number {
-  let count = 0;
-  for (let index = round.post_list.length - 1; index >= 0; index -= 1) {
-    const post = round.post_list[index]!;
-    if (post.send_from === alias && post.send_to === alias) count += 1;
-    else break;
-  }
-  return count;
-}
-
-function answerOf(post: Post): string {
-  const invalid = findAttachment(post, "invalid_response");
-  if (invalid) return invalid.content;
-  const response: Record<string, string> = {};
-  for (const type of ["thought", "reply_type", "reply_content"] as const) {
-    const attachment = findAttachment(post, type);
-    if (attachment) response[type] = attachment.content;
-  }
-  return JSON.stringify({ response });
-}
-
 /** Renders rounds as the CodeInterpreter's chat: requests, its answers, and what running them did. */
 export function formatCodeInterpreterRounds(rounds: readonly Round[], alias: string = CODE_INTERPRETER_ALIAS): ChatMessage[] {
-  const messages: ChatMessage[] = [];
-  for (const round of rounds) {
-    for (const post of round.post_list) {
-      if (post.send_from === alias) {
-        messages.push({ role: "assistant", content: answerOf(post) });
-        const revise = findAttachment(post, "revise_message");
-        const result = findAttachment(post, "execution_result");
-        if (revise) messages.push({ role: "user", content: revise.content });
-        else if (result) messages.push({ role: "user", content: `Result of running your code:\n${result.content}` });
-      } else if (post.send_to === alias) {
-        messages.push({ role: "user", content: post.message });
-      }
-    }
-  }
-  return messages;
+  return formatWorkerRounds(rounds, alias, "Result of running your code:\n");
 }
