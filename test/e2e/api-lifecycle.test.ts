@@ -10,36 +10,13 @@ import type { Round } from "@taskweaver/core";
 import {
   cleanEnvironment,
   createTestAppDir,
+  startTestApiServer,
   REPO_ROOT,
   startFakeOpenAIServer,
-  TEST_PYTHON,
   type FakeOpenAIServer,
   type TestAppDir,
+  plannerRound,
 } from "../src/index.js";
-
-function planner(sendTo: string, message: string): string {
-  return JSON.stringify({
-    response: {
-      plan_reasoning: "The request needs code.",
-      init_plan: "1. run code\n2. report to the user <depends on 1>",
-      plan: "1. run code\n2. report to the user",
-      current_plan_step: sendTo === "User" ? "2. report to the user" : "1. run code",
-      stop: sendTo === "User" ? "Completed" : "InProcess",
-      send_to: sendTo,
-      message,
-    },
-  });
-}
-
-function python(code: string): string {
-  return JSON.stringify({
-    response: { thought: "I will run Python.", reply_type: "python", reply_content: code },
-  });
-}
-
-function scriptRound(code: string, answer = "Done."): string[] {
-  return [planner("CodeInterpreter", "Please run the code."), python(code), planner("User", answer)];
-}
 
 /** Kernels start slowly on a busy machine; these tests stop by themselves well before. */
 const HEAVY_TEST_TIMEOUT = 180_000;
@@ -73,14 +50,7 @@ async function start(
   appDir: string,
   options: { apiKeys?: string[]; configOverrides?: Record<string, unknown> } = {},
 ) {
-  const server = await startApiServer({
-    appDir,
-    port: 0,
-    env: {},
-    apiKeys: options.apiKeys,
-    configOverrides: { "execution_service.python": TEST_PYTHON, ...options.configOverrides },
-    logRequest: () => {},
-  });
+  const server = await startTestApiServer(appDir, options);
   servers.push(server);
   return server;
 }
@@ -162,7 +132,7 @@ describe("persistence across restarts", () => {
         (await (await fetch(`${first.url}/api/v1/sessions`, { method: "POST" })).json()) as { id: string }
       ).id;
       model.enqueue(
-        ...scriptRound(
+        ...plannerRound(
           "import pathlib\nsecret = 41\npathlib.Path('kept.txt').write_text('kept')\nsecret",
           "It is 41.",
         ),
@@ -194,7 +164,7 @@ describe("persistence across restarts", () => {
       expect(await (await fetch(`${second.url}/api/v1/sessions/${id}/files/kept.txt`)).text()).toBe("kept");
 
       const before = model.chatRequests.length;
-      model.enqueue(...scriptRound("import os\n(os.path.exists('kept.txt'), 'secret' in dir())"));
+      model.enqueue(...plannerRound("import os\n(os.path.exists('kept.txt'), 'secret' in dir())"));
       const next = (await (
         await postJson(`${second.url}/api/v1/sessions/${id}/messages`, { message: "still there?" })
       ).json()) as Round;
@@ -226,7 +196,7 @@ describe("persistence across restarts", () => {
         (await (await fetch(`${url}/api/v1/sessions`, { method: "POST" })).json()) as { id: string }
       ).id;
       model.enqueue(
-        ...scriptRound("import time\nprint('working', flush=True)\ntime.sleep(1.5)\n'slept'", "Slept well."),
+        ...plannerRound("import time\nprint('working', flush=True)\ntime.sleep(1.5)\n'slept'", "Slept well."),
       );
       const streaming = fetch(`${url}/api/v1/sessions/${id}/messages`, {
         method: "POST",

@@ -1,40 +1,18 @@
 // The HTTP API over real HTTP (127.0.0.1, random port), with the real core session, the real
 // OpenAI client against the fake model server, and real Python kernels.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseServerSentEvents, startApiServer, type ApiServer, type ServerSentEvent } from "@taskweaver/api";
+import { parseServerSentEvents, type ApiServer, type ServerSentEvent } from "@taskweaver/api";
 import type { Post, Round, TaskWeaverEvent } from "@taskweaver/core";
 import {
   createTestAppDir,
   startFakeOpenAIServer,
-  TEST_PYTHON,
+  startTestApiServer,
   type FakeOpenAIServer,
   type TestAppDir,
+  plannerAnswer,
+  plannerRound,
+  pythonAnswer,
 } from "../src/index.js";
-
-function planner(sendTo: string, message: string): string {
-  return JSON.stringify({
-    response: {
-      plan_reasoning: "The request needs code.",
-      init_plan: "1. run code\n2. report to the user <depends on 1>",
-      plan: "1. run code\n2. report to the user",
-      current_plan_step: sendTo === "User" ? "2. report to the user" : "1. run code",
-      stop: sendTo === "User" ? "Completed" : "InProcess",
-      send_to: sendTo,
-      message,
-    },
-  });
-}
-
-function python(code: string): string {
-  return JSON.stringify({
-    response: { thought: "I will run Python.", reply_type: "python", reply_content: code },
-  });
-}
-
-/** A planner round: Planner -> CodeInterpreter (code) -> Planner -> User. */
-function scriptRound(code: string, answer = "Done."): string[] {
-  return [planner("CodeInterpreter", "Please run the code."), python(code), planner("User", answer)];
-}
 
 /** Kernels start slowly on a busy machine; these tests stop by themselves well before. */
 const HEAVY_TEST_TIMEOUT = 180_000;
@@ -48,13 +26,7 @@ beforeAll(async () => {
   appDir = createTestAppDir({
     config: { "llm.api_base": model.url, "llm.api_key": "test-key", "llm.model": "fake-model" },
   });
-  server = await startApiServer({
-    appDir: appDir.path,
-    port: 0,
-    env: {},
-    configOverrides: { "execution_service.python": TEST_PYTHON },
-    logRequest: () => {},
-  });
+  server = await startTestApiServer(appDir.path);
 });
 
 afterAll(async () => {
@@ -134,7 +106,7 @@ describe("rounds over HTTP with real kernels", () => {
     async () => {
       const id = await createSession();
       model.enqueue(
-        ...scriptRound("print('hello from the kernel')\nanswer = 6 * 7\nanswer", "The answer is 42."),
+        ...plannerRound("print('hello from the kernel')\nanswer = 6 * 7\nanswer", "The answer is 42."),
       );
       const { raw, events } = await streamRound(id, { message: "what is six times seven?" });
       expect(model.pendingResponses).toBe(0);
@@ -202,7 +174,7 @@ describe("rounds over HTTP with real kernels", () => {
     "answers with the finished round as JSON without an event-stream Accept header",
     async () => {
       const id = await createSession();
-      model.enqueue(...scriptRound("import numpy as np\nint(np.arange(10).sum())", "The sum is 45."));
+      model.enqueue(...plannerRound("import numpy as np\nint(np.arange(10).sum())", "The sum is 45."));
       const response = await postMessage(id, { message: "sum 0..9" }, false);
       expect(response.status).toBe(200);
       expect(response.headers.get("content-type")).toContain("application/json");
@@ -230,7 +202,7 @@ describe("rounds over HTTP with real kernels", () => {
 
       const before = model.chatRequests.length;
       model.enqueue(
-        ...scriptRound(
+        ...plannerRound(
           "import pandas as pd\ndf = pd.read_csv('visits.csv')\nint(df['visitors'].sum()) * 1000 + len(df)",
         ),
       );
@@ -251,7 +223,7 @@ describe("rounds over HTTP with real kernels", () => {
     async () => {
       const id = await createSession();
       model.enqueue(
-        ...scriptRound(
+        ...plannerRound(
           [
             "import matplotlib",
             "matplotlib.use('Agg')",
@@ -293,7 +265,7 @@ describe("rounds over HTTP with real kernels", () => {
     async () => {
       const id = await createSession();
       model.enqueue(
-        ...scriptRound(
+        ...plannerRound(
           "import time\nfor step in range(6):\n    print('step', step, flush=True)\n    time.sleep(0.3)\n'counted'",
         ),
       );
@@ -335,8 +307,8 @@ describe("rounds over HTTP with real kernels", () => {
     async () => {
       const id = await createSession();
       model.enqueue(
-        planner("CodeInterpreter", "Please wait."),
-        python(
+        plannerAnswer("CodeInterpreter", "Please wait."),
+        pythonAnswer(
           "kept = 'still here'\nprint('looping', flush=True)\nimport time\nwhile True:\n    time.sleep(0.05)",
         ),
       );
@@ -376,7 +348,7 @@ describe("rounds over HTTP with real kernels", () => {
       expect(model.pendingResponses).toBe(0);
 
       // The kernel survived the interrupt: the variable set before the loop is still there.
-      model.enqueue(...scriptRound("kept"));
+      model.enqueue(...plannerRound("kept"));
       const next = (await (await postMessage(id, { message: "show kept" }, false)).json()) as Round & {
         error: unknown;
       };

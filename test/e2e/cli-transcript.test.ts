@@ -11,28 +11,17 @@ import {
   startFakeOpenAIServer,
   type FakeOpenAIServer,
   type TestAppDir,
+  plannerAnswer,
+  pythonAnswer,
+  type ScriptedPlan,
 } from "../src/index.js";
 
 const GREETING =
   "TaskWeaver: I am TaskWeaver, an AI assistant. To get started, could you please enter your request?";
 
-function planner(sendTo: string, message: string) {
-  return JSON.stringify({
-    response: {
-      plan_reasoning: "One computation, then the answer.",
-      init_plan: "1. compute the product\n2. report it <depends on 1>",
-      plan: "1. compute the product\n2. report it",
-      current_plan_step: sendTo === "User" ? "2. report it" : "1. compute the product",
-      stop: sendTo === "User" ? "Completed" : "InProcess",
-      send_to: sendTo,
-      message,
-    },
-  });
-}
-
-function python(code: string) {
-  return JSON.stringify({ response: { thought: "Python computes it.", reply_type: "python", reply_content: code } });
-}
+const PLAN: ScriptedPlan = { reasoning: "One computation, then the answer.", steps: ["compute the product", "report it"] };
+const planner = (sendTo: string, message: string) => plannerAnswer(sendTo, message, PLAN);
+const python = (code: string) => pythonAnswer(code, "Python computes it.");
 
 let server: FakeOpenAIServer;
 const appDirs: TestAppDir[] = [];

@@ -13,26 +13,15 @@ import {
   TEST_PYTHON,
   type FakeOpenAIServer,
   type TestAppDir,
+  plannerAnswer,
+  pythonAnswer,
+  type ScriptedPlan,
 } from "../src/index.js";
 import { startTerminal, type Terminal } from "../src/pty.js";
 
-function planner(sendTo: string, message: string) {
-  return JSON.stringify({
-    response: {
-      plan_reasoning: "A small computation, then the answer.",
-      init_plan: "1. compute it\n2. report it <depends on 1>",
-      plan: "1. compute it\n2. report it",
-      current_plan_step: sendTo === "User" ? "2. report it" : "1. compute it",
-      stop: sendTo === "User" ? "Completed" : "InProcess",
-      send_to: sendTo,
-      message,
-    },
-  });
-}
-
-function python(code: string, thought = "Python computes it.") {
-  return JSON.stringify({ response: { thought, reply_type: "python", reply_content: code } });
-}
+const PLAN: ScriptedPlan = { reasoning: "A small computation, then the answer.", steps: ["compute it", "report it"] };
+const planner = (sendTo: string, message: string) => plannerAnswer(sendTo, message, PLAN);
+const python = (code: string, thought = "Python computes it.") => pythonAnswer(code, thought);
 
 let server: FakeOpenAIServer;
 const cleanups: (() => Promise<void> | void)[] = [];

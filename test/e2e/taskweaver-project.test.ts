@@ -4,7 +4,16 @@ import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, wri
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { REPO_ROOT, runCli, startFakeOpenAIServer, TEST_PYTHON, type FakeOpenAIServer } from "../src/index.js";
+import {
+  REPO_ROOT,
+  runCli,
+  startFakeOpenAIServer,
+  TEST_PYTHON,
+  type FakeOpenAIServer,
+  plannerAnswer,
+  pythonAnswer,
+  type ScriptedPlan,
+} from "../src/index.js";
 
 let server: FakeOpenAIServer;
 let appDir: string;
@@ -28,23 +37,13 @@ afterAll(async () => {
   rmSync(appDir, { recursive: true, force: true });
 });
 
-function planner(send_to: string, message: string) {
-  return JSON.stringify({
-    response: {
-      plan_reasoning: "The CodeInterpreter has an anomaly detection plugin.",
-      init_plan: "1. build the series\n2. detect anomalies <depends on 1>\n3. report <depends on 2>",
-      plan: "1. build the series and detect anomalies\n2. report",
-      current_plan_step: send_to === "User" ? "2. report" : "1. build the series and detect anomalies",
-      stop: send_to === "User" ? "Completed" : "InProcess",
-      send_to,
-      message,
-    },
-  });
-}
-
-function python(code: string) {
-  return JSON.stringify({ response: { thought: "Use the plugin.", reply_type: "python", reply_content: code } });
-}
+const PLAN: ScriptedPlan = {
+  reasoning: "The CodeInterpreter has an anomaly detection plugin.",
+  steps: ["build the series and detect anomalies", "report"],
+  initPlan: "1. build the series\n2. detect anomalies <depends on 1>\n3. report <depends on 2>",
+};
+const planner = (sendTo: string, message: string) => plannerAnswer(sendTo, message, PLAN);
+const python = (code: string) => pythonAnswer(code, "Use the plugin.");
 
 it("runs a plugin, catches a forbidden import, shows examples and picks the right plugin", async () => {
   server.enqueue(

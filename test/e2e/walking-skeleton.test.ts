@@ -1,25 +1,25 @@
 // The thin path through every layer: the real CLI in transcript mode, the real OpenAI client
 // against the fake server over HTTP, and a real Python kernel.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createTestAppDir, runCli, startFakeOpenAIServer, type FakeOpenAIServer, type TestAppDir } from "../src/index.js";
+import {
+  createTestAppDir,
+  runCli,
+  startFakeOpenAIServer,
+  type FakeOpenAIServer,
+  type TestAppDir,
+  plannerAnswer,
+  pythonAnswer,
+  type ScriptedPlan,
+} from "../src/index.js";
 
-function planner(send_to: string, message: string, stop = send_to === "User" ? "Completed" : "InProcess") {
-  return JSON.stringify({
-    response: {
-      plan_reasoning: "The request needs the data loaded and summed.",
-      init_plan: "1. load the data\n2. compute the total <depends on 1>\n3. report to the user <depends on 2>",
-      plan: "1. load the data and compute the total\n2. report to the user",
-      current_plan_step: send_to === "User" ? "2. report to the user" : "1. load the data and compute the total",
-      stop,
-      send_to,
-      message,
-    },
-  });
-}
-
-function python(code: string, thought = "I will write Python for this.") {
-  return JSON.stringify({ response: { thought, reply_type: "python", reply_content: code } });
-}
+const PLAN: ScriptedPlan = {
+  reasoning: "The request needs the data loaded and summed.",
+  steps: ["load the data and compute the total", "report to the user"],
+  initPlan: "1. load the data\n2. compute the total <depends on 1>\n3. report to the user <depends on 2>",
+};
+const planner = (sendTo: string, message: string, stop?: string) =>
+  plannerAnswer(sendTo, message, PLAN, stop);
+const python = (code: string, thought = "I will write Python for this.") => pythonAnswer(code, thought);
 
 let server: FakeOpenAIServer;
 const appDirs: TestAppDir[] = [];
