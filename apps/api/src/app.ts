@@ -8,7 +8,7 @@ import { streamSSE, type SSEStreamingApi } from "hono/streaming";
 import type { ZodError } from "zod";
 import { renderDocsPage } from "./docs-page.js";
 import { ApiError, describeError, notFound, type FieldIssue } from "./errors.js";
-import { contentTypeFor, checkUploadName, findFile, listFiles, saveUpload } from "./files.js";
+import { contentTypeFor, checkUploadName, saveUpload } from "./files.js";
 import type { RoundOutcome } from "./round-run.js";
 import type { TaskWeaverRuntime } from "./runtime.js";
 import {
@@ -611,7 +611,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     }),
     async (c) => {
       const record = visibleSession(c, c.req.valid("param").id);
-      return c.json({ files: await listFiles(record.workingDirectory) }, 200);
+      return c.json({ files: await sessions.listFiles(record) }, 200);
     },
   );
 
@@ -638,8 +638,8 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     const parsed = FileParamsSchema.safeParse({ id: c.req.param("id"), name: c.req.param("name") });
     if (!parsed.success) throw validationError(parsed.error, "param");
     const record = visibleSession(c, parsed.data.id);
-    const file = await findFile(record.workingDirectory, parsed.data.name);
-    const contentType = contentTypeFor(file.path);
+    const file = await sessions.findFile(record, parsed.data.name);
+    const contentType = contentTypeFor(parsed.data.name);
     const headers: Record<string, string> = {
       "Content-Type": contentType,
       "Content-Length": String(file.size),
@@ -648,7 +648,8 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     };
     // Files written by model-generated code must not run scripts in the API's origin.
     if (/html|svg|xml/.test(contentType)) headers["Content-Security-Policy"] = "sandbox";
-    const body = Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>;
+    const body =
+      "path" in file ? (Readable.toWeb(createReadStream(file.path)) as ReadableStream<Uint8Array>) : file.data;
     return new Response(body, { status: 200, headers });
   });
 

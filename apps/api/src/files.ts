@@ -139,12 +139,17 @@ export async function saveUpload(
   return { name, size: data.byteLength };
 }
 
+/** A file as the API lists it. */
+export interface FileEntry {
+  /** Relative to the working directory, `/`-separated. */
+  name: string;
+  size: number;
+  modified_at: string;
+}
+
 /** Files in the working directory, recursively, as `/`-separated relative names. */
-export async function listFiles(
-  root: string,
-  limit = 1000,
-): Promise<{ name: string; size: number; modified_at: string }[]> {
-  const found: { name: string; size: number; modified_at: string }[] = [];
+export async function listFiles(root: string, limit = 1000): Promise<FileEntry[]> {
+  const found: FileEntry[] = [];
   const walk = async (folder: string, prefix: string, depth: number): Promise<void> => {
     if (depth > 8 || found.length >= limit) return;
     const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);

@@ -1,4 +1,4 @@
-import type { AppConfig, EventListener, Round } from "@taskweaver/core";
+import type { AppConfig, CodeExecutor, EventListener, Round } from "@taskweaver/core";
 
 /**
  * The parts of `@taskweaver/core`'s `createTaskWeaver()` result the API uses. Declared
@@ -42,4 +42,9 @@ export interface RuntimeSession {
   interrupt(): Promise<void>;
   /** Stops the kernel. */
   stop(): Promise<void>;
+  /**
+   * The session's executor (its kernel is started when it is not running). The API reads the
+   * files of remote kernels through it, since they live on the server, not in `workingDirectory`.
+   */
+  executor?(): Promise<Pick<CodeExecutor, "listFiles" | "downloadFile">>;
 }

@@ -1,8 +1,15 @@
 import { readFile, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { createRound, toTaskWeaverError, type Round, type TaskWeaverEvent } from "@taskweaver/core";
+import {
+  createRound,
+  TaskWeaverError,
+  toTaskWeaverError,
+  type CodeExecutor,
+  type Round,
+  type TaskWeaverEvent,
+} from "@taskweaver/core";
 import { ApiError } from "./errors.js";
-import { findFile, listFiles } from "./files.js";
+import { findFile, listFiles, type FileEntry } from "./files.js";
 import { RoundRun, type RoundOutcome } from "./round-run.js";
 import type { RuntimeSession, TaskWeaverRuntime } from "./runtime.js";
 import type { SessionRecord, SessionStore } from "./store/session-store.js";
@@ -196,6 +203,16 @@ export function createSessionManager(options: SessionManagerOptions) {
     }
   }
 
+  /** The executor of a session whose kernel is remote (files on the server), else undefined. */
+  async function remoteExecutor(
+    recordValue: SessionRecord,
+  ): Promise<Pick<CodeExecutor, "listFiles" | "downloadFile"> | undefined> {
+    if (runtime.config.get("execution_service.kernel_mode") !== "remote") return undefined;
+    const entry = await ensureLive(recordValue);
+    entry.lastActiveAt = now();
+    return entry.session.executor?.();
+  }
+
   function errorOf(session: RuntimeSession): { code: string; message: string } {
     const lastError = (session as { lastError?: unknown }).lastError;
     if (lastError) {
@@ -367,6 +384,45 @@ export function createSessionManager(options: SessionManagerOptions) {
       await rm(sessionFolder, { recursive: true, force: true }).catch((error: unknown) =>
         log(`removing the files of session ${recordValue.id} failed`, error),
       );
+    },
+
+    /**
+     * The session's files, uploads and what its code wrote, recursively. With remote kernels
+     * the code's files live on the server and are listed through the session's executor (its
+     * kernel starts if it is stopped); uploads not yet handed to a round are still on this host.
+     */
+    async listFiles(recordValue: SessionRecord): Promise<FileEntry[]> {
+      const host = await listFiles(recordValue.workingDirectory);
+      const executor = await remoteExecutor(recordValue);
+      if (!executor) return host;
+      const remote = (await executor.listFiles()).map((file) => ({
+        name: file.name,
+        size: file.size,
+        modified_at: file.modifiedAt,
+      }));
+      const names = new Set(remote.map((file) => file.name));
+      return [...remote, ...host.filter((file) => !names.has(file.name))].sort((a, b) => a.name.localeCompare(b.name));
+    },
+
+    /**
+     * One file of the session: a host path (local and Docker kernels, and uploads), or the bytes
+     * read through the executor (files written by remote kernels).
+     */
+    async findFile(
+      recordValue: SessionRecord,
+      name: string,
+    ): Promise<{ path: string; size: number } | { data: Uint8Array; size: number }> {
+      const executor = await remoteExecutor(recordValue);
+      if (executor) {
+        try {
+          const data = await executor.downloadFile(name);
+          return { data, size: data.byteLength };
+        } catch (error) {
+          // Not on the server: maybe an upload that is still only on this host.
+          if (!(TaskWeaverError.isInstance(error) && error.code === "file_not_found")) throw error;
+        }
+      }
+      return findFile(recordValue.workingDirectory, name);
     },
 
     /** Stops kernels idle for longer than the limit (the sweeper calls this; exposed for tests). */
