@@ -2,7 +2,7 @@
 import { createTaskWeaver, type TaskWeaverEvent } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { createTestAppDir, startFakeOpenAIServer, type FakeOpenAIServer } from "../src/index.js";
+import { createTestAppDir, plannerAnswer, startFakeOpenAIServer, type FakeOpenAIServer } from "../src/index.js";
 
 let server: FakeOpenAIServer;
 beforeAll(async () => {
@@ -49,6 +49,34 @@ it("delivers plan and message deltas before the model's answer has finished stre
       .flatMap((item) => (item.event.type === "post-delta" ? [item.event.delta] : []))
       .join("");
     expect(messageText).toBe("Hello there, nice to meet you.");
+  } finally {
+    dir.remove();
+  }
+});
+
+it("tells the caller when a model call is retried, as a status of the post waiting for it", async () => {
+  const dir = createTestAppDir({
+    config: { "llm.api_base": server.url, "llm.api_key": "k", "llm.model": "fake-model" },
+  });
+  try {
+    server.enqueue(
+      { status: 429, headers: { "retry-after-ms": "40" } },
+      { status: 503 },
+      plannerAnswer("User", "Hello after the wait."),
+    );
+    const app = await createTaskWeaver({ appDir: dir.path, createExecutorFactory, env: {} });
+    const session = await app.createSession({ warmUp: false });
+    const events: TaskWeaverEvent[] = [];
+    const round = await session.sendMessage("hi", { onEvent: (event) => events.push(event) });
+    await app.close();
+    expect(round.state).toBe("finished");
+    expect(round.post_list.at(-1)!.message).toBe("Hello after the wait.");
+    const statuses = events.flatMap((event) => (event.type === "post-status" ? [event.status] : []));
+    expect(statuses).toEqual([
+      "calling the model",
+      "the model is rate limited (HTTP 429); retrying in 40 ms (retry 1)",
+      expect.stringMatching(/^the model call failed \(HTTP 503\); retrying in \d+(\.\d)? (ms|s) \(retry 2\)$/),
+    ]);
   } finally {
     dir.remove();
   }

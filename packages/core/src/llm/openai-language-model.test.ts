@@ -237,12 +237,15 @@ describe("createLanguageModel", () => {
   it("retries after a 429, honouring retry-after, and then succeeds", async () => {
     await start({ status: 429, headers: { "retry-after-ms": "30" } }, "after the limit");
     const retries: LlmRetryInfo[] = [];
+    const perRequest: LlmRetryInfo[] = [];
     const llm = model({ retryBaseDelayMs: 5000, onRetry: (info) => retries.push(info) });
     const started = Date.now();
-    const parts = await collect(llm.streamChat(hello));
+    const parts = await collect(llm.streamChat({ ...hello, onRetry: (info) => perRequest.push(info) }));
     expect(text(parts)).toBe("after the limit");
     expect(server!.chatRequests).toHaveLength(2);
     expect(retries).toEqual([expect.objectContaining({ retry: 1, delayMs: 30, status: 429 })]);
+    // The request's own listener hears the same retry (roles show it as a post status).
+    expect(perRequest).toEqual(retries);
     // The server's 30 ms were used, not the 5 s backoff.
     expect(Date.now() - started).toBeLessThan(3000);
     expect(llm.usage).toHaveLength(1);

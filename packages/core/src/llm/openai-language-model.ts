@@ -18,21 +18,14 @@ import type {
   ChatStreamPart,
   ChatToolCall,
   LanguageModel,
+  LlmRetryInfo,
   TokenUsage,
   UsageRecord,
 } from "./types.js";
 
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
 
-/** Details of a retry about to happen, e.g. to show "rate limited, retrying in 2 s". */
-export interface LlmRetryInfo {
-  /** 1 for the first retry. */
-  retry: number;
-  delayMs: number;
-  /** HTTP status of the failed attempt, when it got one. */
-  status: number | undefined;
-  reason: string;
-}
+export type { LlmRetryInfo } from "./types.js";
 
 /** Options of `createLanguageModel`. */
 export interface LanguageModelOptions {
@@ -519,7 +512,9 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
           throw toError(failure, retry + 1, options.model);
         }
         const delayMs = retryDelay(policy, retry, retryAfterFromHeaders(failure.headers));
-        options.onRetry?.({ retry: retry + 1, delayMs, status: failure.status, reason: failure.detail });
+        const info = { retry: retry + 1, delayMs, status: failure.status, reason: failure.detail };
+        options.onRetry?.(info);
+        request.onRetry?.(info);
         await sleep(delayMs, signal);
       }
     }

@@ -44,6 +44,22 @@ export interface ChatRequest {
   signal?: AbortSignal;
   /** Tag for usage accounting, e.g. the role name. */
   tag?: string;
+  /**
+   * Called before each retry of this request (rate limit, server error, timeout before the
+   * first token), e.g. to show "rate limited, retrying in 2 s". The model's own `onRetry` is
+   * called too.
+   */
+  onRetry?: (info: LlmRetryInfo) => void;
+}
+
+/** Details of a retry about to happen, e.g. to show "rate limited, retrying in 2 s". */
+export interface LlmRetryInfo {
+  /** 1 for the first retry. */
+  retry: number;
+  delayMs: number;
+  /** HTTP status of the failed attempt, when it got one. */
+  status: number | undefined;
+  reason: string;
 }
 
 export interface TokenUsage {

@@ -3,6 +3,7 @@ import { extname, isAbsolute, resolve } from "node:path";
 import { AbortedError } from "../errors.js";
 import type { ChatContentPart, LanguageModel } from "../llm/types.js";
 import type { Post } from "../memory/types.js";
+import { describeModelRetry } from "./model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const IMAGE_READER_ALIAS = "ImageReader";
@@ -139,6 +140,7 @@ export function createImageReader(options: ImageReaderOptions): Role {
         responseFormat: "text",
         signal: context.signal,
         tag: alias,
+        onRetry: (info) => builder.status(describeModelRetry(info)),
       })) {
         if (context.signal.aborted) throw new AbortedError();
         if (part.type === "text-delta" && part.text !== "") {

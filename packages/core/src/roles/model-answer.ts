@@ -1,5 +1,5 @@
 import { AbortedError } from "../errors.js";
-import type { ChatRequest, LanguageModel, TokenUsage } from "../llm/types.js";
+import type { ChatRequest, LanguageModel, LlmRetryInfo, TokenUsage } from "../llm/types.js";
 import { JsonStreamParser, type FieldEvent } from "../parsing/json-stream.js";
 
 /** The outcome of asking the model for one JSON answer. */
@@ -43,4 +43,17 @@ export function fieldText(fields: Readonly<Record<string, unknown>>, key: string
   const value = fields[key];
   if (value === undefined || value === null) return undefined;
   return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** A retry of a model call as a post status, e.g. "the model is rate limited (HTTP 429); retrying in 2 s (retry 1)". */
+export function describeModelRetry(info: LlmRetryInfo): string {
+  const why =
+    info.status === 429
+      ? "the model is rate limited (HTTP 429)"
+      : info.status !== undefined
+        ? `the model call failed (HTTP ${info.status})`
+        : `the model call failed (${info.reason})`;
+  const seconds = info.delayMs / 1000;
+  const wait = seconds < 1 ? `${Math.round(info.delayMs)} ms` : `${Number.isInteger(seconds) ? seconds : seconds.toFixed(1)} s`;
+  return `${why}; retrying in ${wait} (retry ${info.retry})`;
 }

@@ -5,7 +5,7 @@ import type { ExperienceRetriever } from "../experience/experience-store.js";
 import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
 import { buildPlannerSystemPrompt, plannerAnswerSchema, PLANNER_STOP_VALUES } from "../prompts/planner-prompt.js";
-import { fieldText, requestModelAnswer } from "./model-answer.js";
+import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const PLANNER_ALIAS = "Planner";
@@ -69,6 +69,7 @@ export function createPlanner(options: PlannerOptions): Role {
           jsonSchema: { name: "planner_answer", schema: plannerAnswerSchema(recipients) },
           signal: context.signal,
           tag: PLANNER_ALIAS,
+          onRetry: (info) => builder.status(describeModelRetry(info)),
         },
         (event) => {
           if (event.type === "field-delta") {

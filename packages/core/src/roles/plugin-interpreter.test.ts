@@ -47,7 +47,7 @@ function createToolCallingModel(turns: Turn[]) {
     usage: [],
     requests,
     async *streamChat(request): AsyncIterable<ChatStreamPart> {
-      requests.push(structuredClone({ ...request, signal: undefined }));
+      requests.push(structuredClone({ ...request, signal: undefined, onRetry: undefined }));
       const turn = turns.shift();
       if (turn === undefined) throw new Error("no turn left");
       if (turn instanceof Error) throw turn;

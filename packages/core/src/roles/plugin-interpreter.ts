@@ -8,6 +8,7 @@ import type { PluginSpec } from "../plugins/plugin-spec.js";
 import { formatExecutionResult } from "../prompts/execution-report.js";
 import { CODE_INTERPRETER_ALIAS } from "./code-interpreter.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
+import { describeModelRetry } from "./model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export interface PluginInterpreterOptions {
@@ -110,6 +111,7 @@ export function createPluginInterpreter(options: PluginInterpreterOptions): Role
         responseFormat: "text",
         signal: context.signal,
         tag: alias,
+        onRetry: (info) => builder.status(describeModelRetry(info)),
       })) {
         if (context.signal.aborted) throw new AbortedError();
         if (part.type === "text-delta") text += part.text;

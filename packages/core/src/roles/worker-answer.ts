@@ -1,7 +1,7 @@
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
-import { fieldText, requestModelAnswer } from "./model-answer.js";
+import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
 import type { PostBuilder } from "./post-builder.js";
 
 /**
@@ -65,6 +65,7 @@ export async function requestWorkerAnswer(
       jsonSchema: { name: request.schemaName, schema: workerAnswerSchema(request.replyTypes) },
       signal: request.signal,
       tag: request.tag,
+      onRetry: (info) => builder.status(describeModelRetry(info)),
     },
     (event) => {
       if (event.type !== "field-delta") return;
