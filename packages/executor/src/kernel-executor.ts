@@ -53,12 +53,19 @@ export interface KernelConnection {
    */
   readonly prepared?: boolean;
   /**
+   * Set by a warm pool when `relocate` already bound the kernel to its working directory (in the
+   * same execute that moved it): the executor skips its own bind step.
+   * @default false
+   */
+  readonly bound?: boolean;
+  /**
    * Set on kernels started ahead where the runtime has to move something before a session can
    * use the kernel: a container's mounted folder becomes the session's folder on the host, a
    * remote kernel moves into the session's folder on the server. The warm pool calls it when it
    * hands the kernel out; when it throws, the kernel is stopped and a fresh one started instead.
+   * Resolves with `bound: true` when the move also bound the kernel (see `bound`).
    */
-  relocate?(target: LaunchOptions): Promise<void>;
+  relocate?(target: LaunchOptions): Promise<{ bound: boolean } | void>;
 }
 
 /** Where a kernel is wanted. */
@@ -182,18 +189,20 @@ class KernelExecutor implements CodeExecutor {
       }),
     ]);
     try {
-      await this.runInternal(
-        kernel,
-        kernel.prepared
-          ? createBindWorkingDirectoryCode(this.options.kernelWorkingDirectory)
-          : createBootstrapCode(source, {
-              ...this.options.supportOptions,
-              workdir: this.options.kernelWorkingDirectory,
-              max_output_chars: this.maxOutputChars,
-            }),
-        "kernel_setup_failed",
-        "Setting up the kernel failed",
-      );
+      if (!kernel.bound) {
+        await this.runInternal(
+          kernel,
+          kernel.prepared
+            ? createBindWorkingDirectoryCode(this.options.kernelWorkingDirectory)
+            : createBootstrapCode(source, {
+                ...this.options.supportOptions,
+                workdir: this.options.kernelWorkingDirectory,
+                max_output_chars: this.maxOutputChars,
+              }),
+          "kernel_setup_failed",
+          "Setting up the kernel failed",
+        );
+      }
       if (Object.keys(this.sessionVariables).length > 0) {
         await this.runInternal(
           kernel,

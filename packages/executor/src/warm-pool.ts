@@ -180,9 +180,10 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
    * cannot be moved is stopped; the caller then starts a fresh one.
    */
   async function handOut(kernel: KernelConnection, target: LaunchOptions): Promise<KernelConnection | undefined> {
+    let bound = false;
     if (kernel.relocate) {
       try {
-        await kernel.relocate(target);
+        bound = (await kernel.relocate(target))?.bound === true;
       } catch (error) {
         lastError = error;
         await stopQuietly(kernel);
@@ -193,6 +194,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       client: kernel.client,
       details: kernel.details,
       prepared: true,
+      bound,
       interrupt: () => kernel.interrupt(),
       onDeath: (listener) => kernel.onDeath(listener),
       stop: (stopOptions) => kernel.stop(stopOptions),

@@ -95,10 +95,7 @@ function trackCurrentKernel(
         if (current === client) current = undefined;
       };
       return {
-        client,
-        details: kernel.details,
-        prepared: kernel.prepared,
-        interrupt: () => kernel.interrupt(),
+        ...kernel,
         onDeath: (listener) =>
           kernel.onDeath((reason) => {
             forget();

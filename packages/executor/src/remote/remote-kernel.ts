@@ -4,7 +4,7 @@ import { posix } from "node:path";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-executor.js";
 import { createKernelClient, type KernelClient } from "../protocol/kernel-client.js";
 import type { KernelTransport } from "../protocol/transport.js";
-import { pythonString } from "../support-code.js";
+import { createBindWorkingDirectoryCode, pythonString } from "../support-code.js";
 import type { JupyterRestClient } from "./jupyter-rest-client.js";
 import {
   registerRemoteKernelForExitCleanup,
@@ -79,9 +79,19 @@ function observeClose(
   };
 }
 
-/** Runs the placement code; `shown` names the folder in the error message. */
-async function enterDirectory(client: KernelClient, path: string, shown: string, always = false): Promise<void> {
-  const placement = await client.execute(createPlacementCode(path, always), { silent: true }).done;
+/**
+ * Runs the placement code, then `andThen` in the same execute; `shown` names the folder in the
+ * error message.
+ */
+async function enterDirectory(
+  client: KernelClient,
+  path: string,
+  shown: string,
+  always = false,
+  andThen?: string,
+): Promise<void> {
+  const code = andThen === undefined ? createPlacementCode(path, always) : `${createPlacementCode(path, always)}\n${andThen}`;
+  const placement = await client.execute(code, { silent: true }).done;
   if (placement.content.status !== "ok") {
     throw new TaskWeaverError(
       "kernel_setup_failed",
@@ -189,8 +199,10 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         const destination = normalizeServerDirectory(target.workingDirectory);
         // Relative to where the kernel is now: the server's root is not known in the kernel.
         const relative = posix.relative(details.workingDirectory, destination);
-        await enterDirectory(readyClient, relative, destination, true);
+        // A pooled kernel has the support code: bind it in the same execute ("" = where it is now).
+        await enterDirectory(readyClient, relative, destination, true, createBindWorkingDirectoryCode(""));
         details.workingDirectory = destination;
+        return { bound: true };
       },
     };
   };
