@@ -51,6 +51,7 @@ export {
   type ExecuteRequestOptions,
   type KernelClient,
   type KernelClientOptions,
+  type WaitForReadyOptions,
   type PendingRequestHandle,
   type RequestOptions,
 } from "./protocol/kernel-client.js";

@@ -103,6 +103,8 @@ export const CONFIG_KEYS = {
   "execution_service.python": optionalString,
   "execution_service.max_output_chars": z.number().int().positive().default(100_000),
   "execution_service.custom_image": optionalString,
+  /** Seconds a local kernel may take to answer after it is spawned (a busy or slow machine may need more). @default 60 */
+  "execution_service.local.start_timeout": z.number().positive().default(60),
   /**
    * Kernels started ahead, per app, so a new session is ready at once (local processes, Docker
    * containers or remote kernels, by kernel_mode); 0 turns the warm pool off. @default 0

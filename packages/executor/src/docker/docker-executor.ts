@@ -121,7 +121,11 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
 
       try {
         await Promise.race([
-          kernelClient.waitForReady({ signal, timeoutMs: options.security.startTimeoutSeconds * 1000 }),
+          kernelClient.waitForReady({
+            signal,
+            timeoutMs: options.security.startTimeoutSeconds * 1000,
+            timeoutSetting: "execution_service.docker.start_timeout",
+          }),
           container.exited.then(async (exit) => {
             const logs = await engine.containerLogs(container.id, 30).catch(() => "");
             throw new ExecutorUnavailableError(

@@ -1,9 +1,11 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
 import { describeConformance } from "../conformance/describe-conformance.js";
-import { createLocalExecutor } from "./local-executor.js";
+import { loadConfig } from "@taskweaver/core";
+import { createLocalExecutor, createLocalExecutorFactory } from "./local-executor.js";
+import { trackedKernelProcessGroups } from "./process-registry.js";
 import { findPythonWithIpykernelSync } from "./python-discovery.js";
 
 let python: string | undefined;
@@ -74,6 +76,41 @@ describe("local runtime specifics", () => {
       } finally {
         await executor.stop();
         await rm(workingDirectory, { recursive: true, force: true });
+      }
+    },
+  );
+
+  test(
+    "a kernel that does not answer in execution_service.local.start_timeout fails the start with an error naming the setting",
+    { timeout: 60_000 },
+    async () => {
+      const directory = await mkdtemp(join(tmpdir(), "tw-local-slow-"));
+      // A "Python" that starts and never answers, like a kernel stuck on a very busy machine.
+      const silent = join(directory, "silent-python");
+      await writeFile(silent, "#!/bin/sh\nexec sleep 30\n", { mode: 0o755 });
+      const config = await loadConfig({
+        appDir: directory,
+        env: {},
+        overrides: { "execution_service.python": silent, "execution_service.local.start_timeout": 1 },
+      });
+      const before = new Set(trackedKernelProcessGroups());
+      const factory = createLocalExecutorFactory(config);
+      const executor = await factory({ sessionId: "slow", workingDirectory: join(directory, "cwd") });
+      try {
+        const started = Date.now();
+        const error = await executor.start().then(
+          () => undefined,
+          (caught: unknown) => caught,
+        );
+        expect(String(error)).toContain("did not answer within 1 s of starting");
+        expect(String(error)).toContain("raise execution_service.local.start_timeout");
+        expect(Date.now() - started).toBeLessThan(15_000);
+        // The silent process was killed, not left behind.
+        expect(trackedKernelProcessGroups().filter((pid) => !before.has(pid))).toEqual([]);
+      } finally {
+        await executor.stop();
+        await factory.dispose();
+        await rm(directory, { recursive: true, force: true });
       }
     },
   );

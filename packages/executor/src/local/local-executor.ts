@@ -98,7 +98,10 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
     return python;
   };
   const maxOutputChars = config.get("execution_service.max_output_chars");
-  const baseLauncher = createLocalKernelLauncher({ resolvePython });
+  const baseLauncher = createLocalKernelLauncher({
+    resolvePython,
+    startTimeoutMs: config.get("execution_service.local.start_timeout") * 1000,
+  });
   const poolSize = config.get("execution_service.warm_pool_size");
   const warmPool =
     poolSize > 0

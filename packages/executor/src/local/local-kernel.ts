@@ -23,7 +23,10 @@ export interface LocalKernelLauncherOptions {
    * @default "ipc"
    */
   transport?: "ipc" | "tcp";
-  /** How long the kernel may take to answer its first kernel_info_request. @default 60000 */
+  /**
+   * How long the kernel may take to answer its first kernel_info_request
+   * (`execution_service.local.start_timeout`, in seconds there). @default 60000
+   */
   startTimeoutMs?: number;
   /** Extra environment variables for the kernel (on top of the host's). */
   env?: Record<string, string | undefined>;
@@ -98,6 +101,9 @@ const LAUNCH_SCRIPT = [
   "        pass",
   "runpy.run_module('ipykernel_launcher', run_name='__main__', alter_sys=True)",
 ].join("\n");
+
+/** The setting named when a local kernel does not answer in time. */
+const START_TIMEOUT_SETTING = "execution_service.local.start_timeout";
 
 /** Keeps the last few KB of the kernel's own stdout/stderr, for error messages. */
 function createTail(limit = 4000) {
@@ -206,7 +212,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
       try {
         await Promise.race([
-          client.waitForReady({ signal, timeoutMs: startTimeoutMs }),
+          client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
           exit.then((reason) => {
             const missing = /No module named '?ipykernel/.test(tail.text);
             throw new ExecutorUnavailableError(

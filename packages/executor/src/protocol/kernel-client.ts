@@ -14,6 +14,15 @@ import {
 } from "./messages.js";
 import type { KernelTransport } from "./transport.js";
 
+/** Options of `KernelClient.waitForReady`. */
+export interface WaitForReadyOptions {
+  signal?: AbortSignal;
+  /** @default 60000 */
+  timeoutMs?: number;
+  /** The setting that holds the timeout, named in the timeout error (e.g. `execution_service.local.start_timeout`). */
+  timeoutSetting?: string;
+}
+
 /** Options of `createKernelClient`. */
 export interface KernelClientOptions {
   /** Session id stamped on every header. @default random hex */
@@ -73,7 +82,7 @@ export interface KernelClient {
    * Resolves once the kernel answers `kernel_info_request` on shell AND its iopub messages reach
    * us, so no output of the first execution can be lost to ZeroMQ's late subscription.
    */
-  waitForReady(options?: { signal?: AbortSignal; timeoutMs?: number }): Promise<KernelInfoReplyContent>;
+  waitForReady(options?: WaitForReadyOptions): Promise<KernelInfoReplyContent>;
   /** `interrupt_request` on control (kernels with `interrupt_mode: message`, remote kernels). */
   interrupt(): Promise<void>;
   /** `shutdown_request` on control; resolves on the reply. */
@@ -227,9 +236,7 @@ class JupyterKernelClient implements KernelClient {
     return parseKernelInfo(reply);
   }
 
-  async waitForReady(
-    options: { signal?: AbortSignal; timeoutMs?: number } = {},
-  ): Promise<KernelInfoReplyContent> {
+  async waitForReady(options: WaitForReadyOptions = {}): Promise<KernelInfoReplyContent> {
     const timeoutMs = options.timeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
     let onAbort: (() => void) | undefined;
@@ -238,7 +245,8 @@ class JupyterKernelClient implements KernelClient {
         () =>
           reject(
             new KernelDiedError(
-              `The kernel did not answer within ${Math.round(timeoutMs / 1000)} s of starting.`,
+              `The kernel did not answer within ${Math.round(timeoutMs / 1000)} s of starting` +
+                (options.timeoutSetting ? `; on a slow machine raise ${options.timeoutSetting}.` : "."),
             ),
           ),
         timeoutMs,

@@ -162,7 +162,7 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         }),
         { session },
       );
-      await client.waitForReady({ signal, timeoutMs: startTimeoutMs });
+      await client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: "execution_service.remote.start_timeout" });
       await enterDirectory(client, options.workingDirectory, options.workingDirectory);
     } catch (error) {
       stopped = true;
