@@ -19,7 +19,8 @@ export const CONFIG_KEYS = {
   "llm.api_key": optionalString,
   "llm.model": optionalString,
   "llm.response_format": z.enum(["json_object", "json_schema", "text"]).default("json_object"),
-  "llm.azure.api_version": z.string().default("2024-06-01"),
+  /** Azure OpenAI data-plane API version; 2024-09-01 and later report token usage of streamed answers. */
+  "llm.azure.api_version": z.string().default("2024-10-21"),
   "llm.embedding_api_type": optionalString,
   "llm.embedding_model": optionalString,
   "llm.openai.temperature": z.number().default(0),

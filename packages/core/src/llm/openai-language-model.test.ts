@@ -530,6 +530,16 @@ describe("createLanguageModel", () => {
     expect(server!.requests[1]!.path).toBe("/openai/deployments/my-embedding/embeddings");
   });
 
+  it("asks Azure for the usage of streamed answers with the default API version, and counts it", async () => {
+    await start({ content: "from azure", usage: { promptTokens: 11, completionTokens: 3 } });
+    const llm = createLanguageModel({ apiType: "azure", model: "d", apiKey: "k", baseUrl: server!.origin });
+    await collect(llm.streamChat(hello));
+    const recorded = server!.chatRequests[0]!;
+    expect(recorded.query["api-version"]).toBe("2024-10-21");
+    expect((recorded.body as Record<string, unknown>).stream_options).toEqual({ include_usage: true });
+    expect(llm.usage[0]).toMatchObject({ usage: { promptTokens: 11, completionTokens: 3, totalTokens: 14 } });
+  });
+
   it("omits stream_options for Azure API versions that reject it", async () => {
     await start("ok");
     await collect(

@@ -45,7 +45,7 @@ export interface LanguageModelOptions {
    * @default "https://api.openai.com/v1"
    */
   baseUrl?: string;
-  /** @default "2024-06-01" */
+  /** @default "2024-10-21" (a GA version that reports the usage of streamed answers) */
   azureApiVersion?: string;
   /** Supplies Microsoft Entra ID (AAD) tokens for Azure instead of `apiKey`. */
   azureAdTokenProvider?: () => Promise<string>;
@@ -109,7 +109,7 @@ export function createLanguageModel(options: LanguageModelOptions): LanguageMode
   // Reasoning models (o-series and the like) reject `temperature` and `max_tokens`; learnt from
   // the first 400 that names the parameter, then remembered for later calls.
   const compatibility = { omitTemperature: false, useMaxCompletionTokens: false };
-  const azureApiVersion = options.azureApiVersion ?? "2024-06-01";
+  const azureApiVersion = options.azureApiVersion ?? "2024-10-21";
   // Azure rejects `stream_options` before API version 2024-09-01; token counts are then unknown.
   const askStreamUsage = apiType !== "azure" || azureApiVersion.slice(0, 10) >= "2024-09-01";
   const apiKey = options.apiKey;
