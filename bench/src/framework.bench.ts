@@ -9,10 +9,9 @@ import {
   createTaskWeaver,
   type ChatRequest,
   type ChatStreamPart,
-  type CodeExecutor,
-  type ExecutionResult,
   type LanguageModel,
 } from "@taskweaver/core";
+import { createFakeExecutor } from "../../packages/core/src/testing/fake-executor.js";
 import { formatMs, percentile } from "./stats.js";
 
 const ROUNDS = 500;
@@ -68,35 +67,8 @@ export async function run(): Promise<void> {
       return texts.map(() => []);
     },
   };
-  const result: ExecutionResult = {
-    executionId: "x",
-    code: "",
-    isSuccess: true,
-    outcome: "ok",
-    output: "123456.78",
-    stdout: [],
-    stderr: [],
-    log: [],
-    artifacts: [],
-    displays: [],
-    stateLost: false,
-    notes: [],
-    durationMs: 0,
-  };
-  const executor: CodeExecutor = {
-    info: { kind: "instant", details: {} },
-    workingDirectory: undefined,
-    start: async () => {},
-    execute: async (source) => ({ ...result, code: source }),
-    loadPlugin: async () => {},
-    setSessionVariables: async () => {},
-    uploadFile: async (name) => ({ name, size: 0, modifiedAt: "" }),
-    downloadFile: async () => new Uint8Array(),
-    listFiles: async () => [],
-    interrupt: async () => {},
-    restart: async () => {},
-    stop: async () => {},
-  };
+  // Instant, and the same answer every time.
+  const executor = createFakeExecutor(() => ({ output: "123456.78" }));
 
   const appDir = mkdtempSync(join(tmpdir(), "tw-bench-"));
   writeFileSync(join(appDir, "taskweaver_config.json"), "{}");

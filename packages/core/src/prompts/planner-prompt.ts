@@ -1,4 +1,5 @@
 import type { Role } from "../roles/role.js";
+import { responseEnvelopeSchema } from "./response-schema.js";
 
 export const PLANNER_STOP_VALUES = [
   "InProcess",
@@ -12,27 +13,15 @@ export const PLANNER_STOP_VALUES = [
 /** The JSON schema of a Planner answer, for `llm.response_format: json_schema`. */
 export function plannerAnswerSchema(recipients: readonly string[]): Record<string, unknown> {
   const text = { type: "string" };
-  return {
-    type: "object",
-    additionalProperties: false,
-    required: ["response"],
-    properties: {
-      response: {
-        type: "object",
-        additionalProperties: false,
-        required: ["plan_reasoning", "init_plan", "plan", "current_plan_step", "stop", "send_to", "message"],
-        properties: {
-          plan_reasoning: text,
-          init_plan: text,
-          plan: text,
-          current_plan_step: text,
-          stop: { type: "string", enum: [...PLANNER_STOP_VALUES] },
-          send_to: { type: "string", enum: [...recipients] },
-          message: text,
-        },
-      },
-    },
-  };
+  return responseEnvelopeSchema({
+    plan_reasoning: text,
+    init_plan: text,
+    plan: text,
+    current_plan_step: text,
+    stop: { type: "string", enum: [...PLANNER_STOP_VALUES] },
+    send_to: { type: "string", enum: [...recipients] },
+    message: text,
+  });
 }
 
 /** Our Planner instructions. Kept short: every token here is paid on every call. */

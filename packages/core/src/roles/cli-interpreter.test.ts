@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createTaskWeaver } from "../app.js";
 import type { ExecutionResult } from "../executor/contract.js";
 import { findAttachment } from "../memory/factories.js";
-import { createFakeExecutor } from "../testing/fake-executor.js";
+import { createFakeExecutor, fakeExecutionResult } from "../testing/fake-executor.js";
 import { answers, createScriptedModel } from "../testing/scripted-model.js";
 import { createShellCommandCode, formatCommandReport } from "./cli-interpreter.js";
 
@@ -113,21 +113,7 @@ describe("createShellCommandCode", () => {
 });
 
 describe("formatCommandReport", () => {
-  const base: ExecutionResult = {
-    executionId: "e",
-    code: "",
-    isSuccess: true,
-    outcome: "ok",
-    output: "0",
-    stdout: [],
-    stderr: [],
-    log: [],
-    artifacts: [],
-    displays: [],
-    stateLost: false,
-    notes: [],
-    durationMs: 1,
-  };
+  const base = fakeExecutionResult({ executionId: "e", output: "0" });
   it("says when a command printed nothing", () => {
     expect(formatCommandReport("true", base)).toBe("The command `true` exited with status 0 (success).\n\nIt printed nothing.");
   });

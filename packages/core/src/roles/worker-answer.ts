@@ -1,5 +1,6 @@
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import { findAttachment } from "../memory/factories.js";
+import { responseEnvelopeSchema } from "../prompts/response-schema.js";
 import type { Post, Round } from "../memory/types.js";
 import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
 import type { PostBuilder } from "./post-builder.js";
@@ -12,23 +13,11 @@ import type { PostBuilder } from "./post-builder.js";
 
 /** The JSON schema of a worker answer whose `reply_type` is one of `replyTypes`, for `response_format: json_schema`. */
 export function workerAnswerSchema(replyTypes: readonly string[]): Record<string, unknown> {
-  return {
-    type: "object",
-    additionalProperties: false,
-    required: ["response"],
-    properties: {
-      response: {
-        type: "object",
-        additionalProperties: false,
-        required: ["thought", "reply_type", "reply_content"],
-        properties: {
-          thought: { type: "string" },
-          reply_type: { type: "string", enum: [...replyTypes] },
-          reply_content: { type: "string" },
-        },
-      },
-    },
-  };
+  return responseEnvelopeSchema({
+    thought: { type: "string" },
+    reply_type: { type: "string", enum: [...replyTypes] },
+    reply_content: { type: "string" },
+  });
 }
 
 /** A usable answer; its fields are already attached to the post. */

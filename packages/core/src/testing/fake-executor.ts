@@ -1,5 +1,25 @@
 import type { CodeExecutor, ExecutionResult, FileInfo } from "../executor/contract.js";
 
+/** A complete ExecutionResult from the fields a test cares about (a success printing nothing by default). */
+export function fakeExecutionResult(partial: Partial<ExecutionResult> = {}): ExecutionResult {
+  return {
+    executionId: "exec",
+    code: "",
+    isSuccess: partial.isSuccess ?? true,
+    outcome: partial.outcome ?? (partial.isSuccess === false ? "error" : "ok"),
+    output: "",
+    stdout: [],
+    stderr: [],
+    log: [],
+    artifacts: [],
+    displays: [],
+    stateLost: false,
+    notes: [],
+    durationMs: 1,
+    ...partial,
+  };
+}
+
 /**
  * A CodeExecutor for unit tests of the loop: `run` decides each result. The real runtimes
  * are tested in @taskweaver/executor and end to end.
@@ -18,22 +38,7 @@ export function createFakeExecutor(run: (code: string) => Partial<ExecutionResul
       executed.push(code);
       const partial = run(code);
       for (const text of partial.stdout ?? []) options?.onOutput?.({ stream: "stdout", text });
-      return {
-        executionId: `exec-${executed.length}`,
-        code,
-        isSuccess: partial.isSuccess ?? true,
-        outcome: partial.outcome ?? (partial.isSuccess === false ? "error" : "ok"),
-        output: "",
-        stdout: [],
-        stderr: [],
-        log: [],
-        artifacts: [],
-        displays: [],
-        stateLost: false,
-        notes: [],
-        durationMs: 1,
-        ...partial,
-      };
+      return fakeExecutionResult({ executionId: `exec-${executed.length}`, code, ...partial });
     },
     async loadPlugin() {},
     async setSessionVariables() {},
