@@ -52,7 +52,7 @@ describe.skipIf(engine.skip)("the Docker warm pool", () => {
         },
       });
       const poolRoot = dockerPoolDirectory(config);
-      // A folder left by a host that died: removed before the pool fills.
+      // A folder left by a host that died: removed when the factory starts.
       mkdirSync(join(poolRoot, "2147483646-stale1"), { recursive: true });
       writeFileSync(join(poolRoot, "2147483646-stale1", "left.txt"), "x");
 
