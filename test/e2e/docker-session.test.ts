@@ -1,7 +1,7 @@
 // A whole TaskWeaver session whose code runs in a Docker container: the app picks the container
 // runtime from `execution_service.kernel_mode`, the uploaded file reaches the kernel through the
 // bind-mounted working directory, and closing the app removes the container.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createTaskWeaver, type TaskWeaverEvent } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
@@ -60,6 +60,48 @@ describe.skipIf(engine.skip)("a session on the container runtime", () => {
       expect(running).toHaveLength(1);
       await app.close();
       expect(await client.listContainers([`io.taskweaver.session-id=${session.id}`])).toHaveLength(0);
+    } finally {
+      await app.close();
+      dir.remove();
+    }
+  }, 180_000);
+
+  it("takes its container from the warm pool, and closing the app removes the pooled ones", async () => {
+    const client = requireEngine(engine);
+    const dir = createTestAppDir({
+      config: {
+        "llm.api_base": server.url,
+        "llm.api_key": "k",
+        "llm.model": "fake-model",
+        "session.roles": ["code_interpreter"],
+        "execution_service.kernel_mode": "container",
+        "execution_service.custom_image": engine.image,
+        "execution_service.docker.host": client.endpoint.description,
+        "execution_service.warm_pool_size": 1,
+      },
+    });
+    const ours = [`io.taskweaver.host-pid=${process.pid}`, "io.taskweaver.session-id=warm-pool"];
+    server.enqueue(
+      JSON.stringify({ response: { thought: "Where am I?", reply_type: "python", reply_content: "open('note.txt', 'w').write('pooled')" } }),
+    );
+    const app = await createTaskWeaver({
+      appDir: dir.path,
+      env: {},
+      createExecutorFactory: (config) => createExecutorFactory(config, { runtimes: { container: createDockerExecutorFactory } }),
+    });
+    try {
+      const session = await app.createSession({ warmUp: false });
+      const round = await session.sendMessage("write a note");
+      expect(round.state).toBe("finished");
+      expect(readFileSync(join(session.workingDirectory, "note.txt"), "utf8")).toBe("pooled");
+      const executor = await session.executor();
+      expect(executor.info.details.containerName).toMatch(new RegExp(`^taskweaver-${session.id}-`));
+      // The session's container and the pool's replacement.
+      expect((await client.listContainers(ours)).length).toBeGreaterThanOrEqual(1);
+      await app.close();
+      expect(await client.listContainers(ours)).toEqual([]);
+      expect(readdirSync(join(dir.path, "workspace", "sessions", ".warm-pool"))).toEqual([]);
+      expect(readFileSync(join(session.workingDirectory, "note.txt"), "utf8")).toBe("pooled");
     } finally {
       await app.close();
       dir.remove();

@@ -76,6 +76,11 @@ describe.skipIf(engine.skip)("the Docker warm pool", () => {
         expect(first.output).toBe("7");
         expect(first.stdout.join("").trim()).toBe(defaultContainerOptions().containerWorkingDirectory);
         expect(executor.info.details.containerId).toBe(pooledId);
+        // Named after the session that took it, for `docker ps`.
+        expect(executor.info.details.containerName).toMatch(/^taskweaver-s1-[0-9a-f]{8}$/);
+        expect((await requireEngine(engine).inspectContainer(pooledId!))?.Name).toBe(
+          `/${executor.info.details.containerName}`,
+        );
         expect(readFileSync(join(workingDirectory, "made-in-kernel.txt"), "utf8")).toBe("hello");
 
         const plot = await executor.execute("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()");

@@ -77,6 +77,8 @@ export interface LaunchOptions {
   workingDirectory: string;
   /** The same directory on the host, when the host can see it (local and Docker). */
   hostWorkingDirectory?: string;
+  /** The session the kernel is for; names its container (Docker) for operators. */
+  sessionId?: string;
   signal?: AbortSignal;
 }
 

@@ -144,14 +144,15 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
         throw error;
       }
 
+      const details: Record<string, string> = {
+        containerId: container.id.slice(0, 12),
+        containerName: container.name,
+        image: options.security.image,
+        docker: engine.endpoint.description,
+      };
       return {
         client: kernelClient,
-        details: {
-          containerId: container.id.slice(0, 12),
-          containerName: container.name,
-          image: options.security.image,
-          docker: engine.endpoint.description,
-        },
+        details,
         interrupt: () => container.interrupt(),
         onDeath(listener) {
           deathListener = listener;
@@ -181,6 +182,11 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
                 await moveFolder(folder, resolve(target.hostWorkingDirectory));
                 // The folder is the session's now: stopping the kernel must leave it.
                 poolFolder = undefined;
+                if (target.sessionId !== undefined) {
+                  // Only a name for operators (`docker ps`): a failed rename does not fail the session.
+                  await container.renameForSession(target.sessionId).catch(() => undefined);
+                  details.containerName = container.name;
+                }
               },
             }),
       };
@@ -247,17 +253,19 @@ export function createDockerExecutor(options: DockerExecutorOptions): CodeExecut
   const workingDirectory = resolve(options.workingDirectory);
   const security = defaultContainerOptions(options.security);
   const client = options.client ?? (() => createDockerEngineClient({ host: options.dockerHost }));
+  const shared = options.launcher;
   return createKernelExecutor({
-    launcher:
-      options.launcher ??
-      createDockerKernelLauncher({
-        client,
-        security,
-        hostWorkingDirectory: workingDirectory,
-        sessionId: options.sessionId,
-        environment: options.environment,
-        onContainer: options.onContainer,
-      }),
+    launcher: shared
+      ? // The session's id names the container the pool hands out.
+        { launch: (launchOptions) => shared.launch({ ...launchOptions, sessionId: options.sessionId }) }
+      : createDockerKernelLauncher({
+          client,
+          security,
+          hostWorkingDirectory: workingDirectory,
+          sessionId: options.sessionId,
+          environment: options.environment,
+          onContainer: options.onContainer,
+        }),
     kernelWorkingDirectory: security.containerWorkingDirectory,
     hostWorkingDirectory: workingDirectory,
     files: createSharedWorkingDirectoryFiles(workingDirectory, security.user),

@@ -74,6 +74,8 @@ export type ContainerSummary = z.infer<typeof ContainerSummarySchema>;
 
 const ContainerStateSchema = z.object({
   Id: z.string(),
+  /** `/<name>`. */
+  Name: z.string().optional(),
   State: z.object({
     Status: z.string(),
     Running: z.boolean(),
@@ -265,6 +267,11 @@ export class DockerEngineClient {
   /** Sends a signal to the container's main process; a container that is gone or stopped is ignored. */
   async killContainer(id: string, signal = "SIGKILL"): Promise<void> {
     await this.call("POST", `/containers/${id}/kill`, [204, 404, 409], { query: { signal } });
+  }
+
+  /** Gives a container a new name (the engine refuses a name in use: 409). */
+  async renameContainer(id: string, name: string): Promise<void> {
+    await this.call("POST", `/containers/${id}/rename`, [204], { query: { name } });
   }
 
   /** Removes a container (killing it first); a container that is already gone is fine. */

@@ -232,7 +232,6 @@ export async function checkDockerReady(client: DockerEngineClient, image: string
  */
 export class KernelContainer {
   readonly id: string;
-  readonly name: string;
   /** Connection info as the host sees it (socket paths on the host). */
   readonly connection: KernelConnectionInfo;
   /** Host directory holding the connection file and sockets. */
@@ -244,6 +243,7 @@ export class KernelContainer {
   private readonly stopWaiting = new AbortController();
   private exitInfo: ContainerExit | undefined;
   private removed = false;
+  private currentName: string;
 
   private constructor(init: {
     id: string;
@@ -254,12 +254,29 @@ export class KernelContainer {
     security: ContainerSecurityOptions;
   }) {
     this.id = init.id;
-    this.name = init.name;
+    this.currentName = init.name;
     this.connection = init.connection;
     this.ipcDirectory = init.ipcDirectory;
     this.client = init.client;
     this.security = init.security;
     this.exited = this.watchExit();
+  }
+
+  /** The container's name, `taskweaver-<session>-<random>`. */
+  get name(): string {
+    return this.currentName;
+  }
+
+  /**
+   * Names the container after the session that took it (a container started ahead by the warm
+   * pool is named after the pool), so `docker ps` shows whose it is. The random part stays.
+   */
+  async renameForSession(sessionId: string): Promise<void> {
+    const suffix = this.currentName.slice(this.currentName.lastIndexOf("-") + 1);
+    const name = `taskweaver-${sanitizeName(sessionId)}-${suffix}`;
+    if (name === this.currentName) return;
+    await this.client.renameContainer(this.id, name);
+    this.currentName = name;
   }
 
   /** The exit, once the container has stopped. */
