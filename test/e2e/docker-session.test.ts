@@ -95,7 +95,7 @@ describe.skipIf(engine.skip)("a session on the container runtime", () => {
       expect(round.state).toBe("finished");
       expect(readFileSync(join(session.workingDirectory, "note.txt"), "utf8")).toBe("pooled");
       const executor = await session.executor();
-      expect(executor.info.details.containerName).toMatch(new RegExp(`^taskweaver-${session.id}-`));
+      await expect.poll(() => executor.info.details.containerName).toMatch(new RegExp(`^taskweaver-${session.id}-`));
       // The session's container and the pool's replacement.
       expect((await client.listContainers(ours)).length).toBeGreaterThanOrEqual(1);
       await app.close();

@@ -76,8 +76,8 @@ describe.skipIf(engine.skip)("the Docker warm pool", () => {
         expect(first.output).toBe("7");
         expect(first.stdout.join("").trim()).toBe(defaultContainerOptions().containerWorkingDirectory);
         expect(executor.info.details.containerId).toBe(pooledId);
-        // Named after the session that took it, for `docker ps`.
-        expect(executor.info.details.containerName).toMatch(/^taskweaver-s1-[0-9a-f]{8}$/);
+        // Named after the session that took it, for `docker ps` (in the background: no wait for it).
+        await expect.poll(() => executor!.info.details.containerName).toMatch(/^taskweaver-s1-[0-9a-f]{8}$/);
         expect((await requireEngine(engine).inspectContainer(pooledId!))?.Name).toBe(
           `/${executor.info.details.containerName}`,
         );

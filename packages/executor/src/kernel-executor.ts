@@ -126,7 +126,8 @@ function formatSeconds(ms: number): string {
  * handles aborts and kernel deaths, and replays plugins and session variables on new kernels.
  */
 class KernelExecutor implements CodeExecutor {
-  readonly info: ExecutorInfo;
+  /** Details of the kernel in use (or the last one), read live: a runtime may update them. */
+  private kernelDetails: Readonly<Record<string, string>> = {};
   readonly workingDirectory: string | undefined;
   private kernel: KernelConnection | undefined;
   private starting: Promise<KernelConnection> | undefined;
@@ -145,12 +146,15 @@ class KernelExecutor implements CodeExecutor {
   private readonly createId: IdGenerator;
 
   constructor(private readonly options: KernelExecutorOptions) {
-    this.info = { kind: options.info.kind, details: { ...options.info.details } };
     this.workingDirectory = options.hostWorkingDirectory;
     this.executionTimeoutMs = options.executionTimeoutMs ?? 300_000;
     this.maxOutputChars = options.maxOutputChars ?? 100_000;
     this.interruptGraceMs = options.interruptGraceMs ?? 5_000;
     this.createId = options.createId ?? defaultCreateId;
+  }
+
+  get info(): ExecutorInfo {
+    return { kind: this.options.info.kind, details: { ...this.options.info.details, ...this.kernelDetails } };
   }
 
   /** Runs operations that use the kernel one after another. */
@@ -238,7 +242,7 @@ class KernelExecutor implements CodeExecutor {
     });
     this.kernel = kernel;
     // `/info` shows what is running now (pid, Python, container id).
-    Object.assign(this.info.details, kernel.details);
+    this.kernelDetails = kernel.details;
     return kernel;
   }
 

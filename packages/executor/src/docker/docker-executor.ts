@@ -183,9 +183,12 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
                 // The folder is the session's now: stopping the kernel must leave it.
                 poolFolder = undefined;
                 if (target.sessionId !== undefined) {
-                  // Only a name for operators (`docker ps`): a failed rename does not fail the session.
-                  await container.renameForSession(target.sessionId).catch(() => undefined);
-                  details.containerName = container.name;
+                  // Only a name for operators (`docker ps`): the session neither waits for it nor
+                  // fails by it; the executor's info shows the new name once it is there.
+                  void container.renameForSession(target.sessionId).then(
+                    () => (details.containerName = container.name),
+                    () => undefined,
+                  );
                 }
               },
             }),
