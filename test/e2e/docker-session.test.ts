@@ -6,8 +6,7 @@ import { join } from "node:path";
 import { createTaskWeaver, type TaskWeaverEvent } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDockerExecutorFactory } from "../../packages/executor/src/docker/index.js";
-import { createTestAppDir, startFakeOpenAIServer, type FakeOpenAIServer } from "../src/index.js";
+import { createTestAppDir, pythonAnswer, startFakeOpenAIServer, type FakeOpenAIServer } from "../src/index.js";
 import { dockerTestGate, requireEngine } from "./docker-support.js";
 
 const engine = await dockerTestGate("docker-session.test.ts");
@@ -22,8 +21,8 @@ describe.skipIf(engine.skip)("a session on the container runtime", () => {
     await server?.close();
   });
 
-  it("runs the model's code in the container and leaves its files in the session's directory", async () => {
-    const client = requireEngine(engine);
+  /** An app in code-interpreter-only mode on the container runtime, its model the fake server. */
+  async function openContainerApp(extraConfig: Record<string, unknown> = {}) {
     const dir = createTestAppDir({
       config: {
         "llm.api_base": server.url,
@@ -32,18 +31,21 @@ describe.skipIf(engine.skip)("a session on the container runtime", () => {
         "session.roles": ["code_interpreter"],
         "execution_service.kernel_mode": "container",
         "execution_service.custom_image": engine.image,
-        "execution_service.docker.host": client.endpoint.description,
+        "execution_service.docker.host": requireEngine(engine).endpoint.description,
+        ...extraConfig,
       },
     });
+    const app = await createTaskWeaver({ appDir: dir.path, env: {}, createExecutorFactory });
+    return { dir, app };
+  }
+
+  it("runs the model's code in the container and leaves its files in the session's directory", async () => {
+    const client = requireEngine(engine);
+    const { dir, app } = await openContainerApp();
     const code =
       "import os, pandas as pd\nframe = pd.read_csv('prices.csv')\nframe['total'] = frame.price * frame.quantity\n" +
       "frame.to_csv('totals.csv', index=False)\nprint('uid', os.getuid())\nint(frame.total.sum())";
-    server.enqueue(JSON.stringify({ response: { thought: "Sum the totals.", reply_type: "python", reply_content: code } }));
-    const app = await createTaskWeaver({
-      appDir: dir.path,
-      env: {},
-      createExecutorFactory: (config) => createExecutorFactory(config, { runtimes: { container: createDockerExecutorFactory } }),
-    });
+    server.enqueue(pythonAnswer(code, "Sum the totals."));
     try {
       const session = await app.createSession({ warmUp: false });
       const events: TaskWeaverEvent[] = [];
@@ -68,27 +70,9 @@ describe.skipIf(engine.skip)("a session on the container runtime", () => {
 
   it("takes its container from the warm pool, and closing the app removes the pooled ones", async () => {
     const client = requireEngine(engine);
-    const dir = createTestAppDir({
-      config: {
-        "llm.api_base": server.url,
-        "llm.api_key": "k",
-        "llm.model": "fake-model",
-        "session.roles": ["code_interpreter"],
-        "execution_service.kernel_mode": "container",
-        "execution_service.custom_image": engine.image,
-        "execution_service.docker.host": client.endpoint.description,
-        "execution_service.warm_pool_size": 1,
-      },
-    });
+    const { dir, app } = await openContainerApp({ "execution_service.warm_pool_size": 1 });
     const ours = [`io.taskweaver.host-pid=${process.pid}`, "io.taskweaver.session-id=warm-pool"];
-    server.enqueue(
-      JSON.stringify({ response: { thought: "Where am I?", reply_type: "python", reply_content: "open('note.txt', 'w').write('pooled')" } }),
-    );
-    const app = await createTaskWeaver({
-      appDir: dir.path,
-      env: {},
-      createExecutorFactory: (config) => createExecutorFactory(config, { runtimes: { container: createDockerExecutorFactory } }),
-    });
+    server.enqueue(pythonAnswer("open('note.txt', 'w').write('pooled')", "Write a note."));
     try {
       const session = await app.createSession({ warmUp: false });
       const round = await session.sendMessage("write a note");

@@ -137,7 +137,6 @@ class KernelExecutor implements CodeExecutor {
   /** Set by `interrupt()`; tells the running execution its KeyboardInterrupt was asked for. */
   private interruptRequested = false;
   private queue: Promise<unknown> = Promise.resolve();
-  private supportSource: Promise<string> | undefined;
   private readonly plugins = new Map<string, PluginLoadSpec>();
   private readonly sessionVariables: Record<string, string> = {};
   private readonly executionTimeoutMs: number;
@@ -185,9 +184,8 @@ class KernelExecutor implements CodeExecutor {
   }
 
   private async startKernel(signal?: AbortSignal): Promise<KernelConnection> {
-    this.supportSource ??= readSupportSource();
     const [source, kernel] = await Promise.all([
-      this.supportSource,
+      readSupportSource(),
       this.options.launcher.launch({
         workingDirectory: this.options.kernelWorkingDirectory,
         hostWorkingDirectory: this.options.hostWorkingDirectory,

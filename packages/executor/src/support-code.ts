@@ -8,9 +8,13 @@ export const EVENT_MIME = "application/vnd.taskweaver.event+json";
 /** Where the Python support code lives: `python/` next to `src/` and `dist/` in the package. */
 export const SUPPORT_CODE_PATH = fileURLToPath(new URL("../python/taskweaver_support.py", import.meta.url));
 
-/** Reads the Python support module's source. */
+let supportSource: Promise<string> | undefined;
+
+/** The Python support module's source, read once per process (again after a failed read). */
 export function readSupportSource(): Promise<string> {
-  return readFile(SUPPORT_CODE_PATH, "utf8");
+  supportSource ??= readFile(SUPPORT_CODE_PATH, "utf8");
+  supportSource.catch(() => (supportSource = undefined));
+  return supportSource;
 }
 
 /**

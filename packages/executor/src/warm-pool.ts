@@ -72,7 +72,6 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   const waiters: ((kernel: KernelConnection | undefined) => void)[] = [];
   let disposed = false;
   let lastError: unknown;
-  let supportSource: Promise<string> | undefined;
 
   const stopping = new Set<Promise<void>>();
   /** Stops a kernel the pool owns; `settled()` and `dispose()` wait for it. */
@@ -94,9 +93,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
   }
 
   async function prepare(): Promise<KernelConnection> {
-    supportSource ??= readSupportSource();
     const [source, kernel] = await Promise.all([
-      supportSource,
+      readSupportSource(),
       options.launcher.launch({ workingDirectory: options.poolDirectory }),
     ]);
     try {

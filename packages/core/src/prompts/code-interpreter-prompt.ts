@@ -1,9 +1,10 @@
-import { workerAnswerSchema } from "../roles/worker-answer.js";
-/** The kinds of CodeInterpreter answer: code to run, or a text reply. */
-export const CODE_INTERPRETER_REPLY_TYPES = ["python", "text"] as const;
+import { workerAnswerFormat } from "../roles/worker-answer.js";
+
+/** CodeInterpreter answers: code to run (`python`), or a text reply. */
+export const CODE_INTERPRETER_ANSWER_FORMAT = workerAnswerFormat("code_interpreter_answer", ["python", "text"]);
 
 /** The JSON schema of a CodeInterpreter answer, for `llm.response_format: json_schema`. */
-export const CODE_INTERPRETER_ANSWER_SCHEMA: Record<string, unknown> = workerAnswerSchema(CODE_INTERPRETER_REPLY_TYPES);
+export const CODE_INTERPRETER_ANSWER_SCHEMA: Record<string, unknown> = CODE_INTERPRETER_ANSWER_FORMAT.schema;
 
 export interface CodeInterpreterPromptOptions {
   /** Who sends the requests: `Planner`, or `User` in code-interpreter-only mode. */

@@ -9,19 +9,19 @@ import {
   formatWorkerRounds,
   requestWorkerAnswer,
   unusableAnswerRetry,
-  workerAnswerSchema,
+  workerAnswerFormat,
 } from "./worker-answer.js";
 
 /** Longest command output we put in a prompt or a message; the whole output stays in the result. */
 const MAX_OUTPUT_CHARS = 4000;
 
-const CLI_REPLY_TYPES = ["cli", "text"] as const;
+const CLI_ANSWER_FORMAT = workerAnswerFormat("cli_answer", ["cli", "text"]);
 
 /**
  * The wire format of a CLI answer, for `llm.response_format: json_schema`:
  * `{"response": {"thought": "...", "reply_type": "cli" | "text", "reply_content": "<command or answer>"}}`.
  */
-export const CLI_ANSWER_SCHEMA: Record<string, unknown> = workerAnswerSchema(CLI_REPLY_TYPES);
+export const CLI_ANSWER_SCHEMA: Record<string, unknown> = CLI_ANSWER_FORMAT.schema;
 
 export interface CliInterpreterOptions {
   model: LanguageModel;
@@ -140,8 +140,7 @@ export function createCliInterpreter(options: CliInterpreterOptions): Role {
       const answer = await requestWorkerAnswer(options.model, builder, {
         messages,
         responseFormat: options.responseFormat,
-        schemaName: "cli_answer",
-        replyTypes: CLI_REPLY_TYPES,
+        format: CLI_ANSWER_FORMAT,
         signal: context.signal,
         tag: alias,
       });

@@ -5,7 +5,7 @@ import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import type { Post, Round } from "../memory/types.js";
 import {
   buildCodeInterpreterSystemPrompt,
-  CODE_INTERPRETER_REPLY_TYPES,
+  CODE_INTERPRETER_ANSWER_FORMAT,
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
@@ -106,8 +106,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       const answer = await requestWorkerAnswer(options.model, builder, {
         messages,
         responseFormat: options.responseFormat,
-        schemaName: "code_interpreter_answer",
-        replyTypes: CODE_INTERPRETER_REPLY_TYPES,
+        format: CODE_INTERPRETER_ANSWER_FORMAT,
         signal: context.signal,
         tag: alias,
       });

@@ -12,12 +12,25 @@ import type { PostBuilder } from "./post-builder.js";
  */
 
 /** The JSON schema of a worker answer whose `reply_type` is one of `replyTypes`, for `response_format: json_schema`. */
-export function workerAnswerSchema(replyTypes: readonly string[]): Record<string, unknown> {
+function workerAnswerSchema(replyTypes: readonly string[]): Record<string, unknown> {
   return responseEnvelopeSchema({
     thought: { type: "string" },
     reply_type: { type: "string", enum: [...replyTypes] },
     reply_content: { type: "string" },
   });
+}
+
+/** How one worker role's answers look: built once per role, used for every request. */
+export interface WorkerAnswerFormat {
+  /** Names the schema sent with `json_schema`. */
+  name: string;
+  /** The allowed values of `reply_type`. */
+  replyTypes: readonly string[];
+  schema: Record<string, unknown>;
+}
+
+export function workerAnswerFormat(name: string, replyTypes: readonly string[]): WorkerAnswerFormat {
+  return { name, replyTypes, schema: workerAnswerSchema(replyTypes) };
 }
 
 /** A usable answer; its fields are already attached to the post. */
@@ -29,10 +42,7 @@ export interface WorkerAnswer {
 export interface WorkerAnswerRequest {
   messages: ChatMessage[];
   responseFormat?: "json_object" | "json_schema" | "text";
-  /** Names the schema sent with `json_schema`. */
-  schemaName: string;
-  /** The allowed values of `reply_type`. */
-  replyTypes: readonly string[];
+  format: WorkerAnswerFormat;
   signal: AbortSignal;
   tag: string;
 }
@@ -51,7 +61,7 @@ export async function requestWorkerAnswer(
     {
       messages: request.messages,
       responseFormat: request.responseFormat,
-      jsonSchema: { name: request.schemaName, schema: workerAnswerSchema(request.replyTypes) },
+      jsonSchema: { name: request.format.name, schema: request.format.schema },
       signal: request.signal,
       tag: request.tag,
       onRetry: (info) => builder.status(describeModelRetry(info)),
@@ -68,8 +78,9 @@ export async function requestWorkerAnswer(
   const replyType = fieldText(answer.fields, "reply_type");
   const content = fieldText(answer.fields, "reply_content");
   let problem = answer.parseError;
-  if (!problem && (replyType === undefined || !request.replyTypes.includes(replyType))) {
-    const allowed = request.replyTypes.map((type) => JSON.stringify(type)).join(" or ");
+  const { replyTypes } = request.format;
+  if (!problem && (replyType === undefined || !replyTypes.includes(replyType))) {
+    const allowed = replyTypes.map((type) => JSON.stringify(type)).join(" or ");
     problem = `"reply_type" must be ${allowed}, not ${JSON.stringify(replyType ?? null)}`;
   }
   if (!problem && (content === undefined || content.trim() === "")) problem = '"reply_content" is missing or empty';

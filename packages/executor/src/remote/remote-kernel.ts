@@ -79,18 +79,8 @@ function observeClose(
   };
 }
 
-/**
- * Runs the placement code, then `andThen` in the same execute; `shown` names the folder in the
- * error message.
- */
-async function enterDirectory(
-  client: KernelClient,
-  path: string,
-  shown: string,
-  always = false,
-  andThen?: string,
-): Promise<void> {
-  const code = andThen === undefined ? createPlacementCode(path, always) : `${createPlacementCode(path, always)}\n${andThen}`;
+/** Runs placement code; `shown` names the folder in the error message. */
+async function enterDirectory(client: KernelClient, code: string, shown: string): Promise<void> {
   const placement = await client.execute(code, { silent: true }).done;
   if (placement.content.status !== "ok") {
     throw new TaskWeaverError(
@@ -162,8 +152,12 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         }),
         { session },
       );
-      await client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: "execution_service.remote.start_timeout" });
-      await enterDirectory(client, options.workingDirectory, options.workingDirectory);
+      await client.waitForReady({
+        signal,
+        timeoutMs: startTimeoutMs,
+        timeoutSetting: "execution_service.remote.start_timeout",
+      });
+      await enterDirectory(client, createPlacementCode(options.workingDirectory, false), options.workingDirectory);
     } catch (error) {
       stopped = true;
       client?.close();
@@ -200,7 +194,8 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         // Relative to where the kernel is now: the server's root is not known in the kernel.
         const relative = posix.relative(details.workingDirectory, destination);
         // A pooled kernel has the support code: bind it in the same execute ("" = where it is now).
-        await enterDirectory(readyClient, relative, destination, true, createBindWorkingDirectoryCode(""));
+        const code = `${createPlacementCode(relative, true)}\n${createBindWorkingDirectoryCode("")}`;
+        await enterDirectory(readyClient, code, destination);
         details.workingDirectory = destination;
         return { bound: true };
       },
