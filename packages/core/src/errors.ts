@@ -50,6 +50,23 @@ export class LlmResponseError extends TaskWeaverError {
   }
 }
 
+/**
+ * The record/replay model (`llm.use_mock`) has no recorded answer for a request and is not
+ * allowed to ask a real model (`llm.mock.mode` "playback_only", or no model configured).
+ * Frontends can say what the recording knows instead of showing a cache key.
+ */
+export class MockAnswerMissingError extends TaskWeaverError {
+  /** The cache file that was searched. */
+  readonly cachePath: string;
+  /** The start of the last user message of the request. */
+  readonly requestPreview: string;
+  constructor(message: string, options: { cachePath: string; requestPreview: string }) {
+    super("mock_answer_missing", message);
+    this.cachePath = options.cachePath;
+    this.requestPreview = options.requestPreview;
+  }
+}
+
 /** A round went past `session.max_internal_chat_round_num` without replying to the user. */
 export class RoundLimitExceededError extends TaskWeaverError {
   readonly limit: number;

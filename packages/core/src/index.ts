@@ -7,6 +7,7 @@ export {
   KernelDiedError,
   LlmNotConfiguredError,
   LlmResponseError,
+  MockAnswerMissingError,
   RoleError,
   RoundLimitExceededError,
   TaskWeaverError,
