@@ -2,11 +2,11 @@ import { isAbsolute, resolve } from "node:path";
 import type { AppConfig } from "../config/load.js";
 import { ConfigError, LlmNotConfiguredError } from "../errors.js";
 import { createMockLanguageModel } from "./mock-language-model.js";
+import { createOpenAICompatibleModel } from "./openai-compatible/openai-compatible-chat-model.js";
 import {
-  createLanguageModel,
   DEFAULT_OPENAI_BASE_URL,
-  type LanguageModelOptions,
-} from "./openai-language-model.js";
+  type OpenAICompatibleModelOptions,
+} from "./openai-compatible/openai-compatible-settings.js";
 import type { LanguageModel } from "./types.js";
 
 /** Options of `languageModelFromConfig`. */
@@ -19,7 +19,7 @@ export interface LanguageModelFromConfigOptions {
    */
   alias?: string;
   /** Called before each retry of a model call (e.g. to show "rate limited, retrying"). */
-  onRetry?: LanguageModelOptions["onRetry"];
+  onRetry?: OpenAICompatibleModelOptions["onRetry"];
 }
 
 const OLLAMA_BASE_URL = "http://localhost:11434/v1";
@@ -41,10 +41,10 @@ function configForAlias(config: AppConfig, alias: string | undefined): AppConfig
 }
 
 /**
- * Options for `createLanguageModel` from `llm.*` config. Throws `LlmNotConfiguredError` when
+ * Options for `createOpenAICompatibleModel` from `llm.*` config. Throws `LlmNotConfiguredError` when
  * the model name, or the key for OpenAI itself, is missing.
  */
-function realModelOptions(config: AppConfig, alias: string | undefined): LanguageModelOptions {
+function realModelOptions(config: AppConfig, alias: string | undefined): OpenAICompatibleModelOptions {
   const apiType = config.get("llm.api_type");
   const model = config.get("llm.model");
   const apiKey = config.get("llm.api_key");
@@ -71,7 +71,7 @@ function realModelOptions(config: AppConfig, alias: string | undefined): Languag
     );
   }
 
-  const options: LanguageModelOptions = {
+  const options: OpenAICompatibleModelOptions = {
     model: model!,
     baseUrl,
     responseFormat: config.get("llm.response_format"),
@@ -124,7 +124,7 @@ export function languageModelFromConfig(
     const modelOptions = realModelOptions(effective, options.alias);
     if (options.fetch !== undefined) modelOptions.fetch = options.fetch;
     if (options.onRetry !== undefined) modelOptions.onRetry = options.onRetry;
-    const model = createLanguageModel(modelOptions);
+    const model = createOpenAICompatibleModel(modelOptions);
     const embeddingApiType = effective.get("llm.embedding_api_type");
     if (
       embeddingApiType !== undefined &&

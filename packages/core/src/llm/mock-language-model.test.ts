@@ -6,7 +6,7 @@ import { parse } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AbortedError, ConfigError, LlmResponseError } from "../errors.js";
 import { chatRequestCacheKey, createMockLanguageModel } from "./mock-language-model.js";
-import { createLanguageModel } from "./openai-language-model.js";
+import { createOpenAICompatibleModel } from "./openai-compatible/openai-compatible-chat-model.js";
 import type { ChatRequest, ChatStreamPart, LanguageModel } from "./types.js";
 
 let server: FakeOpenAIServer | undefined;
@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 function realModel(): LanguageModel {
-  return createLanguageModel({
+  return createOpenAICompatibleModel({
     model: "gpt-test",
     apiKey: "sk-test",
     baseUrl: server!.url,

@@ -1,5 +1,5 @@
 /**
- * The few calls roles need from a model. `createLanguageModel` (the `openai` SDK: OpenAI,
+ * The few calls roles need from a model. `createOpenAICompatibleModel` (the `openai` SDK: OpenAI,
  * Azure OpenAI, any OpenAI-compatible server) and the record/replay mock implement it; a
  * library user may bring their own.
  */
