@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DEFAULT_BLOCKED_FUNCTIONS } from "../verification/default-blocked-functions.js";
 
 /**
  * Every configuration key we know, in TaskWeaver's dotted notation, with its type and default.
@@ -59,26 +60,7 @@ export const CONFIG_KEYS = {
     "datetime",
     "typing",
   ]),
-  "code_interpreter.blocked_functions": stringList.default([
-    "eval",
-    "exec",
-    "execfile",
-    "compile",
-    "open",
-    "input",
-    "raw_input",
-    "reload",
-    "__import__",
-    "getattr",
-    "setattr",
-    "delattr",
-    "vars",
-    "globals",
-    "locals",
-    "__getattribute__",
-    "__setattr__",
-    "__delattr__",
-  ]),
+  "code_interpreter.blocked_functions": stringList.default([...DEFAULT_BLOCKED_FUNCTIONS]),
   // Unset means no check; an allowed list and a blocked list of one kind exclude each other.
   "code_interpreter.blocked_modules": stringList.optional(),
   "code_interpreter.allowed_functions": stringList.optional(),
