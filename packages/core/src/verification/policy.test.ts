@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_KEYS } from "../config/keys.js";
 import { ConfigError } from "../errors.js";
+import { DEFAULT_BLOCKED_FUNCTIONS } from "./default-blocked-functions.js";
 import { verificationPolicyFromConfig } from "./policy.js";
 import { verifyCode } from "./verify-code.js";
 
@@ -120,5 +121,47 @@ describe("verificationPolicyFromConfig", () => {
     expect(await verifyCode("df.to_csv('b.csv')", policy)).toEqual([
       { line: 1, message: expect.stringContaining('call of function "to_csv" is not allowed') },
     ]);
+  });
+});
+
+describe("blocked functions: the default list is the config's", () => {
+  it("takes the config default from the one list", () => {
+    expect(CONFIG_KEYS["code_interpreter.blocked_functions"].parse(undefined)).toEqual([
+      ...DEFAULT_BLOCKED_FUNCTIONS,
+    ]);
+    expect(verificationPolicyFromConfig(appWithConfig({})).blockedFunctions).toEqual([
+      ...DEFAULT_BLOCKED_FUNCTIONS,
+    ]);
+  });
+
+  it("blocks eval and exec under the default config", async () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({}));
+    const problems = await verifyCode("eval('1 + 1')\nexec('x = 1')", policy);
+    expect(problems.map((problem) => problem.message)).toEqual([
+      expect.stringContaining('line 1: call of function "eval" is not allowed (blocked: eval, exec,'),
+      expect.stringContaining('line 2: call of function "exec" is not allowed (blocked: eval, exec,'),
+    ]);
+  });
+
+  it("blocks no function by name with an explicit empty code_interpreter.blocked_functions", async () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({ "code_interpreter.blocked_functions": [] }));
+    expect(policy.blockedFunctions).toEqual([]);
+    const code =
+      "import pandas as pd\neval('1 + 1')\nexec('x = 1')\ncode = compile('1', 'f', 'eval')\nopen('a.csv')";
+    expect(await verifyCode(code, policy)).toEqual([]);
+  });
+
+  it("keeps the reach-around checks with an empty list", async () => {
+    const policy = verificationPolicyFromConfig(appWithConfig({ "code_interpreter.blocked_functions": [] }));
+    const problems = await verifyCode("getattr(x, 'y')\ng = globals()\nx.__dict__\nimport builtins", policy);
+    expect(problems.map((problem) => problem.line)).toEqual([1, 2, 3, 4]);
+    expect(problems[0]!.message).toBe(
+      'line 1: "getattr" is not allowed: it can reach around the code checks',
+    );
+  });
+
+  it("blocks no function by name for a verifyCode policy without a function list", async () => {
+    expect(await verifyCode("eval('1 + 1')\nexec('x = 1')\nopen('a.csv')", {})).toEqual([]);
+    expect(await verifyCode("eval('1 + 1')", { allowedModules: ["pandas"] })).toEqual([]);
   });
 });

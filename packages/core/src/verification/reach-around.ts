@@ -4,9 +4,12 @@
  */
 
 /**
- * Built-ins that reach around every static check (attribute access by string, dynamic code,
- * the namespace dictionaries). They are flagged whatever the policy says, because a policy
- * that allowed them could not be enforced.
+ * Built-ins that reach around every static check: attribute access by string, the namespace
+ * dictionaries, importing by string, the kernel's own shell. They are flagged whatever the
+ * policy says, because a policy that allowed them could not be enforced. Running code by
+ * string (`eval`, `exec`, `compile`) is not among them: as in the original TaskWeaver, the
+ * function list blocks those (`code_interpreter.blocked_functions`, whose default names them),
+ * so a config that empties the list allows them.
  */
 export const REACH_AROUND_NAMES: ReadonlySet<string> = new Set([
   "getattr",
@@ -15,9 +18,6 @@ export const REACH_AROUND_NAMES: ReadonlySet<string> = new Set([
   "vars",
   "globals",
   "locals",
-  "eval",
-  "exec",
-  "compile",
   "__import__",
   "get_ipython",
   "attrgetter",
@@ -26,8 +26,7 @@ export const REACH_AROUND_NAMES: ReadonlySet<string> = new Set([
 
 /**
  * The subset of those that are also flagged as attribute names (`builtins.getattr`,
- * `operator.attrgetter`). `eval`/`compile` are left out here: `df.eval(...)` and
- * `re.compile(...)` are ordinary library calls.
+ * `operator.attrgetter`).
  */
 export const REACH_AROUND_ATTRIBUTES: ReadonlySet<string> = new Set([
   "getattr",

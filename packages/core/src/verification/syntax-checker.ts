@@ -75,6 +75,8 @@ class SyntaxChecker {
         return this.report(node, "invalid Python syntax");
       case "print_statement":
         return this.report(node, "invalid Python 3 syntax, print is a function: use print(...)");
+      case "exec_statement":
+        return this.report(node, "invalid Python 3 syntax, exec is a function: use exec(...)");
       case "module":
       case "block":
         this.checkIndentation(node);

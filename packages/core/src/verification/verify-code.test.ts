@@ -263,9 +263,6 @@ describe("verifyCode: names that reach around the checks", () => {
     ["g = globals()", "globals"],
     ["l = locals()", "locals"],
     ["m = __import__('os')", "__import__"],
-    ["eval('1 + 1')", "eval"],
-    ["exec('x = 1')", "exec"],
-    ["code = compile('1', 'f', 'eval')", "compile"],
     ["get_ipython().system('ls')", "get_ipython"],
     ["fetch = getattr", "getattr"],
   ])("always flags %s", async (code, name) => {
@@ -279,7 +276,33 @@ describe("verifyCode: names that reach around the checks", () => {
   });
 
   it("reports a blocked check-evading call once, not once per rule", async () => {
+    expect(await messages("getattr(x, 'y')", { blockedFunctions: ["getattr"] })).toHaveLength(1);
     expect(await messages("eval('1')", { blockedFunctions: ["eval"] })).toHaveLength(1);
+  });
+
+  it("leaves eval, exec and compile to the function list: without one they are allowed", async () => {
+    await expectClean("eval('1 + 1')\nexec('x = 1')\ncode = compile('1', 'f', 'eval')\nrun = exec", {});
+    await expectClean("from builtins_like import exec as run", { blockedFunctions: [] });
+  });
+
+  it("blocks eval, exec and compile by name when the function list names them", async () => {
+    expect(await messages("eval('1 + 1')\nrun = exec\ncompile('1', 'f', 'eval')", DATA_POLICY)).toEqual([
+      'line 1: call of function "eval" is not allowed (blocked: eval, exec, open, input, compile)',
+      'line 2: use of function "exec" is not allowed (blocked: eval, exec, open, input, compile)',
+      'line 3: call of function "compile" is not allowed (blocked: eval, exec, open, input, compile)',
+    ]);
+    expect(await messages("from m import exec as run", { blockedFunctions: ["exec"] })).toEqual([
+      'line 1: importing function "exec" is not allowed (blocked: exec)',
+    ]);
+  });
+
+  it("keeps the reach-around checks with an empty function list", async () => {
+    const found = await messages("g = globals()\nx.__class__\nsetattr(o, 'a', 1)", { blockedFunctions: [] });
+    expect(found).toEqual([
+      'line 1: "globals" is not allowed: it can reach around the code checks',
+      'line 2: access to the special attribute "__class__" is not allowed',
+      'line 3: "setattr" is not allowed: it can reach around the code checks',
+    ]);
   });
 
   it.each([
@@ -369,9 +392,13 @@ describe("verifyCode: names that reach around the checks", () => {
     await expectClean("@app.route('/')\ndef f(): pass", {});
   });
 
-  it("flags the python 2 exec statement", async () => {
-    const found = await messages('exec "import os"', policy);
-    expect(found).toContain('line 1: "exec" is not allowed: it can reach around the code checks');
+  it("flags the python 2 exec statement as Python 2, and by the function list", async () => {
+    const syntax = 'line 1: invalid Python 3 syntax, exec is a function: use exec(...): exec "import os"';
+    expect(await messages('exec "import os"', policy)).toEqual([syntax]);
+    expect(await messages('exec "import os"', { blockedFunctions: ["exec"] })).toEqual([
+      syntax,
+      'line 1: call of function "exec" is not allowed (blocked: exec)',
+    ]);
   });
 
   it("does not flag names that only look like them", async () => {
