@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../config/load.js";
-import { ConfigError, LlmNotConfiguredError } from "../errors.js";
+import { ConfigError, LlmNotConfiguredError, MockAnswerMissingError } from "../errors.js";
 import { languageModelFromConfig } from "./from-config.js";
 import type { ChatStreamPart } from "./types.js";
 
@@ -52,6 +52,11 @@ describe("languageModelFromConfig", () => {
     ]) {
       expect(notConfigured.message).toContain(name);
     }
+    // The hint names what works without a model: the recorded demo, not llm.use_mock.
+    expect(notConfigured.message).toContain(
+      "`pnpm --silent taskweaver --demo` in the repository, or `taskweaver --demo`",
+    );
+    expect(notConfigured.message).not.toContain("use_mock");
   });
 
   it("needs only the model for a custom base URL, and the key for api.openai.com", () => {
@@ -252,7 +257,11 @@ describe("languageModelFromConfig", () => {
     } catch (caught) {
       error = caught;
     }
-    expect(error).toBeInstanceOf(LlmNotConfiguredError);
+    // Not the start-up error, whose hint would only send the user back here.
+    expect(error).toBeInstanceOf(MockAnswerMissingError);
+    expect((error as MockAnswerMissingError).message).toContain("no real model is configured");
+    expect((error as MockAnswerMissingError).message).toContain("holds 1 recorded request.");
+    expect((error as MockAnswerMissingError).message).not.toContain("--demo");
   });
 
   it("answers llm.mock.fixed_response in fixed mode", async () => {

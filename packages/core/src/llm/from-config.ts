@@ -40,36 +40,51 @@ function configForAlias(config: AppConfig, alias: string | undefined): AppConfig
   return config.withOverrides(overrides);
 }
 
-/**
- * Options for `createOpenAICompatibleModel` from `llm.*` config. Throws `LlmNotConfiguredError` when
- * the model name, or the key for OpenAI itself, is missing.
- */
-function realModelOptions(config: AppConfig, alias: string | undefined): OpenAICompatibleModelOptions {
+/** The `llm.*` keys that must still be set before a real model can be built; empty when none. */
+function missingModelKeys(config: AppConfig): string[] {
   const apiType = config.get("llm.api_type");
   const model = config.get("llm.model");
   const apiKey = config.get("llm.api_key");
-  let baseUrl = config.get("llm.api_base").replace(/\/+$/, "");
-  const isDefaultBase = baseUrl === DEFAULT_OPENAI_BASE_URL;
-  if (apiType === "ollama" && isDefaultBase) baseUrl = OLLAMA_BASE_URL;
-
+  const isDefaultBase = config.get("llm.api_base").replace(/\/+$/, "") === DEFAULT_OPENAI_BASE_URL;
   const missing: string[] = [];
   if (model === undefined || model.trim() === "") missing.push("llm.model");
   if ((apiType === "azure" || apiType === "azure_ad") && isDefaultBase) missing.push("llm.api_base");
   // A custom base URL is usually a local server that needs no key.
   const keyNeeded = apiType === "azure" || (apiType === "openai" && isDefaultBase);
   if (keyNeeded && (apiKey === undefined || apiKey === "")) missing.push("llm.api_key");
-  if (missing.length > 0) {
-    const scope = alias !== undefined ? ` for the LLM alias "${alias}" (ext_llms.llm_configs.${alias})` : "";
-    const file = config.configFile ?? `${config.appDir}/taskweaver_config.json`;
-    throw new LlmNotConfiguredError(
-      `No language model is configured${scope}: ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} missing. ` +
-        `Set llm.model and llm.api_key in ${file}, or the environment variables LLM_MODEL and LLM_API_KEY. ` +
-        `For a local OpenAI-compatible server (Ollama, vLLM, LM Studio ...) set llm.api_base (LLM_API_BASE) ` +
-        `instead of a key; for Azure OpenAI set llm.api_type "azure", llm.api_base to the resource endpoint ` +
-        `and llm.model to the deployment. To try TaskWeaver without a model, set llm.use_mock to true.`,
-      missing,
-    );
-  }
+  return missing;
+}
+
+function notConfiguredError(
+  config: AppConfig,
+  alias: string | undefined,
+  missing: string[],
+): LlmNotConfiguredError {
+  const scope = alias !== undefined ? ` for the LLM alias "${alias}" (ext_llms.llm_configs.${alias})` : "";
+  const file = config.configFile ?? `${config.appDir}/taskweaver_config.json`;
+  return new LlmNotConfiguredError(
+    `No language model is configured${scope}: ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} missing. ` +
+      `Set llm.model and llm.api_key in ${file}, or the environment variables LLM_MODEL and LLM_API_KEY. ` +
+      `For a local OpenAI-compatible server (Ollama, vLLM, LM Studio ...) set llm.api_base (LLM_API_BASE) ` +
+      `instead of a key; for Azure OpenAI set llm.api_type "azure", llm.api_base to the resource endpoint ` +
+      `and llm.model to the deployment. To see TaskWeaver without a model, run the recorded demo: ` +
+      `\`pnpm --silent taskweaver --demo\` in the repository, or \`taskweaver --demo\`.`,
+    missing,
+  );
+}
+
+/**
+ * Options for `createOpenAICompatibleModel` from `llm.*` config. Throws `LlmNotConfiguredError` when
+ * the model name, or the key for OpenAI itself, is missing.
+ */
+function realModelOptions(config: AppConfig, alias: string | undefined): OpenAICompatibleModelOptions {
+  const missing = missingModelKeys(config);
+  if (missing.length > 0) throw notConfiguredError(config, alias, missing);
+  const apiType = config.get("llm.api_type");
+  const model = config.get("llm.model");
+  const apiKey = config.get("llm.api_key");
+  let baseUrl = config.get("llm.api_base").replace(/\/+$/, "");
+  if (apiType === "ollama" && baseUrl === DEFAULT_OPENAI_BASE_URL) baseUrl = OLLAMA_BASE_URL;
 
   const options: OpenAICompatibleModelOptions = {
     model: model!,
@@ -156,8 +171,10 @@ export function languageModelFromConfig(
       mode,
       cachePath: isAbsolute(cachePath) ? cachePath : resolve(effective.appDir, cachePath),
       ...(fixedResponse !== undefined ? { fixedResponse } : {}),
-      // Built on the first cache miss only, so playback needs no model configured.
-      recorder: createReal,
+      // Built on the first cache miss only, so playback needs no model configured. Without a
+      // configured model a miss is a MockAnswerMissingError, not the start-up error that points
+      // at the demo; record_only keeps that error, since it always needs the model.
+      ...(mode === "record_only" || missingModelKeys(effective).length === 0 ? { recorder: createReal } : {}),
       defaultResponseFormat: effective.get("llm.response_format"),
       modelId: model !== undefined && model !== "" ? model : "mock",
     });

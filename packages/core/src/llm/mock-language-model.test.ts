@@ -1,10 +1,18 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
 import { parse } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { AbortedError, ConfigError, LlmResponseError } from "../errors.js";
+import { AbortedError, ConfigError, LlmResponseError, MockAnswerMissingError } from "../errors.js";
 import { chatRequestCacheKey, createMockLanguageModel } from "./mock-language-model.js";
 import { createOpenAICompatibleModel } from "./openai-compatible/openai-compatible-chat-model.js";
 import type { ChatRequest, ChatStreamPart, LanguageModel } from "./types.js";
@@ -107,14 +115,61 @@ describe("createMockLanguageModel", () => {
     expect(player.usage).toHaveLength(2);
   });
 
-  it("fails a playback_only miss with LlmResponseError that says the request is not in the cache", async () => {
+  it("fails a playback_only miss with MockAnswerMissingError that says what the recording has", async () => {
+    mkdirSync(dirname(cachePath), { recursive: true });
+    writeFileSync(cachePath, "");
     const player = createMockLanguageModel({ mode: "playback_only", cachePath });
-    const error = (await failure(collect(player.streamChat(question)))) as LlmResponseError;
-    expect(error).toBeInstanceOf(LlmResponseError);
+    const error = (await failure(collect(player.streamChat(question)))) as MockAnswerMissingError;
+    expect(MockAnswerMissingError.isInstance(error)).toBe(true);
+    expect(error).toBeInstanceOf(MockAnswerMissingError);
+    expect(error.code).toBe("mock_answer_missing");
+    expect(error.cachePath).toBe(cachePath);
+    expect(error.requestPreview).toBe("count the rows of demo_data.csv");
     expect(error.message).toContain("no recorded answer");
     expect(error.message).toContain(cachePath);
     expect(error.message).toContain("count the rows of demo_data.csv");
-    await expect(player.embed(["x"])).rejects.toThrow(/no recorded embedding/);
+    expect(error.message).toContain("holds 0 recorded requests");
+    const embedError = (await failure(player.embed(["x"]))) as MockAnswerMissingError;
+    expect(embedError).toBeInstanceOf(MockAnswerMissingError);
+    expect(embedError.message).toMatch(/no recorded embedding/);
+    expect(embedError.requestPreview).toBe("x");
+  });
+
+  it("says in plain words how many requests the recording has and how to use a real model", async () => {
+    server = await startFakeOpenAIServer({ responses: [answer, "second"] });
+    const recorder = createMockLanguageModel({ cachePath, recorder: realModel() });
+    await collect(recorder.streamChat(question));
+    await collect(recorder.streamChat({ messages: [{ role: "user", content: "and the columns?" }] }));
+    const player = createMockLanguageModel({ mode: "playback_only", cachePath });
+    const own = { messages: [{ role: "user" as const, content: "what is the weather?" }] };
+    const error = (await failure(collect(player.streamChat(own)))) as MockAnswerMissingError;
+    expect(error).toBeInstanceOf(MockAnswerMissingError);
+    const firstSentence = error.message.slice(0, error.message.indexOf(". ") + 1);
+    expect(firstSentence).toContain('no recorded answer for "what is the weather?"');
+    expect(firstSentence).toContain("holds 2 recorded requests");
+    expect(firstSentence).not.toContain(chatRequestCacheKey(own));
+    expect(firstSentence).not.toMatch(/\b[0-9a-f]{32}\b/);
+    for (const hint of ["LLM_API_KEY", "LLM_MODEL", "llm.api_key", "llm.model", "llm.use_mock"]) {
+      expect(error.message).toContain(hint);
+    }
+    expect(error.message).not.toContain("set llm.use_mock to true");
+  });
+
+  it("fails a playback_or_record miss without a real model with MockAnswerMissingError, not a config error", async () => {
+    const player = createMockLanguageModel({ cachePath });
+    const error = (await failure(collect(player.streamChat(question)))) as MockAnswerMissingError;
+    expect(error).toBeInstanceOf(MockAnswerMissingError);
+    expect(error.message).toContain("no real model is configured");
+    expect(error.message).toContain("does not exist yet");
+    expect(error.message).toContain("LLM_API_KEY");
+    expect(error.requestPreview).toBe("count the rows of demo_data.csv");
+    await expect(player.embed(["x"])).rejects.toBeInstanceOf(MockAnswerMissingError);
+    expect(existsSync(cachePath)).toBe(false);
+  });
+
+  it("fails record_only without a real model with a ConfigError", async () => {
+    const recorder = createMockLanguageModel({ mode: "record_only", cachePath });
+    await expect(collect(recorder.streamChat(question))).rejects.toBeInstanceOf(ConfigError);
   });
 
   it("keys answers by messages, response format and tools, not by model", () => {
@@ -203,7 +258,7 @@ describe("createMockLanguageModel", () => {
   it("explains a miss when there is no real model to record with", async () => {
     const model = createMockLanguageModel({ cachePath });
     const error = await failure(collect(model.streamChat(question)));
-    expect(error).toBeInstanceOf(ConfigError);
+    expect(error).toBeInstanceOf(MockAnswerMissingError);
     expect((error as Error).message).toContain("llm.model");
   });
 

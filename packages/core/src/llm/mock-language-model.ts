@@ -4,7 +4,7 @@ import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Document, isMap, isSeq, parse } from "yaml";
 import { z } from "zod";
-import { AbortedError, ConfigError, LlmResponseError } from "../errors.js";
+import { AbortedError, ConfigError, LlmResponseError, MockAnswerMissingError } from "../errors.js";
 import type {
   ChatRequest,
   ChatStreamPart,
@@ -31,7 +31,9 @@ export interface MockLanguageModelOptions {
   fixedResponse?: string;
   /**
    * The real model that answers cache misses. A function is only called on the first miss,
-   * so playback works without any model configured.
+   * so playback works without any model configured. Without one, a miss throws
+   * `MockAnswerMissingError` in every mode but `record_only`.
+   * @default none
    */
   recorder?: LanguageModel | (() => LanguageModel);
   /** Response format that counts for the cache key when a request names none. @default "json_object" */
@@ -127,6 +129,17 @@ function previewOf(request: ChatRequest): string {
   return "";
 }
 
+const REAL_MODEL_HINT =
+  "To use a real model, set the environment variables LLM_API_KEY and LLM_MODEL (or llm.api_key and " +
+  "llm.model in taskweaver_config.json; llm.api_base for a local OpenAI-compatible server such as Ollama). " +
+  "With llm.use_mock on, its answers are then recorded; with llm.use_mock off, every request goes to it.";
+
+const OWN_QUESTIONS_HINT =
+  "To ask your own questions, use a real model: set the environment variables LLM_API_KEY and LLM_MODEL " +
+  "(or llm.api_key and llm.model in taskweaver_config.json; llm.api_base for a local OpenAI-compatible " +
+  'server such as Ollama) and turn llm.use_mock off, or set llm.mock.mode to "playback_or_record" to ' +
+  "record its answers.";
+
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -156,16 +169,43 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
 
   let recorder: LanguageModel | undefined =
     typeof options.recorder === "object" ? options.recorder : undefined;
-  function getRecorder(): LanguageModel {
+  /** The real model for a miss; `missing` says what the miss was, for the error without one. */
+  function getRecorder(missing: () => MockAnswerMissingError): LanguageModel {
     if (recorder !== undefined) return recorder;
     if (typeof options.recorder === "function") {
       recorder = options.recorder();
       return recorder;
     }
-    throw new ConfigError(
-      `The mock model (llm.mock.mode "${mode}") has no real model to record with. Configure llm.model ` +
-        `(and llm.api_key or llm.api_base), or use llm.mock.mode "playback_only".`,
-    );
+    if (mode === "record_only") {
+      throw new ConfigError(
+        `The mock model (llm.mock.mode "record_only") has no real model to record with. Configure llm.model ` +
+          `(and llm.api_key or llm.api_base), or use llm.mock.mode "playback_only".`,
+      );
+    }
+    throw missing();
+  }
+
+  /** What the recording holds, in words: "the recording X holds 3 recorded requests". */
+  function describeRecording(): string {
+    const count = Object.keys(loadCache().chat).length;
+    if (count === 0 && !existsSync(cachePath!)) return `the recording ${cachePath} does not exist yet`;
+    return `the recording ${cachePath} holds ${count} recorded request${count === 1 ? "" : "s"}`;
+  }
+
+  function missingAnswer(what: "answer" | "embedding", preview: string, key: string): MockAnswerMissingError {
+    // The preview is often a multi-line prompt; one line reads better inside a sentence.
+    const oneLine = preview.replace(/\s+/g, " ").trim();
+    const subject = oneLine === "" ? "this request" : `"${oneLine}"`;
+    const message =
+      mode === "playback_only"
+        ? `The mock model has no recorded ${what} for ${subject}: ${describeRecording()}, and ` +
+          `llm.mock.mode "playback_only" plays back only those, word for word. ${OWN_QUESTIONS_HINT}`
+        : `The mock model has no recorded ${what} for ${subject}, and no real model is configured to ` +
+          `answer and record it: ${describeRecording()}. ${REAL_MODEL_HINT}`;
+    return new MockAnswerMissingError(`${message} (Request key ${key}.)`, {
+      cachePath: cachePath!,
+      requestPreview: preview,
+    });
   }
 
   let cache: CacheFile | undefined;
@@ -248,15 +288,10 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
       record(undefined, modelId);
       return;
     }
-    if (mode === "playback_only") {
-      throw new LlmResponseError(
-        `The mock model (llm.mock.mode "playback_only") has no recorded answer for this request ` +
-          `(key ${key}, last user message: "${previewOf(request)}") in the cache ${cachePath}. ` +
-          `Record it first with llm.mock.mode "playback_or_record" and a real model.`,
-      );
-    }
+    const missing = (): MockAnswerMissingError => missingAnswer("answer", previewOf(request), key);
+    if (mode === "playback_only") throw missing();
 
-    const model = getRecorder();
+    const model = getRecorder(missing);
     let content = "";
     const toolCalls: ChatToolCall[] = [];
     let finishReason = "stop";
@@ -293,14 +328,12 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
         ? texts.map((_, index) => index)
         : keys.flatMap((key, index) => (entries[key] === undefined ? [index] : []));
     if (missing.length > 0) {
-      if (mode === "playback_only") {
-        throw new LlmResponseError(
-          `The mock model (llm.mock.mode "playback_only") has no recorded embedding for ` +
-            `"${texts[missing[0]!]!.slice(0, 80)}"${missing.length > 1 ? ` and ${missing.length - 1} more texts` : ""} ` +
-            `in the cache ${cachePath}.`,
-        );
-      }
-      const vectors = await getRecorder().embed(
+      const first = missing[0]!;
+      const more = missing.length > 1 ? ` and ${missing.length - 1} more texts` : "";
+      const missingEmbedding = (): MockAnswerMissingError =>
+        missingAnswer("embedding", `${texts[first]!.slice(0, 80)}${more}`, keys[first]!);
+      if (mode === "playback_only") throw missingEmbedding();
+      const vectors = await getRecorder(missingEmbedding).embed(
         missing.map((index) => texts[index]!),
         signal !== undefined ? { signal } : undefined,
       );
