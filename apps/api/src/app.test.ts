@@ -542,6 +542,18 @@ describe("files", () => {
 });
 
 describe("auth", () => {
+  it("refuses at start an API key that could not be sent as a bearer token", () => {
+    const host = createFakeSessionHost();
+    const store = createSqliteSessionStore({ path: ":memory:" });
+    cleanups.push(async () => {
+      await store.close();
+      host.remove();
+    });
+    expect(() =>
+      createApi({ taskWeaver: host, store, apiKeys: ["good-key", "bad key"], logRequest: () => {} }),
+    ).toThrow(/API key number 2/);
+  });
+
   it("requires a valid key and shows each key only its own sessions", async () => {
     const { app } = setup({ apiKeys: ["key-a", "key-b"] });
     const a = { authorization: "Bearer key-a" };

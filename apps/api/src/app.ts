@@ -1,4 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
+import { ConfigError } from "@taskweaver/core";
 import type { MiddlewareHandler } from "hono";
 import { bearerAuth } from "hono/bearer-auth";
 import { bodyLimit } from "hono/body-limit";
@@ -63,6 +64,8 @@ export type ApiApp = OpenAPIHono<ApiEnvironment> & {
 };
 
 const PREFIX = "/api/v1";
+/** RFC 6750 `b64token`, what `hono/bearer-auth` accepts. */
+const BEARER_TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
 
 function defaultLogRequest(entry: RequestLogEntry): void {
   const line = `${new Date().toISOString()} ${entry.requestId} ${entry.method} ${entry.path} ${entry.status} ${entry.durationMs.toFixed(1)}ms`;
@@ -84,6 +87,8 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     ...dependencies.limits,
   };
   const apiKeys = dependencies.apiKeys ?? apiKeysFrom(taskWeaver.config, dependencies.env);
+  // Before anything is started, so that a bad key leaves nothing running.
+  const auth = authentication(apiKeys);
   const logRequest = dependencies.logRequest ?? defaultLogRequest;
   const version = dependencies.version ?? "0.1.0";
   const sessions = new SessionManager({
@@ -128,7 +133,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     `${PREFIX}/*`,
     except(
       OPEN_PATHS.map((path) => PREFIX + path),
-      authentication(apiKeys),
+      auth,
     ),
   );
 
@@ -209,6 +214,14 @@ function authentication(apiKeys: readonly string[]): MiddlewareHandler<ApiEnviro
       c.set("owner", null);
       await next();
     };
+  }
+  const unusable = apiKeys.findIndex((key) => !BEARER_TOKEN.test(key));
+  if (unusable >= 0) {
+    // Such a key could never be sent as a bearer token, so every request with it would be refused.
+    throw new ConfigError(
+      `API key number ${unusable + 1} (TASKWEAVER_API_KEYS or api.keys) has characters a bearer token cannot carry: ` +
+        "use letters, digits and -._~+/ (optionally ending in =).",
+    );
   }
   const keyHashes = new Set(apiKeys.map(hashApiKey));
   // Thrown rather than returned so that `app.onError`, the one place for error answers, writes them.
