@@ -11,6 +11,7 @@ import {
 } from "@taskweaver/core";
 import { ApiError } from "./errors.js";
 import { findFile, listFiles, type FileEntry } from "./files.js";
+import { EventRecorder } from "./event-recorder.js";
 import { RoundRun, type RoundError, type RoundOutcome } from "./round-run.js";
 import type { HostedSession, SessionHost } from "./session-host.js";
 import type { SessionRecord, SessionStore } from "./store/session-store.js";
@@ -97,8 +98,7 @@ export class SessionManager {
   private readonly live = new Map<string, LiveSession>();
   private readonly reviving = new Map<string, Promise<LiveSession>>();
   private readonly runs = new Map<string, RoundRun>();
-  /** The last pending store write per session: events are stored one after another, in order. */
-  private readonly writes = new Map<string, Promise<void>>();
+  private readonly events: EventRecorder;
   private readonly sweeper: NodeJS.Timeout;
   private drainingValue = false;
 
@@ -108,6 +108,7 @@ export class SessionManager {
     this.limits = options.limits;
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
+    this.events = new EventRecorder(options.store, this.log);
     const store = options.store;
     this.ready = (async () => {
       await store.failUnfinishedRounds(RESTART_ERROR);
@@ -328,10 +329,10 @@ export class SessionManager {
     const onEvent = (event: TaskWeaverEvent) => {
       started = true;
       began();
-      void this.recordEvent(sessionId, run, event);
+      void this.events.record(sessionId, run, event);
     };
     const finish = async (outcome: RoundOutcome) => {
-      await this.writes.get(sessionId);
+      await this.events.flush(sessionId);
       entry.lastActiveAt = this.now();
       if (this.runs.get(sessionId) === run) this.runs.delete(sessionId);
       run.finish(outcome);
@@ -367,50 +368,12 @@ export class SessionManager {
     });
   }
 
-  /** Stores an event, persists what it changes, and hands it to the round's readers, in order. */
-  private recordEvent(sessionId: string, run: RoundRun, event: TaskWeaverEvent): Promise<void> {
-    const previous = this.writes.get(sessionId) ?? Promise.resolve();
-    const next = previous.then(async () => {
-      try {
-        const seq = await this.store.appendEvent(sessionId, event);
-        await this.persist(sessionId, event);
-        run.push({ seq, event });
-      } catch (error) {
-        this.log(`storing a ${event.type} event of session ${sessionId} failed`, error);
-      }
-    });
-    this.writes.set(sessionId, next);
-    void next.then(() => {
-      if (this.writes.get(sessionId) === next) this.writes.delete(sessionId);
-    });
-    return next;
-  }
-
-  private async persist(sessionId: string, event: TaskWeaverEvent): Promise<void> {
-    switch (event.type) {
-      case "round-start":
-        await this.store.startRound(sessionId, { id: event.roundId, userQuery: event.userQuery });
-        break;
-      case "post-end":
-        await this.store.savePost(sessionId, event.roundId, event.post);
-        break;
-      case "round-end":
-        await this.store.finishRound(sessionId, event.round);
-        break;
-      case "round-error":
-        await this.store.finishRound(sessionId, { ...event.round, state: "failed" }, event.error);
-        break;
-      default:
-        break;
-    }
-  }
-
   /**
    * A round the core did not end within the grace period: the server ends it itself, with a
    * `round-error` of its own (`server_shutdown`), so its readers and its stored state agree.
    */
   private async failStuckRound(sessionId: string, run: RoundRun): Promise<void> {
-    await this.writes.get(sessionId);
+    await this.events.flush(sessionId);
     await this.store.failUnfinishedRounds(SHUTDOWN_ERROR, sessionId);
     const round: Round = { ...createRound(""), state: "failed" };
     const started = run.events.find((item) => item.event.type === "round-start")?.event;
@@ -418,7 +381,7 @@ export class SessionManager {
       Object.assign(round, { id: started.roundId, user_query: started.userQuery });
     const stored = (await this.store.listRounds(sessionId)).find((item) => item.id === round.id);
     if (stored) round.post_list = stored.post_list;
-    await this.recordEvent(sessionId, run, {
+    await this.events.record(sessionId, run, {
       type: "round-error",
       sessionId,
       roundId: round.id,
