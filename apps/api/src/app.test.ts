@@ -542,6 +542,21 @@ describe("files", () => {
 });
 
 describe("auth", () => {
+  it("leaves health and the reference open with keys, and asks for a key before anything else", async () => {
+    const { app } = setup({ apiKeys: ["key-a"] });
+    for (const path of ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"]) {
+      expect((await app.request(path)).status).toBe(200);
+    }
+    await expectError(await app.request("/api/v1/nothing-here"), 401, "unauthorized");
+    await expectError(await app.request("/api/v1/sessions", { method: "PUT" }), 401, "unauthorized");
+    const wrongMethod = await app.request("/api/v1/sessions", {
+      method: "PUT",
+      headers: { authorization: "Bearer key-a" },
+    });
+    await expectError(wrongMethod, 405, "method_not_allowed");
+    expect(wrongMethod.headers.get("allow")).toBe("POST, GET, HEAD");
+  });
+
   it("refuses at start an API key that could not be sent as a bearer token", () => {
     const host = createFakeSessionHost();
     const store = createSqliteSessionStore({ path: ":memory:" });
