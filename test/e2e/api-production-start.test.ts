@@ -148,9 +148,12 @@ async function startWithKernel(command: string, args: string[]) {
   return { child, serverPid, kernelPids, exited, output: () => output };
 }
 
-async function expectStoppedBySigterm(started: Awaited<ReturnType<typeof startWithKernel>>) {
+async function expectStoppedBySigterm(
+  started: Awaited<ReturnType<typeof startWithKernel>>,
+  target = started.serverPid,
+) {
   const signalled = performance.now();
-  process.kill(started.serverPid, "SIGTERM");
+  process.kill(target, "SIGTERM");
   await waitFor(
     "the server and its kernel to exit",
     () => (isAlive(started.serverPid) || started.kernelPids.some(isAlive) ? undefined : true),
@@ -172,6 +175,18 @@ describe("production start", () => {
       expect(processStatus(started.serverPid)?.parent).toBe(started.child.pid);
       const stopMs = await expectStoppedBySigterm(started);
       console.log(`pnpm serve: SIGTERM to exit with the kernel gone in ${stopMs.toFixed(0)} ms`);
+    },
+    HEAVY_TEST_TIMEOUT,
+  );
+
+  it(
+    "stops `pnpm serve` and its kernel when pnpm itself gets SIGTERM",
+    async () => {
+      const started = await startWithKernel("pnpm", ["--silent", "serve"]);
+      const stopMs = await expectStoppedBySigterm(started, started.child.pid);
+      console.log(
+        `pnpm serve, pnpm signalled: SIGTERM to exit with the kernel gone in ${stopMs.toFixed(0)} ms`,
+      );
     },
     HEAVY_TEST_TIMEOUT,
   );
