@@ -4,11 +4,11 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createApi, type ApiApp, type ApiDependencies } from "./app.js";
 import type { SessionStore } from "./store/session-store.js";
 import { createSqliteSessionStore } from "./store/sqlite-session-store.js";
-import { createFakeRuntime, parseSse, type FakeRuntime } from "./testing/fake-runtime.js";
+import { createFakeSessionHost, parseSse, type FakeSessionHost } from "./testing/fake-session-host.js";
 
 interface Harness {
   app: ApiApp;
-  runtime: FakeRuntime;
+  host: FakeSessionHost;
   store: SessionStore;
   databasePath: string;
 }
@@ -19,18 +19,18 @@ afterEach(async () => {
 });
 
 function setup(
-  options: Partial<ApiDependencies> & { runtime?: FakeRuntime; databasePath?: string } = {},
+  options: Partial<ApiDependencies> & { host?: FakeSessionHost; databasePath?: string } = {},
 ): Harness {
-  const runtime = options.runtime ?? createFakeRuntime();
-  const databasePath = options.databasePath ?? join(runtime.appDir, "workspace", "taskweaver-api.sqlite");
+  const host = options.host ?? createFakeSessionHost();
+  const databasePath = options.databasePath ?? join(host.appDir, "workspace", "taskweaver-api.sqlite");
   const store = createSqliteSessionStore({ path: databasePath });
-  const app = createApi({ apiKeys: [], logRequest: () => {}, ...options, runtime, store });
+  const app = createApi({ apiKeys: [], logRequest: () => {}, ...options, taskWeaver: host, store });
   cleanups.push(async () => {
     await app.shutdown(0);
-    store.close();
+    await store.close();
   });
-  if (!options.runtime) cleanups.unshift(() => runtime.remove());
-  return { app, runtime, store, databasePath };
+  if (!options.host) cleanups.unshift(() => host.remove());
+  return { app, host, store, databasePath };
 }
 
 const json = (body: unknown, headers: Record<string, string> = {}) => ({
@@ -62,7 +62,7 @@ async function expectError(
 
 describe("sessions", () => {
   it("creates, lists, shows and deletes a session", async () => {
-    const { app, runtime } = setup();
+    const { app, host } = setup();
     const created = await app.request("/api/v1/sessions", { method: "POST" });
     expect(created.status).toBe(201);
     const session = (await created.json()) as {
@@ -81,11 +81,11 @@ describe("sessions", () => {
     expect(detail.status).toBe(200);
     expect(await detail.json()).toMatchObject({ id: session.id, rounds: [] });
 
-    const workingDirectory = join(runtime.appDir, "workspace", "sessions", session.id, "cwd");
+    const workingDirectory = join(host.appDir, "workspace", "sessions", session.id, "cwd");
     expect(existsSync(workingDirectory)).toBe(true);
     const deleted = await app.request(`/api/v1/sessions/${session.id}`, { method: "DELETE" });
     expect(deleted.status).toBe(204);
-    expect(runtime.stoppedSessions).toEqual([session.id]);
+    expect(host.stoppedSessions).toEqual([session.id]);
     expect(existsSync(workingDirectory)).toBe(false);
     await expectError(await app.request(`/api/v1/sessions/${session.id}`), 404, "not_found");
   });
@@ -102,11 +102,11 @@ describe("sessions", () => {
   });
 
   it("answers 429 when every session slot is running a round, and reuses idle slots", async () => {
-    const { app, runtime } = setup({ limits: { maxSessions: 1 } });
+    const { app, host } = setup({ limits: { maxSessions: 1 } });
     const first = await createSession(app);
     // The idle first session gives its kernel up for the second one.
     const second = await createSession(app);
-    expect(runtime.stoppedSessions).toEqual([first]);
+    expect(host.stoppedSessions).toEqual([first]);
     const running = app.request(`/api/v1/sessions/${second}/messages`, json({ message: "slow" }));
     await waitFor(() => app.sessions.activeRun(second) !== undefined);
     await expectError(
@@ -202,7 +202,7 @@ describe("rounds", () => {
     ]);
   });
 
-  it("turns a rejected sendMessage into a failed round rather than a hanging request", async () => {
+  it("reports a kernel that cannot start as a failed round, with the core's round-start and round-error", async () => {
     const { app } = setup();
     const id = await createSession(app);
     const events = parseSse(
@@ -218,6 +218,24 @@ describe("rounds", () => {
       error: { code: "executor_unavailable" },
       round: { state: "failed" },
     });
+  });
+
+  it("answers 409 with the core's code when the session rejects a message before the round began", async () => {
+    const { app, store } = setup();
+    const id = await createSession(app);
+    const error = await expectError(
+      await app.request(
+        `/api/v1/sessions/${id}/messages`,
+        json({ message: "reject" }, { accept: "text/event-stream" }),
+      ),
+      409,
+      "session_stopped",
+    );
+    expect(error.message).toContain("stopped");
+    expect(await store.listRounds(id)).toEqual([]);
+    expect(app.sessions.activeRun(id)).toBeUndefined();
+    const next = await app.request(`/api/v1/sessions/${id}/messages`, json({ message: "hello" }));
+    expect(((await next.json()) as { state: string }).state).toBe("finished");
   });
 
   it("refuses a second message while a round runs (409), and interrupting ends the first", async () => {
@@ -318,12 +336,12 @@ describe("bad input", () => {
       400,
       "invalid_json",
     );
-    expect(store.listRounds(id)).toEqual([]);
-    expect(store.listEvents(id, 0)).toEqual([]);
+    expect(await store.listRounds(id)).toEqual([]);
+    expect(await store.listEvents(id, 0)).toEqual([]);
   });
 
   it("names the field of a wrong type, an unknown field and a missing message", async () => {
-    const { app, store, runtime } = setup();
+    const { app, store, host } = setup();
     const id = await createSession(app);
     const wrongType = await expectError(
       await app.request(`/api/v1/sessions/${id}/messages`, json({ message: 42 })),
@@ -359,8 +377,8 @@ describe("bad input", () => {
       422,
       "unknown_file",
     );
-    expect(store.listRounds(id)).toEqual([]);
-    expect(runtime.messages).toEqual([]);
+    expect(await store.listRounds(id)).toEqual([]);
+    expect(host.messages).toEqual([]);
   });
 
   it("answers a message over the length limit with 422 message_too_long", async () => {
@@ -371,7 +389,7 @@ describe("bad input", () => {
       422,
       "message_too_long",
     );
-    expect(store.listRounds(id)).toEqual([]);
+    expect(await store.listRounds(id)).toEqual([]);
   });
 
   it("answers an oversize body with 413 and stores nothing", async () => {
@@ -389,7 +407,7 @@ describe("bad input", () => {
       413,
       "payload_too_large",
     );
-    expect(store.listRounds(id)).toEqual([]);
+    expect(await store.listRounds(id)).toEqual([]);
     expect(await (await app.request(`/api/v1/sessions/${id}/files`)).json()).toEqual({ files: [] });
   });
 
@@ -408,7 +426,7 @@ describe("bad input", () => {
 
 describe("files", () => {
   it("uploads several files, lists them and downloads them with their content type", async () => {
-    const { app, runtime } = setup();
+    const { app, host } = setup();
     const id = await createSession(app);
     const form = new FormData();
     form.append("file", new File(["a,b\n1,2\n"], "data.csv", { type: "text/csv" }));
@@ -430,7 +448,7 @@ describe("files", () => {
 
     // The files reach the round as attachments.
     await app.request(`/api/v1/sessions/${id}/messages`, json({ message: "use them", files: ["data.csv"] }));
-    expect(runtime.messages.at(-1)).toBe("files added: data.csv.\nuse them");
+    expect(host.messages.at(-1)).toBe("files added: data.csv.\nuse them");
   });
 
   it("serves files the code wrote, in sub-folders too", async () => {
@@ -441,7 +459,7 @@ describe("files", () => {
     expect(download.status).toBe(200);
     expect(await download.text()).toBe("made by the code\n");
     const { mkdirSync } = await import("node:fs");
-    const cwd = store.getSession(id)!.workingDirectory;
+    const cwd = (await store.getSession(id))!.workingDirectory;
     mkdirSync(join(cwd, "charts"));
     writeFileSync(join(cwd, "charts", "a.svg"), "<svg/>");
     const nested = await app.request(`/api/v1/sessions/${id}/files/charts/a.svg`);
@@ -454,9 +472,9 @@ describe("files", () => {
   });
 
   it("refuses paths that leave the working directory", async () => {
-    const { app, store, runtime } = setup();
+    const { app, store, host } = setup();
     const id = await createSession(app);
-    writeFileSync(join(runtime.appDir, "secret.txt"), "secret");
+    writeFileSync(join(host.appDir, "secret.txt"), "secret");
     await expectError(
       await app.request(`/api/v1/sessions/${id}/files/..%2F..%2F..%2F..%2Fsecret.txt`),
       400,
@@ -467,7 +485,10 @@ describe("files", () => {
       400,
       "path_outside_workdir",
     );
-    symlinkSync(join(runtime.appDir, "secret.txt"), join(store.getSession(id)!.workingDirectory, "link.txt"));
+    symlinkSync(
+      join(host.appDir, "secret.txt"),
+      join((await store.getSession(id))!.workingDirectory, "link.txt"),
+    );
     await expectError(
       await app.request(`/api/v1/sessions/${id}/files/link.txt`),
       400,
@@ -477,7 +498,7 @@ describe("files", () => {
   });
 
   it("refuses bad upload names and other form fields without storing any file", async () => {
-    const { app, runtime } = setup();
+    const { app, host } = setup();
     const id = await createSession(app);
     const form = new FormData();
     form.append("file", new File(["ok"], "good.csv"));
@@ -488,7 +509,7 @@ describe("files", () => {
       "invalid_file_name",
     );
     expect(await (await app.request(`/api/v1/sessions/${id}/files`)).json()).toEqual({ files: [] });
-    expect(existsSync(join(runtime.appDir, "workspace", "sessions", id, "escape.csv"))).toBe(false);
+    expect(existsSync(join(host.appDir, "workspace", "sessions", id, "escape.csv"))).toBe(false);
 
     const hidden = new FormData();
     hidden.append("file", new File(["x"], ".bashrc"));
@@ -511,15 +532,43 @@ describe("files", () => {
       422,
       "validation_failed",
     );
-    await expectError(
+    const notMultipart = await expectError(
       await app.request(`/api/v1/sessions/${id}/files`, json({ file: "x" })),
-      400,
-      "expected_multipart",
+      415,
+      "unsupported_media_type",
     );
+    expect(notMultipart.message).toContain("multipart/form-data");
   });
 });
 
 describe("auth", () => {
+  it("leaves health and the reference open with keys, and asks for a key before anything else", async () => {
+    const { app } = setup({ apiKeys: ["key-a"] });
+    for (const path of ["/api/v1/health", "/api/v1/openapi.json", "/api/v1/docs"]) {
+      expect((await app.request(path)).status).toBe(200);
+    }
+    await expectError(await app.request("/api/v1/nothing-here"), 401, "unauthorized");
+    await expectError(await app.request("/api/v1/sessions", { method: "PUT" }), 401, "unauthorized");
+    const wrongMethod = await app.request("/api/v1/sessions", {
+      method: "PUT",
+      headers: { authorization: "Bearer key-a" },
+    });
+    await expectError(wrongMethod, 405, "method_not_allowed");
+    expect(wrongMethod.headers.get("allow")).toBe("POST, GET, HEAD");
+  });
+
+  it("refuses at start an API key that could not be sent as a bearer token", () => {
+    const host = createFakeSessionHost();
+    const store = createSqliteSessionStore({ path: ":memory:" });
+    cleanups.push(async () => {
+      await store.close();
+      host.remove();
+    });
+    expect(() =>
+      createApi({ taskWeaver: host, store, apiKeys: ["good-key", "bad key"], logRequest: () => {} }),
+    ).toThrow(/API key number 2/);
+  });
+
   it("requires a valid key and shows each key only its own sessions", async () => {
     const { app } = setup({ apiKeys: ["key-a", "key-b"] });
     const a = { authorization: "Bearer key-a" };
@@ -576,16 +625,16 @@ describe("auth", () => {
 
 describe("persistence and lifecycle", () => {
   it("finds sessions and rounds after a restart and tells the new kernel what was lost", async () => {
-    const runtime = createFakeRuntime();
-    cleanups.push(() => runtime.remove());
-    const databasePath = join(runtime.appDir, "api.sqlite");
-    const first = setup({ runtime, databasePath });
+    const host = createFakeSessionHost();
+    cleanups.push(() => host.remove());
+    const databasePath = join(host.appDir, "api.sqlite");
+    const first = setup({ host, databasePath });
     const id = await createSession(first.app);
     await first.app.request(`/api/v1/sessions/${id}/messages`, json({ message: "write result.csv" }));
     await first.app.shutdown(0);
-    first.store.close();
+    await first.store.close();
 
-    const second = setup({ runtime, databasePath });
+    const second = setup({ host, databasePath });
     const detail = (await (await second.app.request(`/api/v1/sessions/${id}`)).json()) as {
       state: string;
       rounds: { user_query: string; state: string }[];
@@ -598,33 +647,33 @@ describe("persistence and lifecycle", () => {
       await second.app.request(`/api/v1/sessions/${id}/messages`, json({ message: "continue" }))
     ).json()) as { state: string };
     expect(next.state).toBe("finished");
-    const revived = runtime.createCalls.at(-1)!;
+    const revived = host.createCalls.at(-1)!;
     expect(revived.sessionId).toBe(id);
     expect(revived.rounds?.map((round) => round.user_query)).toEqual(["write result.csv"]);
     expect(revived.note).toMatch(/Variables.*gone/);
     expect(revived.note).toContain("result.csv");
-    expect(runtime.messages.at(-1)).toMatch(/^\[Note: .*\]\ncontinue$/s);
+    expect(host.messages.at(-1)).toMatch(/^\[Note: .*\]\ncontinue$/s);
 
     // Event ids continue after the restart.
-    const events = second.store.listEvents(id, 0).map((item) => item.seq);
+    const events = (await second.store.listEvents(id, 0)).map((item) => item.seq);
     expect(events).toEqual(events.map((_, index) => index + 1));
   });
 
   it("marks rounds that were running when the server died as failed", async () => {
-    const runtime = createFakeRuntime();
-    cleanups.push(() => runtime.remove());
-    const databasePath = join(runtime.appDir, "api.sqlite");
+    const host = createFakeSessionHost();
+    cleanups.push(() => host.remove());
+    const databasePath = join(host.appDir, "api.sqlite");
     const store = createSqliteSessionStore({ path: databasePath });
-    store.createSession({
+    await store.createSession({
       id: "s1",
       ownerKeyHash: null,
       createdAt: new Date().toISOString(),
       roles: [],
-      workingDirectory: runtime.appDir,
+      workingDirectory: host.appDir,
     });
-    store.startRound("s1", { id: "round-1", userQuery: "q" });
-    store.close();
-    const { app } = setup({ runtime, databasePath });
+    await store.startRound("s1", { id: "round-1", userQuery: "q" });
+    await store.close();
+    const { app } = setup({ host, databasePath });
     const detail = (await (await app.request("/api/v1/sessions/s1")).json()) as {
       rounds: { state: string; error: { code: string } }[];
     };
@@ -632,10 +681,10 @@ describe("persistence and lifecycle", () => {
   });
 
   it("stops idle kernels but keeps the session", async () => {
-    const { app, runtime } = setup({ limits: { sessionIdleTimeoutMs: 100 } });
+    const { app, host } = setup({ limits: { sessionIdleTimeoutMs: 100 } });
     const id = await createSession(app);
     await app.request(`/api/v1/sessions/${id}/messages`, json({ message: "first" }));
-    await waitFor(() => runtime.stoppedSessions.includes(id), 3_000);
+    await waitFor(() => host.stoppedSessions.includes(id), 3_000);
     expect(((await (await app.request(`/api/v1/sessions/${id}`)).json()) as { state: string }).state).toBe(
       "stopped",
     );
@@ -643,7 +692,7 @@ describe("persistence and lifecycle", () => {
       await app.request(`/api/v1/sessions/${id}/messages`, json({ message: "second" }))
     ).json()) as { state: string };
     expect(round.state).toBe("finished");
-    expect(runtime.createCalls.at(-1)?.sessionId).toBe(id);
+    expect(host.createCalls.at(-1)?.sessionId).toBe(id);
   });
 
   it("answers 503 while shutting down, and lets a running round finish within the grace period", async () => {
@@ -663,7 +712,7 @@ describe("persistence and lifecycle", () => {
     // The slow round did not finish in 200 ms: it was interrupted and recorded as failed.
     const round = (await (await running).json()) as { state: string };
     expect(round.state).toBe("failed");
-    expect(store.listRounds(id).map((item) => item.state)).toEqual(["failed"]);
+    expect(await store.listRounds(id).map((item) => item.state)).toEqual(["failed"]);
   });
 });
 

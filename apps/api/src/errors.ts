@@ -9,6 +9,8 @@ export interface FieldIssue {
   message: string;
 }
 
+const apiErrorMarker = Symbol.for("taskweaver.api.ApiError");
+
 /**
  * An error the API answers with a specific HTTP status. Route code throws these; the single
  * error handler (`app.onError`) turns them, and every other error, into `{"error": {...}}`.
@@ -18,73 +20,95 @@ export class ApiError extends TaskWeaverError {
   readonly status: ContentfulStatusCode;
   /** Per-field problems for validation errors. */
   readonly details: FieldIssue[] | undefined;
+  /** Extra headers of the answer, e.g. `Allow` with a 405. */
+  readonly headers: Record<string, string> | undefined;
+  private readonly [apiErrorMarker] = true;
 
   constructor(
     status: ContentfulStatusCode,
     code: string,
     message: string,
-    options?: { details?: FieldIssue[]; cause?: unknown },
+    options?: { details?: FieldIssue[]; cause?: unknown; headers?: Record<string, string> },
   ) {
     super(code, message, options);
     this.status = status;
     this.details = options?.details;
+    this.headers = options?.headers;
+  }
+
+  /** Works across duplicated module copies, where `instanceof` would not. */
+  static override isInstance(value: unknown): value is ApiError {
+    return (
+      typeof value === "object" &&
+      value !== null &&
+      (value as Record<symbol, unknown>)[apiErrorMarker] === true
+    );
   }
 }
-
-/** Statuses of the core error codes that are the caller's doing rather than the server's. */
-const CORE_CODE_STATUS: Record<string, ContentfulStatusCode> = {
-  round_in_progress: 409,
-  session_stopped: 409,
-  file_not_found: 404,
-  path_outside_workdir: 400,
-};
 
 /** The JSON body of every error answer. */
 export interface ErrorBody {
   error: { code: string; message: string; request_id?: string; details?: FieldIssue[] };
 }
 
-/** Maps anything thrown while handling a request to a status and a JSON body. */
-export function describeError(error: unknown): {
+/** What {@link describeError} makes of an error. */
+export interface DescribedError {
   status: ContentfulStatusCode;
   body: ErrorBody;
+  headers: Record<string, string>;
+  /** True for the server's own failures (status 500 and above), which are logged. */
   internal: boolean;
-} {
-  if (error instanceof ApiError) {
-    const body: ErrorBody = { error: { code: error.code, message: error.message } };
-    if (error.details) body.error.details = error.details;
-    return { status: error.status, body, internal: error.status >= 500 };
+}
+
+/** The one media type every JSON-bodied route takes; uploads say their own. */
+export const JSON_MEDIA_TYPE = "application/json";
+
+/**
+ * Maps anything thrown while handling a request to a status, headers and a JSON body. This is
+ * the one place where errors become HTTP statuses.
+ */
+export function describeError(error: unknown): DescribedError {
+  const answer = (
+    status: ContentfulStatusCode,
+    code: string,
+    message: string,
+    headers: Record<string, string> = {},
+  ) => ({
+    status,
+    body: { error: { code, message } } as ErrorBody,
+    headers: status === 401 ? { "WWW-Authenticate": 'Bearer realm="taskweaver"', ...headers } : headers,
+    internal: status >= 500,
+  });
+  if (ApiError.isInstance(error)) {
+    const described = answer(error.status, error.code, error.message, error.headers);
+    if (error.details) described.body.error.details = error.details;
+    return described;
   }
   if (error instanceof HTTPException) {
-    // Hono's own validators throw these, e.g. for a body that is not JSON.
+    // Hono's own validators and middleware throw these.
     const status = error.status as ContentfulStatusCode;
-    const malformedJson = status === 400 && /json/i.test(error.message);
-    const code = malformedJson
-      ? "invalid_json"
-      : status === 413
-        ? "payload_too_large"
-        : status === 401
-          ? "unauthorized"
-          : "bad_request";
-    const message = malformedJson ? "The request body is not valid JSON." : error.message || "Bad request.";
-    return { status, body: { error: { code, message } }, internal: status >= 500 };
+    if (status === 400 && /json/i.test(error.message))
+      return answer(400, "invalid_json", "The request body is not valid JSON.");
+    if (status === 415) {
+      return answer(
+        415,
+        "unsupported_media_type",
+        `The request body must be ${JSON_MEDIA_TYPE}: send it with \`Content-Type: ${JSON_MEDIA_TYPE}\`.`,
+      );
+    }
+    if (status === 413)
+      return answer(413, "payload_too_large", error.message || "The request body is too large.");
+    if (status === 401) return answer(401, "unauthorized", error.message || "Unauthorized.");
+    return answer(status, "bad_request", error.message || "Bad request.");
   }
-  if (error instanceof FileAccessError || TaskWeaverError.isInstance(error)) {
-    const status = CORE_CODE_STATUS[error.code];
-    if (status)
-      return { status, body: { error: { code: error.code, message: error.message } }, internal: false };
+  // The caller's doing rather than the server's: a path outside the working directory, a
+  // missing file. The code tells the two kinds of FileAccessError apart (its union is closed).
+  if (FileAccessError.isInstance(error)) {
+    if (error.code === "file_not_found") return answer(404, error.code, error.message);
+    if (error.code === "path_outside_workdir") return answer(400, error.code, error.message);
   }
   const wrapped = toTaskWeaverError(error);
-  return {
-    status: 500,
-    body: {
-      error: {
-        code: wrapped.code === "internal_error" ? "internal_error" : wrapped.code,
-        message: wrapped.message,
-      },
-    },
-    internal: true,
-  };
+  return answer(500, wrapped.code, wrapped.message);
 }
 
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found.`);

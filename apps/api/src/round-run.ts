@@ -1,10 +1,16 @@
 import type { Round } from "@taskweaver/core";
 import type { StoredEvent } from "./store/session-store.js";
 
+/** Why a round failed, as events and answers carry it. */
+export interface RoundError {
+  code: string;
+  message: string;
+}
+
 /** How a round ended, as the API reports it. */
 export interface RoundOutcome {
   round: Round;
-  error: { code: string; message: string } | null;
+  error: RoundError | null;
 }
 
 /**
@@ -13,16 +19,13 @@ export interface RoundOutcome {
  */
 export class RoundRun {
   readonly events: StoredEvent[] = [];
-  /** Sequence number of the last event stored before this round began. */
-  readonly startSeq: number;
   private outcomeValue: RoundOutcome | undefined;
   private readonly waiters = new Set<() => void>();
   private resolveDone!: (outcome: RoundOutcome) => void;
   /** Settles when the round has ended, with its outcome; never rejects. */
   readonly done: Promise<RoundOutcome>;
 
-  constructor(startSeq: number) {
-    this.startSeq = startSeq;
+  constructor() {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
@@ -32,6 +35,21 @@ export class RoundRun {
 
   get outcome(): RoundOutcome | undefined {
     return this.outcomeValue;
+  }
+
+  /** The id of the round, once its `round-start` was stored. */
+  get roundId(): string | undefined {
+    const started = this.events.find((item) => item.event.type === "round-start")?.event;
+    return started?.type === "round-start" ? started.roundId : undefined;
+  }
+
+  /** The error of the round's last `round-error` event, if it had one. */
+  lastRoundError(): RoundError | undefined {
+    for (let index = this.events.length - 1; index >= 0; index -= 1) {
+      const event = this.events[index]!.event;
+      if (event.type === "round-error") return event.error;
+    }
+    return undefined;
   }
 
   push(event: StoredEvent): void {
@@ -52,7 +70,7 @@ export class RoundRun {
   }
 
   /** Events with `seq > afterSeq` as they arrive, until the round has ended or `signal` aborts. */
-  async *follow(afterSeq: number, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
+  async *follow(afterSeq = 0, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
     let index = this.events.findIndex((item) => item.seq > afterSeq);
     if (index < 0) index = this.events.length;
     for (;;) {

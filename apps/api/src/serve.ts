@@ -1,9 +1,12 @@
-// `pnpm serve -p DIR [--host 127.0.0.1] [--port 8000] [--config key=value ...]`
+// `taskweaver-api -p DIR [--host 127.0.0.1] [--port 8000] [--config key=value ...]` (`pnpm serve` in
+// the repository). One Node process that drains and stops everything on SIGTERM or SIGINT, so
+// process managers and package managers need nothing in between.
 import { parseArgs } from "node:util";
 import { TaskWeaverError, parseConfigAssignments } from "@taskweaver/core";
 import { startApiServer } from "./server.js";
 
-const usage = `Usage: pnpm serve -p DIR [--host 127.0.0.1] [--port 8000] [--config key=value ...]
+const usage = `Usage: taskweaver-api -p DIR [--host 127.0.0.1] [--port 8000] [--config key=value ...]
+       (in the repository: pnpm serve -p DIR ...)
 
   -p, --project DIR   app directory holding taskweaver_config.json (default: nearest upward)
       --host HOST     address to listen on (default 127.0.0.1; others need API keys)
@@ -76,7 +79,7 @@ main().then(
       : error instanceof Error
         ? (error.stack ?? error.message)
         : String(error);
-    process.stderr.write(`taskweaver serve: ${message}\n`);
+    process.stderr.write(`taskweaver-api: ${message}\n`);
     process.exit(1);
   },
 );

@@ -7,7 +7,7 @@ import { createApi, type ApiApp, type RequestLogEntry } from "./app.js";
 import { limitConcurrentKernelStarts } from "./kernel-start-limit.js";
 import type { ApiLimits } from "./session-manager.js";
 import { apiKeysFrom, isLoopbackHost } from "./settings.js";
-import type { TaskWeaverRuntime } from "./runtime.js";
+import type { SessionHost } from "./session-host.js";
 import type { SessionStore } from "./store/session-store.js";
 import { createSqliteSessionStore } from "./store/sqlite-session-store.js";
 
@@ -23,8 +23,8 @@ export interface ApiServerOptions {
   configOverrides?: Record<string, unknown>;
   /** @default process.env */
   env?: Record<string, string | undefined>;
-  /** A ready runtime instead of `createTaskWeaver({ appDir, createExecutorFactory })`; the server closes it. */
-  runtime?: TaskWeaverRuntime;
+  /** A ready TaskWeaver app instead of `createTaskWeaver({ appDir, createExecutorFactory })`; the server closes it. */
+  taskWeaver?: SessionHost;
   /** A ready store instead of SQLite at `api.database_path`; the server closes it. */
   store?: SessionStore;
   /** @default TASKWEAVER_API_KEYS and `api.keys` */
@@ -53,8 +53,8 @@ export interface ApiServer {
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
   const host = options.host ?? "127.0.0.1";
   const env = options.env ?? process.env;
-  const runtime =
-    options.runtime ??
+  const taskWeaver =
+    options.taskWeaver ??
     (await createTaskWeaver({
       appDir: options.appDir,
       configOverrides: options.configOverrides,
@@ -66,18 +66,18 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           config.get("api.max_concurrent_kernel_starts"),
         ),
     }));
-  const apiKeys = options.apiKeys ?? apiKeysFrom(runtime.config, env);
+  const apiKeys = options.apiKeys ?? apiKeysFrom(taskWeaver.config, env);
   if (apiKeys.length === 0 && !isLoopbackHost(host)) {
-    await runtime.close();
+    await taskWeaver.close();
     throw new ConfigError(
       `Refusing to listen on ${host} without API keys: anyone who can reach it could run code. ` +
         "Set TASKWEAVER_API_KEYS (comma-separated) or api.keys, or listen on 127.0.0.1.",
     );
   }
-  const databasePath = options.store ? undefined : runtime.config.get("api.database_path");
+  const databasePath = options.store ? undefined : taskWeaver.config.get("api.database_path");
   const store = options.store ?? createSqliteSessionStore({ path: databasePath! });
   const app = createApi({
-    runtime,
+    taskWeaver,
     store,
     apiKeys,
     limits: options.limits,
@@ -85,6 +85,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     env,
   });
 
+  await app.sessions.ready;
   const server = await new Promise<Server>((resolve, reject) => {
     const started = serve({ fetch: app.fetch, hostname: host, port: options.port ?? 8000 }, () =>
       resolve(started as Server),
@@ -117,8 +118,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           const forced = setTimeout(() => server.closeAllConnections(), 2_000);
           await stopped;
           clearTimeout(forced);
-          await runtime.close().catch(() => {});
-          store.close();
+          await taskWeaver.close().catch(() => {});
+          await store.close();
         }
       })();
       return closing;

@@ -6,43 +6,45 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   AbortedError,
+  ExecutorUnavailableError,
   TaskWeaverError,
   createPost,
   createRound,
   loadConfig,
   type AppConfig,
-  type EventListener,
   type Round,
+  type SendMessageOptions,
+  type TaskWeaverEvent,
 } from "@taskweaver/core";
-import type { RuntimeFile, RuntimeSession, TaskWeaverRuntime } from "../runtime.js";
+import type { HostedSession, HostedSessionOptions, SessionHost } from "../session-host.js";
 export { parseServerSentEvents as parseSse } from "../sse-parser.js";
 
-export interface FakeRuntime extends TaskWeaverRuntime {
+export type FakeSessionHost = SessionHost & {
   readonly appDir: string;
   /** Every createSession call, in order. */
-  readonly createCalls: { sessionId?: string; rounds?: readonly Round[]; note?: string }[];
+  readonly createCalls: HostedSessionOptions[];
   /** Messages as the fake session received them (after the note). */
   readonly messages: string[];
   readonly stoppedSessions: string[];
   remove(): void;
-}
+};
 
 /**
  * Message commands: `slow` runs until interrupted (or 3 s), `fail` fails the round, `write NAME`
- * writes NAME into the working directory, `throw` rejects like a misuse.
+ * writes NAME into the working directory, `throw` fails the round as a kernel that cannot start
+ * does (`executor_unavailable`), `reject` rejects before any event, as the core does for a
+ * session it cannot run a round in.
  */
-export function createFakeRuntime(overrides: Record<string, unknown> = {}): FakeRuntime {
+export function createFakeSessionHost(overrides: Record<string, unknown> = {}): FakeSessionHost {
   const appDir = mkdtempSync(join(tmpdir(), "tw-api-unit-"));
   writeFileSync(join(appDir, "taskweaver_config.json"), "{}");
   const config: AppConfig = loadConfig({ appDir, env: {}, overrides });
-  const createCalls: FakeRuntime["createCalls"] = [];
+  const createCalls: FakeSessionHost["createCalls"] = [];
   const messages: string[] = [];
   const stoppedSessions: string[] = [];
   let counter = 0;
 
-  const createSession = async (
-    options: { sessionId?: string; rounds?: readonly Round[]; note?: string } = {},
-  ) => {
+  const createSession = async (options: HostedSessionOptions = {}): Promise<HostedSession> => {
     createCalls.push(options);
     counter += 1;
     const id = options.sessionId ?? `session-fake-${counter}-${Math.random().toString(16).slice(2, 8)}`;
@@ -52,20 +54,20 @@ export function createFakeRuntime(overrides: Record<string, unknown> = {}): Fake
     let running: AbortController | undefined;
     let stopped = false;
     const rounds: Round[] = [...(options.rounds ?? [])];
-    const session: RuntimeSession & { lastError?: TaskWeaverError } = {
+    const session: HostedSession = {
       id,
       workingDirectory,
       roles: ["Planner", "CodeInterpreter"],
-      async sendMessage(
-        message: string,
-        sendOptions: { onEvent?: EventListener; files?: RuntimeFile[] } = {},
-      ) {
+      async sendMessage(message: string, sendOptions: SendMessageOptions = {}) {
+        // Like the core: misuse rejects before any event; everything else is a round that
+        // begins with round-start and ends with round-end or round-error.
         if (stopped) throw new TaskWeaverError("session_stopped", "stopped");
         if (running) throw new TaskWeaverError("round_in_progress", "busy");
-        if (message === "throw") throw new TaskWeaverError("executor_unavailable", "No Python found.");
+        if (message === "reject")
+          throw new TaskWeaverError("session_stopped", "The session has been stopped.");
         const controller = new AbortController();
         running = controller;
-        const emit = (event: Parameters<EventListener>[0]) => sendOptions.onEvent?.(event);
+        const emit = (event: TaskWeaverEvent) => sendOptions.onEvent?.(event);
         const round = createRound(message);
         rounds.push(round);
         const ids = { sessionId: id, roundId: round.id };
@@ -79,6 +81,7 @@ export function createFakeRuntime(overrides: Record<string, unknown> = {}): Fake
         }
         messages.push(text);
         try {
+          if (message === "throw") throw new ExecutorUnavailableError("No Python found.");
           const userPost = createPost({ send_from: "User", send_to: "Planner", message: text });
           round.post_list.push(userPost);
           emit({ type: "post-start", ...ids, postId: userPost.id, role: "User" });
@@ -117,10 +120,9 @@ export function createFakeRuntime(overrides: Record<string, unknown> = {}): Fake
           round.state = "finished";
           emit({ type: "round-end", ...ids, round });
         } catch (caught) {
-          const error =
-            caught instanceof TaskWeaverError
-              ? caught
-              : new TaskWeaverError("internal_error", String(caught));
+          const error = TaskWeaverError.isInstance(caught)
+            ? caught
+            : new TaskWeaverError("internal_error", String(caught));
           round.state = "failed";
           session.lastError = error;
           emit({ type: "round-error", ...ids, error: { code: error.code, message: error.message }, round });

@@ -1,0 +1,62 @@
+import type { TaskWeaverEvent } from "@taskweaver/core";
+import type { RoundRun } from "./round-run.js";
+import type { SessionStore } from "./store/session-store.js";
+
+/**
+ * Writes the events of running rounds to the store, one after another per session, so that the
+ * event log keeps the core's order even when the store answers asynchronously; each event goes
+ * to the round's readers once it has its sequence number.
+ */
+export class EventRecorder {
+  /** The last pending write per session. */
+  private readonly writes = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly log: (message: string, error?: unknown) => void,
+  ) {}
+
+  /** Stores an event, persists what it changes (rounds, posts), and hands it to `run`'s readers. */
+  record(sessionId: string, run: RoundRun, event: TaskWeaverEvent): Promise<void> {
+    const previous = this.writes.get(sessionId) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      try {
+        const seq = await this.store.appendEvent(sessionId, event);
+        await this.persist(sessionId, event);
+        run.push({ seq, event });
+      } catch (error) {
+        // A failing store must not stop the round; the caller cannot be answered, so it is logged.
+        this.log(`storing a ${event.type} event of session ${sessionId} failed`, error);
+      }
+    });
+    this.writes.set(sessionId, next);
+    void next.then(() => {
+      if (this.writes.get(sessionId) === next) this.writes.delete(sessionId);
+    });
+    return next;
+  }
+
+  /** Settles once every event recorded so far for the session is written. */
+  async flush(sessionId: string): Promise<void> {
+    await this.writes.get(sessionId);
+  }
+
+  private async persist(sessionId: string, event: TaskWeaverEvent): Promise<void> {
+    switch (event.type) {
+      case "round-start":
+        await this.store.startRound(sessionId, { id: event.roundId, userQuery: event.userQuery });
+        break;
+      case "post-end":
+        await this.store.savePost(sessionId, event.roundId, event.post);
+        break;
+      case "round-end":
+        await this.store.finishRound(sessionId, event.round);
+        break;
+      case "round-error":
+        await this.store.finishRound(sessionId, { ...event.round, state: "failed" }, event.error);
+        break;
+      default:
+        break;
+    }
+  }
+}
