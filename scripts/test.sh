@@ -15,6 +15,12 @@ if [ -f scripts/docker-engine.sh ]; then
   fi
 fi
 
+if [ -f scripts/postgres.sh ]; then
+  # Prints "export TASKWEAVER_TEST_DATABASE_URL=..." for the cluster it started (installs postgresql when missing).
+  database=$(bash scripts/postgres.sh) || { echo "[test] could not start PostgreSQL" >&2; exit 1; }
+  eval "$database"
+fi
+
 report=$(mktemp -t vitest-report-XXXXXX.json)
 pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$report" "$@"
 status=$?

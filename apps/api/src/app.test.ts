@@ -712,7 +712,7 @@ describe("persistence and lifecycle", () => {
     // The slow round did not finish in 200 ms: it was interrupted and recorded as failed.
     const round = (await (await running).json()) as { state: string };
     expect(round.state).toBe("failed");
-    expect(await store.listRounds(id).map((item) => item.state)).toEqual(["failed"]);
+    expect((await store.listRounds(id)).map((item) => item.state)).toEqual(["failed"]);
   });
 });
 

@@ -2,7 +2,18 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PostSchema, type Post, type Round, type TaskWeaverEvent } from "@taskweaver/core";
-import type { SessionRecord, SessionStore, StoredEvent, StoredRound } from "./session-store.js";
+import { createWakeUps, subscribeToCommands, waitUntilNewer } from "./internal/wake-ups.js";
+import type {
+  RoundFailure,
+  RoundLease,
+  SessionCommand,
+  SessionCommandName,
+  SessionKernel,
+  SessionRecord,
+  SessionStore,
+  StoredEvent,
+  StoredRound,
+} from "./session-store.js";
 
 /** Options of {@link createSqliteSessionStore}. */
 export interface SqliteSessionStoreOptions {
@@ -10,11 +21,19 @@ export interface SqliteSessionStoreOptions {
   path: string;
   /** @default () => new Date() */
   now?: () => Date;
+  /**
+   * How often `waitForEvents` and `onCommand` look at the file for writes by other processes
+   * (writes through this store object wake them at once).
+   * @default 200
+   */
+  pollIntervalMs?: number;
 }
 
-const SCHEMA_VERSION = 1;
-
-const MIGRATION = `
+/** Numbered migrations; `PRAGMA user_version` records the last one applied. */
+const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
 CREATE TABLE IF NOT EXISTS sessions (
   id TEXT PRIMARY KEY,
   owner_key_hash TEXT,
@@ -51,8 +70,28 @@ CREATE TABLE IF NOT EXISTS events (
   event_json TEXT NOT NULL,
   created_at TEXT NOT NULL,
   PRIMARY KEY (session_id, seq)
+);`,
+  },
+  {
+    version: 2,
+    sql: `
+ALTER TABLE sessions ADD COLUMN kernel_json TEXT;
+CREATE TABLE round_leases (
+  session_id TEXT PRIMARY KEY REFERENCES sessions (id) ON DELETE CASCADE,
+  instance_id TEXT NOT NULL,
+  expires_at INTEGER NOT NULL
 );
-`;
+CREATE INDEX round_leases_by_instance ON round_leases (instance_id);
+CREATE TABLE session_commands (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  session_id TEXT NOT NULL,
+  instance_id TEXT NOT NULL,
+  command TEXT NOT NULL,
+  sent_at INTEGER NOT NULL
+);
+CREATE INDEX session_commands_by_instance ON session_commands (instance_id, id);`,
+  },
+];
 
 interface SessionRow {
   id: string;
@@ -60,6 +99,7 @@ interface SessionRow {
   created_at: string;
   roles_json: string;
   working_directory: string;
+  kernel_json: string | null;
 }
 
 interface RoundRow {
@@ -71,22 +111,59 @@ interface RoundRow {
   finished_at: string | null;
 }
 
+interface LeaseRow {
+  session_id: string;
+  instance_id: string;
+  expires_at: number;
+}
+
+interface CommandRow {
+  id: number;
+  session_id: string;
+  instance_id: string;
+  command: SessionCommandName;
+  sent_at: number;
+}
+
 function toRecord(row: SessionRow): SessionRecord {
-  return {
+  const record: SessionRecord = {
     id: row.id,
     ownerKeyHash: row.owner_key_hash,
     createdAt: row.created_at,
     roles: JSON.parse(row.roles_json) as string[],
     workingDirectory: row.working_directory,
   };
+  if (row.kernel_json !== null) record.kernel = JSON.parse(row.kernel_json) as SessionKernel;
+  return record;
+}
+
+function toLease(row: LeaseRow): RoundLease {
+  return { sessionId: row.session_id, instanceId: row.instance_id, expiresAt: new Date(row.expires_at) };
+}
+
+function migrate(database: Database.Database): void {
+  // IMMEDIATE takes the write lock first, so two processes opening a new file migrate one
+  // after the other and the second sees the version the first wrote.
+  database
+    .transaction(() => {
+      const version = database.pragma("user_version", { simple: true }) as number;
+      for (const migration of MIGRATIONS) {
+        if (migration.version <= version) continue;
+        database.exec(migration.sql);
+        database.pragma(`user_version = ${migration.version}`);
+      }
+    })
+    .immediate();
 }
 
 /**
  * The SQLite {@link SessionStore}: one file in WAL mode so readers (history, replays) never
- * wait for the writer of a running round.
+ * wait for the writer of a running round. better-sqlite3 is synchronous, so every call has
+ * happened by the time it returns its promise; call order is write order.
  */
 export function createSqliteSessionStore(options: SqliteSessionStoreOptions): SessionStore {
   const now = options.now ?? (() => new Date());
+  const pollIntervalMs = options.pollIntervalMs ?? 200;
   if (options.path !== ":memory:") mkdirSync(dirname(options.path), { recursive: true });
   const database = new Database(options.path);
   database.pragma("journal_mode = WAL");
@@ -94,15 +171,11 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   database.pragma("synchronous = NORMAL");
   database.pragma("foreign_keys = ON");
   database.pragma("busy_timeout = 5000");
-  const version = database.pragma("user_version", { simple: true }) as number;
-  if (version < SCHEMA_VERSION) {
-    database.exec(MIGRATION);
-    database.pragma(`user_version = ${SCHEMA_VERSION}`);
-  }
+  migrate(database);
 
   const statements = {
     insertSession: database.prepare(
-      "INSERT INTO sessions (id, owner_key_hash, created_at, roles_json, working_directory) VALUES (?, ?, ?, ?, ?)",
+      "INSERT INTO sessions (id, owner_key_hash, created_at, roles_json, working_directory, kernel_json) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     getSession: database.prepare("SELECT * FROM sessions WHERE id = ?"),
     listAll: database.prepare("SELECT * FROM sessions ORDER BY created_at, rowid"),
@@ -110,20 +183,17 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       "SELECT * FROM sessions WHERE owner_key_hash IS ? ORDER BY created_at, rowid",
     ),
     deleteSession: database.prepare("DELETE FROM sessions WHERE id = ?"),
-    nextRoundPosition: database.prepare(
-      "SELECT COALESCE(MAX(position), 0) + 1 AS next FROM rounds WHERE session_id = ?",
-    ),
+    setKernel: database.prepare("UPDATE sessions SET kernel_json = ? WHERE id = ?"),
     insertRound: database.prepare(
-      "INSERT OR IGNORE INTO rounds (id, session_id, position, user_query, state, created_at) VALUES (?, ?, ?, ?, 'created', ?)",
+      `INSERT OR IGNORE INTO rounds (id, session_id, position, user_query, state, created_at)
+       SELECT ?, ?, COALESCE(MAX(position), 0) + 1, ?, 'created', ? FROM rounds WHERE session_id = ?`,
     ),
     updateRound: database.prepare(
       "UPDATE rounds SET user_query = ?, state = ?, error_json = ?, finished_at = ? WHERE session_id = ? AND id = ?",
     ),
-    nextPostPosition: database.prepare(
-      "SELECT COALESCE(MAX(position), 0) + 1 AS next FROM posts WHERE session_id = ? AND round_id = ?",
-    ),
     upsertPost: database.prepare(
-      `INSERT INTO posts (session_id, round_id, id, position, post_json) VALUES (?, ?, ?, ?, ?)
+      `INSERT INTO posts (session_id, round_id, id, position, post_json)
+       SELECT ?, ?, ?, COALESCE(MAX(position), 0) + 1, ? FROM posts WHERE session_id = ? AND round_id = ?
        ON CONFLICT (session_id, round_id, id) DO UPDATE SET post_json = excluded.post_json`,
     ),
     deletePosts: database.prepare("DELETE FROM posts WHERE session_id = ? AND round_id = ?"),
@@ -132,8 +202,11 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       "SELECT round_id, post_json FROM posts WHERE session_id = ? ORDER BY round_id, position",
     ),
     lastSeq: database.prepare("SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE session_id = ?"),
+    // One statement, so the number is taken under SQLite's write lock even with other processes.
     insertEvent: database.prepare(
-      "INSERT INTO events (session_id, seq, type, round_id, event_json, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+      `INSERT INTO events (session_id, seq, type, round_id, event_json, created_at)
+       SELECT ?, COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM events WHERE session_id = ?
+       RETURNING seq`,
     ),
     listEvents: database.prepare(
       "SELECT seq, event_json FROM events WHERE session_id = ? AND seq > ? ORDER BY seq",
@@ -144,115 +217,146 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     failOne: database.prepare(
       "UPDATE rounds SET state = 'failed', error_json = ?, finished_at = ? WHERE state = 'created' AND session_id = ?",
     ),
+    failWithoutLease: database.prepare(
+      `UPDATE rounds SET state = 'failed', error_json = ?, finished_at = ?
+       WHERE state = 'created' AND session_id NOT IN (SELECT session_id FROM round_leases WHERE expires_at > ?)`,
+    ),
+    acquireLease: database.prepare(
+      `INSERT INTO round_leases (session_id, instance_id, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET instance_id = excluded.instance_id, expires_at = excluded.expires_at
+       WHERE round_leases.expires_at <= ?`,
+    ),
+    renewLeases: database.prepare(
+      "UPDATE round_leases SET expires_at = ? WHERE instance_id = ? AND expires_at > ? RETURNING session_id",
+    ),
+    releaseLease: database.prepare("DELETE FROM round_leases WHERE session_id = ? AND instance_id = ?"),
+    getLease: database.prepare("SELECT * FROM round_leases WHERE session_id = ?"),
+    expiredLeases: database.prepare(
+      "SELECT * FROM round_leases WHERE expires_at <= ? ORDER BY expires_at, session_id",
+    ),
+    insertCommand: database.prepare(
+      `INSERT INTO session_commands (session_id, instance_id, command, sent_at)
+       SELECT session_id, instance_id, ?, ? FROM round_leases WHERE session_id = ? AND expires_at > ?
+       RETURNING instance_id`,
+    ),
+    claimCommands: database.prepare("DELETE FROM session_commands WHERE instance_id = ? RETURNING *"),
+    ping: database.prepare("SELECT 1"),
   };
 
-  // Sequence numbers are handed out from memory so that appending stays one INSERT; the
-  // cache is filled from the table the first time a session appends after opening.
-  const lastSeqBySession = new Map<string, number>();
-  const lastEventSeq = (sessionId: string): number => {
-    let seq = lastSeqBySession.get(sessionId);
-    if (seq === undefined) {
-      seq = (statements.lastSeq.get(sessionId) as { seq: number }).seq;
-      lastSeqBySession.set(sessionId, seq);
-    }
-    return seq;
-  };
+  const wakeUps = createWakeUps();
+  const closing = new AbortController();
 
   const insertPost = (sessionId: string, roundId: string, post: Post) => {
-    const { next } = statements.nextPostPosition.get(sessionId, roundId) as { next: number };
-    statements.upsertPost.run(sessionId, roundId, post.id, next, JSON.stringify(post));
+    statements.upsertPost.run(sessionId, roundId, post.id, JSON.stringify(post), sessionId, roundId);
   };
 
-  const finishRound = database.transaction(
-    (sessionId: string, round: Round, error: { code: string; message: string } | undefined) => {
-      const { next } = statements.nextRoundPosition.get(sessionId) as { next: number };
-      const timestamp = now().toISOString();
-      statements.insertRound.run(round.id, sessionId, next, round.user_query, timestamp);
-      statements.updateRound.run(
-        round.user_query,
-        round.state === "created" ? "failed" : round.state,
-        error ? JSON.stringify(error) : null,
-        timestamp,
-        sessionId,
-        round.id,
-      );
-      statements.deletePosts.run(sessionId, round.id);
-      for (const post of round.post_list) insertPost(sessionId, round.id, post);
-    },
-  );
+  const finishRound = database.transaction((sessionId: string, round: Round, error: RoundFailure | undefined) => {
+    const timestamp = now().toISOString();
+    statements.insertRound.run(round.id, sessionId, round.user_query, timestamp, sessionId);
+    statements.updateRound.run(
+      round.user_query,
+      round.state === "created" ? "failed" : round.state,
+      error ? JSON.stringify(error) : null,
+      timestamp,
+      sessionId,
+      round.id,
+    );
+    statements.deletePosts.run(sessionId, round.id);
+    for (const post of round.post_list) insertPost(sessionId, round.id, post);
+  });
 
-  return {
-    createSession(record) {
+  const lastEventSeq = (sessionId: string): number =>
+    (statements.lastSeq.get(sessionId) as { seq: number }).seq;
+
+  const store: SessionStore = {
+    async createSession(record) {
       statements.insertSession.run(
         record.id,
         record.ownerKeyHash,
         record.createdAt,
         JSON.stringify(record.roles),
         record.workingDirectory,
+        record.kernel ? JSON.stringify(record.kernel) : null,
       );
     },
-    getSession(id) {
+    async getSession(id) {
       const row = statements.getSession.get(id) as SessionRow | undefined;
       return row ? toRecord(row) : undefined;
     },
-    listSessions(ownerKeyHash) {
+    async listSessions(ownerKeyHash) {
       const rows = (
         ownerKeyHash === undefined ? statements.listAll.all() : statements.listByOwner.all(ownerKeyHash)
       ) as SessionRow[];
       return rows.map(toRecord);
     },
-    deleteSession(id) {
-      lastSeqBySession.delete(id);
+    async deleteSession(id) {
       return statements.deleteSession.run(id).changes > 0;
     },
-    startRound(sessionId, round) {
-      const { next } = statements.nextRoundPosition.get(sessionId) as { next: number };
-      statements.insertRound.run(round.id, sessionId, next, round.userQuery, now().toISOString());
+    async setSessionKernel(sessionId, kernel) {
+      statements.setKernel.run(kernel ? JSON.stringify(kernel) : null, sessionId);
     },
-    savePost(sessionId, roundId, post) {
+    async startRound(sessionId, round) {
+      statements.insertRound.run(round.id, sessionId, round.userQuery, now().toISOString(), sessionId);
+    },
+    async savePost(sessionId, roundId, post) {
       insertPost(sessionId, roundId, post);
     },
-    finishRound(sessionId, round, error) {
+    async finishRound(sessionId, round, error) {
       finishRound(sessionId, round, error);
     },
-    listRounds(sessionId) {
+    async listRounds(sessionId) {
       const posts = new Map<string, Post[]>();
       for (const row of statements.listPosts.all(sessionId) as { round_id: string; post_json: string }[]) {
         const list = posts.get(row.round_id) ?? [];
         list.push(PostSchema.parse(JSON.parse(row.post_json)));
         posts.set(row.round_id, list);
       }
-      return (statements.listRounds.all(sessionId) as RoundRow[]).map((row) => ({
-        id: row.id,
-        user_query: row.user_query,
-        state: row.state,
-        post_list: posts.get(row.id) ?? [],
-        error: row.error_json ? (JSON.parse(row.error_json) as { code: string; message: string }) : null,
-        createdAt: row.created_at,
-        finishedAt: row.finished_at,
-      }));
+      return (statements.listRounds.all(sessionId) as RoundRow[]).map(
+        (row): StoredRound => ({
+          id: row.id,
+          user_query: row.user_query,
+          state: row.state,
+          post_list: posts.get(row.id) ?? [],
+          error: row.error_json ? (JSON.parse(row.error_json) as RoundFailure) : null,
+          createdAt: row.created_at,
+          finishedAt: row.finished_at,
+        }),
+      );
     },
-    appendEvent(sessionId, event) {
-      const seq = lastEventSeq(sessionId) + 1;
+    async appendEvent(sessionId, event) {
       const roundId = "roundId" in event ? event.roundId : null;
-      statements.insertEvent.run(
+      const { seq } = statements.insertEvent.get(
         sessionId,
-        seq,
         event.type,
         roundId,
         JSON.stringify(event),
         now().toISOString(),
-      );
-      lastSeqBySession.set(sessionId, seq);
+        sessionId,
+      ) as { seq: number };
+      wakeUps.wake(`event:${sessionId}`);
       return seq;
     },
-    listEvents(sessionId, afterSeq) {
+    async listEvents(sessionId, afterSeq) {
       return (statements.listEvents.all(sessionId, afterSeq) as { seq: number; event_json: string }[]).map(
         (row): StoredEvent => ({ seq: row.seq, event: JSON.parse(row.event_json) as TaskWeaverEvent }),
       );
     },
-    lastEventSeq,
-    failUnfinishedRounds(error, sessionId) {
+    async lastEventSeq(sessionId) {
+      return lastEventSeq(sessionId);
+    },
+    waitForEvents(sessionId, afterSeq, waitOptions = {}) {
+      return waitUntilNewer({
+        key: `event:${sessionId}`,
+        afterSeq,
+        latest: async () => lastEventSeq(sessionId),
+        wakeUps,
+        pollIntervalMs,
+        timeoutMs: waitOptions.timeoutMs ?? 30_000,
+        signal: waitOptions.signal,
+        closed: closing.signal,
+      });
+    },
+    async failUnfinishedRounds(error, sessionId) {
       const timestamp = now().toISOString();
       const json = JSON.stringify(error);
       const result =
@@ -261,8 +365,62 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
           : statements.failOne.run(json, timestamp, sessionId);
       return result.changes;
     },
-    close() {
+    async failRoundsWithoutLease(error, at) {
+      return statements.failWithoutLease.run(JSON.stringify(error), now().toISOString(), at.getTime()).changes;
+    },
+    async acquireRoundLease(sessionId, instanceId, ttlMs) {
+      const at = now().getTime();
+      return statements.acquireLease.run(sessionId, instanceId, at + ttlMs, at).changes > 0;
+    },
+    async renewLeases(instanceId, ttlMs) {
+      const at = now().getTime();
+      return (statements.renewLeases.all(at + ttlMs, instanceId, at) as { session_id: string }[])
+        .map((row) => row.session_id)
+        .sort();
+    },
+    async releaseRoundLease(sessionId, instanceId) {
+      return statements.releaseLease.run(sessionId, instanceId).changes > 0;
+    },
+    async getRoundLease(sessionId) {
+      const row = statements.getLease.get(sessionId) as LeaseRow | undefined;
+      return row ? toLease(row) : undefined;
+    },
+    async listExpiredLeases(at) {
+      return (statements.expiredLeases.all(at.getTime()) as LeaseRow[]).map(toLease);
+    },
+    async sendCommand(sessionId, command) {
+      const at = now().getTime();
+      const row = statements.insertCommand.get(command, at, sessionId, at) as { instance_id: string } | undefined;
+      if (row) wakeUps.wake(`command:${row.instance_id}`);
+      return row?.instance_id;
+    },
+    async onCommand(instanceId, handler) {
+      return subscribeToCommands({
+        instanceId,
+        claim: async () =>
+          (statements.claimCommands.all(instanceId) as CommandRow[])
+            .sort((left, right) => left.id - right.id)
+            .map(
+              (row): SessionCommand => ({
+                sessionId: row.session_id,
+                command: row.command,
+                instanceId: row.instance_id,
+                sentAt: new Date(row.sent_at),
+              }),
+            ),
+        handler,
+        wakeUps: { wake: wakeUps.wake, listen: (key, listener) => wakeUps.listen(`command:${key}`, listener) },
+        pollIntervalMs,
+        closed: closing.signal,
+      });
+    },
+    async ping() {
+      statements.ping.get();
+    },
+    async close() {
+      closing.abort();
       if (database.open) database.close();
     },
-  } satisfies SessionStore & { listRounds(sessionId: string): StoredRound[] };
+  };
+  return store;
 }

@@ -128,6 +128,10 @@ export const CONFIG_KEYS = {
   "api.max_message_chars": z.number().int().positive().default(20_000),
   "api.session_idle_timeout": z.number().positive().default(1_800),
   "api.shutdown_grace_period": z.number().min(0).default(30),
+  /** PostgreSQL URL of the session store (several instances share it); unset keeps SQLite at `api.database_path`. */
+  "api.database_url": optionalString,
+  /** Seconds without a heartbeat after which another instance fails a round as `instance_lost`. */
+  "api.instance_lost_timeout": z.number().positive().default(15),
   // Logging
   "logging.log_folder": z.string().default("logs"),
   "tracing.enabled": z.boolean().default(false),
