@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
-import { ConfigError, LlmNotConfiguredError } from "@taskweaver/core";
+import { ConfigError, LlmNotConfiguredError, LlmResponseError } from "@taskweaver/core";
 import { DEMO_CACHE_PATH, DEMO_PROJECT_DIR, loadDemoScript, main, type MainOptions } from "./main.js";
 import { createFakeApp } from "./testing/fake-session.js";
 
@@ -115,6 +115,7 @@ describe("main", () => {
       app: run.app,
       demo: true,
       demoScript: loadDemoScript(DEMO_PROJECT_DIR),
+      command: expect.stringMatching(/taskweaver$/),
     });
   });
 
@@ -146,7 +147,7 @@ describe("main", () => {
   });
 
   it("exits 1 when a round fails", async () => {
-    const app = createFakeApp(() => ({ posts: [], failure: { code: "x", message: "broken" } }));
+    const app = createFakeApp(() => ({ posts: [], failure: new LlmResponseError("broken") }));
     const run = setup({ createApp: async () => app });
     expect(await main(run.options)).toBe(1);
     expect(run.out()).toContain("TaskWeaver: [error] broken");

@@ -25,6 +25,8 @@ export type StartInteractive = (options: {
   app: ChatApp;
   demo: boolean;
   demoScript?: DemoScript;
+  /** The command hints tell the user to type (see `cliCommand`). */
+  command: string;
 }) => Promise<number>;
 
 /** Everything `main` touches, as parameters (tests pass their own). */
@@ -109,9 +111,10 @@ export async function main(options: MainOptions): Promise<number> {
       break;
   }
 
-  const [{ CONFIG_FILE_NAME, findAppDir, parseConfigAssignments }, { formatStartupError }] =
-    await Promise.all([import("@taskweaver/core"), import("./startup-errors.js")]);
+  const [{ CONFIG_FILE_NAME, findAppDir, parseConfigAssignments }, { formatStartupError }, { cliCommand }] =
+    await Promise.all([import("@taskweaver/core"), import("./startup-errors.js"), import("./command-name.js")]);
   const cwd = options.cwd ?? process.cwd();
+  const command = cliCommand(options.env);
   const demo = commandLine.demo;
   let app: ChatApp;
   try {
@@ -127,7 +130,7 @@ export async function main(options: MainOptions): Promise<number> {
     const appDir =
       commandLine.projectDir !== undefined ? resolve(cwd, commandLine.projectDir) : findAppDir(cwd);
     options.stderr.write(
-      formatStartupError(error, { configFile: appDir ? join(appDir, CONFIG_FILE_NAME) : undefined }),
+      formatStartupError(error, { configFile: appDir ? join(appDir, CONFIG_FILE_NAME) : undefined, command }),
     );
     return EXIT_USAGE;
   }
@@ -151,7 +154,7 @@ export async function main(options: MainOptions): Promise<number> {
     options.stdout.isTTY === true;
   try {
     if (interactive && options.startInteractive)
-      return await options.startInteractive({ app, demo, demoScript });
+      return await options.startInteractive({ app, demo, demoScript, command });
     const { runTranscript } = await import("./transcript.js");
     return await runTranscript({
       app,
@@ -161,6 +164,7 @@ export async function main(options: MainOptions): Promise<number> {
         ? `${DEMO_NOTICE}${demoScript ? `\nThe recorded request: ${demoScript.request}` : ""}`
         : undefined,
       firstMessageFiles: demoScript?.files,
+      demo: demo ? { request: demoScript?.request, command } : undefined,
       signal: options.signal,
     });
   } catch (error) {

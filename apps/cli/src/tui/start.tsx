@@ -14,6 +14,8 @@ export interface StartInteractiveOptions {
   demo: boolean;
   /** The demo's recorded request and files. */
   demoScript?: { request: string; files: { name: string; path: string }[] };
+  /** The command hints tell the user to type. @default "taskweaver" */
+  command?: string;
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   /** Aborting leaves the TUI as /exit does (the terminal hung up, SIGTERM). */
@@ -33,6 +35,7 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
     app: options.app,
     demo: options.demo,
     demoScript: options.demoScript,
+    command: options.command,
     history,
   });
   const leave = () => void controller.exit();
