@@ -13,5 +13,5 @@ export {
   type ScriptedToolCall,
 } from "@taskweaver/fake-openai";
 export { createTestAppDir, REPO_ROOT, TEST_PYTHON, type TestAppDir } from "./app-dir.js";
-export { cleanEnvironment, runCli, type CliRun } from "./cli-process.js";
+export { cleanEnvironment, runCli, runCommand, type CliRun, type RunCommandOptions } from "./cli-process.js";
 export { startTestApiServer } from "./api-server.js";
