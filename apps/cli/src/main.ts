@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChatApp } from "./app-types.js";
@@ -27,6 +27,8 @@ export type StartInteractive = (options: {
   demoScript?: DemoScript;
   /** The command hints tell the user to type (see `cliCommand`). */
   command: string;
+  /** Files of `--file`, attached to the first request. */
+  files: { name: string; path: string }[];
 }) => Promise<number>;
 
 /** Everything `main` touches, as parameters (tests pass their own). */
@@ -115,6 +117,12 @@ export async function main(options: MainOptions): Promise<number> {
     await Promise.all([import("@taskweaver/core"), import("./startup-errors.js"), import("./command-name.js")]);
   const cwd = options.cwd ?? process.cwd();
   const command = cliCommand(options.env);
+  const files = commandLine.files.map((file) => ({ name: basename(file), path: resolve(cwd, file) }));
+  const missing = files.find((file) => !existsSync(file.path) || !statSync(file.path).isFile());
+  if (missing) {
+    options.stderr.write(`Error: --file ${missing.path} is not a file.\n`);
+    return EXIT_USAGE;
+  }
   const demo = commandLine.demo;
   let app: ChatApp;
   try {
@@ -154,7 +162,7 @@ export async function main(options: MainOptions): Promise<number> {
     options.stdout.isTTY === true;
   try {
     if (interactive && options.startInteractive)
-      return await options.startInteractive({ app, demo, demoScript, command });
+      return await options.startInteractive({ app, demo, demoScript, command, files });
     const { runTranscript } = await import("./transcript.js");
     return await runTranscript({
       app,
@@ -163,7 +171,7 @@ export async function main(options: MainOptions): Promise<number> {
       notice: demo
         ? `${DEMO_NOTICE}${demoScript ? `\nThe recorded request: ${demoScript.request}` : ""}`
         : undefined,
-      firstMessageFiles: demoScript?.files,
+      firstMessageFiles: [...(demoScript?.files ?? []), ...files],
       demo: demo ? { request: demoScript?.request, command } : undefined,
       signal: options.signal,
     });

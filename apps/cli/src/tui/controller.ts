@@ -49,6 +49,8 @@ export interface ChatControllerOptions {
    * @default "taskweaver"
    */
   command?: string;
+  /** Files attached to the first request (`--file`), after the demo's. @default none */
+  files?: { name: string; path: string }[];
   history: InputHistory;
   /** Relative `/load` paths are resolved against it. @default process.cwd() */
   cwd?: string;
@@ -105,7 +107,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     round: undefined,
     roundStartedAt: undefined,
     activity: undefined,
-    pendingFiles: options.demoScript?.files ?? [],
+    pendingFiles: [...(options.demoScript?.files ?? []), ...(options.files ?? [])],
     session: undefined,
     phase: "starting",
     demo: options.demo ?? false,

@@ -16,6 +16,8 @@ export interface StartInteractiveOptions {
   demoScript?: { request: string; files: { name: string; path: string }[] };
   /** The command hints tell the user to type. @default "taskweaver" */
   command?: string;
+  /** Files attached to the first request (`--file`). @default none */
+  files?: { name: string; path: string }[];
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   /** Aborting leaves the TUI as /exit does (the terminal hung up, SIGTERM). */
@@ -36,6 +38,7 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
     demo: options.demo,
     demoScript: options.demoScript,
     command: options.command,
+    files: options.files,
     history,
   });
   const leave = () => void controller.exit();
