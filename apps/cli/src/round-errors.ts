@@ -13,11 +13,12 @@ export interface DemoContext {
  * Say that, name the request it knows, and how to ask anything with a real model.
  */
 export function demoAnswerMissingMessage(demo: DemoContext): string {
-  const known = demo.request === undefined ? "its recorded request" : `its recorded request: "${demo.request}"`;
   return [
-    `The demo replays a recorded conversation and knows only ${known}.`,
+    demo.request === undefined
+      ? "The demo replays a recorded conversation and knows only its recorded request."
+      : `The demo replays a recorded conversation and knows only its recorded request:\n  ${demo.request}`,
     "To ask your own questions, use a real model: set LLM_API_KEY and LLM_MODEL (and LLM_API_BASE",
-    `for servers other than OpenAI), then run ${demo.command} -p DIR without --demo, where DIR is`,
+    `for servers other than OpenAI), then run \`${demo.command} -p DIR\` without --demo, DIR being`,
     "your app directory (the sample one is project/).",
   ].join("\n");
 }

@@ -60,10 +60,11 @@ describe("runTranscript", () => {
     });
     expect(code).toBe(1);
     expect(text()).toContain(
-      'TaskWeaver: [error] The demo replays a recorded conversation and knows only its recorded request: "count the rows of demo_data.csv".',
+      "TaskWeaver: [error] The demo replays a recorded conversation and knows only its recorded request:\n" +
+        "  count the rows of demo_data.csv\n",
     );
     expect(text()).toContain("LLM_API_KEY and LLM_MODEL");
-    expect(text()).toContain("run taskweaver -p DIR without --demo");
+    expect(text()).toContain("run `taskweaver -p DIR` without --demo");
     expect(text()).not.toContain("cache key");
   });
 
