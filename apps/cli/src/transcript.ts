@@ -4,6 +4,7 @@ import type { ChatApp, ChatSession } from "./app-types.js";
 import { HUMAN_PREFIX, renderOpening } from "./banner.js";
 import { createTranscriptWriter } from "./render/transcript-writer.js";
 import { renderRoundError } from "./render/text.js";
+import { roundErrorMessage, type DemoContext } from "./round-errors.js";
 
 /** Options of {@link runTranscript}. */
 export interface TranscriptOptions {
@@ -16,6 +17,8 @@ export interface TranscriptOptions {
   firstMessageFiles?: { name: string; path: string }[];
   /** A line shown under the greeting, e.g. that this is a replay. */
   notice?: string;
+  /** Set in `--demo`: a request the recording does not know is explained, not shown as a cache miss. */
+  demo?: DemoContext;
   /**
    * Aborting interrupts the running round and stops reading input (Ctrl-C).
    * The result is then 130, the shell's code for an interrupted command.
@@ -61,7 +64,12 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
       firstFiles = undefined;
       try {
         round = await session.sendMessage(message, {
-          onEvent: (event) => writer.handle(event),
+          onEvent: (event) => {
+            if (event.type !== "round-error") return writer.handle(event);
+            // The session sets lastError before it sends round-error: the typed error.
+            const message = roundErrorMessage(session?.lastError, event.error.message, options.demo);
+            writer.handle({ ...event, error: { ...event.error, message } });
+          },
           ...(files && files.length > 0 ? { files } : {}),
         });
       } catch (error) {
