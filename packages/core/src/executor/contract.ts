@@ -95,6 +95,18 @@ export interface PluginLoadState {
   error?: string;
 }
 
+/** Whether a plugin of the app is usable in a session's kernel, and if not, what to do. */
+export interface PluginStatus {
+  name: string;
+  loaded: boolean;
+  /** The Python error's last line, e.g. `ModuleNotFoundError: No module named 'requests'`. */
+  error?: string;
+  /** The plugin's Python file, relative to the app directory when inside it. */
+  file?: string;
+  /** What the user can do about it. */
+  hint?: string;
+}
+
 export interface FileInfo {
   /** Path relative to the working directory, `/`-separated. */
   name: string;
