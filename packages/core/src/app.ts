@@ -16,6 +16,7 @@ import { saveExperience } from "./experience/save-experience.js";
 import { pluginToLoadSpec, pluginToPromptSignature } from "./plugins/plugin-render.js";
 import { createPluginSelector } from "./plugins/plugin-selector.js";
 import { loadPlugins, type PluginProblem, type PluginSpec } from "./plugins/plugin-spec.js";
+import { pluginStatuses } from "./plugins/plugin-status.js";
 import { EXTRA_ROLES } from "./roles/extra-roles.js";
 import { verificationPolicyFromConfig } from "./verification/policy.js";
 import { createCodeVerifier } from "./verification/verify-code.js";
@@ -127,14 +128,22 @@ function pluginSignaturesFor(
   if (plugins.length === 0) return undefined;
   const render = (selected: readonly PluginSpec[]) =>
     selected.length > 0 ? selected.map(pluginToPromptSignature).join("\n\n") : undefined;
-  if (!config.get("code_generator.enable_auto_plugin_selection")) return render(plugins);
+  // Plugins that failed to load into the kernel are left out, so the model does not plan with them.
+  const usable = async () => {
+    const unavailable = await services.unavailablePlugins();
+    return unavailable.size === 0 ? plugins : plugins.filter((plugin) => !unavailable.has(plugin.name));
+  };
+  if (!config.get("code_generator.enable_auto_plugin_selection")) return async () => render(await usable());
   const selector = createPluginSelector({
     plugins,
     model: services.languageModel(config.get("code_generator.llm_alias")),
     topK: config.get("code_generator.auto_plugin_selection_topk"),
     cacheFile: join(config.get("plugin.base_path"), ".plugin_embeddings.json"),
   });
-  return async (request, signal) => render(await selector.select(request, { signal }));
+  return async (request, signal) => {
+    const candidates = new Set((await usable()).map((plugin) => plugin.name));
+    return render((await selector.select(request, { signal })).filter((plugin) => candidates.has(plugin.name)));
+  };
 }
 
 /**
@@ -223,12 +232,19 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
       const owner: { session?: Session } = {};
       const built: Role[] = [];
       const examples = new Map<string, Promise<Round[][]>>();
+      let loadedSpecs: readonly PluginSpec[] = [];
       const services: RoleServices = {
         config,
         languageModel,
         executor: () => owner.session!.executor(),
         workers: () => built.filter((role) => role.alias !== "Planner"),
         plugins: async () => (await plugins()).plugins,
+        unavailablePlugins: async () => {
+          // Waits for the kernel's set-up, which loads the plugins. Without a kernel (it failed
+          // to start) nothing is known to be missing: the failure shows where code runs.
+          const executor = await owner.session!.executor().catch(() => undefined);
+          return new Set(executor?.pluginStates?.filter((state) => !state.loaded).map((state) => state.name));
+        },
         experience,
         examples: (kind) => {
           let loaded = examples.get(kind);
@@ -264,8 +280,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         stopConditions: [internalStepLimit(config.get("session.max_internal_chat_round_num"))],
         executorFactory,
         prepareExecutor: async (executor) => {
-          for (const plugin of (await plugins()).plugins) await executor.loadPlugin(pluginToLoadSpec(plugin));
+          // One plugin that cannot load (a missing module, an error at import) is reported
+          // through the session's plugin statuses; the others and the kernel keep working.
+          loadedSpecs = (await plugins()).plugins;
+          for (const plugin of loadedSpecs) await executor.loadPlugin(pluginToLoadSpec(plugin));
         },
+        pluginStatuses: (executor) => pluginStatuses(loadedSpecs, executor.pluginStates ?? [], config.appDir),
         generateId,
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,

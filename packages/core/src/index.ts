@@ -53,6 +53,7 @@ export type {
   ExecutorRequest,
   FileInfo,
   PluginLoadSpec,
+  PluginLoadState,
   RichDisplay,
 } from "./executor/contract.js";
 export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./session/events.js";

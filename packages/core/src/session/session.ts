@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
-import type { CodeExecutor, ExecutorFactory } from "../executor/contract.js";
+import type { CodeExecutor, ExecutorFactory, PluginStatus } from "../executor/contract.js";
+import { samePluginStatuses } from "../plugins/plugin-status.js";
 import { createPost, createRound } from "../memory/factories.js";
 import type { SavedExperience } from "../experience/save-experience.js";
 import type { IdGenerator } from "../memory/ids.js";
@@ -33,6 +34,8 @@ export interface SessionInit {
   executorFactory: ExecutorFactory;
   /** Runs once on every new executor after it started (e.g. loads plugins). */
   prepareExecutor?: (executor: CodeExecutor) => Promise<void>;
+  /** Which plugins the executor has usable now; read after preparing and after each reply. */
+  pluginStatuses?: (executor: CodeExecutor) => PluginStatus[];
   generateId: IdGenerator;
   /** Rounds restored from storage (kept as they are). */
   rounds?: readonly Round[];
@@ -55,6 +58,12 @@ export class Session {
   private readonly history: Round[];
   private readonly listeners = new Set<EventListener>();
   private executorPromise: Promise<CodeExecutor> | undefined;
+  /** The started executor, once `executorPromise` has resolved. */
+  private readyExecutor: CodeExecutor | undefined;
+  private pluginStatusList: PluginStatus[] = [];
+  /** Delivers an event to the running round's `onEvent` as well as to subscribers. */
+  private roundEmit: ((event: TaskWeaverEvent) => void) | undefined;
+  private runningRoundId: string | undefined;
   private running: { controller: AbortController; promise: Promise<Round> } | undefined;
   private stopped = false;
   private pendingNote: string | undefined;
@@ -77,6 +86,14 @@ export class Session {
   /** All rounds, failed ones included. */
   get rounds(): readonly Round[] {
     return this.history;
+  }
+
+  /**
+   * The app's enabled plugins and whether each loaded into the session's kernel; empty until a
+   * kernel has started. A plugin that did not load is left out of the prompts.
+   */
+  get plugins(): readonly PluginStatus[] {
+    return this.pluginStatusList;
   }
 
   get isRunning(): boolean {
@@ -103,6 +120,8 @@ export class Session {
         await executor.stop().catch(() => undefined);
         throw error;
       }
+      this.readyExecutor = executor;
+      this.refreshPluginStatuses();
       return executor;
     })();
     // A failed start is retried on next use rather than remembered forever.
@@ -110,6 +129,34 @@ export class Session {
       this.executorPromise = undefined;
     });
     return this.executorPromise;
+  }
+
+  /** Emits `plugin-status` when what the kernel has loaded differs from what was last said. */
+  private refreshPluginStatuses(): void {
+    const executor = this.readyExecutor;
+    if (!executor || !this.init.pluginStatuses) return;
+    const next = this.init.pluginStatuses(executor);
+    if (samePluginStatuses(this.pluginStatusList, next)) return;
+    this.pluginStatusList = next;
+    const event: TaskWeaverEvent = {
+      type: "plugin-status",
+      sessionId: this.id,
+      ...(this.runningRoundId ? { roundId: this.runningRoundId } : {}),
+      plugins: next,
+    };
+    if (this.roundEmit) this.roundEmit(event);
+    else this.notify(event);
+  }
+
+  private notify(event: TaskWeaverEvent, onEvent?: EventListener): void {
+    for (const listener of [onEvent, ...this.listeners]) {
+      if (!listener) continue;
+      try {
+        listener(event);
+      } catch {
+        // A broken listener must not break the round.
+      }
+    }
   }
 
   /** Starts the kernel in the background so the first execution does not wait for it. */
@@ -165,6 +212,7 @@ export class Session {
     await this.interrupt();
     const executorPromise = this.executorPromise;
     this.executorPromise = undefined;
+    this.readyExecutor = undefined;
     if (executorPromise) {
       const executor = await executorPromise.catch(() => undefined);
       await executor?.stop();
@@ -186,6 +234,7 @@ export class Session {
   async stopKernel(): Promise<void> {
     const executorPromise = this.executorPromise;
     this.executorPromise = undefined;
+    this.readyExecutor = undefined;
     const executor = await executorPromise?.catch(() => undefined);
     await executor?.stop();
   }
@@ -195,18 +244,11 @@ export class Session {
     let userQuery = message;
     const round = createRound(message, generateId);
     this.history.push(round);
-    const emit = (event: TaskWeaverEvent) => {
-      for (const listener of [options.onEvent, ...this.listeners]) {
-        if (!listener) continue;
-        try {
-          listener(event);
-        } catch {
-          // A broken listener must not break the round.
-        }
-      }
-    };
+    const emit = (event: TaskWeaverEvent) => this.notify(event, options.onEvent);
     const ids = { sessionId: this.id, roundId: round.id };
     emit({ type: "round-start", ...ids, userQuery: message });
+    this.roundEmit = emit;
+    this.runningRoundId = round.id;
 
     try {
       if (options.files && options.files.length > 0) {
@@ -248,6 +290,8 @@ export class Session {
         });
         internalSteps += 1;
         round.post_list.push(post);
+        // A restart inside the reply (timeout, dead kernel) may have loaded plugins differently.
+        this.refreshPluginStatuses();
         if (signal.aborted) throw new AbortedError(stoppedMessage);
         current = post;
       }
@@ -263,6 +307,9 @@ export class Session {
       this.lastError = error;
       emit({ type: "round-error", ...ids, error: { code: error.code, message: error.message }, round });
       return round;
+    } finally {
+      this.roundEmit = undefined;
+      this.runningRoundId = undefined;
     }
   }
 
