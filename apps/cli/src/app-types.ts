@@ -20,16 +20,18 @@ export type SendMessageOptions = Pick<CoreSendMessageOptions, "onEvent" | "signa
 /**
  * One conversation with its own kernel: `sendMessage`, `interrupt`, `stop`, its id, working
  * directory, role aliases and `lastError` (the error of the last failed round). Saving for
- * experience (`/save`) is optional so a fake may leave it out.
+ * experience (`/save`), the plugin statuses and event subscription are optional so a fake may
+ * leave them out.
  */
 export type ChatSession = Pick<
   Session,
   "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop" | "lastError"
 > &
-  Partial<Pick<Session, "saveExperience">>;
+  Partial<Pick<Session, "saveExperience" | "plugins" | "subscribe">>;
 
 /** A loaded TaskWeaver app directory: its config, sessions and plugin problems. */
-export type ChatApp = Pick<TaskWeaverApp, "config" | "close"> & {
+export type ChatApp = Pick<TaskWeaverApp, "config" | "close"> &
+  Partial<Pick<TaskWeaverApp, "exampleProblems">> & {
   createSession(options?: { sessionId?: string }): Promise<ChatSession>;
   /** Plugin files that could not be loaded (the other plugins still work). */
   plugins?(): Promise<Pick<Awaited<ReturnType<TaskWeaverApp["plugins"]>>, "problems">>;

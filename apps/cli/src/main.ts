@@ -148,6 +148,9 @@ export async function main(options: MainOptions): Promise<number> {
     for (const problem of (await app.plugins?.())?.problems ?? []) {
       options.stderr.write(`warning: plugin ${problem.file} was not loaded: ${problem.message}\n`);
     }
+    for (const problem of (await app.exampleProblems?.()) ?? []) {
+      options.stderr.write(`warning: ${problem.message} The example is left out.\n`);
+    }
   } catch (error) {
     options.stderr.write(formatStartupError(error));
   }
@@ -168,6 +171,7 @@ export async function main(options: MainOptions): Promise<number> {
       app,
       input: options.stdin,
       output: options.stdout,
+      warnings: options.stderr,
       notice: demo
         ? `${DEMO_NOTICE}${demoScript ? `\nThe recorded request: ${demoScript.request}` : ""}`
         : undefined,

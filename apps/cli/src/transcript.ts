@@ -2,6 +2,7 @@ import { createInterface } from "node:readline";
 import type { Round } from "@taskweaver/core";
 import type { ChatApp, ChatSession } from "./app-types.js";
 import { HUMAN_PREFIX, renderOpening } from "./banner.js";
+import { watchPluginProblems } from "./plugin-notices.js";
 import { createTranscriptWriter } from "./render/transcript-writer.js";
 import { renderRoundError } from "./render/text.js";
 import { roundErrorMessage, type DemoContext } from "./round-errors.js";
@@ -13,6 +14,8 @@ export interface TranscriptOptions {
   input: NodeJS.ReadableStream;
   /** Where the transcript goes (stdout). */
   output: { write(text: string): unknown };
+  /** Where warnings go, e.g. a plugin that could not be loaded (stderr). @default `output` */
+  warnings?: { write(text: string): unknown };
   /** Files attached to the first request (the demo's data). */
   firstMessageFiles?: { name: string; path: string }[];
   /** A line shown under the greeting, e.g. that this is a replay. */
@@ -39,6 +42,7 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
     output.write(text);
   };
   let session: ChatSession | undefined;
+  let stopWatching: (() => void) | undefined;
   let allFinished = true;
   let firstFiles = options.firstMessageFiles;
   const onAbort = () => {
@@ -51,6 +55,8 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
   const pending = lines[Symbol.asyncIterator]();
   try {
     session = await app.createSession();
+    const warnings = options.warnings ?? output;
+    stopWatching = watchPluginProblems(session, (line) => warnings.write(`warning: ${line}\n`));
     write(renderOpening());
     if (options.notice) write(`${options.notice}\n`);
     for await (const line of { [Symbol.asyncIterator]: () => pending }) {
@@ -84,6 +90,7 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
       if (options.signal?.aborted) break;
     }
   } finally {
+    stopWatching?.();
     options.signal?.removeEventListener("abort", onAbort);
     lines.close();
     await app.close();

@@ -9,7 +9,7 @@ import { createId, type IdGenerator } from "./memory/ids.js";
 import type { Round } from "./memory/types.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
 import { roundCompressorFromConfig } from "./compression/from-config.js";
-import { loadExamples } from "./examples/load-examples.js";
+import { loadExamples, type ExampleProblem } from "./examples/load-examples.js";
 import type { ExperienceStore } from "./experience/experience-store.js";
 import { experienceRetrieverFromConfig, experienceStoreFromConfig } from "./experience/from-config.js";
 import { saveExperience } from "./experience/save-experience.js";
@@ -75,6 +75,11 @@ export interface TaskWeaverApp {
   /** Problems noticed while running that did not stop it (an unreadable experience file, ...). */
   readonly warnings: readonly string[];
   createSession(options?: CreateSessionOptions): Promise<Session>;
+  /**
+   * Example files (`planner.example_base_path`, `code_generator.example_base_path`) that cannot
+   * be used and are left out, naming file and field; empty when `<role>.use_example` is off.
+   */
+  exampleProblems(): Promise<readonly ExampleProblem[]>;
   /** Stops every session's kernel, and kernels the runtime started ahead (warm pool). */
   close(): Promise<void>;
 }
@@ -220,6 +225,17 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     languageModel: defaultModel,
     plugins,
     warnings,
+    async exampleProblems() {
+      const problems: ExampleProblem[] = [];
+      for (const kind of ["planner", "code_generator"] as const) {
+        if (!config.get(`${kind}.use_example`)) continue;
+        await loadExamples(config.get(`${kind}.example_base_path`), {
+          roleAliases: [],
+          onProblem: (problem) => problems.push(problem),
+        });
+      }
+      return problems;
+    },
     async createSession(sessionOptions: CreateSessionOptions = {}) {
       const id = sessionOptions.sessionId ?? generateId("session");
       if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) {
@@ -252,6 +268,8 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
             loaded = config.get(`${kind}.use_example`)
               ? loadExamples(config.get(`${kind}.example_base_path`), {
                   roleAliases: built.map((role) => role.alias),
+                  // Reported once by exampleProblems(); a session goes on without the file.
+                  onProblem: () => {},
                 }).then((conversations) => conversations.map((conversation) => conversation.rounds))
               : Promise.resolve([]);
             examples.set(kind, loaded);

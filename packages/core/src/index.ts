@@ -54,6 +54,7 @@ export type {
   FileInfo,
   PluginLoadSpec,
   PluginLoadState,
+  PluginStatus,
   RichDisplay,
 } from "./executor/contract.js";
 export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./session/events.js";
@@ -134,7 +135,8 @@ export {
   pluginToTool,
   pythonTypeToJsonSchema,
 } from "./plugins/plugin-render.js";
-export { loadExamples, type LoadExamplesOptions } from "./examples/load-examples.js";
+export { describePluginStatus } from "./plugins/plugin-status.js";
+export { loadExamples, type ExampleProblem, type LoadExamplesOptions } from "./examples/load-examples.js";
 export { EXTRA_ROLES } from "./roles/extra-roles.js";
 export { createEcho, ECHO_ALIAS, type EchoOptions } from "./roles/echo.js";
 export { createRecepta, RECEPTA_ALIAS, RECEPTA_REPLY, type ReceptaOptions } from "./roles/recepta.js";

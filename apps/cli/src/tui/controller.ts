@@ -4,6 +4,7 @@ import { AbortedError, type TaskWeaverEvent } from "@taskweaver/core";
 import type { AttachedFile, ChatApp, ChatSession } from "../app-types.js";
 import { applyEvent, createRoundView, type PostView, type RoundView } from "../render/conversation.js";
 import { roundErrorMessage } from "../round-errors.js";
+import { describePluginsForInfo, watchPluginProblems } from "../plugin-notices.js";
 import { helpText, parseCommand, unquote } from "./commands.js";
 import type { InputHistory } from "./history.js";
 
@@ -128,8 +129,11 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     workingDirectory: value.workingDirectory,
   });
 
+  let stopWatchingPlugins: (() => void) | undefined;
   const openSession = async () => {
+    stopWatchingPlugins?.();
     session = await app.createSession();
+    stopWatchingPlugins = watchPluginProblems(session, (line) => notice(line.charAt(0).toUpperCase() + line.slice(1), "warning"));
     set({ session: describeSession(session) });
   };
 
@@ -262,6 +266,8 @@ export function createChatController(options: ChatControllerOptions): ChatContro
       `App dir:  ${config.appDir}`,
       `Workdir:  ${state.session?.workingDirectory ?? "(unknown)"}`,
     ];
+    const plugins = describePluginsForInfo(session?.plugins);
+    if (plugins.length > 0) lines.push("Plugins:", ...plugins);
     notice(lines.join("\n"));
   };
 
