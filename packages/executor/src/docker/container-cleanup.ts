@@ -1,35 +1,30 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { hostname } from "node:os";
+import { createExitCleanupList } from "../internal/exit-cleanup.js";
 import type { DockerEndpoint, DockerEngineClient } from "./engine-client.js";
 import { HOST_NAME_LABEL, HOST_PID_LABEL, IPC_DIR_LABEL, MANAGED_LABEL } from "./container-options.js";
 
 /**
  * Kernel containers must not outlive the process that started them. `stop()` removes them in
  * the normal case; this module covers the others: the host process exiting or being signalled
- * (exit hooks), and a host that was killed outright (stale containers removed at the next start).
- *
- * The registry is process-wide on purpose: process exit is process-wide, and every executor in
- * the process must be cleaned up by the one hook.
+ * (the package's exit hooks, `internal/exit-cleanup.ts`), and a host that was killed outright
+ * (stale containers removed at the next start).
  */
 
 interface LiveContainer {
+  id: string;
   endpoint: DockerEndpoint;
   ipcDirectory: string;
 }
-
-const liveContainers = new Map<string, LiveContainer>();
-let hooksInstalled = false;
 
 /**
  * Removes containers synchronously: `exit` handlers cannot wait for promises, so a short-lived
  * Node child process makes the API calls while this one blocks.
  */
-function removeContainersSynchronously(): void {
-  if (liveContainers.size === 0) return;
-  const targets = [...liveContainers.entries()].map(([id, live]) => ({ id, endpoint: live.endpoint }));
-  for (const live of liveContainers.values()) rmSync(live.ipcDirectory, { recursive: true, force: true });
-  liveContainers.clear();
+function removeContainersSynchronously(containers: LiveContainer[]): void {
+  for (const live of containers) rmSync(live.ipcDirectory, { recursive: true, force: true });
+  const targets = containers.map((live) => ({ id: live.id, endpoint: live.endpoint }));
   const script = `
     const http = require("node:http");
     const targets = JSON.parse(process.argv[1]);
@@ -47,46 +42,21 @@ function removeContainersSynchronously(): void {
   spawnSync(process.execPath, ["-e", script, JSON.stringify(targets)], { stdio: "ignore", timeout: 15_000 });
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  // Another listener means the application handles this signal itself (e.g. SIGINT to
-  // interrupt a round) and will exit through process.exit, which runs the "exit" hook.
-  if (process.listenerCount(signal) > 1) return;
-  // We are the only listener, so without us the signal would have killed the process: clean up,
-  // then die from the same signal as if we had never been here.
-  removeContainersSynchronously();
-  process.off(signal, onSignal);
-  process.kill(process.pid, signal);
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", removeContainersSynchronously);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
-}
-
-function uninstallHooksWhenIdle(): void {
-  if (!hooksInstalled || liveContainers.size > 0) return;
-  hooksInstalled = false;
-  process.off("exit", removeContainersSynchronously);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, onSignal);
-}
+const liveContainers = createExitCleanupList<string, LiveContainer>(removeContainersSynchronously);
 
 /** Remembers a container so that it is removed if this process exits before `stop()`. */
 export function registerContainerForExitCleanup(id: string, endpoint: DockerEndpoint, ipcDirectory: string): void {
-  liveContainers.set(id, { endpoint, ipcDirectory });
-  installHooks();
+  liveContainers.add(id, { id, endpoint, ipcDirectory });
 }
 
 /** Forgets a container that was removed normally. */
 export function unregisterContainerForExitCleanup(id: string): void {
   liveContainers.delete(id);
-  uninstallHooksWhenIdle();
 }
 
 /** Ids of containers this process would remove on exit (for tests and diagnostics). */
 export function containersPendingExitCleanup(): string[] {
-  return [...liveContainers.keys()];
+  return liveContainers.keys();
 }
 
 /** True when a process with this pid exists on this machine. */
