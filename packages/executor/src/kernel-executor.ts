@@ -12,10 +12,10 @@ import {
   type IdGenerator,
   type PluginLoadSpec,
 } from "@taskweaver/core";
-import { stripAnsi } from "./ansi.js";
-import { ExecutionCollector } from "./execution-collector.js";
-import type { KernelClient } from "./protocol/kernel-client.js";
-import type { ExecuteReplyContent, JupyterMessage } from "./protocol/messages.js";
+import { stripAnsi } from "./internal/ansi.js";
+import { ExecutionCollector } from "./internal/execution-collector.js";
+import type { KernelClient } from "./internal/protocol/kernel-client.js";
+import type { ExecuteReplyContent, JupyterMessage } from "./internal/protocol/messages.js";
 import {
   createBindWorkingDirectoryCode,
   createBootstrapCode,
@@ -23,8 +23,8 @@ import {
   createSetSessionVariablesCode,
   readSupportSource,
   type SupportInstallOptions,
-} from "./support-code.js";
-import type { WorkingDirectoryFiles } from "./working-directory.js";
+} from "./internal/support-code.js";
+import type { WorkingDirectoryFiles } from "./internal/working-directory.js";
 
 /**
  * A started, ready kernel (kernel_info answered) as a runtime hands it to the executor. Kernel

@@ -1,7 +1,7 @@
 import { TaskWeaverError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "./kernel-executor.js";
-import { createBootstrapCode, readSupportSource, type SupportInstallOptions } from "./support-code.js";
-import { stripAnsi } from "./ansi.js";
+import { createBootstrapCode, readSupportSource, type SupportInstallOptions } from "./internal/support-code.js";
+import { stripAnsi } from "./internal/ansi.js";
 
 /** Options of `createWarmPool`. */
 export interface WarmPoolOptions {
