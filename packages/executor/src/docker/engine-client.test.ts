@@ -191,6 +191,8 @@ describe("DockerEngineClient", () => {
     expect(seen[0]).toContain('filters={"label":["io.taskweaver.managed=true"]}');
     const error = await client.startContainer("abc").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DockerApiError);
+    expect(DockerApiError.isInstance(error)).toBe(true);
+    expect(DockerApiError.isInstance(new ExecutorUnavailableError("not an API error"))).toBe(false);
     expect((error as DockerApiError).status).toBe(500);
     expect((error as Error).message).toContain("engine exploded");
   });
