@@ -15,6 +15,7 @@ import {
   startFakeOpenAIServer,
   TEST_PYTHON,
   type FakeOpenAIServer,
+  type ScriptedPlan,
 } from "../src/index.js";
 
 let server: FakeOpenAIServer;
@@ -34,7 +35,7 @@ afterAll(async () => {
   rmSync(appDir, { recursive: true, force: true });
 });
 
-const plan = { reasoning: "Sum the column with the plugin.", steps: ["load the data and sum it", "report"] };
+const plan: ScriptedPlan = { reasoning: "Sum the column with the plugin.", steps: ["load the data and sum it", "report"] };
 
 it("runs the working plugin in the first round and reports the two broken ones once on stderr", async () => {
   const firstChat = server.chatRequests.length;

@@ -13,10 +13,10 @@ import {
   type PluginLoadSpec,
   type PluginLoadState,
 } from "@taskweaver/core";
-import { stripAnsi } from "./ansi.js";
-import { ExecutionCollector } from "./execution-collector.js";
-import type { KernelClient } from "./protocol/kernel-client.js";
-import type { ExecuteReplyContent, JupyterMessage } from "./protocol/messages.js";
+import { stripAnsi } from "./internal/ansi.js";
+import { ExecutionCollector } from "./internal/execution-collector.js";
+import type { KernelClient } from "./internal/protocol/kernel-client.js";
+import type { ExecuteReplyContent, JupyterMessage } from "./internal/protocol/messages.js";
 import {
   createBindWorkingDirectoryCode,
   createBootstrapCode,
@@ -24,8 +24,8 @@ import {
   createSetSessionVariablesCode,
   readSupportSource,
   type SupportInstallOptions,
-} from "./support-code.js";
-import type { WorkingDirectoryFiles } from "./working-directory.js";
+} from "./internal/support-code.js";
+import type { WorkingDirectoryFiles } from "./internal/working-directory.js";
 
 /**
  * A started, ready kernel (kernel_info answered) as a runtime hands it to the executor. Kernel

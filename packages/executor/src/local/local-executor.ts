@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import type { AppConfig, CodeExecutor, ExecutorFactory, IdGenerator } from "@taskweaver/core";
 import { createKernelExecutor, type KernelLauncher } from "../kernel-executor.js";
 import { createWarmPool, type WarmPool } from "../warm-pool.js";
-import { createWorkingDirectoryFiles } from "../working-directory.js";
+import { createWorkingDirectoryFiles } from "../internal/working-directory.js";
 import { createLocalKernelLauncher } from "./local-kernel.js";
 import { findPythonWithIpykernel } from "./python-discovery.js";
 

@@ -7,8 +7,8 @@ import {
   type IdGenerator,
 } from "@taskweaver/core";
 import { createKernelExecutor, type KernelLauncher } from "../kernel-executor.js";
-import type { KernelClient } from "../protocol/kernel-client.js";
-import type { WorkingDirectoryFiles } from "../working-directory.js";
+import type { KernelClient } from "../internal/protocol/kernel-client.js";
+import type { WorkingDirectoryFiles } from "../internal/working-directory.js";
 import { createJupyterRestClient, type JupyterRestClient } from "./jupyter-rest-client.js";
 import { createContentsApiFiles, createKernelFiles } from "./remote-files.js";
 import { createRemoteKernelLauncher } from "./remote-kernel.js";

@@ -6,7 +6,7 @@ import type { PluginLoadSpec } from "@taskweaver/core";
 export const EVENT_MIME = "application/vnd.taskweaver.event+json";
 
 /** Where the Python support code lives: `python/` next to `src/` and `dist/` in the package. */
-export const SUPPORT_CODE_PATH = fileURLToPath(new URL("../python/taskweaver_support.py", import.meta.url));
+export const SUPPORT_CODE_PATH = fileURLToPath(new URL("../../python/taskweaver_support.py", import.meta.url));
 
 let supportSource: Promise<string> | undefined;
 
