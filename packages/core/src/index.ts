@@ -1,3 +1,16 @@
+/*
+ * Layers, lowest first; a file imports only from its own layer or lower ones (checked by
+ * layers.test.ts):
+ *   1. errors.ts, text/ (cutting long text), parsing/ (streamed JSON, zod issues)
+ *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/
+ *   3. llm/ (model clients)
+ *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, examples/
+ *   5. compression/, experience/
+ *   6. roles/
+ *   7. session/
+ *   8. app.ts, testing/
+ *   9. index.ts, internal/
+ */
 export {
   AbortedError,
   ConfigError,
@@ -55,7 +68,7 @@ export type {
   PluginLoadSpec,
   RichDisplay,
 } from "./executor/contract.js";
-export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./session/events.js";
+export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./events/types.js";
 export type {
   ChatContentPart,
   ChatMessage,

@@ -1,7 +1,7 @@
 import { AbortedError } from "../errors.js";
 import type { LanguageModel } from "../llm/types.js";
 import type { Round } from "../memory/types.js";
-import { fieldText, requestModelAnswer } from "../roles/model-answer.js";
+import { fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
 
 export interface RoundCompressorOptions {
   /** Writes the summaries. */

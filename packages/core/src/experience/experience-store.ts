@@ -6,7 +6,7 @@ import { AbortedError, TaskWeaverError } from "../errors.js";
 import { formatRoundsAsText } from "../compression/format-rounds.js";
 import type { LanguageModel } from "../llm/types.js";
 import { AttachmentTypeSchema, type Round } from "../memory/types.js";
-import { fieldText, requestModelAnswer } from "../roles/model-answer.js";
+import { fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
 import { experienceFileName } from "./save-experience.js";
 
 /** A processed or hand-written experience file, `exp_<id>.yaml` (TaskWeaver's field names). */

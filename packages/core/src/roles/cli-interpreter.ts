@@ -2,14 +2,15 @@ import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import type { Post, Round } from "../memory/types.js";
 import { CODE_INTERPRETER_ALIAS } from "./code-interpreter.js";
-import { countTrailingRetries, cutText, findRequester } from "./extra-role-helpers.js";
+import { workerAnswerFormat } from "../prompts/worker-answer-format.js";
+import { cutText } from "../text/cut-text.js";
+import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
 import type { Role, RoleContext } from "./role.js";
 import {
   endFailedAttempt,
   formatWorkerRounds,
   requestWorkerAnswer,
   unusableAnswerRetry,
-  workerAnswerFormat,
 } from "./worker-answer.js";
 
 /** Longest command output we put in a prompt or a message; the whole output stays in the result. */

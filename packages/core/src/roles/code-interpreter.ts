@@ -8,8 +8,8 @@ import {
   CODE_INTERPRETER_ANSWER_FORMAT,
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
+import { withSummary } from "../prompts/history-summary.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
-import { withSummary } from "./planner.js";
 import type { Role, RoleContext } from "./role.js";
 import { endFailedAttempt, formatWorkerRounds, requestWorkerAnswer, unusableAnswerRetry } from "./worker-answer.js";
 

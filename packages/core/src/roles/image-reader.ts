@@ -3,7 +3,7 @@ import { extname, isAbsolute, resolve } from "node:path";
 import { AbortedError } from "../errors.js";
 import type { ChatContentPart, LanguageModel } from "../llm/types.js";
 import type { Post } from "../memory/types.js";
-import { describeModelRetry } from "./model-answer.js";
+import { describeModelRetry } from "../model-calls/model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const IMAGE_READER_ALIAS = "ImageReader";

@@ -4,8 +4,9 @@ import type { RoundCompressor } from "../compression/round-compressor.js";
 import type { ExperienceRetriever } from "../experience/experience-store.js";
 import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
+import { withSummary } from "../prompts/history-summary.js";
 import { buildPlannerSystemPrompt, plannerAnswerSchema, PLANNER_STOP_VALUES } from "../prompts/planner-prompt.js";
-import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
+import { describeModelRetry, fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const PLANNER_ALIAS = "Planner";
@@ -103,11 +104,6 @@ export function createPlanner(options: PlannerOptions): Role {
       return builder.end();
     },
   };
-}
-
-/** Appends the running summary of compressed rounds to a system prompt. */
-export function withSummary(systemPrompt: string, summary: string | undefined): string {
-  return summary ? `${systemPrompt}\n\nSummary of the earlier conversation:\n${summary}` : systemPrompt;
 }
 
 function isPlanField(key: string): key is (typeof PLAN_FIELDS)[number] {

@@ -1,8 +1,8 @@
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import { findAttachment } from "../memory/factories.js";
-import { responseEnvelopeSchema } from "../prompts/response-schema.js";
 import type { Post, Round } from "../memory/types.js";
-import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
+import { describeModelRetry, fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
+import type { WorkerAnswerFormat } from "../prompts/worker-answer-format.js";
 import type { PostBuilder } from "./post-builder.js";
 
 /**
@@ -10,28 +10,6 @@ import type { PostBuilder } from "./post-builder.js";
  * one JSON answer `{"response": {"thought", "reply_type", "reply_content"}}`, streamed into the
  * post as it arrives, checked, and retried with the problem shown to the model.
  */
-
-/** The JSON schema of a worker answer whose `reply_type` is one of `replyTypes`, for `response_format: json_schema`. */
-function workerAnswerSchema(replyTypes: readonly string[]): Record<string, unknown> {
-  return responseEnvelopeSchema({
-    thought: { type: "string" },
-    reply_type: { type: "string", enum: [...replyTypes] },
-    reply_content: { type: "string" },
-  });
-}
-
-/** How one worker role's answers look: built once per role, used for every request. */
-export interface WorkerAnswerFormat {
-  /** Names the schema sent with `json_schema`. */
-  name: string;
-  /** The allowed values of `reply_type`. */
-  replyTypes: readonly string[];
-  schema: Record<string, unknown>;
-}
-
-export function workerAnswerFormat(name: string, replyTypes: readonly string[]): WorkerAnswerFormat {
-  return { name, replyTypes, schema: workerAnswerSchema(replyTypes) };
-}
 
 /** A usable answer; its fields are already attached to the post. */
 export interface WorkerAnswer {

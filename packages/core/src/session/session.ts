@@ -8,7 +8,7 @@ import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
 import { PostBuilder } from "../roles/post-builder.js";
 import type { Role } from "../roles/role.js";
-import type { EventListener, TaskWeaverEvent } from "./events.js";
+import type { EventListener, TaskWeaverEvent } from "../events/types.js";
 import type { StopCondition } from "./stop-conditions.js";
 
 /** A file attached to a message: copied into the working directory before the round starts. */
