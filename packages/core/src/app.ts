@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfig, type AppConfig, type LoadConfigOptions } from "./config/load.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, TaskWeaverError } from "./errors.js";
 import type { ExecutorFactory } from "./executor/contract.js";
 import { languageModelFromConfig } from "./llm/from-config.js";
 import type { LanguageModel } from "./llm/types.js";
@@ -192,11 +192,10 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     config.get(`${kind}.use_experience`)
       ? experienceRetrieverFromConfig(config, kind, experienceStoreOf(), {
           onProblem: (problem) => {
-            const known = problem as { file?: unknown; message?: unknown };
             warnings.push(
-              typeof known.file === "string"
-                ? `experience file ${known.file}: ${String(known.message)}`
-                : `experience: ${problem instanceof Error ? problem.message : String(problem)}`,
+              TaskWeaverError.isInstance(problem)
+                ? `experience: ${problem.message}`
+                : `experience file ${problem.file}: ${problem.message}`,
             );
           },
         })

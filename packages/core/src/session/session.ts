@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
+import { AbortedError, RoundLimitExceededError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
 import type { CodeExecutor, ExecutorFactory } from "../executor/contract.js";
 import { createPost, createRound } from "../memory/factories.js";
 import type { SavedExperience } from "../experience/save-experience.js";
@@ -256,7 +256,7 @@ export class Session {
       return round;
     } catch (caught) {
       const error =
-        signal.aborted && !(caught instanceof TaskWeaverError && caught.code === "round_limit_exceeded")
+        signal.aborted && !RoundLimitExceededError.isInstance(caught)
           ? new AbortedError(stoppedMessage)
           : toTaskWeaverError(caught);
       round.state = "failed";
