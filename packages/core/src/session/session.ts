@@ -128,6 +128,11 @@ export class Session {
    * Runs one round: the message goes to the Planner (or the only worker), roles reply until one
    * answers the User. Resolves with the round, `finished` or `failed`; the failure is in the
    * `round-error` event and in `lastError`.
+   *
+   * The events of a round always start with `round-start` and end with exactly one `round-end`
+   * or `round-error`, whatever fails (an abort, the step limit, a role, the executor, a
+   * throwing listener); nothing is emitted after it. The promise rejects only when no round
+   * starts at all (`session_stopped`, `round_in_progress`), and then nothing is emitted.
    */
   sendMessage(message: string, options: SendMessageOptions = {}): Promise<Round> {
     if (this.stopped) {
@@ -195,7 +200,11 @@ export class Session {
     let userQuery = message;
     const round = createRound(message, generateId);
     this.history.push(round);
+    let ended = false;
     const emit = (event: TaskWeaverEvent) => {
+      // A role that ignores the abort must not add events after the round's last one.
+      if (ended) return;
+      if (event.type === "round-end" || event.type === "round-error") ended = true;
       for (const listener of [options.onEvent, ...this.listeners]) {
         if (!listener) continue;
         try {
