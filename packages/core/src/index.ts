@@ -18,8 +18,8 @@
  * Memory: Post, Round, RoundState, Attachment, AttachmentType, ATTACHMENT_TYPES, PostSchema,
  *   RoundSchema, AttachmentSchema, createPost, createRound, findAttachment
  * Ids: createId, IdGenerator
- * Config: loadConfig, LoadConfigOptions, AppConfig, ConfigValues, environmentVariableFor,
- *   parseConfigAssignments
+ * Config: loadConfig, LoadConfigOptions, AppConfig, ConfigValues, CONFIG_FILE_NAME, findAppDir,
+ *   environmentVariableFor, parseConfigAssignments
  * Language models: LanguageModel, ChatRequest, ChatMessage, ChatContentPart, ChatStreamPart,
  *   ChatTool, ChatToolCall, TokenUsage, UsageRecord, LlmRetryInfo, createLanguageModel,
  *   LanguageModelOptions, createMockLanguageModel, MockLanguageModelOptions
@@ -78,7 +78,9 @@ export { createPost, createRound, findAttachment } from "./memory/factories.js";
 export { createId, type IdGenerator } from "./memory/ids.js";
 export type { ConfigValues } from "./config/keys.js";
 export {
+  CONFIG_FILE_NAME,
   environmentVariableFor,
+  findAppDir,
   loadConfig,
   parseConfigAssignments,
   type AppConfig,

@@ -8,7 +8,7 @@
  *
  * @publicApi
  * Memory: AttachmentTypeSchema, RoundStateSchema, ConversationSchema, Conversation, createAttachment
- * Config: CONFIG_KEYS, ConfigKey, CONFIG_FILE_NAME, findAppDir, ConfigOrigin
+ * Config: CONFIG_KEYS, ConfigKey, ConfigOrigin
  * Language models: DEFAULT_OPENAI_BASE_URL, languageModelFromConfig, LanguageModelFromConfigOptions,
  *   chatRequestCacheKey, embeddingCacheKey, MockMode
  * Session: SessionInit, internalStepLimit, RoundProgress, StopCondition
@@ -41,7 +41,7 @@ export {
 } from "../memory/types.js";
 export { createAttachment } from "../memory/factories.js";
 export { CONFIG_KEYS, type ConfigKey } from "../config/keys.js";
-export { CONFIG_FILE_NAME, findAppDir, type ConfigOrigin } from "../config/load.js";
+export type { ConfigOrigin } from "../config/load.js";
 export { DEFAULT_OPENAI_BASE_URL } from "../llm/openai-language-model.js";
 export { languageModelFromConfig, type LanguageModelFromConfigOptions } from "../llm/from-config.js";
 export { chatRequestCacheKey, embeddingCacheKey, type MockMode } from "../llm/mock-language-model.js";
