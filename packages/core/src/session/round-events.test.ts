@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { createTaskWeaver } from "../app.js";
-import { ExecutorUnavailableError, KernelDiedError, RoleError } from "../errors.js";
+import { ExecutorUnavailableError, KernelDiedError, RoleError, TaskWeaverError } from "../errors.js";
 import type { TaskWeaverEvent } from "../events/types.js";
 import type { CodeExecutor } from "../executor/contract.js";
 import type { Role, RoleFactory } from "../roles/role.js";
@@ -249,5 +249,53 @@ describe("round events", () => {
     const count = events.length;
     await expect(session.sendMessage("three")).rejects.toMatchObject({ code: "session_stopped" });
     expect(events).toHaveLength(count);
+  });
+});
+
+describe("errors leaving the app and the session", () => {
+  it("are TaskWeaverErrors when an executor factory throws a plain Error", async () => {
+    const { session } = await setup({
+      executor: () => {
+        throw new Error("factory bug");
+      },
+    });
+    const failure = await session.executor().catch((error: unknown) => error);
+    expect(TaskWeaverError.isInstance(failure)).toBe(true);
+    expect(failure).toMatchObject({ code: "internal_error", message: "factory bug" });
+  });
+
+  it("are TaskWeaverErrors when a role factory throws a plain Error", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "tw-round-events-"));
+    directories.push(directory);
+    writeFileSync(join(directory, "taskweaver_config.json"), JSON.stringify({ "session.roles": ["broken"] }));
+    const app = await createTaskWeaver({
+      appDir: directory,
+      env: {},
+      languageModel: createScriptedModel([]),
+      executorFactory: () => createFakeExecutor(() => ({})),
+      roles: {
+        broken: () => {
+          throw new Error("role factory bug");
+        },
+      },
+    });
+    const failure = await app.createSession().catch((error: unknown) => error);
+    expect(TaskWeaverError.isInstance(failure)).toBe(true);
+    expect(failure).toMatchObject({ code: "internal_error", message: "role factory bug" });
+  });
+
+  it("are TaskWeaverErrors when saving experience fails on the file system", async () => {
+    const directory = mkdtempSync(join(tmpdir(), "tw-round-events-"));
+    directories.push(directory);
+    const blocker = join(directory, "not-a-folder");
+    writeFileSync(blocker, "");
+    const { session } = await setup({
+      config: { "session.experience_dir": join(blocker, "experience") },
+      script: [answers.planner({ send_to: "User", message: "hi" })],
+    });
+    await session.sendMessage("hello");
+    const failure = await session.saveExperience().catch((error: unknown) => error);
+    expect(TaskWeaverError.isInstance(failure)).toBe(true);
+    expect(failure).toMatchObject({ code: "internal_error", cause: { code: "ENOTDIR" } });
   });
 });

@@ -92,16 +92,18 @@ export class Session {
   /** The session's kernel, created on first use and started once. */
   executor(): Promise<CodeExecutor> {
     this.executorPromise ??= (async () => {
-      const executor = await this.init.executorFactory({
-        sessionId: this.id,
-        workingDirectory: this.workingDirectory,
-      });
+      // A factory or plugin given by the library user may throw anything; callers get a TaskWeaverError.
+      const executor = await Promise.resolve()
+        .then(() => this.init.executorFactory({ sessionId: this.id, workingDirectory: this.workingDirectory }))
+        .catch((error: unknown) => {
+          throw toTaskWeaverError(error);
+        });
       try {
         await executor.start();
         await this.init.prepareExecutor?.(executor);
       } catch (error) {
         await executor.stop().catch(() => undefined);
-        throw error;
+        throw toTaskWeaverError(error);
       }
       return executor;
     })();
@@ -184,7 +186,9 @@ export class Session {
     if (!this.init.saveExperience) {
       throw new TaskWeaverError("experience_unavailable", "This session was created without an experience folder.");
     }
-    return this.init.saveExperience(this.history);
+    return this.init.saveExperience(this.history).catch((error: unknown) => {
+      throw toTaskWeaverError(error);
+    });
   }
 
   /** Stops the kernel but keeps the session usable: the next execution starts a fresh kernel. */
