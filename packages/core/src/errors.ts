@@ -54,6 +54,9 @@ export type TaskWeaverErrorCode =
   | "file_conflict"
   | "unknown_file"
   | "session_limit_reached"
+  | "method_not_allowed"
+  | "unsupported_media_type"
+  | "store_unavailable"
   | "shutting_down";
 
 const taskWeaverErrorMarker = Symbol.for("taskweaver.error");
