@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfig, type AppConfig, type LoadConfigOptions } from "./config/load.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, TaskWeaverError, toTaskWeaverError } from "./errors.js";
 import type { ExecutorFactory } from "./executor/contract.js";
 import { languageModelFromConfig } from "./llm/from-config.js";
 import type { LanguageModel } from "./llm/types.js";
@@ -206,11 +206,10 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     config.get(`${kind}.use_experience`)
       ? experienceRetrieverFromConfig(config, kind, experienceStoreOf(), {
           onProblem: (problem) => {
-            const known = problem as { file?: unknown; message?: unknown };
             warnings.push(
-              typeof known.file === "string"
-                ? `experience file ${known.file}: ${String(known.message)}`
-                : `experience: ${problem instanceof Error ? problem.message : String(problem)}`,
+              TaskWeaverError.isInstance(problem)
+                ? `experience: ${problem.message}`
+                : `experience file ${problem.file}: ${problem.message}`,
             );
           },
         })
@@ -242,7 +241,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         throw new ConfigError(`"${id}" is not a valid session id (letters, digits, "-", "_" and "." only).`);
       }
       const workingDirectory = join(workspace, "sessions", id, "cwd");
-      await mkdir(workingDirectory, { recursive: true });
+      await mkdir(workingDirectory, { recursive: true }).catch((error: unknown) => {
+        throw new ConfigError(
+          `Cannot create the session folder ${workingDirectory} (under workspace.workspace_path): ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
 
       // Roles are built before the session that owns them; they reach its kernel through this.
       const owner: { session?: Session } = {};
@@ -279,7 +283,16 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
       };
       // Workers first, so the Planner can describe them.
       const ordered = [...roleNames.filter((name) => name !== "planner"), ...roleNames.filter((name) => name === "planner")];
-      for (const name of ordered) built.push(await factories[name]!(services));
+      for (const name of ordered) {
+        // A role factory of the library user may throw anything; callers get a TaskWeaverError.
+        built.push(
+          await Promise.resolve()
+            .then(() => factories[name]!(services))
+            .catch((error: unknown) => {
+              throw toTaskWeaverError(error);
+            }),
+        );
+      }
       const codeInterpreters = built.filter((role) => role.isCodeInterpreter);
       if (codeInterpreters.length > 1) {
         throw new ConfigError(`session.roles has ${codeInterpreters.length} code interpreters; only one is allowed.`);

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_BLOCKED_FUNCTIONS } from "../verification/default-blocked-functions.js";
+import { DEFAULT_BLOCKED_FUNCTIONS } from "./default-blocked-functions.js";
 
 /**
  * Every configuration key we know, in TaskWeaver's dotted notation, with its type and default.

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { createTaskWeaver } from "../app.js";
 import type { PluginLoadState } from "../executor/contract.js";
-import type { TaskWeaverEvent } from "../session/events.js";
+import type { TaskWeaverEvent } from "../events/types.js";
 import { createFakeExecutor } from "../testing/fake-executor.js";
 import { answers, createScriptedModel } from "../testing/scripted-model.js";
 import { describePluginStatus, missingModuleOf, pluginStatuses } from "./plugin-status.js";

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
+import { AbortedError, RoundLimitExceededError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
 import type { CodeExecutor, ExecutorFactory, PluginStatus } from "../executor/contract.js";
 import { samePluginStatuses } from "../plugins/plugin-status.js";
 import { createPost, createRound } from "../memory/factories.js";
@@ -9,7 +9,7 @@ import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
 import { PostBuilder } from "../roles/post-builder.js";
 import type { Role } from "../roles/role.js";
-import type { EventListener, TaskWeaverEvent } from "./events.js";
+import type { EventListener, TaskWeaverEvent } from "../events/types.js";
 import type { StopCondition } from "./stop-conditions.js";
 
 /** A file attached to a message: copied into the working directory before the round starts. */
@@ -109,16 +109,18 @@ export class Session {
   /** The session's kernel, created on first use and started once. */
   executor(): Promise<CodeExecutor> {
     this.executorPromise ??= (async () => {
-      const executor = await this.init.executorFactory({
-        sessionId: this.id,
-        workingDirectory: this.workingDirectory,
-      });
+      // A factory or plugin given by the library user may throw anything; callers get a TaskWeaverError.
+      const executor = await Promise.resolve()
+        .then(() => this.init.executorFactory({ sessionId: this.id, workingDirectory: this.workingDirectory }))
+        .catch((error: unknown) => {
+          throw toTaskWeaverError(error);
+        });
       try {
         await executor.start();
         await this.init.prepareExecutor?.(executor);
       } catch (error) {
         await executor.stop().catch(() => undefined);
-        throw error;
+        throw toTaskWeaverError(error);
       }
       this.readyExecutor = executor;
       this.refreshPluginStatuses();
@@ -175,6 +177,11 @@ export class Session {
    * Runs one round: the message goes to the Planner (or the only worker), roles reply until one
    * answers the User. Resolves with the round, `finished` or `failed`; the failure is in the
    * `round-error` event and in `lastError`.
+   *
+   * The events of a round always start with `round-start` and end with exactly one `round-end`
+   * or `round-error`, whatever fails (an abort, the step limit, a role, the executor, a
+   * throwing listener); nothing is emitted after it. The promise rejects only when no round
+   * starts at all (`session_stopped`, `round_in_progress`), and then nothing is emitted.
    */
   sendMessage(message: string, options: SendMessageOptions = {}): Promise<Round> {
     if (this.stopped) {
@@ -227,7 +234,9 @@ export class Session {
     if (!this.init.saveExperience) {
       throw new TaskWeaverError("experience_unavailable", "This session was created without an experience folder.");
     }
-    return this.init.saveExperience(this.history);
+    return this.init.saveExperience(this.history).catch((error: unknown) => {
+      throw toTaskWeaverError(error);
+    });
   }
 
   /** Stops the kernel but keeps the session usable: the next execution starts a fresh kernel. */
@@ -244,7 +253,13 @@ export class Session {
     let userQuery = message;
     const round = createRound(message, generateId);
     this.history.push(round);
-    const emit = (event: TaskWeaverEvent) => this.notify(event, options.onEvent);
+    let ended = false;
+    const emit = (event: TaskWeaverEvent) => {
+      // A role that ignores the abort must not add events after the round's last one.
+      if (ended) return;
+      if (event.type === "round-end" || event.type === "round-error") ended = true;
+      this.notify(event, options.onEvent);
+    };
     const ids = { sessionId: this.id, roundId: round.id };
     emit({ type: "round-start", ...ids, userQuery: message });
     this.roundEmit = emit;
@@ -300,7 +315,7 @@ export class Session {
       return round;
     } catch (caught) {
       const error =
-        signal.aborted && !(caught instanceof TaskWeaverError && caught.code === "round_limit_exceeded")
+        signal.aborted && !RoundLimitExceededError.isInstance(caught)
           ? new AbortedError(stoppedMessage)
           : toTaskWeaverError(caught);
       round.state = "failed";

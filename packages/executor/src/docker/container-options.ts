@@ -1,4 +1,5 @@
-import { CONFIG_KEYS, ConfigError, type AppConfig, type ConfigKey, type ConfigValues } from "@taskweaver/core";
+import { ConfigError, type AppConfig, type ConfigValues } from "@taskweaver/core";
+import { CONFIG_KEYS, type ConfigKey } from "@taskweaver/core/internal";
 
 /**
  * The defaults of the container settings live in one place, core's `execution_service.docker.*`

@@ -1,0 +1,1 @@
+export { checkPublicApi, checkPublicApiSource, type PublicApiReport } from "./check-public-api.js";
