@@ -51,7 +51,8 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function createConnectionInfo(
+/** New keys and sockets (ipc paths in `runtimeDirectory`, or free loopback ports) for one kernel. */
+export async function createConnectionInfo(
   runtimeDirectory: string,
   transport: "ipc" | "tcp",
 ): Promise<ConnectionInfo> {
