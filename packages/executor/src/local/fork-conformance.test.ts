@@ -65,6 +65,11 @@ describe("forked kernels", () => {
         expect(parent).toBe(launcher.template?.pid);
         expect(leader).toBe(true);
         expect(pandas).toBe(true);
+        // Memory per kernel, read live: the shared template pages make PSS well below RSS.
+        const { rssBytes, pssBytes, ussBytes } = executor.info.details;
+        expect(Number(ussBytes)).toBeGreaterThan(0);
+        expect(Number(pssBytes)).toBeGreaterThan(Number(ussBytes));
+        expect(Number(rssBytes)).toBeGreaterThan(Number(pssBytes));
         expect(warnings).toEqual([]);
       } finally {
         await executor.stop();

@@ -7,6 +7,7 @@ import { createKernelClient } from "../protocol/kernel-client.js";
 import { createZmqTransport } from "../protocol/zmq-transport.js";
 import { startForkServer, type ForkServer, type ForkedExit } from "./fork-server.js";
 import { createConnectionInfo, createLocalKernelLauncher } from "./local-kernel.js";
+import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 
 /** The values of `execution_service.kernel_start`. */
@@ -224,7 +225,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
 
     return {
       client,
-      details: { python: server.python, pid: String(pid), transport, start: "fork" },
+      details: withMemoryDetails({ python: server.python, pid: String(pid), transport, start: "fork" }, pid),
       async interrupt() {
         killGroup("SIGINT");
       },

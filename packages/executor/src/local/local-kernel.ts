@@ -9,6 +9,7 @@ import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
 import { createKernelClient } from "../protocol/kernel-client.js";
 import type { ConnectionInfo } from "../protocol/messages.js";
 import { createZmqTransport } from "../protocol/zmq-transport.js";
+import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
 
@@ -238,7 +239,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
       return {
         client,
-        details: { python, pid: String(pid), transport },
+        details: withMemoryDetails({ python, pid: String(pid), transport }, pid),
         async interrupt() {
           // SIGINT to the group also stops programs the code started (`!sleep 100`).
           killGroup("SIGINT");
