@@ -24,6 +24,7 @@ Protocol (one JSON object per line, UTF-8):
 The template ends when its parent (the host) ends, and its kernels end when it does.
 """
 
+import gc
 import importlib
 import json
 import os
@@ -241,6 +242,10 @@ def serve(socket_path, preload, support_path):
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
     os.environ["MPLBACKEND"] = "Agg"
+    # No collection while importing; what the imports made is then frozen (moved out of the
+    # collector's generations), so a child's collections never write to the template's pages
+    # and they stay shared.
+    gc.disable()
     imported, failed = _preload(preload)
     missing = [name for name in KERNEL_MODULES if name in failed]
     if missing:
@@ -255,6 +260,10 @@ def serve(socket_path, preload, support_path):
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+    gc.collect()
+    gc.freeze()
+    gc.enable()
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)

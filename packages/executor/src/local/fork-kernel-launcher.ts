@@ -243,7 +243,10 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
           await Promise.race([exit, delay(shutdownGraceMs)]);
         }
         killGroup("SIGKILL", true);
-        await Promise.race([exit, delay(5_000)]);
+        // The exit is reported over an unreferenced socket: hold the host open until it is.
+        let hold: NodeJS.Timeout | undefined;
+        await Promise.race([exit, new Promise((resolve) => (hold = setTimeout(resolve, 5_000)))]);
+        clearTimeout(hold);
         client.close();
       },
     };

@@ -210,7 +210,10 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
     },
     async stop() {
       killTemplate();
-      await Promise.race([exited, delay(5_000)]);
+      // The template is unreferenced: hold the host open until its exit is seen.
+      let hold: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (hold = setTimeout(resolve, 5_000)))]);
+      clearTimeout(hold);
       lines.close();
     },
   };
