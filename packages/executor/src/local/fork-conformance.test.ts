@@ -210,7 +210,7 @@ describe("forked kernels", () => {
   );
 
   test.skipIf(skip)(
-    "the local factory forks by default on Linux, under the warm pool too, and dispose() ends the template",
+    "the local factory with kernel_start fork forks under the warm pool too, and dispose() ends the template",
     { timeout: 120_000 },
     async () => {
       const directory = await newDirectory();
@@ -220,6 +220,7 @@ describe("forked kernels", () => {
         overrides: {
           ...(python ? { "execution_service.python": python } : {}),
           "execution_service.warm_pool_size": 1,
+          "execution_service.kernel_start": "fork",
         },
       });
       const before = new Set(trackedKernelProcessGroups());
@@ -234,6 +235,42 @@ describe("forked kernels", () => {
         await factory.dispose();
       }
       expect(trackedKernelProcessGroups().filter((pid) => !before.has(pid))).toEqual([]);
+    },
+  );
+
+  test.skipIf(skip)(
+    "with kernel_start auto (the default) the first kernel is spawned while the template starts, later ones are forked",
+    { timeout: 120_000 },
+    async () => {
+      const directory = await newDirectory();
+      const config = await loadConfig({
+        appDir: directory,
+        env: {},
+        overrides: python ? { "execution_service.python": python } : {},
+      });
+      expect(config.get("execution_service.kernel_start")).toBe("auto");
+      const factory = createLocalExecutorFactory(config);
+      const first = await factory({ sessionId: "first", workingDirectory: join(directory, "first") });
+      try {
+        expect((await first.execute("1 + 1")).output).toBe("2");
+        expect(first.info.details.start).toBeUndefined();
+        // The template imports in the background; sessions fork once it is ready.
+        let forked = false;
+        for (let attempt = 0; attempt < 60 && !forked; attempt += 1) {
+          const later = await factory({ sessionId: `later-${attempt}`, workingDirectory: join(directory, "later") });
+          try {
+            expect((await later.execute("1 + 1")).output).toBe("2");
+            forked = later.info.details.start === "fork";
+          } finally {
+            await later.stop();
+          }
+          if (!forked) await new Promise((resolve) => setTimeout(resolve, 1_000));
+        }
+        expect(forked).toBe(true);
+      } finally {
+        await first.stop();
+        await factory.dispose();
+      }
     },
   );
 });

@@ -36,6 +36,13 @@ export interface ForkKernelLauncherOptions {
   onWarning?: (message: string) => void;
   /** Starts kernels when forking is not possible. @default a spawning local launcher with the same options */
   fallback?: KernelLauncher;
+  /**
+   * What a launch does while the template is still importing: `"wait"` for it, or `"spawn"` a
+   * kernel (the template keeps starting, in the background, for later launches). A template
+   * costs about three spawns to start, so `"spawn"` keeps a one-session app as fast as before
+   * (`execution_service.kernel_start` "auto"). @default "wait"
+   */
+  whileStarting?: "wait" | "spawn";
 }
 
 /** A `KernelLauncher` over a template, plus the template's state for diagnostics and tests. */
@@ -254,7 +261,12 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
 
   return {
     async launch(launchOptions) {
-      const server = await currentTemplate();
+      const next = currentTemplate();
+      if (options.whileStarting === "spawn" && !template?.alive) {
+        next.catch(() => undefined);
+        return fallback.launch(launchOptions);
+      }
+      const server = await next;
       if (!server) return fallback.launch(launchOptions);
       try {
         return await launchForked(server, launchOptions);
@@ -262,8 +274,8 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
         // The template went away between the check and the fork: one more try on a new one.
         if (!server.alive && !launchOptions.signal?.aborted) {
           await server.exited;
-          const next = await currentTemplate();
-          if (next) return launchForked(next, launchOptions);
+          const restarted = await currentTemplate();
+          if (restarted) return launchForked(restarted, launchOptions);
           return fallback.launch(launchOptions);
         }
         throw error;

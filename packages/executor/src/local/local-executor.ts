@@ -102,8 +102,9 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
   const startTimeoutMs = config.get("execution_service.local.start_timeout") * 1000;
   const spawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs });
   const kernelStart = config.get("execution_service.kernel_start");
-  // "auto": fork where the platform can (`pnpm bench kernel` measures both); the launcher falls
-  // back to spawning, once and said, when the template cannot start.
+  // "auto": fork where the platform can, once the template is up (`pnpm bench kernel` measures
+  // both; starting the template costs about three spawns, so kernels wanted before it is ready
+  // are spawned). The launcher falls back to spawning, said once, when the template cannot start.
   const forkLauncher: ForkKernelLauncher | undefined =
     kernelStart === "fork" || (kernelStart === "auto" && forkSupported())
       ? createForkKernelLauncher({
@@ -111,6 +112,7 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
           startTimeoutMs,
           preloadModules: config.get("execution_service.preload_modules"),
           fallback: spawnLauncher,
+          whileStarting: kernelStart === "auto" ? "spawn" : "wait",
         })
       : undefined;
   const baseLauncher = forkLauncher ?? spawnLauncher;
