@@ -1,6 +1,9 @@
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { loadConfig } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
 import { describeConformance } from "../conformance/describe-conformance.js";
@@ -273,4 +276,54 @@ describe("forked kernels", () => {
       }
     },
   );
+
+  test.skipIf(skip)(
+    "a forked kernel and the programs it started die with a host killed by SIGKILL",
+    { timeout: 120_000 },
+    async () => {
+      const directory = await newDirectory();
+      const launcherModule = join(dirname(fileURLToPath(import.meta.url)), "fork-kernel-launcher.ts");
+      const executorModule = join(dirname(fileURLToPath(import.meta.url)), "local-executor.ts");
+      const script = [
+        `import { createForkKernelLauncher } from ${JSON.stringify(launcherModule)};`,
+        `import { createLocalExecutor } from ${JSON.stringify(executorModule)};`,
+        `const launcher = createForkKernelLauncher({ resolvePython: () => Promise.resolve(${JSON.stringify(python ?? "python3")}) });`,
+        `const executor = createLocalExecutor({ workingDirectory: ${JSON.stringify(directory)}, launcher });`,
+        "const kernel = await executor.execute('import os\\nos.getpid()');",
+        "const child = await executor.execute(\"import subprocess\\nsubprocess.Popen(['sleep', '300']).pid\");",
+        "console.log(`PIDS=${kernel.output},${child.output},${launcher.template.pid}`);",
+        "setInterval(() => undefined, 1_000);",
+      ].join("\n");
+      const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      host.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      host.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      try {
+        const deadline = Date.now() + 90_000;
+        while (!/PIDS=\d+,\d+,\d+/.test(output) && host.exitCode === null && Date.now() < deadline)
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        const match = /PIDS=(\d+),(\d+),(\d+)/.exec(output);
+        expect(match, output).not.toBeNull();
+        const pids = match!.slice(1).map(Number);
+        expect(pids.every(isAlive)).toBe(true);
+        host.kill("SIGKILL");
+        const gone = Date.now() + 10_000;
+        while (pids.some(isAlive) && Date.now() < gone) await new Promise((resolve) => setTimeout(resolve, 100));
+        expect(pids.filter(isAlive)).toEqual([]);
+      } finally {
+        host.kill("SIGKILL");
+      }
+    },
+  );
 });
+
+/** Alive and not a zombie waiting to be reaped. */
+function isAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
