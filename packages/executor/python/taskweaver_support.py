@@ -522,6 +522,9 @@ def install(options_json):
     os.makedirs(_state["workdir"], exist_ok=True)
     os.chdir(_state["workdir"])
     parent_pid = options.get("parent_pid")
+    # A kernel forked by the fork server is the template's child, and the template ends with
+    # the host: the kernel watches the template.
+    parent_pid = getattr(sys, "_taskweaver_template_pid", None) or parent_pid
     if parent_pid:
         _watch_parent(int(parent_pid))
 

@@ -15,6 +15,7 @@
  * @publicApi
  * Factory: createExecutorFactory, runtimes, CreateExecutorFactoryOptions, KernelMode, RuntimeFactory
  * Local runtime: createLocalExecutor, createLocalExecutorFactory, createLocalKernelLauncher, findPythonWithIpykernel, findPythonWithIpykernelSync, LocalExecutorFactory, LocalExecutorOptions, LocalKernelLauncherOptions
+ * Forked kernels: createForkKernelLauncher, forkSupported, ForkKernelLauncher, ForkKernelLauncherOptions, KernelStart, readProcessMemory, ProcessMemory
  * Container runtime: createDockerExecutor, createDockerExecutorFactory, createDockerKernelLauncher, defaultContainerOptions, DEFAULT_EXECUTOR_IMAGE, ContainerExit, ContainerSecurityOptions, DockerExecutorFactory, DockerExecutorOptions, DockerKernelLauncherOptions, KernelContainer
  * Docker engine: createDockerEngineClient, removeStaleContainers, DockerApiError, DockerEngineClient, ContainerMemory, DockerEndpoint
  * Remote runtime: createRemoteExecutor, createRemoteExecutorFactory, createRemoteKernelLauncher, JupyterHttpError, RemoteExecutorFactory, RemoteExecutorFactoryOptions, RemoteExecutorOptions, RemoteKernelLauncherOptions
@@ -35,6 +36,14 @@ export {
 } from "./local/local-executor.js";
 export { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./local/local-kernel.js";
 export { findPythonWithIpykernel, findPythonWithIpykernelSync } from "./local/python-discovery.js";
+export {
+  createForkKernelLauncher,
+  forkSupported,
+  type ForkKernelLauncher,
+  type ForkKernelLauncherOptions,
+  type KernelStart,
+} from "./local/fork-kernel-launcher.js";
+export { readProcessMemory, type ProcessMemory } from "./local/process-memory.js";
 export {
   createDockerEngineClient,
   createDockerExecutor,

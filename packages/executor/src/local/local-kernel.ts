@@ -9,6 +9,7 @@ import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import type { ConnectionInfo } from "../internal/protocol/messages.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
+import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
 
@@ -51,7 +52,8 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function createConnectionInfo(
+/** New keys and sockets (ipc paths in `connectionDirectory`, or free loopback ports) for one kernel. */
+export async function createConnectionInfo(
   connectionDirectory: string,
   transport: "ipc" | "tcp",
 ): Promise<ConnectionInfo> {
@@ -237,7 +239,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
       return {
         client,
-        details: { python, pid: String(pid), transport },
+        details: withMemoryDetails({ python, pid: String(pid), transport }, pid),
         async interrupt() {
           // SIGINT to the group also stops programs the code started (`!sleep 100`).
           killGroup("SIGINT");
