@@ -75,17 +75,10 @@ export class TaskWeaverError extends Error {
   readonly code: TaskWeaverErrorCode;
   private readonly [taskWeaverErrorMarker] = true;
 
-  constructor(code: TaskWeaverErrorCode, message: string, options?: { cause?: unknown });
-  /**
-   * @deprecated Pass a `TaskWeaverErrorCode`. Kept only while two callers outside core still
-   * hand over a plain `string` (the API's `ApiError`, the executor's kernel setup); remove it
-   * once they name their codes.
-   */
-  constructor(code: string, message: string, options?: { cause?: unknown });
-  constructor(code: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: TaskWeaverErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
-    this.code = code as TaskWeaverErrorCode;
+    this.code = code;
   }
 
   /** True for any TaskWeaverError, whatever its subclass. */

@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TaskWeaverError } from "@taskweaver/core";
 import { afterAll, expect, test } from "vitest";
 import { createLocalExecutor } from "./local/local-executor.js";
 import { findPythonWithIpykernelSync } from "./local/python-discovery.js";

@@ -12,6 +12,7 @@ import {
   type IdGenerator,
   type PluginLoadSpec,
   type PluginLoadState,
+  type TaskWeaverErrorCode,
 } from "@taskweaver/core";
 import { stripAnsi } from "./internal/ansi.js";
 import { ExecutionCollector } from "./internal/execution-collector.js";
@@ -248,7 +249,7 @@ class KernelExecutor implements CodeExecutor {
   private async runInternal(
     kernel: KernelConnection,
     code: string,
-    errorCode: string,
+    errorCode: TaskWeaverErrorCode,
     what: string,
   ): Promise<void> {
     const reply = await this.runSupport(kernel, code, what);

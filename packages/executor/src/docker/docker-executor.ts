@@ -138,7 +138,7 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
         kernelClient.close();
         await container.remove().catch(() => undefined);
         await discardPoolFolder();
-        if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+        if (KernelDiedError.isInstance(error)) {
           throw new ExecutorUnavailableError(error.message, { cause: error });
         }
         throw error;

@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExecutorUnavailableError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
+import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-executor.js";
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
@@ -221,7 +221,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       stopping = true;
       killGroup("SIGKILL");
       await Promise.race([exit, delay(2_000)]);
-      if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+      if (KernelDiedError.isInstance(error)) {
         throw new ExecutorUnavailableError(`${error.message}${log ? `\nKernel output:\n${log}` : ""}`, {
           cause: error,
         });

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExecutorUnavailableError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
+import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import type { ConnectionInfo } from "../internal/protocol/messages.js";
@@ -228,7 +228,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         stopping = true;
         killGroup("SIGKILL");
         await Promise.race([exit, delay(2_000)]);
-        if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+        if (KernelDiedError.isInstance(error)) {
           throw new ExecutorUnavailableError(
             `${error.message}${tail.text ? `\nKernel output:\n${tail.text}` : ""}`,
             { cause: error },
