@@ -192,6 +192,9 @@ describe("the TUI in a pseudo-terminal", { timeout: 300_000 }, () => {
     await terminal.press("Up", "Up");
     await terminal.waitFor(/Human: sum the values\s*$/, 30_000);
     await terminal.press("C-u");
+    // Typed only once the line is empty: on a loaded machine the keys could otherwise arrive
+    // in one read with Ctrl-U and be taken as plain text.
+    await terminal.waitFor(/Human:\s*$/, 30_000);
     await terminal.type("show the total again");
     await terminal.press("Enter");
     const fresh = await terminal.waitFor(/Human: show the total again\n[\s\S]*TaskWeaver: [\s\S]*NameError/, 90_000);
