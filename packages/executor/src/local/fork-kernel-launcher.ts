@@ -7,6 +7,7 @@ import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import { startForkServer, type ForkServer, type ForkedExit } from "./fork-server.js";
 import { createConnectionInfo, createLocalKernelLauncher } from "./local-kernel.js";
+import { KernelProcessGroup } from "./kernel-process-group.js";
 import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 
@@ -170,13 +171,9 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     const transportHandle = createZmqTransport(connection);
     const client = createKernelClient(transportHandle);
     const readLog = async () => (await readFile(logFile, "utf8").catch(() => "")).trim().slice(-4000);
-
-    let stopping = false;
-    let exited = false;
+    const group = new KernelProcessGroup(pid);
     let ready = false;
-    let deathListener: ((reason: string) => void) | undefined;
     const exit = forked.exit.then(async (status: ForkedExit) => {
-      exited = true;
       untrack();
       const reason = status.templateLost
         ? "the kernel template process ended, and its kernels with it"
@@ -186,77 +183,30 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
       transportHandle.close();
       // Told at once, in the same turn as the failure: the next execution must not find it.
-      if (!stopping) deathListener?.(reason);
+      group.exited(reason);
       const log = ready ? "" : await readLog();
       void rm(runtimeDirectory, { recursive: true, force: true });
       return { reason, log };
     });
 
-    const killGroup = (killSignal: NodeJS.Signals, evenAfterExit = false) => {
-      if (exited && !evenAfterExit) return;
-      try {
-        process.kill(-pid, killSignal);
-      } catch {
-        if (!exited) {
-          try {
-            process.kill(pid, killSignal);
-          } catch {
-            // Already gone.
-          }
-        }
-      }
-    };
-
-    try {
-      await Promise.race([
-        client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
-        exit.then(({ reason, log }) => {
-          throw new ExecutorUnavailableError(
-            `The forked Python kernel (${server.python}) stopped while starting: ${reason}.${log ? `\nIts output:\n${log}` : ""}`,
-          );
-        }),
-      ]);
-    } catch (error) {
-      const log = await readLog();
-      stopping = true;
-      killGroup("SIGKILL");
-      await Promise.race([exit, delay(2_000)]);
-      if (KernelDiedError.isInstance(error)) {
-        throw new ExecutorUnavailableError(`${error.message}${log ? `\nKernel output:\n${log}` : ""}`, {
-          cause: error,
-        });
-      }
-      throw error;
-    }
+    await group.waitUntilReady({
+      ready: client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
+      stoppedWhileStarting: exit.then(({ reason, log }) => {
+        throw new ExecutorUnavailableError(
+          `The forked Python kernel (${server.python}) stopped while starting: ${reason}.${log ? `\nIts output:\n${log}` : ""}`,
+        );
+      }),
+      exit,
+      readLog,
+    });
     ready = true;
 
-    return {
+    return group.connection({
       client,
       details: withMemoryDetails({ python: server.python, pid: String(pid), transport, start: "fork" }, pid),
-      async interrupt() {
-        killGroup("SIGINT");
-      },
-      onDeath(listener) {
-        deathListener = listener;
-      },
-      async stop({ graceful = false } = {}) {
-        if (stopping) {
-          await exit;
-          return;
-        }
-        stopping = true;
-        if (graceful && !exited) {
-          await Promise.race([client.shutdown().catch(() => undefined), exit, delay(shutdownGraceMs)]);
-          await Promise.race([exit, delay(shutdownGraceMs)]);
-        }
-        killGroup("SIGKILL", true);
-        // The exit is reported over an unreferenced socket: hold the host open until it is.
-        let hold: NodeJS.Timeout | undefined;
-        await Promise.race([exit, new Promise((resolve) => (hold = setTimeout(resolve, 5_000)))]);
-        clearTimeout(hold);
-        client.close();
-      },
-    };
+      exit,
+      shutdownGraceMs,
+    });
   }
 
   return {
@@ -294,8 +244,4 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       await server?.stop();
     },
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

@@ -9,6 +9,7 @@ import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import type { ConnectionInfo } from "../internal/protocol/messages.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
+import { KernelProcessGroup } from "./kernel-process-group.js";
 import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
@@ -177,13 +178,9 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const untrack = trackKernelProcessGroup(pid);
       const transportHandle = createZmqTransport(connection);
       const client = createKernelClient(transportHandle);
-
-      let stopping = false;
-      let exited = false;
-      let deathListener: ((reason: string) => void) | undefined;
+      const group = new KernelProcessGroup(pid);
       const exit = new Promise<string>((resolve) => {
         child.once("exit", (code, exitSignal) => {
-          exited = true;
           untrack();
           const reason = exitSignal
             ? `the kernel process was killed by ${exitSignal}`
@@ -191,82 +188,31 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
           client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
           transportHandle.close();
           void rm(connectionDirectory, { recursive: true, force: true });
-          if (!stopping) deathListener?.(reason);
+          group.exited(reason);
           resolve(reason);
         });
       });
 
-      const killGroup = (killSignal: NodeJS.Signals, evenAfterExit = false) => {
-        if (exited && !evenAfterExit) return;
-        try {
-          process.kill(-pid, killSignal);
-        } catch {
-          // No such group: gone, or the kernel has not called setpgid yet (its first milliseconds).
-          if (!exited) {
-            try {
-              process.kill(pid, killSignal);
-            } catch {
-              // Already gone.
-            }
-          }
-        }
-      };
-
-      try {
-        await Promise.race([
-          client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
-          exit.then((reason) => {
-            const missing = /No module named '?ipykernel/.test(tail.text);
-            throw new ExecutorUnavailableError(
-              missing
-                ? `${python} has no ipykernel, so it cannot run the kernel. ${INSTALL_HINT}`
-                : `The Python kernel (${python}) stopped while starting: ${reason}.${tail.text ? `\nIts output:\n${tail.text}` : ""}`,
-            );
-          }),
-        ]);
-      } catch (error) {
-        stopping = true;
-        killGroup("SIGKILL");
-        await Promise.race([exit, delay(2_000)]);
-        if (KernelDiedError.isInstance(error)) {
+      await group.waitUntilReady({
+        ready: client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
+        stoppedWhileStarting: exit.then((reason) => {
+          const missing = /No module named '?ipykernel/.test(tail.text);
           throw new ExecutorUnavailableError(
-            `${error.message}${tail.text ? `\nKernel output:\n${tail.text}` : ""}`,
-            { cause: error },
+            missing
+              ? `${python} has no ipykernel, so it cannot run the kernel. ${INSTALL_HINT}`
+              : `The Python kernel (${python}) stopped while starting: ${reason}.${tail.text ? `\nIts output:\n${tail.text}` : ""}`,
           );
-        }
-        throw error;
-      }
+        }),
+        exit,
+        readLog: async () => tail.text,
+      });
 
-      return {
+      return group.connection({
         client,
         details: withMemoryDetails({ python, pid: String(pid), transport }, pid),
-        async interrupt() {
-          // SIGINT to the group also stops programs the code started (`!sleep 100`).
-          killGroup("SIGINT");
-        },
-        onDeath(listener) {
-          deathListener = listener;
-        },
-        async stop({ graceful = false } = {}) {
-          if (stopping) {
-            await exit;
-            return;
-          }
-          stopping = true;
-          if (graceful && !exited) {
-            await Promise.race([client.shutdown().catch(() => undefined), exit, delay(shutdownGraceMs)]);
-            await Promise.race([exit, delay(shutdownGraceMs)]);
-          }
-          // Also after a graceful exit: programs the code left running in the group go too.
-          killGroup("SIGKILL", true);
-          await Promise.race([exit, delay(5_000)]);
-          client.close();
-        },
-      };
+        exit,
+        shutdownGraceMs,
+      });
     },
   };
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
