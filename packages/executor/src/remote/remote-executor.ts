@@ -59,6 +59,14 @@ export interface RemoteExecutorOptions {
    * asks for `workingDirectory`, and a kernel started elsewhere moves there (`relocate`).
    */
   launcher?: KernelLauncher;
+  /** Attach to this kernel on the server instead of starting one (see `RemoteKernelLauncherOptions.attachKernelId`). @default none */
+  kernelId?: string;
+  /** `stop()` leaves the kernel running for a later `kernelId` attach. @default false */
+  keepKernelOnStop?: boolean;
+  /** Told the id of every kernel started or attached. @default none */
+  onKernelStarted?: (kernel: { kernelId: string; attached: boolean }) => void;
+  /** Environment of the kernel start (`KERNEL_USERNAME`, `KERNEL_NAMESPACE`). @default none */
+  kernelEnv?: Record<string, string>;
 }
 
 /** How the Contents API question is answered: told by the caller, else asked once (again after a failure). */
@@ -159,6 +167,10 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
         ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
         startTimeoutMs: options.startTimeoutMs,
         promptAcknowledge: options.promptAcknowledge,
+        attachKernelId: options.kernelId,
+        keepKernelOnStop: options.keepKernelOnStop,
+        onKernelStarted: options.onKernelStarted,
+        env: options.kernelEnv,
       }),
     workingDirectory,
   );
@@ -241,6 +253,7 @@ export function createRemoteExecutorFactory(
         hasContentsApi: contentsApiProbe(rest, "auto"),
         ensureWorkingDirectory: () => poolFolder.ensureWorkingDirectory(),
         startTimeoutMs: checked.startTimeoutMs,
+        env: checked.kernelEnv,
       }),
       size: poolSize,
       idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
@@ -262,6 +275,7 @@ export function createRemoteExecutorFactory(
       executionTimeoutMs: settings.executionTimeoutMs,
       maxOutputChars: settings.maxOutputChars,
       startTimeoutMs: settings.startTimeoutMs,
+      kernelEnv: settings.kernelEnv,
       fetch: options.fetch,
       launcher: warmPool,
     });
