@@ -10,3 +10,11 @@ export { createTestAppDir, REPO_ROOT, TEST_PYTHON, type TestAppDir } from "./app
 export { cleanEnvironment, runCli, type CliRun } from "./cli-process.js";
 export { plannerAnswer, plannerRound, pythonAnswer, type ScriptedPlan } from "./scripted-answers.js";
 export { startTestApiServer } from "./api-server.js";
+export {
+  createTestDatabaseSchema,
+  startApiProcess,
+  testDatabaseUnavailableReason,
+  type ApiProcess,
+  type ApiProcessOptions,
+  type TestDatabaseSchema,
+} from "./api-process.js";

@@ -32,7 +32,7 @@ export interface ApiServerOptions {
    * `DATABASE_URL`, else SQLite at `api.database_path`); the server closes it.
    */
   store?: SessionStore;
-  /** Schema of the PostgreSQL store (lets test runs share one database). @default "public" */
+  /** Schema of the PostgreSQL store (lets test runs share one database). @default `api.database_schema`, else "public" */
   databaseSchema?: string;
   /** @default TASKWEAVER_API_KEYS and `api.keys` */
   apiKeys?: string[];
@@ -64,7 +64,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const host = options.host ?? "127.0.0.1";
   const env = options.env ?? process.env;
   // Remote kernels are recorded with their sessions; the store opens once the config is known.
-  const opened: { store?: SessionStore } = {};
+  const opened: { store?: SessionStore; instanceId?: string } = {};
   let kernels: SessionKernels | undefined;
   const taskWeaver =
     options.taskWeaver ??
@@ -79,10 +79,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           const remote = createRemoteSessionKernels({
             config,
             env,
+            // Kernels start only once a session exists, after the store opened.
             store: {
-              setSessionKernel: (sessionId, kernel) =>
-                opened.store ? opened.store.setSessionKernel(sessionId, kernel) : Promise.resolve(),
+              setSessionKernel: (sessionId, kernel) => opened.store!.setSessionKernel(sessionId, kernel),
+              getSession: (sessionId) => opened.store!.getSession(sessionId),
+              getRoundLease: (sessionId) => opened.store!.getRoundLease(sessionId),
             },
+            instanceId: () => opened.instanceId ?? "",
           });
           kernels = remote.kernels;
           // The default remote factory's warm pool is not started: its kernels do not outlive a stop.
@@ -102,6 +105,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
   const databaseUrl = options.store ? undefined : databaseUrlFrom(taskWeaver.config, env);
   const databasePath = options.store || databaseUrl ? undefined : taskWeaver.config.get("api.database_path");
+  const schema = options.databaseSchema ?? taskWeaver.config.get("api.database_schema")?.trim();
   let store: SessionStore;
   try {
     // An unreachable database rejects with StoreUnavailableError naming the URL, password masked.
@@ -110,7 +114,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       (databaseUrl
         ? await createPostgresSessionStore({
             url: databaseUrl,
-            ...(options.databaseSchema ? { schema: options.databaseSchema } : {}),
+            ...(schema ? { schema } : {}),
           })
         : createSqliteSessionStore({ path: databasePath! }));
   } catch (error) {
@@ -119,6 +123,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   }
   opened.store = store;
   const instanceId = instanceIdFrom(taskWeaver.config);
+  opened.instanceId = instanceId;
   const app = createApi({
     taskWeaver,
     store,

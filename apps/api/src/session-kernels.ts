@@ -23,7 +23,9 @@ export interface SessionKernels {
 export interface RemoteSessionKernelsOptions {
   config: AppConfig;
   /** Where sessions' kernels are recorded. */
-  store: Pick<SessionStore, "setSessionKernel">;
+  store: Pick<SessionStore, "setSessionKernel" | "getSession" | "getRoundLease">;
+  /** This process's instance id (read when a kernel starts). */
+  instanceId: () => string;
   /** @default process.env (for `JUPYTER_TOKEN`) */
   env?: Record<string, string | undefined>;
   /** Told when recording a kernel fails. @default ignored */
@@ -55,6 +57,18 @@ export function createRemoteSessionKernels(options: RemoteSessionKernelsOptions)
   const current = new Map<string, SessionKernel>();
   const onServer = (kernel: SessionKernel) => kernel.serverUrl === serverUrl;
 
+  /**
+   * The kernel of the instance running the session's round is the session's kernel; another
+   * instance's kernel (one started when the session was created, before a round elsewhere
+   * recorded its own) is recorded only while the session has none.
+   */
+  const record = async (sessionId: string, kernel: SessionKernel) => {
+    const lease = await options.store.getRoundLease(sessionId);
+    const holder = lease?.instanceId === options.instanceId() && lease.expiresAt.getTime() > Date.now();
+    if (!holder && (await options.store.getSession(sessionId))?.kernel) return;
+    await options.store.setSessionKernel(sessionId, kernel);
+  };
+
   const createExecutor: ExecutorFactory = (request) => {
     const settings = resolveRemoteSettings(options.config, request.sessionId, env);
     const kernelId = pending.get(request.sessionId);
@@ -76,9 +90,7 @@ export function createRemoteSessionKernels(options: RemoteSessionKernelsOptions)
         const kernel = { serverUrl, kernelId: started.kernelId };
         current.set(request.sessionId, kernel);
         if (started.attached) return;
-        options.store
-          .setSessionKernel(request.sessionId, kernel)
-          .catch((error: unknown) =>
+        record(request.sessionId, kernel).catch((error: unknown) =>
             log(`recording the kernel of session ${request.sessionId} failed`, error),
           );
       },

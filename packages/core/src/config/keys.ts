@@ -136,6 +136,8 @@ export const CONFIG_KEYS = {
   "api.database_url": optionalString,
   /** Seconds without a heartbeat after which another instance fails a round as `instance_lost`. */
   "api.instance_lost_timeout": z.number().positive().default(15),
+  /** PostgreSQL schema of the session store's tables (several deployments or test runs on one database); unset: "public". */
+  "api.database_schema": optionalString,
   /** This API process's name in round leases and commands; unset: `<hostname>-<pid>-<random>`. */
   "api.instance_id": optionalString,
   // Logging
