@@ -147,6 +147,12 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     ),
   );
 
+  // Reads of stored rounds wait until the rounds of an earlier process are marked failed; the
+  // operations that need it report its failure themselves.
+  app.use(`${PREFIX}/sessions/*`, async (_c, next) => {
+    await sessions.ready.catch(() => undefined);
+    await next();
+  });
   app.onError((error, c) => errorResponse(c, error));
   app.notFound((c) =>
     errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)),

@@ -91,8 +91,8 @@ export function createRemoteSessionKernels(options: RemoteSessionKernelsOptions)
         current.set(request.sessionId, kernel);
         if (started.attached) return;
         record(request.sessionId, kernel).catch((error: unknown) =>
-            log(`recording the kernel of session ${request.sessionId} failed`, error),
-          );
+          log(`recording the kernel of session ${request.sessionId} failed`, error),
+        );
       },
     });
   };

@@ -251,6 +251,8 @@ export class SessionManager {
     let entry: LiveSession;
     let files: MessageFile[];
     try {
+      // A lease left behind (expired, or the acquire below fails) means a lost instance's round.
+      const previous = await this.store.getRoundLease(record.id);
       // The lease makes the round this instance's alone, whichever instance the next message reaches.
       leased = await this.store.acquireRoundLease(
         record.id,
@@ -264,8 +266,8 @@ export class SessionManager {
           "A round is already running in this session; wait for it or interrupt it.",
         );
       }
-      // Holding the lease, any unfinished round is one a lost instance left behind.
-      await this.failLostRounds(record);
+      // Taken over from a lost instance before the sweeper saw it: fail what it left unfinished.
+      if (previous) await this.failLostRounds(record);
       files = await readAttachments(record.workingDirectory, fileNames);
       entry = await this.ensureCurrent(record);
     } catch (error) {
@@ -284,8 +286,13 @@ export class SessionManager {
   async interrupt(sessionId: string): Promise<boolean> {
     const run = this.runs.get(sessionId);
     if (run) {
+      if (run.finished) return false;
       const entry = this.live.get(sessionId);
-      if (run.finished || !entry) return false;
+      // Reserved but not begun (its lease, history and kernel are still being set up).
+      if (!run.begun || !entry) {
+        run.interruptRequested = true;
+        return true;
+      }
       await entry.session.interrupt();
       return true;
     }
@@ -549,6 +556,7 @@ export class SessionManager {
     let started = false;
     const onEvent = (event: TaskWeaverEvent) => {
       started = true;
+      run.begun = true;
       began();
       void this.events.record(sessionId, run, event);
     };
@@ -572,6 +580,7 @@ export class SessionManager {
       const wrapped = toTaskWeaverError(first.reason);
       throw new ApiError(409, wrapped.code, wrapped.message, { cause: first.reason });
     }
+    if (run.interruptRequested) await entry.session.interrupt();
     void settled.then(async (result) => {
       if ("round" in result) {
         const { round } = result;
