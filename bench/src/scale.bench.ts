@@ -123,6 +123,19 @@ async function roundsWorkload(
   return { roundsPerSecond: latencies.length / seconds, latencies };
 }
 
+/** One session, rounds one after another: the per-round cost without any queueing. */
+async function sequentialRounds(instance: Instance, count = 20): Promise<number[]> {
+  const id = await createSession(instance);
+  const latencies: number[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const begin = performance.now();
+    const answer = await fetch(`${instance.url}/api/v1/sessions/${id}/messages`, post({ message: "hello" }));
+    await answer.json();
+    latencies.push(performance.now() - begin);
+  }
+  return latencies;
+}
+
 /** Reads an SSE answer, calling `onEvent(id, receivedAt)` per event. */
 async function readStream(answer: Response, onEvent: (id: number, at: number) => void): Promise<void> {
   const decoder = new TextDecoder();
@@ -222,6 +235,7 @@ export async function run(): Promise<void> {
     const one = await start(freshSchema(), 1);
     const onePostgres = await roundsWorkload(one);
     console.log(describe("1 instance, PostgreSQL", onePostgres));
+    const alonePostgres = await sequentialRounds(one[0]!);
     await stop(one);
 
     const three = await start(freshSchema(), 3);
@@ -237,10 +251,15 @@ export async function run(): Promise<void> {
     const sqlite = await start({ SCALE_SQLITE_PATH: join(sqliteDirectory, "bench.sqlite") }, 1);
     const oneSqlite = await roundsWorkload(sqlite);
     console.log(describe("1 instance, SQLite", oneSqlite));
+    const aloneSqlite = await sequentialRounds(sqlite[0]!);
     await stop(sqlite);
     const overhead = percentile(onePostgres.latencies, 50) - percentile(oneSqlite.latencies, 50);
     console.log(
-      `PostgreSQL vs SQLite, one instance: round p50 ${overhead >= 0 ? "+" : ""}${formatMs(overhead)}`,
+      `PostgreSQL vs SQLite, one instance, 30 at once: round p50 ${overhead >= 0 ? "+" : ""}${formatMs(overhead)}`,
+    );
+    console.log(
+      `one round at a time (20 rounds, one session): PostgreSQL p50 ${formatMs(percentile(alonePostgres, 50))}, ` +
+        `SQLite p50 ${formatMs(percentile(aloneSqlite, 50))}`,
     );
     console.log(
       `load after: ${loadavg()
