@@ -11,6 +11,18 @@ import { formatMs, percentile } from "./stats.js";
 const SESSIONS = 50;
 const ROUNDS_PER_SESSION = 3;
 const SAMPLE_EVERY_MS = 200;
+/** How kernels start (`execution_service.kernel_start`); `TASKWEAVER_BENCH_KERNEL_START=spawn` compares. */
+const KERNEL_START = process.env.TASKWEAVER_BENCH_KERNEL_START ?? "fork";
+
+/** Proportional set size: shared pages (a fork template's) divided between the processes mapping them. */
+function proportionalBytes(pid: number): number {
+  try {
+    const match = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return match ? Number(match[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
 
 function residentBytes(pid: number): number {
   try {
@@ -64,6 +76,7 @@ export async function run(): Promise<void> {
       "llm.model": "fake-model",
       "session.roles": ["code_interpreter"],
       "api.max_sessions": SESSIONS,
+      "execution_service.kernel_start": KERNEL_START,
     },
   });
   const env: NodeJS.ProcessEnv = {};
@@ -89,6 +102,8 @@ export async function run(): Promise<void> {
   let peakServer = 0;
   let peakKernels = 0;
   let peakKernelCount = 0;
+  let peakKernelsPss = 0;
+  let samples = 0;
   const sampler = setInterval(() => {
     peakServer = Math.max(peakServer, residentBytes(server.pid!));
     const kernels = descendants(server.pid!);
@@ -97,6 +112,12 @@ export async function run(): Promise<void> {
       kernels.reduce((sum, pid) => sum + residentBytes(pid), 0),
     );
     peakKernelCount = Math.max(peakKernelCount, kernels.length);
+    // smaps_rollup walks page tables: every fifth sample is enough.
+    if (samples++ % 5 === 0)
+      peakKernelsPss = Math.max(
+        peakKernelsPss,
+        kernels.reduce((sum, pid) => sum + proportionalBytes(pid), 0),
+      );
   }, SAMPLE_EVERY_MS);
 
   try {
@@ -179,10 +200,12 @@ export async function run(): Promise<void> {
     console.log(
       `  later rounds:                                    p50 ${formatMs(percentile(laterRoundLatencies, 50))}`,
     );
+    console.log(`kernel_start:              ${KERNEL_START}`);
     console.log(`peak RSS, server process:  ${mebibytes(peakServer)}`);
     console.log(
       `peak RSS, kernels (sum):   ${mebibytes(peakKernels)} over ${peakKernelCount} processes (${mebibytes(peakKernels / Math.max(1, peakKernelCount))} each)`,
     );
+    console.log(`peak PSS, kernels (sum):   ${mebibytes(peakKernelsPss)} (the fork template included)`);
     console.log(
       `machine load average:      ${loadavg()
         .map((value) => value.toFixed(1))

@@ -2,9 +2,7 @@
 // and the `1+1` round trip, with and without prompt WebSocket acknowledgements (the fix for
 // the ~40 ms Nagle + delayed-ACK stall of Tornado's per-message writes).
 import type { CodeExecutor } from "@taskweaver/core";
-import { createKernelClient } from "../../packages/executor/src/protocol/kernel-client.js";
-import { createJupyterRestClient } from "../../packages/executor/src/remote/jupyter-rest-client.js";
-import { connectKernelWebSocket } from "../../packages/executor/src/remote/kernel-websocket.js";
+import { connectKernelWebSocket, createJupyterRestClient, createKernelClient } from "@taskweaver/executor/internal";
 import { createRemoteExecutor } from "../../packages/executor/src/remote/index.js";
 import { jupyterServerUnavailableReason, startJupyterServer } from "../../test/src/jupyter-server.js";
 import { formatMs, p50p99, percentile, recordFigure } from "./stats.js";

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig, type CodeExecutor } from "@taskweaver/core";
-import { createRemoteExecutor, resolveRemoteSettings } from "@taskweaver/executor";
+import { createRemoteExecutor, createRemoteExecutorFactory } from "@taskweaver/executor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   jupyterServerUnavailableReason,
@@ -124,20 +124,22 @@ describe.runIf(runOrFail)("remote kernels that outlive their executor, on a real
           "execution_service.remote.kernel_namespace": "taskweaver-kernels",
         },
       });
-      const settings = resolveRemoteSettings(config, "gateway", {});
-      expect(settings.kernelEnv).toEqual({
-        KERNEL_USERNAME: "alice",
-        KERNEL_NAMESPACE: "taskweaver-kernels",
-      });
+      const factory = createRemoteExecutorFactory(config, { env: {}, fetch: recordingFetch });
+      const configured = track(await factory({ sessionId: "gateway", workingDirectory: appDir }));
+      await configured.start();
+      expect(kernelStartBodies).toEqual([
+        expect.objectContaining({
+          env: { KERNEL_USERNAME: "alice", KERNEL_NAMESPACE: "taskweaver-kernels" },
+        }),
+      ]);
+      await configured.stop();
+      // As on Enterprise Gateway, which has no Contents API: files go through the kernel.
       const executor = track(
         createRemoteExecutor({
-          url: settings.baseUrl,
-          token: settings.token,
-          sessionId: "gateway",
-          kernelEnv: settings.kernelEnv,
-          // As on Enterprise Gateway, which has no Contents API.
+          url: server.url,
+          token: server.token,
+          sessionId: "kernel-files",
           files: "kernel",
-          fetch: recordingFetch,
         }),
       );
       await executor.uploadFile("input.txt", new TextEncoder().encode("through the kernel"));
@@ -146,21 +148,28 @@ describe.runIf(runOrFail)("remote kernels that outlive their executor, on a real
       );
       await executor.execute("open('output.txt', 'w').write('written by code')");
       expect(new TextDecoder().decode(await executor.downloadFile("output.txt"))).toBe("written by code");
-      expect(kernelStartBodies).toEqual([
-        expect.objectContaining({
-          env: { KERNEL_USERNAME: "alice", KERNEL_NAMESPACE: "taskweaver-kernels" },
-        }),
-      ]);
       await executor.stop();
     } finally {
       rmSync(appDir, { recursive: true, force: true });
     }
     // Without a username configured, the default is sent and no namespace.
-    const defaults = resolveRemoteSettings(
-      loadConfig({ appDir: tmpdir(), env: {}, overrides: { "execution_service.remote.url": server.url } }),
-      "defaults",
-      {},
+    const defaults = createRemoteExecutorFactory(
+      loadConfig({
+        appDir: tmpdir(),
+        env: {},
+        overrides: {
+          "execution_service.remote.url": server.url,
+          "execution_service.remote.token": server.token,
+        },
+      }),
+      { env: {}, fetch: recordingFetch },
     );
-    expect(defaults.kernelEnv).toEqual({ KERNEL_USERNAME: "taskweaver" });
+    const plain = track(await defaults({ sessionId: "defaults", workingDirectory: tmpdir() }));
+    await plain.start();
+    expect(kernelStartBodies.at(-1)).toMatchObject({ env: { KERNEL_USERNAME: "taskweaver" } });
+    expect((kernelStartBodies.at(-1) as { env: Record<string, string> }).env).not.toHaveProperty(
+      "KERNEL_NAMESPACE",
+    );
+    await plain.stop();
   }, 90_000);
 });

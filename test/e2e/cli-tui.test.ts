@@ -18,6 +18,7 @@ import {
   type ScriptedPlan,
 } from "../src/index.js";
 import { startTerminal, type Terminal } from "../src/pty.js";
+import { prepareOriginalProject } from "./original-project-support.js";
 
 const PLAN: ScriptedPlan = { reasoning: "A small computation, then the answer.", steps: ["compute it", "report it"] };
 const planner = (sendTo: string, message: string) => plannerAnswer(sendTo, message, PLAN);
@@ -220,6 +221,27 @@ describe("the TUI in a pseudo-terminal", { timeout: 300_000 }, () => {
       const lines = (await terminal.screen()).split("\n").map((line) => line.trimEnd());
       writeFileSync(join(REPO_ROOT, "apps/cli/docs/screenshot.txt"), `${lines.join("\n").trimEnd()}\n`);
     }
+    await terminal.type("/exit");
+    await terminal.press("Enter");
+    expect(await terminal.waitForExit(60_000)).toBe(0);
+  });
+  it("shows plugins that could not be loaded as a notice at start and in /info", async () => {
+    const project = prepareOriginalProject(server);
+    cleanups.push(() => project.remove());
+    const { terminal } = await startCli(["-p", project.appDir]);
+    // The kernel starts in the background; its plugin report arrives as a notice.
+    const screen = await terminal.waitFor(/Plugin web_lookup could not be loaded/, 150_000);
+    // Long lines wrap at the terminal's width.
+    const unwrapped = (text: string) => text.replace(/\s+/g, " ");
+    expect(unwrapped(screen)).toContain("No module named 'taskweaver_fixture_http_client' (plugins/web_lookup.py)");
+    await terminal.waitFor(/Plugin ticket_tracker could not be loaded/, 60_000);
+    await terminal.waitFor(READY, 60_000);
+    await terminal.type("/info");
+    await terminal.press("Enter");
+    const info = unwrapped(after(await terminal.waitFor(/ticket_tracker: not loaded/, 60_000), "Session:"));
+    expect(info).toContain("column_total: loaded");
+    expect(info).toContain("web_lookup: not loaded (ModuleNotFoundError: No module named 'taskweaver_fixture_http_client')");
+    expect(info).toContain("ticket_tracker: not loaded (RuntimeError: the ticket service address is not configured)");
     await terminal.type("/exit");
     await terminal.press("Enter");
     expect(await terminal.waitForExit(60_000)).toBe(0);

@@ -10,10 +10,10 @@ import {
   createRemoteExecutor,
   createRemoteExecutorFactory,
   createRemoteKernelLauncher,
-  createJupyterRestClient,
   createWarmPool,
   type WarmPool,
 } from "@taskweaver/executor";
+import { createJupyterRestClient } from "@taskweaver/executor/internal";
 import { jupyterServerUnavailableReason, startJupyterServer, type JupyterServer } from "../src/jupyter-server.js";
 import { runFirstPooledCell } from "./warm-pool-support.js";
 

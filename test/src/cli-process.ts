@@ -18,16 +18,22 @@ export function cleanEnvironment(extra: Record<string, string> = {}): NodeJS.Pro
   return { ...env, NO_COLOR: "1", ...extra };
 }
 
-/**
- * Runs the real `taskweaver` command (through tsx, as `pnpm taskweaver` does) with the given
- * lines on standard input, which is not a terminal: the transcript mode.
- */
-export function runCli(
-  args: string[],
-  options: { input?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CliRun> {
-  const child = spawn(join(REPO_ROOT, "node_modules/.bin/tsx"), [join(REPO_ROOT, "apps/cli/src/cli.tsx"), ...args], {
-    cwd: REPO_ROOT,
+/** Options of {@link runCommand}. */
+export interface RunCommandOptions {
+  /** Lines written to standard input, which is then closed. @default none */
+  input?: string[];
+  /** Added to {@link cleanEnvironment}. */
+  env?: Record<string, string>;
+  /** @default the repository root */
+  cwd?: string;
+  /** The process is killed and the promise rejected past it. @default 60000 */
+  timeoutMs?: number;
+}
+
+/** Runs a program to its end with piped standard streams and collects its output. */
+export function runCommand(command: string, args: string[], options: RunCommandOptions = {}): Promise<CliRun> {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? REPO_ROOT,
     env: cleanEnvironment(options.env),
     stdio: ["pipe", "pipe", "pipe"],
   });
@@ -40,7 +46,7 @@ export function runCli(
   return new Promise((resolvePromise, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`the CLI did not finish within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`${command} did not finish within ${timeoutMs} ms.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
     }, timeoutMs);
     child.on("error", reject);
     child.on("close", (exitCode) => {
@@ -48,4 +54,15 @@ export function runCli(
       resolvePromise({ stdout, stderr, exitCode });
     });
   });
+}
+
+/**
+ * Runs the real `taskweaver` command (through tsx, as `pnpm taskweaver` does) with the given
+ * lines on standard input, which is not a terminal: the transcript mode.
+ */
+export function runCli(
+  args: string[],
+  options: { input?: string[]; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CliRun> {
+  return runCommand(join(REPO_ROOT, "node_modules/.bin/tsx"), [join(REPO_ROOT, "apps/cli/src/cli.tsx"), ...args], options);
 }

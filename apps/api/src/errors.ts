@@ -1,4 +1,9 @@
-import { FileAccessError, TaskWeaverError, toTaskWeaverError } from "@taskweaver/core";
+import {
+  FileAccessError,
+  TaskWeaverError,
+  toTaskWeaverError,
+  type TaskWeaverErrorCode,
+} from "@taskweaver/core";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
@@ -26,7 +31,7 @@ export class ApiError extends TaskWeaverError {
 
   constructor(
     status: ContentfulStatusCode,
-    code: string,
+    code: TaskWeaverErrorCode,
     message: string,
     options?: { details?: FieldIssue[]; cause?: unknown; headers?: Record<string, string> },
   ) {

@@ -1,7 +1,7 @@
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
-import { ConfigError, createTaskWeaver } from "@taskweaver/core";
+import { ConfigError, createTaskWeaver, type ExecutorFactory } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { createApi, type ApiApp, type RequestLogEntry } from "./app.js";
 import { limitConcurrentKernelStarts } from "./kernel-start-limit.js";
@@ -74,8 +74,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       env,
       // Bursts of new sessions would otherwise start every kernel at once and miss the start timeout.
       createExecutorFactory: (config) => {
-        let factory = createExecutorFactory(config);
-        if (config.get("execution_service.kernel_mode") === "remote") {
+        let factory: ExecutorFactory;
+        if (config.get("execution_service.kernel_mode") !== "remote") factory = createExecutorFactory(config);
+        else {
           const remote = createRemoteSessionKernels({
             config,
             env,
@@ -88,8 +89,6 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
             instanceId: () => opened.instanceId ?? "",
           });
           kernels = remote.kernels;
-          // The default remote factory's warm pool is not started: its kernels do not outlive a stop.
-          void factory.dispose?.();
           factory = remote.createExecutor;
         }
         return limitConcurrentKernelStarts(factory, config.get("api.max_concurrent_kernel_starts"));

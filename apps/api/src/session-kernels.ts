@@ -1,5 +1,5 @@
-import type { AppConfig, ExecutorFactory } from "@taskweaver/core";
-import { createJupyterRestClient, createRemoteExecutor, resolveRemoteSettings } from "@taskweaver/executor";
+import type { AppConfig } from "@taskweaver/core";
+import { createRemoteExecutorFactory, type RemoteExecutorFactory } from "@taskweaver/executor";
 import type { SessionKernel, SessionStore } from "./store/session-store.js";
 
 /**
@@ -35,27 +35,18 @@ export interface RemoteSessionKernelsOptions {
 }
 
 /**
- * The executor factory of the remote runtime for the API, with kernels kept on the server when
- * an executor stops (a restart or another instance attaches to them), plus their bookkeeping.
- * A fresh kernel never comes from the warm pool: a pooled kernel is deleted when its executor
+ * The remote runtime's executor factory for the API, with kernels kept on the server when an
+ * executor stops (a restart or another instance attaches to them), plus their bookkeeping.
+ * Fresh kernels never come from the warm pool: a pooled kernel is deleted when its executor
  * stops, which would defeat attaching to it later.
  */
 export function createRemoteSessionKernels(options: RemoteSessionKernelsOptions): {
-  createExecutor: ExecutorFactory;
+  createExecutor: RemoteExecutorFactory;
   kernels: SessionKernels;
 } {
-  const env = options.env ?? process.env;
   const log = options.log ?? (() => {});
-  const checked = resolveRemoteSettings(options.config, "check", env);
-  const rest = createJupyterRestClient({
-    baseUrl: checked.baseUrl,
-    token: checked.token,
-    fetch: options.fetch,
-  });
-  const serverUrl = checked.baseUrl.href;
   const pending = new Map<string, string>();
   const current = new Map<string, SessionKernel>();
-  const onServer = (kernel: SessionKernel) => kernel.serverUrl === serverUrl;
 
   /**
    * The kernel of the instance running the session's round is the session's kernel; another
@@ -69,48 +60,41 @@ export function createRemoteSessionKernels(options: RemoteSessionKernelsOptions)
     await options.store.setSessionKernel(sessionId, kernel);
   };
 
-  const createExecutor: ExecutorFactory = (request) => {
-    const settings = resolveRemoteSettings(options.config, request.sessionId, env);
-    const kernelId = pending.get(request.sessionId);
-    pending.delete(request.sessionId);
-    return createRemoteExecutor({
-      url: settings.baseUrl,
-      token: settings.token,
-      kernelName: settings.kernelName,
-      workingDirectory: settings.workingDirectory,
-      sessionId: request.sessionId,
-      executionTimeoutMs: settings.executionTimeoutMs,
-      maxOutputChars: settings.maxOutputChars,
-      startTimeoutMs: settings.startTimeoutMs,
-      kernelEnv: settings.kernelEnv,
-      fetch: options.fetch,
-      ...(kernelId ? { kernelId } : {}),
-      keepKernelOnStop: true,
-      onKernelStarted: (started) => {
-        const kernel = { serverUrl, kernelId: started.kernelId };
-        current.set(request.sessionId, kernel);
+  const createExecutor = createRemoteExecutorFactory(options.config, {
+    ...(options.env ? { env: options.env } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    persistentKernels: {
+      attachTo(sessionId) {
+        const kernelId = pending.get(sessionId);
+        pending.delete(sessionId);
+        return kernelId;
+      },
+      onKernelStarted(sessionId, started) {
+        const kernel = { serverUrl: createExecutor.serverUrl, kernelId: started.kernelId };
+        current.set(sessionId, kernel);
         if (started.attached) return;
-        record(request.sessionId, kernel).catch((error: unknown) =>
-          log(`recording the kernel of session ${request.sessionId} failed`, error),
+        record(sessionId, kernel).catch((error: unknown) =>
+          log(`recording the kernel of session ${sessionId} failed`, error),
         );
       },
-    });
-  };
+    },
+  });
+  const onServer = (kernel: SessionKernel) => kernel.serverUrl === createExecutor.serverUrl;
 
   const kernels: SessionKernels = {
     attachNext(sessionId, kernel) {
       if (onServer(kernel)) pending.set(sessionId, kernel.kernelId);
     },
     async exists(kernel) {
-      return onServer(kernel) && (await rest.getKernel(kernel.kernelId)) !== undefined;
+      return onServer(kernel) && (await createExecutor.kernelExists(kernel.kernelId));
     },
     async interrupt(kernel) {
-      if (onServer(kernel)) await rest.interruptKernel(kernel.kernelId);
+      if (onServer(kernel)) await createExecutor.interruptKernel(kernel.kernelId);
     },
     async remove(kernel) {
       for (const [sessionId, known] of current)
         if (known.kernelId === kernel.kernelId) current.delete(sessionId);
-      if (onServer(kernel)) await rest.deleteKernel(kernel.kernelId);
+      if (onServer(kernel)) await createExecutor.deleteKernel(kernel.kernelId);
     },
     current: (sessionId) => current.get(sessionId),
   };

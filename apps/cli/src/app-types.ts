@@ -1,42 +1,38 @@
-import type { AppConfig, Round, TaskWeaverEvent } from "@taskweaver/core";
+import type {
+  MessageFile,
+  SendMessageOptions as CoreSendMessageOptions,
+  Session,
+  TaskWeaverApp,
+} from "@taskweaver/core";
 
 /**
- * The parts of `@taskweaver/core`'s app and session the CLI uses. Written structurally so the
- * renderers and the TUI can be tested with small fakes, and so the CLI states exactly what it
- * relies on.
+ * The parts of `@taskweaver/core`'s app and session the CLI uses, picked from core's own
+ * types so there is one session shape. The renderers and the TUI take these narrow views, so
+ * they can be tested with small fakes and the CLI states exactly what it relies on.
  */
 
-/** A file attached to the next message. */
-export type AttachedFile = { name: string; path: string } | { name: string; data: Uint8Array };
+/** A file attached to the next message (core's `MessageFile`). */
+export type AttachedFile = MessageFile;
 
-/** Options of `sendMessage`. */
-export interface SendMessageOptions {
-  onEvent?: (event: TaskWeaverEvent) => void;
-  signal?: AbortSignal;
-  files?: AttachedFile[];
-}
+/** Options of `sendMessage` (core's `SendMessageOptions`). */
+export type SendMessageOptions = Pick<CoreSendMessageOptions, "onEvent" | "signal" | "files">;
 
-/** One conversation with its own kernel. */
-export interface ChatSession {
-  readonly id: string;
-  /** Absolute path of the session's working directory (artifact paths are relative to it). */
-  readonly workingDirectory: string | undefined;
-  /** Role aliases, e.g. `["Planner", "CodeInterpreter"]`. */
-  readonly roles: readonly string[];
-  sendMessage(message: string, options?: SendMessageOptions): Promise<Round>;
-  /** Aborts the running round (model call and kernel); the session stays usable. */
-  interrupt(): Promise<void>;
-  stop(): Promise<void>;
-  /** Saves the session for experience, when the core supports it. */
-  saveExperience?: () => Promise<unknown>;
-}
+/**
+ * One conversation with its own kernel: `sendMessage`, `interrupt`, `stop`, its id, working
+ * directory, role aliases and `lastError` (the error of the last failed round). Saving for
+ * experience (`/save`), the plugin statuses and event subscription are optional so a fake may
+ * leave them out.
+ */
+export type ChatSession = Pick<
+  Session,
+  "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop" | "lastError"
+> &
+  Partial<Pick<Session, "saveExperience" | "plugins" | "subscribe">>;
 
-/** A loaded TaskWeaver app directory. */
-export interface ChatApp {
-  readonly config: AppConfig;
+/** A loaded TaskWeaver app directory: its config, sessions and plugin problems. */
+export type ChatApp = Pick<TaskWeaverApp, "config" | "close"> &
+  Partial<Pick<TaskWeaverApp, "exampleProblems">> & {
   createSession(options?: { sessionId?: string }): Promise<ChatSession>;
-  /** Stops every session and its kernel. */
-  close(): Promise<void>;
   /** Plugin files that could not be loaded (the other plugins still work). */
-  plugins?(): Promise<{ problems: readonly { file: string; message: string }[] }>;
-}
+  plugins?(): Promise<Pick<Awaited<ReturnType<TaskWeaverApp["plugins"]>>, "problems">>;
+};

@@ -7,6 +7,7 @@ describe("parseCommandLine", () => {
       command: "chat",
       projectDir: undefined,
       configAssignments: [],
+      files: [],
       demo: false,
       plain: false,
     });
@@ -19,9 +20,11 @@ describe("parseCommandLine", () => {
       command: "chat",
       projectDir: "proj",
       configAssignments: ["llm.model=a", "llm.api_key=b"],
+      files: [],
       demo: false,
       plain: false,
     });
+    expect(parseCommandLine(["-f", "a.csv", "--file", "dir/b.csv"])).toMatchObject({ files: ["a.csv", "dir/b.csv"] });
     expect(parseCommandLine(["--project", "x", "--demo", "--plain"])).toMatchObject({
       projectDir: "x",
       demo: true,

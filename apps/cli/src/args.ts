@@ -15,6 +15,8 @@ export type CommandLine =
       projectDir: string | undefined;
       /** `--config key=value`, in order. */
       configAssignments: string[];
+      /** `-f/--file PATH`, in order: files attached to the first request (as `/load` does). */
+      files: string[];
       /** `--demo`: replay the sample project's recorded conversation, no model needed. */
       demo: boolean;
       /** `--plain`: the plain transcript even on a terminal. */
@@ -32,6 +34,9 @@ Options:
                           default: the nearest such folder at or above the current one
   --config KEY=VALUE      set a config key for this run, e.g. --config llm.model=gpt-4o
                           (repeatable; beats environment variables and the config file)
+  -f, --file PATH         attach a file to the first request: it is copied into the
+                          session's working directory, where the code finds it by name
+                          (repeatable; in the interactive UI, /load does the same)
   --demo                  replay the sample project's recorded conversation: no model needed
   --plain                 print a plain transcript even on a terminal
   -v, --version           print the version
@@ -54,6 +59,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       options: {
         project: { type: "string", short: "p" },
         config: { type: "string", multiple: true },
+        file: { type: "string", short: "f", multiple: true },
         demo: { type: "boolean", default: false },
         plain: { type: "boolean", default: false },
         version: { type: "boolean", short: "v", default: false },
@@ -90,6 +96,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     command: "chat",
     projectDir: values.project,
     configAssignments: values.config ?? [],
+    files: values.file ?? [],
     demo: values.demo,
     plain: values.plain,
   };

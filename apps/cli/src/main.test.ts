@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { describe, expect, it, vi } from "vitest";
-import { ConfigError, LlmNotConfiguredError } from "@taskweaver/core";
+import { ConfigError, LlmNotConfiguredError, LlmResponseError } from "@taskweaver/core";
 import { DEMO_CACHE_PATH, DEMO_PROJECT_DIR, loadDemoScript, main, type MainOptions } from "./main.js";
 import { createFakeApp } from "./testing/fake-session.js";
 
@@ -105,6 +105,27 @@ describe("main", () => {
     expect(loadDemoScript(tmpdir())).toBeUndefined();
   });
 
+  it("attaches --file files to the first request only, resolved against the current directory", async () => {
+    const run = setup({
+      argv: ["--file", "sample_data/demo_data.csv"],
+      cwd: DEMO_PROJECT_DIR,
+      stdin: Readable.from(["count the rows\nagain\n"]),
+    });
+    expect(await main(run.options)).toBe(0);
+    const messages = run.app.sessions[0]!.messages;
+    expect(messages[0]!.options.files).toEqual([
+      { name: "demo_data.csv", path: join(DEMO_PROJECT_DIR, "sample_data/demo_data.csv") },
+    ]);
+    expect(messages[1]!.options.files).toBeUndefined();
+  });
+
+  it("exits 2 before starting when a --file is not a file", async () => {
+    const run = setup({ argv: ["-f", "no-such.csv"] });
+    expect(await main(run.options)).toBe(2);
+    expect(run.err()).toBe("Error: --file /tmp/no-such.csv is not a file.\n");
+    expect(run.createApp).not.toHaveBeenCalled();
+  });
+
   it("hands the demo script to the interactive UI", async () => {
     const startInteractive = vi.fn(async () => 0);
     const run = setup({ startInteractive, argv: ["--demo"] });
@@ -115,6 +136,8 @@ describe("main", () => {
       app: run.app,
       demo: true,
       demoScript: loadDemoScript(DEMO_PROJECT_DIR),
+      command: expect.stringMatching(/taskweaver$/),
+      files: [],
     });
   });
 
@@ -146,7 +169,7 @@ describe("main", () => {
   });
 
   it("exits 1 when a round fails", async () => {
-    const app = createFakeApp(() => ({ posts: [], failure: { code: "x", message: "broken" } }));
+    const app = createFakeApp(() => ({ posts: [], failure: new LlmResponseError("broken") }));
     const run = setup({ createApp: async () => app });
     expect(await main(run.options)).toBe(1);
     expect(run.out()).toContain("TaskWeaver: [error] broken");

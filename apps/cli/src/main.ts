@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ChatApp } from "./app-types.js";
@@ -25,6 +25,10 @@ export type StartInteractive = (options: {
   app: ChatApp;
   demo: boolean;
   demoScript?: DemoScript;
+  /** The command hints tell the user to type (see `cliCommand`). */
+  command: string;
+  /** Files of `--file`, attached to the first request. */
+  files: { name: string; path: string }[];
 }) => Promise<number>;
 
 /** Everything `main` touches, as parameters (tests pass their own). */
@@ -109,9 +113,16 @@ export async function main(options: MainOptions): Promise<number> {
       break;
   }
 
-  const [{ CONFIG_FILE_NAME, findAppDir, parseConfigAssignments }, { formatStartupError }] =
-    await Promise.all([import("@taskweaver/core"), import("./startup-errors.js")]);
+  const [{ CONFIG_FILE_NAME, findAppDir, parseConfigAssignments }, { formatStartupError }, { cliCommand }] =
+    await Promise.all([import("@taskweaver/core"), import("./startup-errors.js"), import("./command-name.js")]);
   const cwd = options.cwd ?? process.cwd();
+  const command = cliCommand(options.env);
+  const files = commandLine.files.map((file) => ({ name: basename(file), path: resolve(cwd, file) }));
+  const missing = files.find((file) => !existsSync(file.path) || !statSync(file.path).isFile());
+  if (missing) {
+    options.stderr.write(`Error: --file ${missing.path} is not a file.\n`);
+    return EXIT_USAGE;
+  }
   const demo = commandLine.demo;
   let app: ChatApp;
   try {
@@ -127,7 +138,7 @@ export async function main(options: MainOptions): Promise<number> {
     const appDir =
       commandLine.projectDir !== undefined ? resolve(cwd, commandLine.projectDir) : findAppDir(cwd);
     options.stderr.write(
-      formatStartupError(error, { configFile: appDir ? join(appDir, CONFIG_FILE_NAME) : undefined }),
+      formatStartupError(error, { configFile: appDir ? join(appDir, CONFIG_FILE_NAME) : undefined, command }),
     );
     return EXIT_USAGE;
   }
@@ -136,6 +147,9 @@ export async function main(options: MainOptions): Promise<number> {
   try {
     for (const problem of (await app.plugins?.())?.problems ?? []) {
       options.stderr.write(`warning: plugin ${problem.file} was not loaded: ${problem.message}\n`);
+    }
+    for (const problem of (await app.exampleProblems?.()) ?? []) {
+      options.stderr.write(`warning: ${problem.message} The example is left out.\n`);
     }
   } catch (error) {
     options.stderr.write(formatStartupError(error));
@@ -151,16 +165,18 @@ export async function main(options: MainOptions): Promise<number> {
     options.stdout.isTTY === true;
   try {
     if (interactive && options.startInteractive)
-      return await options.startInteractive({ app, demo, demoScript });
+      return await options.startInteractive({ app, demo, demoScript, command, files });
     const { runTranscript } = await import("./transcript.js");
     return await runTranscript({
       app,
       input: options.stdin,
       output: options.stdout,
+      warnings: options.stderr,
       notice: demo
         ? `${DEMO_NOTICE}${demoScript ? `\nThe recorded request: ${demoScript.request}` : ""}`
         : undefined,
-      firstMessageFiles: demoScript?.files,
+      firstMessageFiles: [...(demoScript?.files ?? []), ...files],
+      demo: demo ? { request: demoScript?.request, command } : undefined,
       signal: options.signal,
     });
   } catch (error) {

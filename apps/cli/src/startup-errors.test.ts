@@ -14,6 +14,12 @@ describe("formatStartupError", () => {
     expect(text).toContain("--demo");
   });
 
+  it("names the command that works: the one given, else the repository's pnpm script", () => {
+    const error = new LlmNotConfiguredError("no model", ["llm.model"]);
+    expect(formatStartupError(error, { command: "taskweaver" })).toContain("run: taskweaver --demo\n");
+    expect(formatStartupError(error)).toContain("run: pnpm --silent taskweaver --demo\n");
+  });
+
   it("prints the message of a config error without a stack", () => {
     const text = formatStartupError(new ConfigError('Config key "llm.model" is wrong.'));
     expect(text).toBe('Error: Config key "llm.model" is wrong.\n');

@@ -1,4 +1,5 @@
-import { environmentVariableFor, TaskWeaverError } from "@taskweaver/core";
+import { environmentVariableFor, LlmNotConfiguredError, TaskWeaverError } from "@taskweaver/core";
+import { REPOSITORY_COMMAND } from "./command-name.js";
 
 /** What each model key is for, in the words the user needs to pick a value. */
 const MODEL_KEY_HELP: Record<string, string> = {
@@ -14,22 +15,26 @@ function keyLine(key: string): string {
   return `  ${key.padEnd(14)} ${`(${environmentVariableFor(key)})`.padEnd(16)} ${help}`.trimEnd();
 }
 
-function isNotConfigured(error: unknown): error is TaskWeaverError & { missingKeys: string[] } {
-  return (
-    TaskWeaverError.isInstance(error) &&
-    error.code === "llm_not_configured" &&
-    Array.isArray((error as { missingKeys?: unknown }).missingKeys)
-  );
-}
-
 /**
  * The message printed when the CLI cannot start: which keys to set when no model is
  * configured, the error's own message for other TaskWeaver errors (they are written for
  * users), and a short report for anything unexpected.
  */
-export function formatStartupError(error: unknown, context: { configFile?: string } = {}): string {
-  if (isNotConfigured(error)) {
-    const missing = error.missingKeys.length > 0 ? error.missingKeys : ["llm.model", "llm.api_key"];
+export function formatStartupError(
+  error: unknown,
+  context: {
+    configFile?: string;
+    /** The command the user types (`cliCommand`). @default "pnpm --silent taskweaver" */
+    command?: string;
+  } = {},
+): string {
+  // The field is checked too: until every error class has its own marker, `isInstance` of a
+  // subclass also accepts its siblings.
+  const missingKeys = LlmNotConfiguredError.isInstance(error)
+    ? (error as Partial<LlmNotConfiguredError>).missingKeys
+    : undefined;
+  if (Array.isArray(missingKeys)) {
+    const missing = missingKeys.length > 0 ? missingKeys : ["llm.model", "llm.api_key"];
     const optional = OPTIONAL_MODEL_KEYS.filter((key) => !missing.includes(key));
     const where = context.configFile ?? "taskweaver_config.json";
     const lines = [
@@ -40,7 +45,7 @@ export function formatStartupError(error: unknown, context: { configFile?: strin
     if (optional.length > 0) lines.push("Optional:", ...optional.map(keyLine));
     lines.push(
       "For one run, pass them on the command line instead: --config llm.model=gpt-4o --config llm.api_key=...",
-      "To see TaskWeaver without a model, run: taskweaver --demo",
+      `To see TaskWeaver without a model, run: ${context.command ?? REPOSITORY_COMMAND} --demo`,
     );
     return `${lines.join("\n")}\n`;
   }

@@ -1,4 +1,5 @@
 import { PassThrough, Readable } from "node:stream";
+import { LlmResponseError, MockAnswerMissingError } from "@taskweaver/core";
 import { describe, expect, it } from "vitest";
 import { GREETING } from "./banner.js";
 import { COUNT_ROWS_ROUND, createFakeApp } from "./testing/fake-session.js";
@@ -32,7 +33,7 @@ describe("runTranscript", () => {
   it("exits 1 when a round fails, and keeps going with the next line", async () => {
     const app = createFakeApp((message) =>
       message === "bad"
-        ? { posts: [], failure: { code: "llm_response_error", message: "The model endpoint failed." } }
+        ? { posts: [], failure: new LlmResponseError("The model endpoint failed.") }
         : { posts: COUNT_ROWS_ROUND },
     );
     const { output, text } = collect();
@@ -40,6 +41,56 @@ describe("runTranscript", () => {
     expect(code).toBe(1);
     expect(text()).toContain("Human: bad\nTaskWeaver: [error] The model endpoint failed.\nHuman: ok\n");
     expect(text()).toContain("TaskWeaver: demo_data.csv has 100 rows.");
+  });
+
+  it("in --demo, answers a request the recording does not know with what the demo knows and how to use a real model", async () => {
+    const app = createFakeApp(() => ({
+      posts: [],
+      failure: new MockAnswerMissingError("No recorded answer for cache key 1234abcd.", {
+        cachePath: "/project/demo/mock.yaml",
+        requestPreview: "what is 2+2",
+      }),
+    }));
+    const { output, text } = collect();
+    const code = await runTranscript({
+      app,
+      input: Readable.from(["what is 2+2\n"]),
+      output,
+      demo: { request: "count the rows of demo_data.csv", command: "taskweaver" },
+    });
+    expect(code).toBe(1);
+    expect(text()).toContain(
+      "TaskWeaver: [error] The demo replays a recorded conversation and knows only its recorded request:\n" +
+        "  count the rows of demo_data.csv\n",
+    );
+    expect(text()).toContain("LLM_API_KEY and LLM_MODEL");
+    expect(text()).toContain("run `taskweaver -p DIR` without --demo");
+    expect(text()).not.toContain("cache key");
+  });
+
+  it("outside --demo, shows a missing recorded answer as it is", async () => {
+    const app = createFakeApp(() => ({
+      posts: [],
+      failure: new MockAnswerMissingError("No recorded answer for cache key 1234abcd.", {
+        cachePath: "/x/mock.yaml",
+        requestPreview: "q",
+      }),
+    }));
+    const { output, text } = collect();
+    await runTranscript({ app, input: Readable.from(["q\n"]), output });
+    expect(text()).toContain("TaskWeaver: [error] No recorded answer for cache key 1234abcd.\n");
+  });
+
+  it("in --demo, shows other round errors as they are", async () => {
+    const app = createFakeApp(() => ({ posts: [], failure: new LlmResponseError("The model endpoint failed.") }));
+    const { output, text } = collect();
+    await runTranscript({
+      app,
+      input: Readable.from(["q\n"]),
+      output,
+      demo: { request: "count the rows", command: "taskweaver" },
+    });
+    expect(text()).toContain("TaskWeaver: [error] The model endpoint failed.\n");
   });
 
   it("shows a notice under the greeting, e.g. for a replay", async () => {

@@ -2,8 +2,10 @@ import { createInterface } from "node:readline";
 import type { Round } from "@taskweaver/core";
 import type { ChatApp, ChatSession } from "./app-types.js";
 import { HUMAN_PREFIX, renderOpening } from "./banner.js";
+import { watchPluginProblems } from "./plugin-notices.js";
 import { createTranscriptWriter } from "./render/transcript-writer.js";
 import { renderRoundError } from "./render/text.js";
+import { roundErrorMessage, type DemoContext } from "./round-errors.js";
 
 /** Options of {@link runTranscript}. */
 export interface TranscriptOptions {
@@ -12,10 +14,14 @@ export interface TranscriptOptions {
   input: NodeJS.ReadableStream;
   /** Where the transcript goes (stdout). */
   output: { write(text: string): unknown };
+  /** Where warnings go, e.g. a plugin that could not be loaded (stderr). @default `output` */
+  warnings?: { write(text: string): unknown };
   /** Files attached to the first request (the demo's data). */
   firstMessageFiles?: { name: string; path: string }[];
   /** A line shown under the greeting, e.g. that this is a replay. */
   notice?: string;
+  /** Set in `--demo`: a request the recording does not know is explained, not shown as a cache miss. */
+  demo?: DemoContext;
   /**
    * Aborting interrupts the running round and stops reading input (Ctrl-C).
    * The result is then 130, the shell's code for an interrupted command.
@@ -36,6 +42,7 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
     output.write(text);
   };
   let session: ChatSession | undefined;
+  let stopWatching: (() => void) | undefined;
   let allFinished = true;
   let firstFiles = options.firstMessageFiles;
   const onAbort = () => {
@@ -48,6 +55,8 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
   const pending = lines[Symbol.asyncIterator]();
   try {
     session = await app.createSession();
+    const warnings = options.warnings ?? output;
+    stopWatching = watchPluginProblems(session, (line) => warnings.write(`warning: ${line}\n`));
     write(renderOpening());
     if (options.notice) write(`${options.notice}\n`);
     for await (const line of { [Symbol.asyncIterator]: () => pending }) {
@@ -61,7 +70,12 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
       firstFiles = undefined;
       try {
         round = await session.sendMessage(message, {
-          onEvent: (event) => writer.handle(event),
+          onEvent: (event) => {
+            if (event.type !== "round-error") return writer.handle(event);
+            // The session sets lastError before it sends round-error: the typed error.
+            const message = roundErrorMessage(session?.lastError, event.error.message, options.demo);
+            writer.handle({ ...event, error: { ...event.error, message } });
+          },
           ...(files && files.length > 0 ? { files } : {}),
         });
       } catch (error) {
@@ -76,6 +90,7 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
       if (options.signal?.aborted) break;
     }
   } finally {
+    stopWatching?.();
     options.signal?.removeEventListener("abort", onAbort);
     lines.close();
     await app.close();

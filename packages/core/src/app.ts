@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { loadConfig, type AppConfig, type LoadConfigOptions } from "./config/load.js";
-import { ConfigError } from "./errors.js";
+import { ConfigError, TaskWeaverError, toTaskWeaverError } from "./errors.js";
 import type { ExecutorFactory } from "./executor/contract.js";
 import { languageModelFromConfig } from "./llm/from-config.js";
 import type { LanguageModel } from "./llm/types.js";
@@ -9,13 +9,14 @@ import { createId, type IdGenerator } from "./memory/ids.js";
 import type { Round } from "./memory/types.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
 import { roundCompressorFromConfig } from "./compression/from-config.js";
-import { loadExamples } from "./examples/load-examples.js";
+import { loadExamples, type ExampleProblem } from "./examples/load-examples.js";
 import type { ExperienceStore } from "./experience/experience-store.js";
 import { experienceRetrieverFromConfig, experienceStoreFromConfig } from "./experience/from-config.js";
 import { saveExperience } from "./experience/save-experience.js";
 import { pluginToLoadSpec, pluginToPromptSignature } from "./plugins/plugin-render.js";
 import { createPluginSelector } from "./plugins/plugin-selector.js";
 import { loadPlugins, type PluginProblem, type PluginSpec } from "./plugins/plugin-spec.js";
+import { pluginStatuses } from "./plugins/plugin-status.js";
 import { EXTRA_ROLES } from "./roles/extra-roles.js";
 import { verificationPolicyFromConfig } from "./verification/policy.js";
 import { createCodeVerifier } from "./verification/verify-code.js";
@@ -74,6 +75,11 @@ export interface TaskWeaverApp {
   /** Problems noticed while running that did not stop it (an unreadable experience file, ...). */
   readonly warnings: readonly string[];
   createSession(options?: CreateSessionOptions): Promise<Session>;
+  /**
+   * Example files (`planner.example_base_path`, `code_generator.example_base_path`) that cannot
+   * be used and are left out, naming file and field; empty when `<role>.use_example` is off.
+   */
+  exampleProblems(): Promise<readonly ExampleProblem[]>;
   /** Stops every session's kernel, and kernels the runtime started ahead (warm pool). */
   close(): Promise<void>;
 }
@@ -127,14 +133,22 @@ function pluginSignaturesFor(
   if (plugins.length === 0) return undefined;
   const render = (selected: readonly PluginSpec[]) =>
     selected.length > 0 ? selected.map(pluginToPromptSignature).join("\n\n") : undefined;
-  if (!config.get("code_generator.enable_auto_plugin_selection")) return render(plugins);
+  // Plugins that failed to load into the kernel are left out, so the model does not plan with them.
+  const usable = async () => {
+    const unavailable = await services.unavailablePlugins();
+    return unavailable.size === 0 ? plugins : plugins.filter((plugin) => !unavailable.has(plugin.name));
+  };
+  if (!config.get("code_generator.enable_auto_plugin_selection")) return async () => render(await usable());
   const selector = createPluginSelector({
     plugins,
     model: services.languageModel(config.get("code_generator.llm_alias")),
     topK: config.get("code_generator.auto_plugin_selection_topk"),
     cacheFile: join(config.get("plugin.base_path"), ".plugin_embeddings.json"),
   });
-  return async (request, signal) => render(await selector.select(request, { signal }));
+  return async (request, signal) => {
+    const candidates = new Set((await usable()).map((plugin) => plugin.name));
+    return render((await selector.select(request, { signal })).filter((plugin) => candidates.has(plugin.name)));
+  };
 }
 
 /**
@@ -192,11 +206,10 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     config.get(`${kind}.use_experience`)
       ? experienceRetrieverFromConfig(config, kind, experienceStoreOf(), {
           onProblem: (problem) => {
-            const known = problem as { file?: unknown; message?: unknown };
             warnings.push(
-              typeof known.file === "string"
-                ? `experience file ${known.file}: ${String(known.message)}`
-                : `experience: ${problem instanceof Error ? problem.message : String(problem)}`,
+              TaskWeaverError.isInstance(problem)
+                ? `experience: ${problem.message}`
+                : `experience file ${problem.file}: ${problem.message}`,
             );
           },
         })
@@ -211,24 +224,47 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
     languageModel: defaultModel,
     plugins,
     warnings,
+    async exampleProblems() {
+      const problems: ExampleProblem[] = [];
+      for (const kind of ["planner", "code_generator"] as const) {
+        if (!config.get(`${kind}.use_example`)) continue;
+        await loadExamples(config.get(`${kind}.example_base_path`), {
+          roleAliases: [],
+          onProblem: (problem) => problems.push(problem),
+        });
+      }
+      return problems;
+    },
     async createSession(sessionOptions: CreateSessionOptions = {}) {
       const id = sessionOptions.sessionId ?? generateId("session");
       if (!/^[A-Za-z0-9_.-]+$/.test(id) || id.startsWith(".")) {
         throw new ConfigError(`"${id}" is not a valid session id (letters, digits, "-", "_" and "." only).`);
       }
       const workingDirectory = join(workspace, "sessions", id, "cwd");
-      await mkdir(workingDirectory, { recursive: true });
+      await mkdir(workingDirectory, { recursive: true }).catch((error: unknown) => {
+        throw new ConfigError(
+          `Cannot create the session folder ${workingDirectory} (under workspace.workspace_path): ${(error as Error).message}`,
+          { cause: error },
+        );
+      });
 
       // Roles are built before the session that owns them; they reach its kernel through this.
       const owner: { session?: Session } = {};
       const built: Role[] = [];
       const examples = new Map<string, Promise<Round[][]>>();
+      let loadedSpecs: readonly PluginSpec[] = [];
       const services: RoleServices = {
         config,
         languageModel,
         executor: () => owner.session!.executor(),
         workers: () => built.filter((role) => role.alias !== "Planner"),
         plugins: async () => (await plugins()).plugins,
+        unavailablePlugins: async () => {
+          // Waits for the kernel's set-up, which loads the plugins. Without a kernel (it failed
+          // to start) nothing is known to be missing: the failure shows where code runs.
+          const executor = await owner.session!.executor().catch(() => undefined);
+          return new Set(executor?.pluginStates?.filter((state) => !state.loaded).map((state) => state.name));
+        },
         experience,
         examples: (kind) => {
           let loaded = examples.get(kind);
@@ -236,6 +272,8 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
             loaded = config.get(`${kind}.use_example`)
               ? loadExamples(config.get(`${kind}.example_base_path`), {
                   roleAliases: built.map((role) => role.alias),
+                  // Reported once by exampleProblems(); a session goes on without the file.
+                  onProblem: () => {},
                 }).then((conversations) => conversations.map((conversation) => conversation.rounds))
               : Promise.resolve([]);
             examples.set(kind, loaded);
@@ -245,7 +283,16 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
       };
       // Workers first, so the Planner can describe them.
       const ordered = [...roleNames.filter((name) => name !== "planner"), ...roleNames.filter((name) => name === "planner")];
-      for (const name of ordered) built.push(await factories[name]!(services));
+      for (const name of ordered) {
+        // A role factory of the library user may throw anything; callers get a TaskWeaverError.
+        built.push(
+          await Promise.resolve()
+            .then(() => factories[name]!(services))
+            .catch((error: unknown) => {
+              throw toTaskWeaverError(error);
+            }),
+        );
+      }
       const codeInterpreters = built.filter((role) => role.isCodeInterpreter);
       if (codeInterpreters.length > 1) {
         throw new ConfigError(`session.roles has ${codeInterpreters.length} code interpreters; only one is allowed.`);
@@ -264,8 +311,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         stopConditions: [internalStepLimit(config.get("session.max_internal_chat_round_num"))],
         executorFactory,
         prepareExecutor: async (executor) => {
-          for (const plugin of (await plugins()).plugins) await executor.loadPlugin(pluginToLoadSpec(plugin));
+          // One plugin that cannot load (a missing module, an error at import) is reported
+          // through the session's plugin statuses; the others and the kernel keep working.
+          loadedSpecs = (await plugins()).plugins;
+          for (const plugin of loadedSpecs) await executor.loadPlugin(pluginToLoadSpec(plugin));
         },
+        pluginStatuses: (executor) => pluginStatuses(loadedSpecs, executor.pluginStates ?? [], config.appDir),
         generateId,
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,

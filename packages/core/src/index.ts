@@ -1,3 +1,149 @@
+/**
+ * `@taskweaver/core`: TaskWeaver for TypeScript. `createTaskWeaver` loads an app directory
+ * (config, model, plugins) and opens sessions; a `Session` runs rounds in which roles (the
+ * Planner, the CodeInterpreter, your own) exchange posts, streaming `TaskWeaverEvent`s, while
+ * Python runs behind the `CodeExecutor` contract (runtimes in `@taskweaver/executor`). Every
+ * error is a `TaskWeaverError` with a closed `code`, checked with `SomeError.isInstance(error)`.
+ *
+ * Helpers that other packages of this workspace use but library users should not rely on
+ * live in `@taskweaver/core/internal`, with no promise of stability.
+ *
+ * Every exported name is listed here, by group; `public-api.test.ts` fails when an export is
+ * added without its line here, or a line stays behind for a removed one.
+ *
+ * @publicApi
+ * App: createTaskWeaver, BUILT_IN_ROLES, CreateTaskWeaverOptions, CreateSessionOptions, TaskWeaverApp
+ * Session: Session, SendMessageOptions, MessageFile
+ * Events: TaskWeaverEvent, TaskWeaverEventType, EventListener
+ * Memory: Post, Round, RoundState, Attachment, AttachmentType, ATTACHMENT_TYPES, PostSchema,
+ *   RoundSchema, AttachmentSchema, createPost, createRound, findAttachment
+ * Ids: createId, IdGenerator
+ * Config: loadConfig, LoadConfigOptions, AppConfig, ConfigValues, CONFIG_FILE_NAME, findAppDir,
+ *   environmentVariableFor, parseConfigAssignments
+ * Language models: LanguageModel, ChatRequest, ChatMessage, ChatContentPart, ChatStreamPart,
+ *   ChatTool, ChatToolCall, TokenUsage, UsageRecord, LlmRetryInfo, createOpenAICompatibleModel,
+ *   OpenAICompatibleModelOptions, createLanguageModel, LanguageModelOptions,
+ *   createMockLanguageModel, MockLanguageModelOptions
+ * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
+ *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
+ *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus
+ * Roles: Role, RoleContext, RoleFactory, RoleServices, PostBuilder
+ * Built-in roles: createPlanner, PlannerOptions, PLANNER_ALIAS, createCodeInterpreter,
+ *   CodeInterpreterOptions, CODE_INTERPRETER_ALIAS, CodeVerifier, CodeProblem,
+ *   createCliInterpreter, CliInterpreterOptions, createPluginInterpreter,
+ *   PluginInterpreterOptions, createImageReader, ImageReaderOptions
+ * Role parts: ExperienceRetriever, SavedExperience, RoundCompressor
+ * Code verification: createCodeVerifier, verificationPolicyFromConfig, VerificationPolicy
+ * Plugins: PluginSpec, PluginParameter, PluginReturn, PluginProblem, describePluginStatus
+ * Examples: ExampleProblem
+ * Errors: TaskWeaverError, TaskWeaverErrorCode, toTaskWeaverError, ConfigError,
+ *   LlmNotConfiguredError, LlmResponseError, MockAnswerMissingError, RoundLimitExceededError,
+ *   RoleError, AbortedError, ExecutionTimeoutError, KernelDiedError, ExecutorUnavailableError,
+ *   FileAccessError
+ */
+
+/*
+ * Layers, lowest first; a file imports only from its own layer or lower ones (checked by
+ * layers.test.ts):
+ *   1. errors.ts, text/ (cutting long text), parsing/ (streamed JSON, zod issues)
+ *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/
+ *   3. llm/ (model clients)
+ *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, examples/
+ *   5. compression/, experience/
+ *   6. roles/
+ *   7. session/
+ *   8. app.ts, testing/
+ *   9. index.ts, internal/
+ */
+
+export {
+  BUILT_IN_ROLES,
+  createTaskWeaver,
+  type CreateSessionOptions,
+  type CreateTaskWeaverOptions,
+  type TaskWeaverApp,
+} from "./app.js";
+export { Session, type MessageFile, type SendMessageOptions } from "./session/session.js";
+export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./events/types.js";
+export {
+  ATTACHMENT_TYPES,
+  AttachmentSchema,
+  PostSchema,
+  RoundSchema,
+  type Attachment,
+  type AttachmentType,
+  type Post,
+  type Round,
+  type RoundState,
+} from "./memory/types.js";
+export { createPost, createRound, findAttachment } from "./memory/factories.js";
+export { createId, type IdGenerator } from "./memory/ids.js";
+export type { ConfigValues } from "./config/keys.js";
+export {
+  CONFIG_FILE_NAME,
+  environmentVariableFor,
+  findAppDir,
+  loadConfig,
+  parseConfigAssignments,
+  type AppConfig,
+  type LoadConfigOptions,
+} from "./config/load.js";
+export type {
+  ChatContentPart,
+  ChatMessage,
+  ChatRequest,
+  ChatStreamPart,
+  ChatTool,
+  ChatToolCall,
+  LanguageModel,
+  LlmRetryInfo,
+  TokenUsage,
+  UsageRecord,
+} from "./llm/types.js";
+export {
+  createLanguageModel,
+  createOpenAICompatibleModel,
+  type LanguageModelOptions,
+  type OpenAICompatibleModelOptions,
+} from "./llm/openai-language-model.js";
+export { createMockLanguageModel, type MockLanguageModelOptions } from "./llm/mock-language-model.js";
+export type {
+  Artifact,
+  CodeExecutor,
+  ExecuteOptions,
+  ExecutionOutcome,
+  ExecutionOutput,
+  ExecutionResult,
+  ExecutorFactory,
+  ExecutorInfo,
+  ExecutorRequest,
+  FileInfo,
+  PluginLoadSpec,
+  PluginLoadState,
+  PluginStatus,
+  RichDisplay,
+} from "./executor/contract.js";
+export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
+export { PostBuilder } from "./roles/post-builder.js";
+export { createPlanner, PLANNER_ALIAS, type PlannerOptions } from "./roles/planner.js";
+export {
+  CODE_INTERPRETER_ALIAS,
+  createCodeInterpreter,
+  type CodeInterpreterOptions,
+  type CodeProblem,
+  type CodeVerifier,
+} from "./roles/code-interpreter.js";
+export { createCliInterpreter, type CliInterpreterOptions } from "./roles/cli-interpreter.js";
+export { createPluginInterpreter, type PluginInterpreterOptions } from "./roles/plugin-interpreter.js";
+export { createImageReader, type ImageReaderOptions } from "./roles/image-reader.js";
+export type { ExperienceRetriever } from "./experience/experience-store.js";
+export type { SavedExperience } from "./experience/save-experience.js";
+export type { RoundCompressor } from "./compression/round-compressor.js";
+export { createCodeVerifier } from "./verification/verify-code.js";
+export { verificationPolicyFromConfig, type VerificationPolicy } from "./verification/policy.js";
+export type { PluginParameter, PluginProblem, PluginReturn, PluginSpec } from "./plugins/plugin-spec.js";
+export { describePluginStatus } from "./plugins/plugin-status.js";
+export type { ExampleProblem } from "./examples/load-examples.js";
 export {
   AbortedError,
   ConfigError,
@@ -12,176 +158,5 @@ export {
   RoundLimitExceededError,
   TaskWeaverError,
   toTaskWeaverError,
+  type TaskWeaverErrorCode,
 } from "./errors.js";
-export { createId, type IdGenerator } from "./memory/ids.js";
-export {
-  ATTACHMENT_TYPES,
-  AttachmentSchema,
-  AttachmentTypeSchema,
-  ConversationSchema,
-  PostSchema,
-  RoundSchema,
-  RoundStateSchema,
-  type Attachment,
-  type AttachmentType,
-  type Conversation,
-  type Post,
-  type Round,
-  type RoundState,
-} from "./memory/types.js";
-export { createAttachment, createPost, createRound, findAttachment } from "./memory/factories.js";
-export { CONFIG_KEYS, type ConfigKey, type ConfigValues } from "./config/keys.js";
-export {
-  CONFIG_FILE_NAME,
-  environmentVariableFor,
-  findAppDir,
-  loadConfig,
-  parseConfigAssignments,
-  type AppConfig,
-  type ConfigOrigin,
-  type LoadConfigOptions,
-} from "./config/load.js";
-export type {
-  Artifact,
-  CodeExecutor,
-  ExecuteOptions,
-  ExecutionOutcome,
-  ExecutionOutput,
-  ExecutionResult,
-  ExecutorFactory,
-  ExecutorInfo,
-  ExecutorRequest,
-  FileInfo,
-  PluginLoadSpec,
-  RichDisplay,
-} from "./executor/contract.js";
-export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./session/events.js";
-export type {
-  ChatContentPart,
-  ChatMessage,
-  ChatRequest,
-  ChatStreamPart,
-  ChatTool,
-  ChatToolCall,
-  LanguageModel,
-  TokenUsage,
-  UsageRecord,
-} from "./llm/types.js";
-export {
-  createLanguageModel,
-  DEFAULT_OPENAI_BASE_URL,
-  type LanguageModelOptions,
-  type LlmRetryInfo,
-} from "./llm/openai-language-model.js";
-export { languageModelFromConfig, type LanguageModelFromConfigOptions } from "./llm/from-config.js";
-export {
-  chatRequestCacheKey,
-  createMockLanguageModel,
-  embeddingCacheKey,
-  type MockLanguageModelOptions,
-  type MockMode,
-} from "./llm/mock-language-model.js";
-export {
-  BUILT_IN_ROLES,
-  createTaskWeaver,
-  type CreateSessionOptions,
-  type CreateTaskWeaverOptions,
-  type TaskWeaverApp,
-} from "./app.js";
-export { Session, type MessageFile, type SendMessageOptions, type SessionInit } from "./session/session.js";
-export { internalStepLimit, type RoundProgress, type StopCondition } from "./session/stop-conditions.js";
-export { PostBuilder } from "./roles/post-builder.js";
-export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
-export { createPlanner, formatPlannerRounds, PLANNER_ALIAS, type PlannerOptions } from "./roles/planner.js";
-export {
-  CODE_INTERPRETER_ALIAS,
-  createCodeInterpreter,
-  formatCodeInterpreterRounds,
-  type CodeInterpreterOptions,
-  type CodeProblem,
-  type CodeVerifier,
-} from "./roles/code-interpreter.js";
-export { JsonStreamParser, type FieldEvent } from "./parsing/json-stream.js";
-export { formatExecutionMessage, formatExecutionResult } from "./prompts/execution-report.js";
-export {
-  createCodeVerifier,
-  describeVerificationPolicy,
-  verifyCode,
-  type PolicyCodeVerifier,
-} from "./verification/verify-code.js";
-export {
-  verificationPolicyFromConfig,
-  type VerificationPolicy,
-  type VerificationPolicyFromConfigOptions,
-  type VerificationProblem,
-} from "./verification/policy.js";
-export {
-  loadPlugins,
-  PluginFileSchema,
-  PluginParameterSchema,
-  PluginReturnSchema,
-  type LoadedPlugins,
-  type PluginFile,
-  type PluginParameter,
-  type PluginProblem,
-  type PluginReturn,
-  type PluginSpec,
-} from "./plugins/plugin-spec.js";
-export {
-  pluginToLoadSpec,
-  pluginToPromptSignature,
-  pluginToTool,
-  pythonTypeToJsonSchema,
-} from "./plugins/plugin-render.js";
-export { loadExamples, type LoadExamplesOptions } from "./examples/load-examples.js";
-export { EXTRA_ROLES } from "./roles/extra-roles.js";
-export { createEcho, ECHO_ALIAS, type EchoOptions } from "./roles/echo.js";
-export { createRecepta, RECEPTA_ALIAS, RECEPTA_REPLY, type ReceptaOptions } from "./roles/recepta.js";
-export {
-  CLI_ANSWER_SCHEMA,
-  createCliInterpreter,
-  createShellCommandCode,
-  formatCliRounds,
-  formatCommandReport,
-  type CliInterpreterOptions,
-} from "./roles/cli-interpreter.js";
-export {
-  createPluginCallCode,
-  createPluginInterpreter,
-  formatPluginRounds,
-  type FunctionCallRecord,
-  type PluginInterpreterOptions,
-} from "./roles/plugin-interpreter.js";
-export { createImageReader, findImageReferences, IMAGE_READER_ALIAS, type ImageReaderOptions } from "./roles/image-reader.js";
-export {
-  experienceFileName,
-  rawExperienceFileName,
-  saveExperience,
-  type SavedExperience,
-  type SaveExperienceOptions,
-} from "./experience/save-experience.js";
-export {
-  cosineSimilarity,
-  createExperienceRetriever,
-  createExperienceStore,
-  ExperienceFileSchema,
-  formatExperience,
-  type Experience,
-  type ExperienceFile,
-  type ExperienceLoadReport,
-  type ExperienceMatch,
-  type ExperienceProblem,
-  type ExperienceRetriever,
-  type ExperienceRetrieverOptions,
-  type ExperienceStore,
-  type ExperienceStoreOptions,
-} from "./experience/experience-store.js";
-export {
-  createRoundCompressor,
-  type CompressedHistory,
-  type RoundCompressor,
-  type RoundCompressorOptions,
-} from "./compression/round-compressor.js";
-export { formatRoundsAsText, type FormatRoundsOptions } from "./compression/format-rounds.js";
-export { experienceRetrieverFromConfig, experienceStoreFromConfig } from "./experience/from-config.js";
-export { roundCompressorFromConfig, type RoundCompressorFromConfigOptions } from "./compression/from-config.js";

@@ -29,7 +29,7 @@ suite=bookworm
 user_id=10001
 apt_archives=/var/cache/apt/archives
 # Keep in sync with the Dockerfile next to this script.
-packages="python3 python3-ipykernel python3-numpy python3-pandas python3-matplotlib python3-sklearn"
+packages="python3 python3-ipykernel python3-numpy python3-pandas python3-matplotlib python3-sklearn python3-requests"
 # Bump when the steps below change, so cached root filesystems are rebuilt.
 recipe_version=2
 

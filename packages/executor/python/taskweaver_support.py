@@ -293,7 +293,48 @@ def _install_shim():
     sys.modules["taskweaver.plugin.context"] = context_module
 
 
+class PluginUnavailableError(RuntimeError):
+    """Raised by the stand-in of a plugin that could not be loaded into this kernel."""
+
+
+class PluginLoadFailure(Exception):
+    """Tells the host, in one line, why a plugin did not load (its ``evalue`` is the reason)."""
+
+
+def _load_failure_reason(error):
+    """The last line of a traceback, without the plugin's source: ``ModuleNotFoundError: ...``."""
+    if isinstance(error, SyntaxError):
+        where = " (line %s)" % error.lineno if error.lineno else ""
+        return "SyntaxError: %s%s" % (error.msg, where)
+    text = str(error)
+    return "%s: %s" % (type(error).__name__, text) if text else type(error).__name__
+
+
+def _bind_unavailable(name, reason):
+    """Binds a stand-in under the plugin's name, so code that calls it anyway learns why it fails."""
+
+    def unavailable(*args, **kwargs):
+        raise PluginUnavailableError(
+            "plugin %s is not available in this session: it failed to load (%s). "
+            "Do this step without it." % (name, reason)
+        )
+
+    unavailable.__name__ = name
+    _state["plugins"].pop(name, None)
+    _shell().user_ns[name] = unavailable
+
+
 def load_plugin(name, code, config_json):
+    """Loads a plugin, or binds a stand-in that explains the failure and raises PluginLoadFailure."""
+    try:
+        _load_plugin(name, code, config_json)
+    except Exception as error:  # KeyboardInterrupt (a timeout) passes through
+        reason = _load_failure_reason(error)
+        _bind_unavailable(name, reason)
+        raise PluginLoadFailure(reason) from None
+
+
+def _load_plugin(name, code, config_json):
     """Runs a plugin module and binds its instance, callable by ``name``, in the user namespace."""
     import linecache
 
@@ -481,6 +522,9 @@ def install(options_json):
     os.makedirs(_state["workdir"], exist_ok=True)
     os.chdir(_state["workdir"])
     parent_pid = options.get("parent_pid")
+    # A kernel forked by the fork server is the template's child, and the template ends with
+    # the host: the kernel watches the template.
+    parent_pid = getattr(sys, "_taskweaver_template_pid", None) or parent_pid
     if parent_pid:
         _watch_parent(int(parent_pid))
 

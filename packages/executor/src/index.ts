@@ -1,3 +1,26 @@
+/**
+ * `@taskweaver/executor`: the implementations of core's `CodeExecutor` contract. Each session's
+ * code runs in an IPython kernel from one of three runtimes (kernel backends), chosen by
+ * `execution_service.kernel_mode`: `local` (a kernel process on this machine), `container` (a
+ * kernel in a locked-down Docker container, code in `docker/`) and `remote` (a kernel on a
+ * Jupyter Server or Gateway). An app passes `createExecutorFactory` to `createTaskWeaver`; the
+ * per-runtime factories and executors are for callers that pick one runtime themselves, and the
+ * warm pool with the kernel launchers keeps kernels started ahead.
+ *
+ * The Jupyter wire layer, the protocol client and the helpers stay inside the package
+ * (`src/internal/`); the few that tests and benchmarks need come from
+ * `@taskweaver/executor/internal`, with no promise of stability. The conformance suite every
+ * runtime passes is `@taskweaver/executor/conformance`.
+ *
+ * @publicApi
+ * Factory: createExecutorFactory, runtimes, CreateExecutorFactoryOptions, KernelMode, RuntimeFactory
+ * Local runtime: createLocalExecutor, createLocalExecutorFactory, createLocalKernelLauncher, findPythonWithIpykernel, findPythonWithIpykernelSync, LocalExecutorFactory, LocalExecutorOptions, LocalKernelLauncherOptions
+ * Forked kernels: createForkKernelLauncher, forkSupported, ForkKernelLauncher, ForkKernelLauncherOptions, KernelStart, readProcessMemory, ProcessMemory
+ * Container runtime: createDockerExecutor, createDockerExecutorFactory, createDockerKernelLauncher, defaultContainerOptions, DEFAULT_EXECUTOR_IMAGE, ContainerExit, ContainerSecurityOptions, DockerExecutorFactory, DockerExecutorOptions, DockerKernelLauncherOptions, KernelContainer
+ * Docker engine: createDockerEngineClient, removeStaleContainers, DockerApiError, DockerEngineClient, ContainerMemory, DockerEndpoint
+ * Remote runtime: createRemoteExecutor, createRemoteExecutorFactory, createRemoteKernelLauncher, JupyterHttpError, RemoteExecutorFactory, RemoteExecutorFactoryOptions, RemoteExecutorOptions, RemoteKernelLauncherOptions
+ * Warm pool and kernel launchers: createWarmPool, KernelConnection, KernelLauncher, LaunchOptions, WarmPool, WarmPoolOptions
+ */
 export {
   createExecutorFactory,
   runtimes,
@@ -11,77 +34,44 @@ export {
   type LocalExecutorFactory,
   type LocalExecutorOptions,
 } from "./local/local-executor.js";
-export { createWarmPool, type WarmPool, type WarmPoolOptions } from "./warm-pool.js";
 export { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./local/local-kernel.js";
+export { findPythonWithIpykernel, findPythonWithIpykernelSync } from "./local/python-discovery.js";
 export {
-  DEFAULT_PYTHON_CANDIDATES,
-  findPythonWithIpykernel,
-  findPythonWithIpykernelSync,
-} from "./local/python-discovery.js";
+  createForkKernelLauncher,
+  forkSupported,
+  type ForkKernelLauncher,
+  type ForkKernelLauncherOptions,
+  type KernelStart,
+} from "./local/fork-kernel-launcher.js";
+export { readProcessMemory, type ProcessMemory } from "./local/process-memory.js";
 export {
-  createKernelExecutor,
-  type KernelConnection,
-  type KernelExecutorOptions,
-  type KernelLauncher,
-  type LaunchOptions,
-} from "./kernel-executor.js";
-export * from "./docker/index.js";
-export * from "./remote/index.js";
-export { ExecutionCollector, type ExecutionCollectorOptions } from "./execution-collector.js";
+  createDockerEngineClient,
+  createDockerExecutor,
+  createDockerExecutorFactory,
+  createDockerKernelLauncher,
+  DEFAULT_EXECUTOR_IMAGE,
+  defaultContainerOptions,
+  DockerApiError,
+  DockerEngineClient,
+  removeStaleContainers,
+  type ContainerExit,
+  type ContainerMemory,
+  type ContainerSecurityOptions,
+  type DockerEndpoint,
+  type DockerExecutorFactory,
+  type DockerExecutorOptions,
+  type DockerKernelLauncherOptions,
+  type KernelContainer,
+} from "./docker/index.js";
 export {
-  createWorkingDirectoryFiles,
-  resolveInsideWorkingDirectory,
-  type WorkingDirectoryFiles,
-  type WorkingDirectoryFilesOptions,
-} from "./working-directory.js";
-export {
-  createBindWorkingDirectoryCode,
-  createBootstrapCode,
-  createLoadPluginCode,
-  createSetSessionVariablesCode,
-  EVENT_MIME,
-  readSupportSource,
-  SUPPORT_CODE_PATH,
-  type SupportInstallOptions,
-} from "./support-code.js";
-export { stripAnsi } from "./ansi.js";
-export {
-  createKernelClient,
-  type ExecuteHandle,
-  type ExecuteRequestOptions,
-  type KernelClient,
-  type KernelClientOptions,
-  type WaitForReadyOptions,
-  type PendingRequestHandle,
-  type RequestOptions,
-} from "./protocol/kernel-client.js";
-export {
-  channelEndpoint,
-  ConnectionInfoSchema,
-  JupyterMessageSchema,
-  parseKernelOutput,
-  PROTOCOL_VERSION,
-  type ConnectionInfo,
-  type ExecuteReplyContent,
-  type JupyterMessage,
-  type KernelChannel,
-  type KernelInfoReplyContent,
-  type KernelOutput,
-  type MessageHeader,
-  type RequestChannel,
-} from "./protocol/messages.js";
-export type { KernelTransport, TransportReceiver } from "./protocol/transport.js";
-export {
-  createMessageSigner,
-  decodeMessage,
-  DELIMITER,
-  encodeMessage,
-  WireFormatError,
-  type MessageSigner,
-} from "./protocol/wire.js";
-export {
-  createZmqTransport,
-  startZmqHeartbeat,
-  type HeartbeatOptions,
-  type ZmqTransportOptions,
-} from "./protocol/zmq-transport.js";
+  createRemoteExecutor,
+  createRemoteExecutorFactory,
+  createRemoteKernelLauncher,
+  JupyterHttpError,
+  type RemoteExecutorFactory,
+  type RemoteExecutorFactoryOptions,
+  type RemoteExecutorOptions,
+  type RemoteKernelLauncherOptions,
+} from "./remote/index.js";
+export { createWarmPool, type WarmPool, type WarmPoolOptions } from "./warm-pool.js";
+export type { KernelConnection, KernelLauncher, LaunchOptions } from "./kernel-executor.js";

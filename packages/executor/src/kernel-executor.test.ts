@@ -1,7 +1,6 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TaskWeaverError } from "@taskweaver/core";
 import { afterAll, expect, test } from "vitest";
 import { createLocalExecutor } from "./local/local-executor.js";
 import { findPythonWithIpykernelSync } from "./local/python-discovery.js";
@@ -18,7 +17,7 @@ afterAll(async () => {
 });
 
 test.skipIf(python === undefined && process.env.CI !== "true")(
-  "a plugin that never finishes loading times out, and the executor keeps working",
+  "a plugin that never finishes loading times out, is reported as not loaded, and the executor keeps working",
   { timeout: 120_000 },
   async () => {
     const workingDirectory = await mkdtemp(join(tmpdir(), "tw-kernel-executor-"));
@@ -31,14 +30,10 @@ test.skipIf(python === undefined && process.env.CI !== "true")(
     });
     try {
       await executor.execute("kept_variable = 7");
-      const error = await executor
-        .loadPlugin({ name: "stuck", code: "while True:\n    pass", config: {} })
-        .then(
-          () => undefined,
-          (caught: unknown) => caught,
-        );
-      expect(TaskWeaverError.isInstance(error) && error.code).toBe("execution_timeout");
-      expect((error as Error).message).toMatch(/Loading plugin stuck failed: it did not finish within 1.5 s/);
+      // Like any plugin that cannot load, it is reported as a state; the executor goes on.
+      const state = await executor.loadPlugin({ name: "stuck", code: "while True:\n    pass", config: {} });
+      expect(state.loaded).toBe(false);
+      expect(state.error).toMatch(/^Loading plugin stuck: it did not finish within 1.5 s and was interrupted\.$/);
       // The interrupt was enough: the kernel and its variables survive.
       expect((await executor.execute("kept_variable")).output).toBe("7");
     } finally {

@@ -11,11 +11,13 @@ import {
   type FileInfo,
   type IdGenerator,
   type PluginLoadSpec,
+  type PluginLoadState,
+  type TaskWeaverErrorCode,
 } from "@taskweaver/core";
-import { stripAnsi } from "./ansi.js";
-import { ExecutionCollector } from "./execution-collector.js";
-import type { KernelClient } from "./protocol/kernel-client.js";
-import type { ExecuteReplyContent, JupyterMessage } from "./protocol/messages.js";
+import { stripAnsi } from "./internal/ansi.js";
+import { ExecutionCollector } from "./internal/execution-collector.js";
+import type { KernelClient } from "./internal/protocol/kernel-client.js";
+import type { ExecuteReplyContent, JupyterMessage } from "./internal/protocol/messages.js";
 import {
   createBindWorkingDirectoryCode,
   createBootstrapCode,
@@ -23,8 +25,8 @@ import {
   createSetSessionVariablesCode,
   readSupportSource,
   type SupportInstallOptions,
-} from "./support-code.js";
-import type { WorkingDirectoryFiles } from "./working-directory.js";
+} from "./internal/support-code.js";
+import type { WorkingDirectoryFiles } from "./internal/working-directory.js";
 
 /**
  * A started, ready kernel (kernel_info answered) as a runtime hands it to the executor. Kernel
@@ -138,6 +140,8 @@ class KernelExecutor implements CodeExecutor {
   private interruptRequested = false;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly plugins = new Map<string, PluginLoadSpec>();
+  /** How each plugin loaded into the current kernel, by name. */
+  private readonly pluginStateByName = new Map<string, PluginLoadState>();
   private readonly sessionVariables: Record<string, string> = {};
   private readonly executionTimeoutMs: number;
   private readonly maxOutputChars: number;
@@ -215,14 +219,8 @@ class KernelExecutor implements CodeExecutor {
           "Setting session variables failed",
         );
       }
-      for (const plugin of this.plugins.values()) {
-        await this.runInternal(
-          kernel,
-          createLoadPluginCode(plugin),
-          "plugin_load_failed",
-          `Loading plugin ${plugin.name} failed`,
-        );
-      }
+      // A plugin that fails here is reported through its state; the kernel still starts.
+      for (const plugin of this.plugins.values()) await this.loadPluginInto(kernel, plugin);
     } catch (error) {
       await kernel.stop();
       throw error;
@@ -251,9 +249,21 @@ class KernelExecutor implements CodeExecutor {
   private async runInternal(
     kernel: KernelConnection,
     code: string,
-    errorCode: string,
+    errorCode: TaskWeaverErrorCode,
     what: string,
   ): Promise<void> {
+    const reply = await this.runSupport(kernel, code, what);
+    if (reply.status !== "ok") {
+      const traceback = stripAnsi((reply.traceback ?? []).join("\n"));
+      throw new TaskWeaverError(
+        errorCode,
+        `${what}: ${reply.ename ?? "Error"}: ${reply.evalue ?? ""}${traceback ? `\n${traceback}` : ""}`,
+      );
+    }
+  }
+
+  /** Runs support code silently and returns the kernel's reply; timeouts and deaths throw. */
+  private async runSupport(kernel: KernelConnection, code: string, what: string): Promise<ExecuteReplyContent> {
     const handle = kernel.client.execute(code, { silent: true });
     handle.done.catch(() => undefined);
     const first = await this.race(handle.done, this.executionTimeoutMs, undefined);
@@ -270,14 +280,27 @@ class KernelExecutor implements CodeExecutor {
         `${what}: it did not finish within ${formatSeconds(this.executionTimeoutMs)} and was interrupted${second.kind === "reply" ? "" : "; the kernel was restarted"}.`,
       );
     }
-    const reply = first.reply;
-    if (reply.content.status !== "ok") {
-      const traceback = stripAnsi((reply.content.traceback ?? []).join("\n"));
-      throw new TaskWeaverError(
-        errorCode,
-        `${what}: ${reply.content.ename ?? "Error"}: ${reply.content.evalue ?? ""}${traceback ? `\n${traceback}` : ""}`,
-      );
+    return first.reply.content;
+  }
+
+  /**
+   * Loads one plugin into a kernel and records whether it is usable. A plugin whose own code
+   * fails (missing module, syntax error, exception at import, nothing registered) is left as a
+   * stand-in that raises an explanatory error when called; only kernel trouble throws.
+   */
+  private async loadPluginInto(kernel: KernelConnection, plugin: PluginLoadSpec): Promise<PluginLoadState> {
+    let state: PluginLoadState;
+    try {
+      const reply = await this.runSupport(kernel, createLoadPluginCode(plugin), `Loading plugin ${plugin.name}`);
+      if (reply.status === "ok") state = { name: plugin.name, loaded: true };
+      else if (reply.ename === "PluginLoadFailure") state = { name: plugin.name, loaded: false, error: reply.evalue ?? "" };
+      else state = { name: plugin.name, loaded: false, error: `${reply.ename ?? "Error"}: ${reply.evalue ?? ""}` };
+    } catch (error) {
+      if (!ExecutionTimeoutError.isInstance(error)) throw error;
+      state = { name: plugin.name, loaded: false, error: error.message };
     }
+    this.pluginStateByName.set(plugin.name, state);
+    return state;
   }
 
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
@@ -418,7 +441,7 @@ class KernelExecutor implements CodeExecutor {
     if (!this.stopped) await this.ensureKernel();
   }
 
-  loadPlugin(plugin: PluginLoadSpec): Promise<void> {
+  loadPlugin(plugin: PluginLoadSpec): Promise<PluginLoadState> {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(plugin.name)) {
       return Promise.reject(
         new TaskWeaverError(
@@ -430,14 +453,14 @@ class KernelExecutor implements CodeExecutor {
     return this.serialize(async () => {
       this.assertOpen();
       const kernel = await this.ensureKernel();
-      await this.runInternal(
-        kernel,
-        createLoadPluginCode(plugin),
-        "plugin_load_failed",
-        `Loading plugin ${plugin.name} failed`,
-      );
+      // Kept even when it fails: a later kernel (restart) tries it again.
       this.plugins.set(plugin.name, plugin);
+      return this.loadPluginInto(kernel, plugin);
     });
+  }
+
+  get pluginStates(): PluginLoadState[] {
+    return [...this.pluginStateByName.values()];
   }
 
   setSessionVariables(variables: Record<string, string>): Promise<void> {

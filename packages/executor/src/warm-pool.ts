@@ -1,7 +1,7 @@
-import { TaskWeaverError } from "@taskweaver/core";
+import { AbortedError, TaskWeaverError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "./kernel-executor.js";
-import { createBootstrapCode, readSupportSource, type SupportInstallOptions } from "./support-code.js";
-import { stripAnsi } from "./ansi.js";
+import { createBootstrapCode, readSupportSource, type SupportInstallOptions } from "./internal/support-code.js";
+import { stripAnsi } from "./internal/ansi.js";
 
 /** Options of `createWarmPool`. */
 export interface WarmPoolOptions {
@@ -242,7 +242,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       }
       // Cancelled while waiting: start nothing (the same error a cancelled kernel start gives).
       if (launchOptions.signal?.aborted)
-        throw new TaskWeaverError("aborted", "Starting the kernel was cancelled.");
+        throw new AbortedError("Starting the kernel was cancelled.");
       return options.launcher.launch(launchOptions);
     },
     fill,

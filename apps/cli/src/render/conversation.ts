@@ -114,6 +114,7 @@ export function applyEvent(round: RoundView, event: TaskWeaverEvent): RoundView 
   if (event.roundId !== round.id) return round;
   switch (event.type) {
     case "round-start":
+    case "plugin-status":
       return round;
     case "post-start":
       if (round.posts.some((post) => post.id === event.postId)) return round;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { TaskWeaverEvent } from "@taskweaver/core";
+import { TaskWeaverError, type TaskWeaverEvent } from "@taskweaver/core";
 import { COUNT_ROWS_ROUND, eventsForRound } from "../testing/fake-session.js";
 import { postViewFromPost } from "./conversation.js";
 import { renderPostText } from "./text.js";
@@ -124,7 +124,7 @@ describe("createTranscriptWriter", () => {
           attachments: [{ type: "plan", content: "1. step" }],
         },
       ],
-      { code: "round_limit_exceeded", message: "The round was stopped after 10 internal steps." },
+      new TaskWeaverError("round_limit_exceeded", "The round was stopped after 10 internal steps."),
     );
     // Drop the post-end so the failure arrives in the middle of a streaming post.
     const cut = events.filter((event) => event.type !== "post-end");

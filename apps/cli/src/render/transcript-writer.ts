@@ -61,6 +61,8 @@ export function createTranscriptWriter(options: TranscriptWriterOptions): Transc
       return errorShown;
     },
     handle(event) {
+      // Plugin problems are not part of the round's blocks; the CLI reports them on stderr.
+      if (event.type === "plugin-status") return;
       if (event.type === "round-start") {
         round = createRoundView(event.roundId, event.userQuery);
         written.clear();

@@ -1,4 +1,5 @@
-import type { AppConfig, Post, Round, TaskWeaverEvent } from "@taskweaver/core";
+import { join } from "node:path";
+import { AbortedError, type AppConfig, type Post, type Round, type TaskWeaverError, type TaskWeaverEvent } from "@taskweaver/core";
 import type { ChatApp, ChatSession, SendMessageOptions } from "../app-types.js";
 
 /**
@@ -71,7 +72,7 @@ export function eventsForRound(
   sessionId: string,
   userQuery: string,
   posts: ScriptedPost[],
-  failure?: { code: string; message: string },
+  failure?: TaskWeaverError,
 ): { events: TaskWeaverEvent[]; round: Round } {
   const roundId = nextId("round");
   const round: Round = {
@@ -86,30 +87,37 @@ export function eventsForRound(
     events.push(...result.events);
     round.post_list.push(result.post);
   }
-  if (failure) events.push({ type: "round-error", sessionId, roundId, error: failure, round });
+  if (failure) {
+    events.push({
+      type: "round-error",
+      sessionId,
+      roundId,
+      error: { code: failure.code, message: failure.message },
+      round,
+    });
+  }
   else events.push({ type: "round-end", sessionId, roundId, round });
   return { events, round };
 }
 
+/** What a fake round does: its posts, and the error that fails it (as the core's `lastError`). */
+export interface ReplyScript {
+  posts: ScriptedPost[];
+  failure?: TaskWeaverError;
+  /** Stay running until `interrupt()`, then fail with an `AbortedError`. */
+  waitForInterrupt?: boolean;
+}
+
 /** A reply script: the posts (and optional failure) answering one message. */
-export type Reply = (
-  message: string,
-  options: SendMessageOptions,
-) =>
-  | { posts: ScriptedPost[]; failure?: { code: string; message: string }; waitForInterrupt?: boolean }
-  | Promise<{
-      posts: ScriptedPost[];
-      failure?: { code: string; message: string };
-      waitForInterrupt?: boolean;
-    }>;
+export type Reply = (message: string, options: SendMessageOptions) => ReplyScript | Promise<ReplyScript>;
 
 /** A fake session that replays scripted rounds through `onEvent`. */
-export interface FakeSession extends ChatSession {
+export type FakeSession = ChatSession & {
   readonly messages: { message: string; options: SendMessageOptions }[];
   interrupted: number;
   stopped: boolean;
   saved: number;
-}
+};
 
 export function createFakeSession(
   reply: Reply,
@@ -124,6 +132,7 @@ export function createFakeSession(
     interrupted: 0,
     stopped: false,
     saved: 0,
+    lastError: undefined,
     async sendMessage(message, sendOptions = {}) {
       session.messages.push({ message, options: sendOptions });
       const script = await reply(message, sendOptions);
@@ -150,15 +159,19 @@ export function createFakeSession(
           interruptRound = resolve;
         });
         round.state = "failed";
+        const error = new AbortedError("The round was interrupted.");
+        session.lastError = error;
         sendOptions.onEvent?.({
           type: "round-error",
           sessionId: session.id,
           roundId,
-          error: { code: "aborted", message: "The round was interrupted." },
+          error: { code: error.code, message: error.message },
           round,
         });
         return round;
       }
+      // As in the core: lastError is set before the round-error event goes out.
+      if (script.failure) session.lastError = script.failure;
       const { events, round } = eventsForRound(session.id, message, script.posts, script.failure);
       for (const event of events) sendOptions.onEvent?.(event);
       return round;
@@ -175,6 +188,7 @@ export function createFakeSession(
   if (options.withSave) {
     session.saveExperience = async () => {
       session.saved += 1;
+      return { path: join(session.workingDirectory, "..", "experience", `raw_exp_${session.id}.yaml`), roundCount: 0 };
     };
   }
   return session;

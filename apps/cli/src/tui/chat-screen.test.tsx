@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LlmResponseError, MockAnswerMissingError } from "@taskweaver/core";
 import { render } from "ink-testing-library";
 import { describe, expect, it } from "vitest";
 import { COUNT_ROWS_ROUND, createFakeApp } from "../testing/fake-session.js";
@@ -211,10 +212,33 @@ describe("ChatScreen", () => {
 
   it("shows a request that failed as an error line", async () => {
     const { type, screen } = await setup({
-      reply: () => ({ posts: [], failure: { code: "llm_response_error", message: "The model is down." } }),
+      reply: () => ({ posts: [], failure: new LlmResponseError("The model is down.") }),
     });
     await type("anything");
     expect(screen()).toContain("TaskWeaver: [error] The model is down.");
+  });
+
+  it("in a demo, says what the recording knows when a request has no recorded answer", async () => {
+    const { type, screen, view } = await setup({
+      demo: true,
+      demoScript: { request: "count the rows of demo_data.csv", files: [] },
+      reply: () => ({
+        posts: [],
+        failure: new MockAnswerMissingError("No recorded answer for cache key 1234abcd.", {
+          cachePath: "/project/demo/mock.yaml",
+          requestPreview: "hello",
+        }),
+      }),
+    });
+    // The input holds the recorded request; replace it with the user's own.
+    view.stdin.write("\u0015");
+    await tick();
+    await type("hello");
+    const text = screen().replace(/\n\s*/g, " ");
+    expect(text).toContain("knows only its recorded request");
+    expect(text).toContain("count the rows of demo_data.csv");
+    expect(text).toContain("LLM_API_KEY and LLM_MODEL");
+    expect(text).not.toContain("cache key");
   });
 
   it("labels a demo as a replay", async () => {

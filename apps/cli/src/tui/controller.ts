@@ -1,8 +1,10 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import type { TaskWeaverEvent } from "@taskweaver/core";
+import { AbortedError, type TaskWeaverEvent } from "@taskweaver/core";
 import type { AttachedFile, ChatApp, ChatSession } from "../app-types.js";
 import { applyEvent, createRoundView, type PostView, type RoundView } from "../render/conversation.js";
+import { roundErrorMessage } from "../round-errors.js";
+import { describePluginsForInfo, watchPluginProblems } from "../plugin-notices.js";
 import { helpText, parseCommand, unquote } from "./commands.js";
 import type { InputHistory } from "./history.js";
 
@@ -43,6 +45,13 @@ export interface ChatControllerOptions {
   demo?: boolean;
   /** The demo's recorded request (offered in the input) and its files (attached). */
   demoScript?: { request: string; files: { name: string; path: string }[] };
+  /**
+   * The command hints tell the user to type (in `--demo`, how to use a real model).
+   * @default "taskweaver"
+   */
+  command?: string;
+  /** Files attached to the first request (`--file`), after the demo's. @default none */
+  files?: { name: string; path: string }[];
   history: InputHistory;
   /** Relative `/load` paths are resolved against it. @default process.cwd() */
   cwd?: string;
@@ -91,13 +100,15 @@ export function createChatController(options: ChatControllerOptions): ChatContro
   let session: ChatSession | undefined;
   let lastFolded: { title: string; text: string } | undefined;
   let exitPromise: Promise<void> | undefined;
+  /** Set by Ctrl-C while a round runs; cleared when the next request starts. */
+  let stopRequested = false;
   let state: ChatState = {
     items: [{ kind: "opening", id: "opening", demo: options.demo ?? false }],
     screenKey: 0,
     round: undefined,
     roundStartedAt: undefined,
     activity: undefined,
-    pendingFiles: options.demoScript?.files ?? [],
+    pendingFiles: [...(options.demoScript?.files ?? []), ...(options.files ?? [])],
     session: undefined,
     phase: "starting",
     demo: options.demo ?? false,
@@ -118,8 +129,11 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     workingDirectory: value.workingDirectory,
   });
 
+  let stopWatchingPlugins: (() => void) | undefined;
   const openSession = async () => {
+    stopWatchingPlugins?.();
     session = await app.createSession();
+    stopWatchingPlugins = watchPluginProblems(session, (line) => notice(line.charAt(0).toUpperCase() + line.slice(1), "warning"));
     set({ session: describeSession(session) });
   };
 
@@ -167,7 +181,10 @@ export function createChatController(options: ChatControllerOptions): ChatContro
         workingDirectory: session?.workingDirectory,
         interrupted: true,
       }));
-      if (event.error.code === "aborted") {
+      // The session sets lastError before it sends round-error: the typed error, not its code.
+      // "Stopped" answers the user's Ctrl-C, so it needs both: asked to stop, and stopped.
+      const error = session?.lastError;
+      if (stopRequested && AbortedError.isInstance(error)) {
         items.push({
           kind: "notice",
           id: nextId(),
@@ -175,7 +192,10 @@ export function createChatController(options: ChatControllerOptions): ChatContro
           tone: "warning",
         });
       } else {
-        items.push({ kind: "error", id: nextId(), message: event.error.message });
+        const demo = state.demo
+          ? { request: options.demoScript?.request, command: options.command ?? "taskweaver" }
+          : undefined;
+        items.push({ kind: "error", id: nextId(), message: roundErrorMessage(error, event.error.message, demo) });
       }
       patch.items = [...(patch.items ?? state.items), ...items];
     }
@@ -189,6 +209,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     }
     const files: AttachedFile[] = state.pendingFiles.map((file) => ({ name: file.name, path: file.path }));
     history.add(text);
+    stopRequested = false;
     addItems({ kind: "human", id: nextId(), text, files: files.map((file) => file.name) });
     set({
       phase: "running",
@@ -245,6 +266,8 @@ export function createChatController(options: ChatControllerOptions): ChatContro
       `App dir:  ${config.appDir}`,
       `Workdir:  ${state.session?.workingDirectory ?? "(unknown)"}`,
     ];
+    const plugins = describePluginsForInfo(session?.plugins);
+    if (plugins.length > 0) lines.push("Plugins:", ...plugins);
     notice(lines.join("\n"));
   };
 
@@ -335,6 +358,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     interrupt() {
       if (state.phase !== "running" || !session) return false;
       set({ activity: { role: state.activity?.role ?? "TaskWeaver", status: "stopping" } });
+      stopRequested = true;
       void session.interrupt();
       return true;
     },
@@ -342,6 +366,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
       exitPromise ??= (async () => {
         set({ phase: "exiting", activity: undefined });
         notice("Stopping the kernel...");
+        stopRequested = true;
         const closing = (async () => {
           if (session) await session.interrupt().catch(() => undefined);
           await app.close().catch(() => undefined);

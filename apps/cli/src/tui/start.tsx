@@ -14,6 +14,10 @@ export interface StartInteractiveOptions {
   demo: boolean;
   /** The demo's recorded request and files. */
   demoScript?: { request: string; files: { name: string; path: string }[] };
+  /** The command hints tell the user to type. @default "taskweaver" */
+  command?: string;
+  /** Files attached to the first request (`--file`). @default none */
+  files?: { name: string; path: string }[];
   stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   /** Aborting leaves the TUI as /exit does (the terminal hung up, SIGTERM). */
@@ -33,6 +37,8 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
     app: options.app,
     demo: options.demo,
     demoScript: options.demoScript,
+    command: options.command,
+    files: options.files,
     history,
   });
   const leave = () => void controller.exit();

@@ -1,5 +1,5 @@
 import type { AttachmentType, Round } from "../memory/types.js";
-import { cutText } from "../roles/extra-role-helpers.js";
+import { cutText } from "../text/cut-text.js";
 
 /** Attachments worth keeping in a summary's source; the rest is bookkeeping or repeats the message. */
 const USEFUL_TYPES: readonly AttachmentType[] = [

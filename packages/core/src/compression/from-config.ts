@@ -1,4 +1,5 @@
 import type { AppConfig } from "../config/load.js";
+import type { TaskWeaverError } from "../errors.js";
 import type { LanguageModel } from "../llm/types.js";
 import type { Round } from "../memory/types.js";
 import { formatRoundsAsText } from "./format-rounds.js";
@@ -8,7 +9,7 @@ export interface RoundCompressorFromConfigOptions {
   model: LanguageModel;
   /** @default formatRoundsAsText */
   format?: (rounds: readonly Round[]) => string;
-  onError?: (error: unknown) => void;
+  onError?: (error: TaskWeaverError) => void;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { LlmResponseError, TaskWeaverError } from "../errors.js";
 import type { Round } from "../memory/types.js";
 import { createScriptedModel } from "../testing/scripted-model.js";
 import { formatRoundsAsText } from "./format-rounds.js";
@@ -95,6 +96,7 @@ describe("createRoundCompressor", () => {
     });
     expect(await compressor.compress(rounds(5))).toEqual({ summary: undefined, recentRounds: rounds(5) });
     expect(errors).toHaveLength(1);
+    expect(TaskWeaverError.isInstance(errors[0])).toBe(true);
     // Same history again (the next reply of the same round): no second call.
     expect(await compressor.compress(rounds(5))).toEqual({ summary: undefined, recentRounds: rounds(5) });
     expect(model.requests).toHaveLength(1);
@@ -105,10 +107,18 @@ describe("createRoundCompressor", () => {
 
   it("keeps the full history when the summary is empty or is JSON without the summary field", async () => {
     for (const bad of [summary("  "), JSON.stringify({ text: "wrong field" }), "", "{ broken"]) {
-      const compressor = createRoundCompressor({ model: createScriptedModel([bad]), roundsToCompress: 2, roundsToRetain: 3, format: formatRoundsAsText });
+      const errors: unknown[] = [];
+      const compressor = createRoundCompressor({
+        model: createScriptedModel([bad]),
+        roundsToCompress: 2,
+        roundsToRetain: 3,
+        format: formatRoundsAsText,
+        onError: (error) => errors.push(error),
+      });
       const result = await compressor.compress(rounds(5));
       expect(result.summary, bad).toBeUndefined();
       expect(result.recentRounds, bad).toHaveLength(5);
+      expect(LlmResponseError.isInstance(errors[0]), bad).toBe(true);
     }
   });
 

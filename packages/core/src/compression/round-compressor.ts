@@ -1,7 +1,7 @@
-import { AbortedError } from "../errors.js";
+import { AbortedError, LlmResponseError, toTaskWeaverError, type TaskWeaverError } from "../errors.js";
 import type { LanguageModel } from "../llm/types.js";
 import type { Round } from "../memory/types.js";
-import { fieldText, requestModelAnswer } from "../roles/model-answer.js";
+import { fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
 
 export interface RoundCompressorOptions {
   /** Writes the summaries. */
@@ -16,7 +16,7 @@ export interface RoundCompressorOptions {
    */
   format: (rounds: readonly Round[]) => string;
   /** Told about a summary that failed (the full history is used instead). */
-  onError?: (error: unknown) => void;
+  onError?: (error: TaskWeaverError) => void;
   /** @default the JSON answer format */
   responseFormat?: "json_object" | "json_schema" | "text";
   /** Usage tag of the summary calls. @default "compression" */
@@ -92,7 +92,7 @@ export function createRoundCompressor(options: RoundCompressorOptions): RoundCom
       : fieldText(answer.fields, "summary")?.trim();
     // A JSON answer without the field, or nothing at all, is not a summary.
     if (!text || (answer.parseError && text.startsWith("{"))) {
-      throw new Error(`the model's summary was empty or unusable: ${answer.text.slice(0, 200)}`);
+      throw new LlmResponseError(`the model's summary was empty or unusable: ${answer.text.slice(0, 200)}`);
     }
     return text;
   }
@@ -120,7 +120,7 @@ export function createRoundCompressor(options: RoundCompressorOptions): RoundCom
       } catch (error) {
         if (signal?.aborted) throw new AbortedError();
         failedAt = older.at(-1)!.id;
-        options.onError?.(error);
+        options.onError?.(toTaskWeaverError(error));
         // Without a usable summary the prompt carries the whole history instead.
         return { summary: undefined, recentRounds: [...rounds] };
       }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_BLOCKED_FUNCTIONS } from "../verification/default-blocked-functions.js";
+import { DEFAULT_BLOCKED_FUNCTIONS } from "./default-blocked-functions.js";
 
 /**
  * Every configuration key we know, in TaskWeaver's dotted notation, with its type and default.
@@ -95,6 +95,14 @@ export const CONFIG_KEYS = {
   "execution_service.warm_pool_size": z.number().int().nonnegative().default(0),
   /** Seconds a pooled kernel may wait unused before it is stopped (refilled on next demand). @default 600 */
   "execution_service.warm_pool_idle_timeout": z.number().positive().default(600),
+  /**
+   * How local kernels start: "spawn" runs a new Python per kernel; "fork" forks it from a
+   * template process that has `preload_modules` imported (Linux); "auto" forks where that is
+   * supported and spawns elsewhere. @default "auto"
+   */
+  "execution_service.kernel_start": z.enum(["auto", "fork", "spawn"]).default("auto"),
+  /** Modules a fork template imports ahead, shared by its kernels (kernel_start "fork"/"auto"). @default ["numpy", "pandas", "matplotlib"] */
+  "execution_service.preload_modules": stringList.default(["numpy", "pandas", "matplotlib"]),
   // Docker runtime (kernel_mode "container"): safe defaults, each can be loosened on purpose.
   "execution_service.docker.host": optionalString,
   "execution_service.docker.network_mode": z.string().default("none"),

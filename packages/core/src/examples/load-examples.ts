@@ -64,6 +64,17 @@ export interface LoadExamplesOptions {
    * @default ids derived from the file name and position, so prompts are the same on every load
    */
   generateId?: (kind: "round" | "post" | "atta", fileStem: string, position: readonly number[]) => string;
+  /**
+   * Receives each example file that cannot be used (not YAML, a field missing or wrong), which
+   * is then left out. Without it such a file throws `ConfigError`.
+   */
+  onProblem?: (problem: ExampleProblem) => void;
+}
+
+/** An example file that was left out, and why (naming the field). */
+export interface ExampleProblem {
+  file: string;
+  message: string;
 }
 
 const USER_ALIAS = "User";
@@ -136,11 +147,22 @@ function parseExample(
   return conversation;
 }
 
+async function readExampleYaml(file: string): Promise<unknown> {
+  try {
+    return parseYaml(await readFile(file, "utf8"));
+  } catch (error) {
+    throw new ConfigError(`The example file ${file} is not valid YAML: ${(error as Error).message.split("\n")[0]}`, {
+      cause: error,
+    });
+  }
+}
+
 /**
  * Reads the few-shot example conversations in `directory` (`*.yaml` / `*.yml`, in file-name
  * order), skipping disabled ones and those that mention a role the session does not have.
- * A missing directory means no examples. Throws `ConfigError` naming the file and the field
- * for a malformed file, because a silently dropped example changes the model's behaviour.
+ * A missing directory means no examples. A malformed file goes to `onProblem` and is left out;
+ * without `onProblem` it throws `ConfigError` naming the file and the field, because a silently
+ * dropped example changes the model's behaviour.
  */
 export async function loadExamples(directory: string, options: LoadExamplesOptions): Promise<Conversation[]> {
   let names: string[];
@@ -161,18 +183,14 @@ export async function loadExamples(directory: string, options: LoadExamplesOptio
   const conversations: Conversation[] = [];
   for (const name of names) {
     const file = join(directory, name);
-    let raw: unknown;
+    let conversation: Conversation | undefined;
     try {
-      raw = parseYaml(await readFile(file, "utf8"));
+      conversation = parseExample(file, await readExampleYaml(file), generateId);
     } catch (error) {
-      throw new ConfigError(
-        `The example file ${file} is not valid YAML: ${(error as Error).message.split("\n")[0]}`,
-        {
-          cause: error,
-        },
-      );
+      if (!options.onProblem || !ConfigError.isInstance(error)) throw error;
+      options.onProblem({ file, message: error.message });
+      continue;
     }
-    const conversation = parseExample(file, raw, generateId);
     if (!conversation) continue;
     const roles = mentionedRoles(conversation.rounds);
     if ([...roles].every((role) => available.has(role))) conversations.push(conversation);

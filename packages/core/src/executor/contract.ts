@@ -84,6 +84,29 @@ export interface PluginLoadSpec {
   config: Record<string, unknown>;
 }
 
+/** Whether a plugin handed to `loadPlugin` is usable in the current kernel. */
+export interface PluginLoadState {
+  name: string;
+  loaded: boolean;
+  /**
+   * Why it is not, in one line without the plugin's source, e.g.
+   * `ModuleNotFoundError: No module named 'requests'`.
+   */
+  error?: string;
+}
+
+/** Whether a plugin of the app is usable in a session's kernel, and if not, what to do. */
+export interface PluginStatus {
+  name: string;
+  loaded: boolean;
+  /** The Python error's last line, e.g. `ModuleNotFoundError: No module named 'requests'`. */
+  error?: string;
+  /** The plugin's Python file, relative to the app directory when inside it. */
+  file?: string;
+  /** What the user can do about it. */
+  hint?: string;
+}
+
 export interface FileInfo {
   /** Path relative to the working directory, `/`-separated. */
   name: string;
@@ -106,7 +129,18 @@ export interface CodeExecutor {
   /** Starts the kernel; idempotent. Resolves when the kernel answers. */
   start(options?: { signal?: AbortSignal }): Promise<void>;
   execute(code: string, options?: ExecuteOptions): Promise<ExecutionResult>;
-  loadPlugin(plugin: PluginLoadSpec): Promise<void>;
+  /**
+   * Loads a plugin into the kernel (and into every later kernel of this executor). A plugin
+   * whose own code fails to load resolves with `loaded: false`: the kernel keeps working, and
+   * calling the plugin there raises an error that names it and the reason. Rejects only when
+   * the executor itself fails (stopped, kernel died, a name that is not a Python identifier).
+   */
+  loadPlugin(plugin: PluginLoadSpec): Promise<PluginLoadState>;
+  /**
+   * The state of every plugin loaded so far, as of the current kernel (a restart loads them
+   * again). Executors without plugin support may leave it out.
+   */
+  readonly pluginStates?: readonly PluginLoadState[];
   setSessionVariables(variables: Record<string, string>): Promise<void>;
   uploadFile(name: string, data: Uint8Array): Promise<FileInfo>;
   downloadFile(name: string): Promise<Uint8Array>;

@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
+import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/fake-openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parse } from "yaml";
 import { createLanguageModel } from "../llm/openai-language-model.js";

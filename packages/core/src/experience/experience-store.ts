@@ -2,11 +2,11 @@ import { readdir, readFile, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse as parseYaml, stringify } from "yaml";
 import { z } from "zod";
-import { AbortedError, TaskWeaverError } from "../errors.js";
+import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
 import { formatRoundsAsText } from "../compression/format-rounds.js";
 import type { LanguageModel } from "../llm/types.js";
 import { AttachmentTypeSchema, type Round } from "../memory/types.js";
-import { fieldText, requestModelAnswer } from "../roles/model-answer.js";
+import { fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
 import { experienceFileName } from "./save-experience.js";
 
 /** A processed or hand-written experience file, `exp_<id>.yaml` (TaskWeaver's field names). */
@@ -347,7 +347,7 @@ export type ExperienceRetriever = (query: string, options?: { signal?: AbortSign
 
 export interface ExperienceRetrieverOptions {
   /** Told about problems (unusable files, failed summaries or embeddings); retrieval goes on without them. */
-  onProblem?: (problem: ExperienceProblem | unknown) => void;
+  onProblem?: (problem: ExperienceProblem | TaskWeaverError) => void;
 }
 
 /**
@@ -369,7 +369,7 @@ export function createExperienceRetriever(store: ExperienceStore, options: Exper
       return formatExperience(await store.retrieve(query, retrieveOptions));
     } catch (error) {
       if (retrieveOptions.signal?.aborted) throw new AbortedError();
-      options.onProblem?.(error);
+      options.onProblem?.(toTaskWeaverError(error));
       return undefined;
     }
   };

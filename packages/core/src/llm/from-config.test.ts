@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
+import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/fake-openai";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../config/load.js";
 import { ConfigError, LlmNotConfiguredError, MockAnswerMissingError } from "../errors.js";

@@ -9,7 +9,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
-import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
+import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/fake-openai";
 import { parse } from "yaml";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { AbortedError, ConfigError, LlmResponseError, MockAnswerMissingError } from "../errors.js";

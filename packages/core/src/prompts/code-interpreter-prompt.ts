@@ -1,4 +1,4 @@
-import { workerAnswerFormat } from "../roles/worker-answer.js";
+import { workerAnswerFormat } from "./worker-answer-format.js";
 
 /** CodeInterpreter answers: code to run (`python`), or a text reply. */
 export const CODE_INTERPRETER_ANSWER_FORMAT = workerAnswerFormat("code_interpreter_answer", ["python", "text"]);

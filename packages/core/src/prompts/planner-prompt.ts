@@ -1,4 +1,3 @@
-import type { Role } from "../roles/role.js";
 import { responseEnvelopeSchema } from "./response-schema.js";
 
 export const PLANNER_STOP_VALUES = [
@@ -24,8 +23,14 @@ export function plannerAnswerSchema(recipients: readonly string[]): Record<strin
   });
 }
 
+/** What the Planner is told about one worker (a `Role` fits). */
+export interface WorkerDescription {
+  alias: string;
+  description: string;
+}
+
 /** Our Planner instructions. Kept short: every token here is paid on every call. */
-export function buildPlannerSystemPrompt(workers: readonly Role[], extra: { experience?: string } = {}): string {
+export function buildPlannerSystemPrompt(workers: readonly WorkerDescription[], extra: { experience?: string } = {}): string {
   const workerList = workers.map((worker) => `- ${worker.alias}: ${worker.description}`).join("\n");
   const names = workers.map((worker) => worker.alias).join(" or ");
   return `You are the Planner of TaskWeaver. You talk with the User and get their requests done by delegating steps to workers. Workers only see what you send them; only you talk to the User.

@@ -2,14 +2,14 @@ import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import type { Post, Round } from "../memory/types.js";
 import { CODE_INTERPRETER_ALIAS } from "./code-interpreter.js";
-import { countTrailingRetries, cutText, findRequester } from "./extra-role-helpers.js";
+import { workerAnswerFormat } from "../prompts/worker-answer-format.js";
+import { cutText } from "../text/cut-text.js";
+import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
+import { buildRoleChat, createSystemPromptCache } from "./role-chat.js";
 import type { Role, RoleContext } from "./role.js";
 import {
-  endFailedAttempt,
   formatWorkerRounds,
-  requestWorkerAnswer,
-  unusableAnswerRetry,
-  workerAnswerFormat,
+  startWorkerReply,
 } from "./worker-answer.js";
 
 /** Longest command output we put in a prompt or a message; the whole output stays in the result. */
@@ -120,6 +120,7 @@ export function formatCommandReport(command: string, result: ExecutionResult): s
 export function createCliInterpreter(options: CliInterpreterOptions): Role {
   const alias = options.alias ?? CODE_INTERPRETER_ALIAS;
   const maxRetries = options.maxRetryCount ?? 3;
+  const systemPrompts = createSystemPromptCache();
 
   return {
     alias,
@@ -130,31 +131,24 @@ export function createCliInterpreter(options: CliInterpreterOptions): Role {
     async reply(context: RoleContext): Promise<Post> {
       const requester = findRequester(context.round, alias) ?? context.incoming.send_from;
       const canRetry = countTrailingRetries(context.round, alias) < maxRetries;
-      const messages: ChatMessage[] = [
-        { role: "system", content: buildCliSystemPrompt(requester, options.experience) },
-        ...formatCliRounds(context.rounds, alias),
-      ];
-
-      const builder = context.startPost();
-      builder.status("calling the model");
-      const answer = await requestWorkerAnswer(options.model, builder, {
+      const messages = await buildRoleChat({
+        systemPrompt: systemPrompts(requester, () => buildCliSystemPrompt(requester, options.experience)),
+        rounds: context.rounds,
+        format: (rounds) => formatCliRounds(rounds, alias),
+        signal: context.signal,
+      });
+      const started = await startWorkerReply(options.model, context, {
         messages,
         responseFormat: options.responseFormat,
         format: CLI_ANSWER_FORMAT,
-        signal: context.signal,
         tag: alias,
+        canRetry,
+        requester,
+        alias,
       });
-      if ("problem" in answer) {
-        return endFailedAttempt(builder, { canRetry, requester, alias, ...unusableAnswerRetry(answer.problem) });
-      }
-      const { replyType, content } = answer;
-      if (replyType === "text") {
-        builder.setRecipient(requester);
-        builder.setMessage(content);
-        return builder.end();
-      }
-
-      const command = content.trim();
+      if ("post" in started) return started.post;
+      const { builder } = started;
+      const command = started.content.trim();
       builder.status("executing code");
       const executor = await options.executor();
       const result = await executor.execute(createShellCommandCode(command), {

@@ -9,9 +9,9 @@ import {
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
-import { withSummary } from "./planner.js";
 import type { Role, RoleContext } from "./role.js";
-import { endFailedAttempt, formatWorkerRounds, requestWorkerAnswer, unusableAnswerRetry } from "./worker-answer.js";
+import { buildRoleChat, createSystemPromptCache } from "./role-chat.js";
+import { endFailedAttempt, formatWorkerRounds, startWorkerReply } from "./worker-answer.js";
 
 export const CODE_INTERPRETER_ALIAS = "CodeInterpreter";
 
@@ -60,22 +60,16 @@ export interface CodeInterpreterOptions {
 export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
   const alias = options.alias ?? CODE_INTERPRETER_ALIAS;
   const maxRetries = options.maxRetryCount ?? 3;
-  const systemPrompts = new Map<string, string>();
-
-  function systemPromptFor(requester: string, pluginSignatures: string | undefined, lessons: string | undefined): string {
-    const key = `${requester}\n${pluginSignatures ?? ""}\n${lessons ?? ""}`;
-    let prompt = systemPrompts.get(key);
-    if (!prompt) {
-      prompt = buildCodeInterpreterSystemPrompt({
+  const systemPrompts = createSystemPromptCache();
+  const systemPromptFor = (requester: string, pluginSignatures: string | undefined, lessons: string | undefined) =>
+    systemPrompts(`${requester}\n${pluginSignatures ?? ""}\n${lessons ?? ""}`, () =>
+      buildCodeInterpreterSystemPrompt({
         requester,
         pluginSignatures,
         verificationRules: options.verifier?.rules,
         experience: lessons,
-      });
-      systemPrompts.set(key, prompt);
-    }
-    return prompt;
-  }
+      }),
+    );
 
   return {
     alias,
@@ -93,35 +87,25 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
           ? await options.pluginSignatures(request, context.signal)
           : options.pluginSignatures;
       const lessons = await options.experience?.(request, { signal: context.signal });
-      const history = options.compressor
-        ? await options.compressor.compress(context.rounds, { signal: context.signal })
-        : { summary: undefined, recentRounds: context.rounds };
-      const systemPrompt = withSummary(systemPromptFor(requester, signatures, lessons), history.summary);
-      const messages: ChatMessage[] = [{ role: "system", content: systemPrompt }];
-      for (const example of (await options.examples?.()) ?? []) messages.push(...formatCodeInterpreterRounds(example, alias));
-      messages.push(...formatCodeInterpreterRounds(history.recentRounds, alias));
-
-      const builder = context.startPost();
-      builder.status("calling the model");
-      const answer = await requestWorkerAnswer(options.model, builder, {
+      const messages = await buildRoleChat({
+        systemPrompt: systemPromptFor(requester, signatures, lessons),
+        rounds: context.rounds,
+        format: (rounds) => formatCodeInterpreterRounds(rounds, alias),
+        compressor: options.compressor,
+        examples: options.examples,
+        signal: context.signal,
+      });
+      const started = await startWorkerReply(options.model, context, {
         messages,
         responseFormat: options.responseFormat,
         format: CODE_INTERPRETER_ANSWER_FORMAT,
-        signal: context.signal,
         tag: alias,
+        canRetry,
+        requester,
+        alias,
       });
-      if ("problem" in answer) {
-        return endFailedAttempt(builder, { canRetry, requester, alias, ...unusableAnswerRetry(answer.problem) });
-      }
-      const { replyType, content } = answer;
-
-      if (replyType === "text") {
-        builder.setRecipient(requester);
-        builder.setMessage(content);
-        return builder.end();
-      }
-
-      const code = content;
+      if ("post" in started) return started.post;
+      const { builder, content: code } = started;
       if (options.verifier) {
         builder.status("verifying code");
         const problems = await options.verifier.verify(code);

@@ -1,9 +1,9 @@
 import { readFile, stat } from "node:fs/promises";
 import { extname, isAbsolute, resolve } from "node:path";
-import { AbortedError } from "../errors.js";
+import { AbortedError, FileAccessError } from "../errors.js";
 import type { ChatContentPart, LanguageModel } from "../llm/types.js";
 import type { Post } from "../memory/types.js";
-import { describeModelRetry } from "./model-answer.js";
+import { describeModelRetry } from "../model-calls/model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const IMAGE_READER_ALIAS = "ImageReader";
@@ -75,7 +75,7 @@ export function createImageReader(options: ImageReaderOptions): Role {
   async function readImage(path: string, relativeName: string | undefined): Promise<{ data?: Uint8Array; size: number }> {
     try {
       const info = await stat(path);
-      if (!info.isFile()) throw new Error(`${path} is not a file`);
+      if (!info.isFile()) throw new FileAccessError("file_not_found", `${path} is not a file`);
       if (info.size > maxBytes) return { size: info.size };
       const data = await readFile(path);
       return { data, size: data.length };

@@ -5,7 +5,8 @@ import type { ExperienceRetriever } from "../experience/experience-store.js";
 import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
 import { buildPlannerSystemPrompt, plannerAnswerSchema, PLANNER_STOP_VALUES } from "../prompts/planner-prompt.js";
-import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
+import { describeModelRetry, fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
+import { buildRoleChat, createSystemPromptCache } from "./role-chat.js";
 import type { Role, RoleContext } from "./role.js";
 
 export const PLANNER_ALIAS = "Planner";
@@ -32,7 +33,7 @@ export interface PlannerOptions {
 export function createPlanner(options: PlannerOptions): Role {
   const maxCorrections = options.maxSelfCorrections ?? 3;
   const recipients = [...options.workers.map((worker) => worker.alias), "User"];
-  const systemPrompts = new Map<string, string>();
+  const systemPrompts = createSystemPromptCache();
 
   return {
     alias: PLANNER_ALIAS,
@@ -47,17 +48,14 @@ export function createPlanner(options: PlannerOptions): Role {
         );
       }
       const lessons = await options.experience?.(context.round.user_query, { signal: context.signal });
-      let systemPrompt = systemPrompts.get(lessons ?? "");
-      if (!systemPrompt) {
-        systemPrompt = buildPlannerSystemPrompt(options.workers, { experience: lessons });
-        systemPrompts.set(lessons ?? "", systemPrompt);
-      }
-      const history = options.compressor
-        ? await options.compressor.compress(context.rounds, { signal: context.signal })
-        : { summary: undefined, recentRounds: context.rounds };
-      const messages: ChatMessage[] = [{ role: "system", content: withSummary(systemPrompt, history.summary) }];
-      for (const example of (await options.examples?.()) ?? []) messages.push(...formatPlannerRounds(example));
-      messages.push(...formatPlannerRounds(history.recentRounds));
+      const messages = await buildRoleChat({
+        systemPrompt: systemPrompts(lessons ?? "", () => buildPlannerSystemPrompt(options.workers, { experience: lessons })),
+        rounds: context.rounds,
+        format: formatPlannerRounds,
+        compressor: options.compressor,
+        examples: options.examples,
+        signal: context.signal,
+      });
 
       const builder = context.startPost();
       builder.status("calling the model");
@@ -103,11 +101,6 @@ export function createPlanner(options: PlannerOptions): Role {
       return builder.end();
     },
   };
-}
-
-/** Appends the running summary of compressed rounds to a system prompt. */
-export function withSummary(systemPrompt: string, summary: string | undefined): string {
-  return summary ? `${systemPrompt}\n\nSummary of the earlier conversation:\n${summary}` : systemPrompt;
 }
 
 function isPlanField(key: string): key is (typeof PLAN_FIELDS)[number] {

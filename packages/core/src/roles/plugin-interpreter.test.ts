@@ -105,6 +105,7 @@ async function setup(turns: Turn[], run: (code: string) => Partial<ExecutionResu
   const loaded: PluginLoadSpec[] = [];
   executor.loadPlugin = async (plugin) => {
     loaded.push(plugin);
+    return { name: plugin.name, loaded: true };
   };
   const app = await createTaskWeaver({ appDir: directory, languageModel: model, executorFactory: () => executor, env: {} });
   return { model, executor, loaded, session: await app.createSession({ warmUp: false }) };
@@ -149,6 +150,7 @@ describe("code_interpreter_plugin_only role", () => {
     executors.forEach((executor, index) => {
       executor.loadPlugin = async (plugin) => {
         loaded.push(`${index}:${plugin.name}`);
+        return { name: plugin.name, loaded: true };
       };
     });
     let current = 0;

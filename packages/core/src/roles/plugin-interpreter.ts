@@ -8,7 +8,7 @@ import type { PluginSpec } from "../plugins/plugin-spec.js";
 import { formatExecutionResult } from "../prompts/execution-report.js";
 import { CODE_INTERPRETER_ALIAS } from "./code-interpreter.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
-import { describeModelRetry } from "./model-answer.js";
+import { describeModelRetry } from "../model-calls/model-answer.js";
 import type { Role, RoleContext } from "./role.js";
 
 export interface PluginInterpreterOptions {

@@ -1,7 +1,7 @@
 import { createAttachment, createPost } from "../memory/factories.js";
 import type { IdGenerator } from "../memory/ids.js";
 import type { Attachment, AttachmentType, Post } from "../memory/types.js";
-import type { TaskWeaverEvent } from "../session/events.js";
+import type { TaskWeaverEvent } from "../events/types.js";
 
 type EmitEvent = (event: TaskWeaverEvent) => void;
 

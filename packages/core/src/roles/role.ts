@@ -50,6 +50,11 @@ export interface RoleServices {
   /** Enabled plugins of the app (`plugin.base_path`), empty when `code_generator.load_plugin` is off. */
   plugins(): Promise<readonly PluginSpec[]>;
   /**
+   * Names of the plugins that failed to load into the session's kernel (waits for its set-up,
+   * so call it when replying). Roles leave these out of their prompts.
+   */
+  unavailablePlugins(): Promise<ReadonlySet<string>>;
+  /**
    * Few-shot example conversations of a kind (`planner` or `code_generator`), filtered to the
    * session's roles; empty when `<kind>.use_example` is off. Call it when replying, once all
    * roles exist.

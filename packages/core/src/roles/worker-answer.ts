@@ -1,37 +1,16 @@
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
 import { findAttachment } from "../memory/factories.js";
-import { responseEnvelopeSchema } from "../prompts/response-schema.js";
 import type { Post, Round } from "../memory/types.js";
-import { describeModelRetry, fieldText, requestModelAnswer } from "./model-answer.js";
+import { describeModelRetry, fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
+import type { WorkerAnswerFormat } from "../prompts/worker-answer-format.js";
 import type { PostBuilder } from "./post-builder.js";
+import type { RoleContext } from "./role.js";
 
 /**
  * What the code-writing worker roles (the CodeInterpreter and its command-line variant) share:
  * one JSON answer `{"response": {"thought", "reply_type", "reply_content"}}`, streamed into the
  * post as it arrives, checked, and retried with the problem shown to the model.
  */
-
-/** The JSON schema of a worker answer whose `reply_type` is one of `replyTypes`, for `response_format: json_schema`. */
-function workerAnswerSchema(replyTypes: readonly string[]): Record<string, unknown> {
-  return responseEnvelopeSchema({
-    thought: { type: "string" },
-    reply_type: { type: "string", enum: [...replyTypes] },
-    reply_content: { type: "string" },
-  });
-}
-
-/** How one worker role's answers look: built once per role, used for every request. */
-export interface WorkerAnswerFormat {
-  /** Names the schema sent with `json_schema`. */
-  name: string;
-  /** The allowed values of `reply_type`. */
-  replyTypes: readonly string[];
-  schema: Record<string, unknown>;
-}
-
-export function workerAnswerFormat(name: string, replyTypes: readonly string[]): WorkerAnswerFormat {
-  return { name, replyTypes, schema: workerAnswerSchema(replyTypes) };
-}
 
 /** A usable answer; its fields are already attached to the post. */
 export interface WorkerAnswer {
@@ -93,6 +72,46 @@ export async function requestWorkerAnswer(
   builder.finishAttachment("reply_type", replyType!);
   builder.finishAttachment("reply_content", content!);
   return { replyType: replyType!, content: content! };
+}
+
+/** What `startWorkerReply` needs beyond the request: where a retry or a reply goes. */
+export interface WorkerReplyRequest extends Omit<WorkerAnswerRequest, "signal"> {
+  /** Whether the role may send an unusable answer back to the model once more. */
+  canRetry: boolean;
+  /** Who asked, and gets text answers and the final failure. */
+  requester: string;
+  alias: string;
+}
+
+/**
+ * Starts the reply post and asks the model for one worker answer. An unusable answer (sent
+ * back for a retry, or reported once retries are used up) and a text answer finish the post
+ * here; an answer to run (code, a command) comes back with the post still open.
+ */
+export async function startWorkerReply(
+  model: LanguageModel,
+  context: RoleContext,
+  request: WorkerReplyRequest,
+): Promise<{ post: Post } | { builder: PostBuilder; content: string }> {
+  const { canRetry, requester, alias } = request;
+  const builder = context.startPost();
+  builder.status("calling the model");
+  const answer = await requestWorkerAnswer(model, builder, {
+    messages: request.messages,
+    responseFormat: request.responseFormat,
+    format: request.format,
+    signal: context.signal,
+    tag: request.tag,
+  });
+  if ("problem" in answer) {
+    return { post: endFailedAttempt(builder, { canRetry, requester, alias, ...unusableAnswerRetry(answer.problem) }) };
+  }
+  if (answer.replyType === "text") {
+    builder.setRecipient(requester);
+    builder.setMessage(answer.content);
+    return { post: builder.end() };
+  }
+  return { builder, content: answer.content };
 }
 
 /** The message asking the model to answer again after an unusable answer. */

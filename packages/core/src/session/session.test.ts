@@ -7,7 +7,7 @@ import type { ExecutionResult } from "../executor/contract.js";
 import { findAttachment } from "../memory/factories.js";
 import { createFakeExecutor } from "../testing/fake-executor.js";
 import { answers, createScriptedModel } from "../testing/scripted-model.js";
-import type { TaskWeaverEvent } from "./events.js";
+import type { TaskWeaverEvent } from "../events/types.js";
 
 const directories: string[] = [];
 afterEach(() => {

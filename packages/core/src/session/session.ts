@@ -1,14 +1,15 @@
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { AbortedError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
-import type { CodeExecutor, ExecutorFactory } from "../executor/contract.js";
+import { AbortedError, RoundLimitExceededError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
+import type { CodeExecutor, ExecutorFactory, PluginStatus } from "../executor/contract.js";
+import { samePluginStatuses } from "../plugins/plugin-status.js";
 import { createPost, createRound } from "../memory/factories.js";
 import type { SavedExperience } from "../experience/save-experience.js";
 import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
 import { PostBuilder } from "../roles/post-builder.js";
 import type { Role } from "../roles/role.js";
-import type { EventListener, TaskWeaverEvent } from "./events.js";
+import type { EventListener, TaskWeaverEvent } from "../events/types.js";
 import type { StopCondition } from "./stop-conditions.js";
 
 /** A file attached to a message: copied into the working directory before the round starts. */
@@ -33,6 +34,8 @@ export interface SessionInit {
   executorFactory: ExecutorFactory;
   /** Runs once on every new executor after it started (e.g. loads plugins). */
   prepareExecutor?: (executor: CodeExecutor) => Promise<void>;
+  /** Which plugins the executor has usable now; read after preparing and after each reply. */
+  pluginStatuses?: (executor: CodeExecutor) => PluginStatus[];
   generateId: IdGenerator;
   /** Rounds restored from storage (kept as they are). */
   rounds?: readonly Round[];
@@ -55,6 +58,12 @@ export class Session {
   private readonly history: Round[];
   private readonly listeners = new Set<EventListener>();
   private executorPromise: Promise<CodeExecutor> | undefined;
+  /** The started executor, once `executorPromise` has resolved. */
+  private readyExecutor: CodeExecutor | undefined;
+  private pluginStatusList: PluginStatus[] = [];
+  /** Delivers an event to the running round's `onEvent` as well as to subscribers. */
+  private roundEmit: ((event: TaskWeaverEvent) => void) | undefined;
+  private runningRoundId: string | undefined;
   private running: { controller: AbortController; promise: Promise<Round> } | undefined;
   private stopped = false;
   private pendingNote: string | undefined;
@@ -79,6 +88,14 @@ export class Session {
     return this.history;
   }
 
+  /**
+   * The app's enabled plugins and whether each loaded into the session's kernel; empty until a
+   * kernel has started. A plugin that did not load is left out of the prompts.
+   */
+  get plugins(): readonly PluginStatus[] {
+    return this.pluginStatusList;
+  }
+
   get isRunning(): boolean {
     return this.running !== undefined;
   }
@@ -92,17 +109,21 @@ export class Session {
   /** The session's kernel, created on first use and started once. */
   executor(): Promise<CodeExecutor> {
     this.executorPromise ??= (async () => {
-      const executor = await this.init.executorFactory({
-        sessionId: this.id,
-        workingDirectory: this.workingDirectory,
-      });
+      // A factory or plugin given by the library user may throw anything; callers get a TaskWeaverError.
+      const executor = await Promise.resolve()
+        .then(() => this.init.executorFactory({ sessionId: this.id, workingDirectory: this.workingDirectory }))
+        .catch((error: unknown) => {
+          throw toTaskWeaverError(error);
+        });
       try {
         await executor.start();
         await this.init.prepareExecutor?.(executor);
       } catch (error) {
         await executor.stop().catch(() => undefined);
-        throw error;
+        throw toTaskWeaverError(error);
       }
+      this.readyExecutor = executor;
+      this.refreshPluginStatuses();
       return executor;
     })();
     // A failed start is retried on next use rather than remembered forever.
@@ -110,6 +131,34 @@ export class Session {
       this.executorPromise = undefined;
     });
     return this.executorPromise;
+  }
+
+  /** Emits `plugin-status` when what the kernel has loaded differs from what was last said. */
+  private refreshPluginStatuses(): void {
+    const executor = this.readyExecutor;
+    if (!executor || !this.init.pluginStatuses) return;
+    const next = this.init.pluginStatuses(executor);
+    if (samePluginStatuses(this.pluginStatusList, next)) return;
+    this.pluginStatusList = next;
+    const event: TaskWeaverEvent = {
+      type: "plugin-status",
+      sessionId: this.id,
+      ...(this.runningRoundId ? { roundId: this.runningRoundId } : {}),
+      plugins: next,
+    };
+    if (this.roundEmit) this.roundEmit(event);
+    else this.notify(event);
+  }
+
+  private notify(event: TaskWeaverEvent, onEvent?: EventListener): void {
+    for (const listener of [onEvent, ...this.listeners]) {
+      if (!listener) continue;
+      try {
+        listener(event);
+      } catch {
+        // A broken listener must not break the round.
+      }
+    }
   }
 
   /** Starts the kernel in the background so the first execution does not wait for it. */
@@ -128,6 +177,11 @@ export class Session {
    * Runs one round: the message goes to the Planner (or the only worker), roles reply until one
    * answers the User. Resolves with the round, `finished` or `failed`; the failure is in the
    * `round-error` event and in `lastError`.
+   *
+   * The events of a round always start with `round-start` and end with exactly one `round-end`
+   * or `round-error`, whatever fails (an abort, the step limit, a role, the executor, a
+   * throwing listener); nothing is emitted after it. The promise rejects only when no round
+   * starts at all (`session_stopped`, `round_in_progress`), and then nothing is emitted.
    */
   sendMessage(message: string, options: SendMessageOptions = {}): Promise<Round> {
     if (this.stopped) {
@@ -165,6 +219,7 @@ export class Session {
     await this.interrupt();
     const executorPromise = this.executorPromise;
     this.executorPromise = undefined;
+    this.readyExecutor = undefined;
     if (executorPromise) {
       const executor = await executorPromise.catch(() => undefined);
       await executor?.stop();
@@ -179,13 +234,16 @@ export class Session {
     if (!this.init.saveExperience) {
       throw new TaskWeaverError("experience_unavailable", "This session was created without an experience folder.");
     }
-    return this.init.saveExperience(this.history);
+    return this.init.saveExperience(this.history).catch((error: unknown) => {
+      throw toTaskWeaverError(error);
+    });
   }
 
   /** Stops the kernel but keeps the session usable: the next execution starts a fresh kernel. */
   async stopKernel(): Promise<void> {
     const executorPromise = this.executorPromise;
     this.executorPromise = undefined;
+    this.readyExecutor = undefined;
     const executor = await executorPromise?.catch(() => undefined);
     await executor?.stop();
   }
@@ -195,18 +253,17 @@ export class Session {
     let userQuery = message;
     const round = createRound(message, generateId);
     this.history.push(round);
+    let ended = false;
     const emit = (event: TaskWeaverEvent) => {
-      for (const listener of [options.onEvent, ...this.listeners]) {
-        if (!listener) continue;
-        try {
-          listener(event);
-        } catch {
-          // A broken listener must not break the round.
-        }
-      }
+      // A role that ignores the abort must not add events after the round's last one.
+      if (ended) return;
+      if (event.type === "round-end" || event.type === "round-error") ended = true;
+      this.notify(event, options.onEvent);
     };
     const ids = { sessionId: this.id, roundId: round.id };
     emit({ type: "round-start", ...ids, userQuery: message });
+    this.roundEmit = emit;
+    this.runningRoundId = round.id;
 
     try {
       if (options.files && options.files.length > 0) {
@@ -248,6 +305,8 @@ export class Session {
         });
         internalSteps += 1;
         round.post_list.push(post);
+        // A restart inside the reply (timeout, dead kernel) may have loaded plugins differently.
+        this.refreshPluginStatuses();
         if (signal.aborted) throw new AbortedError(stoppedMessage);
         current = post;
       }
@@ -256,13 +315,16 @@ export class Session {
       return round;
     } catch (caught) {
       const error =
-        signal.aborted && !(caught instanceof TaskWeaverError && caught.code === "round_limit_exceeded")
+        signal.aborted && !RoundLimitExceededError.isInstance(caught)
           ? new AbortedError(stoppedMessage)
           : toTaskWeaverError(caught);
       round.state = "failed";
       this.lastError = error;
       emit({ type: "round-error", ...ids, error: { code: error.code, message: error.message }, round });
       return round;
+    } finally {
+      this.roundEmit = undefined;
+      this.runningRoundId = undefined;
     }
   }
 

@@ -40,7 +40,9 @@ export function createFakeExecutor(run: (code: string) => Partial<ExecutionResul
       for (const text of partial.stdout ?? []) options?.onOutput?.({ stream: "stdout", text });
       return fakeExecutionResult({ executionId: `exec-${executed.length}`, code, ...partial });
     },
-    async loadPlugin() {},
+    async loadPlugin(plugin) {
+      return { name: plugin.name, loaded: true };
+    },
     async setSessionVariables() {},
     async uploadFile(name, data) {
       files.set(name, data);

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../config/load.js";
 import { CONFIG_KEYS } from "../config/keys.js";
 import { ConfigError } from "../errors.js";
-import { DEFAULT_BLOCKED_FUNCTIONS } from "./default-blocked-functions.js";
+import { DEFAULT_BLOCKED_FUNCTIONS } from "../config/default-blocked-functions.js";
 import { verificationPolicyFromConfig } from "./policy.js";
 import { verifyCode } from "./verify-code.js";
 

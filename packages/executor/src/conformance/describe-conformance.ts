@@ -344,15 +344,33 @@ export function describeConformance(
           config: {},
         });
         expect((await executor.execute("double_it(21)")).output).toBe("42");
-        const failure = await executor
-          .loadPlugin({ name: "broken", code: "raise RuntimeError('cannot load')", config: {} })
-          .then(
-            () => undefined,
-            (error: unknown) => error,
-          );
-        expect(TaskWeaverError.isInstance(failure)).toBe(true);
-        expect((failure as TaskWeaverError).code).toBe("plugin_load_failed");
-        expect((failure as TaskWeaverError).message).toContain("cannot load");
+        const broken = await executor.loadPlugin({ name: "broken", code: "raise RuntimeError('cannot load')", config: {} });
+        expect(broken).toEqual({ name: "broken", loaded: false, error: "RuntimeError: cannot load" });
+        const missing = await executor.loadPlugin({
+          name: "needs_missing",
+          code: "import taskweaver_no_such_module\nfrom taskweaver.plugin import register_plugin\n",
+          config: {},
+        });
+        expect(missing).toEqual({
+          name: "needs_missing",
+          loaded: false,
+          error: "ModuleNotFoundError: No module named 'taskweaver_no_such_module'",
+        });
+        // The kernel goes on: the good plugin still works, and calling a broken one says why.
+        expect((await executor.execute("double_it(4)")).output).toBe("8");
+        const call = await executor.execute("needs_missing(1)");
+        expect(call.outcome).toBe("error");
+        expect(call.error?.traceback).toContain("PluginUnavailableError");
+        expect(call.error?.traceback).toContain("needs_missing");
+        expect(call.error?.traceback).toContain("No module named 'taskweaver_no_such_module'");
+        expect(call.error?.traceback).not.toContain("import taskweaver_no_such_module");
+        expect(executor.pluginStates?.map((state) => [state.name, state.loaded])).toEqual(
+          expect.arrayContaining([
+            ["double_it", true],
+            ["broken", false],
+            ["needs_missing", false],
+          ]),
+        );
       },
     );
 
@@ -368,6 +386,9 @@ export function describeConformance(
       const result = await executor.execute("'lost_on_restart' in globals()");
       expect(result.output).toBe("False");
       expect((await executor.execute("double_it(2)")).output).toBe("4");
+      // A plugin that failed before fails again on the new kernel, and still only as a state.
+      expect(executor.pluginStates?.find((state) => state.name === "broken")).toMatchObject({ loaded: false });
+      expect((await executor.execute("broken()")).error?.name).toBe("PluginUnavailableError");
       expect((await executor.listFiles()).some((file) => file.name === "made_by_code.csv")).toBe(true);
     });
   });

@@ -1,92 +1,76 @@
 import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
+import { createRequire } from "node:module";
 import { hostname } from "node:os";
-import type { DockerEndpoint, DockerEngineClient } from "./engine-client.js";
+import { createExitCleanupList } from "../internal/exit-cleanup.js";
+import { dockerModemOptions, type DockerEndpoint, type DockerEngineClient } from "./engine-client.js";
 import { HOST_NAME_LABEL, HOST_PID_LABEL, IPC_DIR_LABEL, MANAGED_LABEL } from "./container-options.js";
 
 /**
  * Kernel containers must not outlive the process that started them. `stop()` removes them in
  * the normal case; this module covers the others: the host process exiting or being signalled
- * (exit hooks), and a host that was killed outright (stale containers removed at the next start).
- *
- * The registry is process-wide on purpose: process exit is process-wide, and every executor in
- * the process must be cleaned up by the one hook.
+ * (the package's exit hooks, `internal/exit-cleanup.ts`), and a host that was killed outright
+ * (stale containers removed at the next start).
  */
 
 interface LiveContainer {
+  id: string;
   endpoint: DockerEndpoint;
   ipcDirectory: string;
 }
 
-const liveContainers = new Map<string, LiveContainer>();
-let hooksInstalled = false;
+/**
+ * dockerode's transport, docker-modem, resolved through dockerode (it is dockerode's dependency,
+ * not ours): the exit path loads only it, which starts in a third of the time of all of dockerode.
+ */
+const modemPath = createRequire(createRequire(import.meta.url).resolve("dockerode")).resolve("docker-modem");
 
 /**
- * Removes containers synchronously: `exit` handlers cannot wait for promises, so a short-lived
- * Node child process makes the API calls while this one blocks.
+ * Removes containers synchronously: `exit` handlers cannot wait for promises, and Node has no
+ * synchronous HTTP, so a short-lived Node child process sends the removals through docker-modem
+ * (the same transport and connection options as this process: unix socket, TCP, TLS or ssh)
+ * while this one blocks. The options, which may hold TLS keys, go through the child's stdin,
+ * not argv or the environment.
  */
-function removeContainersSynchronously(): void {
-  if (liveContainers.size === 0) return;
-  const targets = [...liveContainers.entries()].map(([id, live]) => ({ id, endpoint: live.endpoint }));
-  for (const live of liveContainers.values()) rmSync(live.ipcDirectory, { recursive: true, force: true });
-  liveContainers.clear();
+function removeContainersSynchronously(containers: LiveContainer[]): void {
+  for (const live of containers) rmSync(live.ipcDirectory, { recursive: true, force: true });
+  const targets = containers.map((live) => ({ id: live.id, options: dockerModemOptions(live.endpoint) }));
   const script = `
-    const http = require("node:http");
-    const targets = JSON.parse(process.argv[1]);
-    let pending = targets.length;
-    for (const target of targets) {
-      const where = target.endpoint.kind === "unix"
-        ? { socketPath: target.endpoint.socketPath }
-        : { host: target.endpoint.host, port: target.endpoint.port };
-      const request = http.request({ ...where, method: "DELETE", path: "/containers/" + target.id + "?force=true&v=true", timeout: 8000 },
-        (response) => { response.resume(); response.on("end", () => { if (--pending === 0) process.exit(0); }); });
-      request.on("error", () => { if (--pending === 0) process.exit(0); });
-      request.on("timeout", () => request.destroy());
-      request.end();
-    }`;
-  spawnSync(process.execPath, ["-e", script, JSON.stringify(targets)], { stdio: "ignore", timeout: 15_000 });
+    const Modem = require(${JSON.stringify(modemPath)});
+    const targets = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
+    Promise.allSettled(targets.map((target) => new Promise((resolve) => new Modem(target.options).dial({
+      path: "/containers/" + target.id + "?",
+      method: "DELETE",
+      options: { force: true, v: true },
+      statusCodes: { 200: true, 204: true, 404: true, 409: true },
+      abortSignal: AbortSignal.timeout(8000),
+    }, resolve)))).then(() => process.exit(0));`;
+  // The child must not read the DOCKER_* variables: docker-modem lays the given options over them.
+  const env = { ...process.env };
+  for (const name of ["DOCKER_HOST", "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH"]) delete env[name];
+  spawnSync(process.execPath, ["-e", script], {
+    input: JSON.stringify(targets),
+    stdio: ["pipe", "ignore", "ignore"],
+    timeout: 15_000,
+    env,
+  });
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  // Another listener means the application handles this signal itself (e.g. SIGINT to
-  // interrupt a round) and will exit through process.exit, which runs the "exit" hook.
-  if (process.listenerCount(signal) > 1) return;
-  // We are the only listener, so without us the signal would have killed the process: clean up,
-  // then die from the same signal as if we had never been here.
-  removeContainersSynchronously();
-  process.off(signal, onSignal);
-  process.kill(process.pid, signal);
-}
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", removeContainersSynchronously);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, onSignal);
-}
-
-function uninstallHooksWhenIdle(): void {
-  if (!hooksInstalled || liveContainers.size > 0) return;
-  hooksInstalled = false;
-  process.off("exit", removeContainersSynchronously);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.off(signal, onSignal);
-}
+const liveContainers = createExitCleanupList<string, LiveContainer>(removeContainersSynchronously);
 
 /** Remembers a container so that it is removed if this process exits before `stop()`. */
 export function registerContainerForExitCleanup(id: string, endpoint: DockerEndpoint, ipcDirectory: string): void {
-  liveContainers.set(id, { endpoint, ipcDirectory });
-  installHooks();
+  liveContainers.add(id, { id, endpoint, ipcDirectory });
 }
 
 /** Forgets a container that was removed normally. */
 export function unregisterContainerForExitCleanup(id: string): void {
   liveContainers.delete(id);
-  uninstallHooksWhenIdle();
 }
 
 /** Ids of containers this process would remove on exit (for tests and diagnostics). */
 export function containersPendingExitCleanup(): string[] {
-  return [...liveContainers.keys()];
+  return liveContainers.keys();
 }
 
 /** True when a process with this pid exists on this machine. */

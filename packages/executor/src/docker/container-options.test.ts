@@ -43,6 +43,26 @@ describe("containerOptionsFromConfig", () => {
     expect(options.image).toBe(DEFAULT_EXECUTOR_IMAGE);
   });
 
+  it("has safe defaults for callers without a configuration: no network, limits, an unprivileged user, a read-only root", () => {
+    expect(defaultContainerOptions()).toEqual({
+      image: "taskweaver-executor:latest",
+      networkMode: "none",
+      memoryBytes: 1024 ** 3,
+      cpus: 1,
+      pidsLimit: 256,
+      user: "10001:10001",
+      readOnlyRoot: true,
+      capDrop: ["ALL"],
+      noNewPrivileges: true,
+      tmpfsSize: "256m",
+      containerWorkingDirectory: "/home/taskweaver/cwd",
+      ipcDirectory: "/tmp/taskweaver-ipc",
+      python: "python3",
+      startTimeoutSeconds: 60,
+    });
+    expect(defaultContainerOptions({ cpus: 2 }).cpus).toBe(2);
+  });
+
   it("takes every setting from the configuration, including the environment", () => {
     const config = loadConfig({
       appDir: mkdtempSync(join(tmpdir(), "tw-docker-config-")),

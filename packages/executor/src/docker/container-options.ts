@@ -1,10 +1,20 @@
-import { ConfigError, type AppConfig } from "@taskweaver/core";
+import { ConfigError, type AppConfig, type ConfigValues } from "@taskweaver/core";
+import { CONFIG_KEYS, type ConfigKey } from "@taskweaver/core/internal";
+
+/**
+ * The defaults of the container settings live in one place, core's `execution_service.docker.*`
+ * config keys; this reads them for callers without an `AppConfig` (tests, benchmarks, library
+ * users calling `createDockerExecutor` directly).
+ */
+const configDefaults: Pick<AppConfig, "get"> = {
+  get: <K extends ConfigKey>(key: K) => CONFIG_KEYS[key].parse(undefined) as ConfigValues[K],
+};
 
 /** The image used when `execution_service.custom_image` is not set. */
 export const DEFAULT_EXECUTOR_IMAGE = "taskweaver-executor:latest";
 
-/** The unprivileged user of the default image. */
-export const DEFAULT_CONTAINER_USER = "10001:10001";
+/** The unprivileged user of the default image (`execution_service.docker.user`'s default). */
+export const DEFAULT_CONTAINER_USER = configDefaults.get("execution_service.docker.user");
 
 /** Labels that mark the containers this package manages (used for cleanup). */
 export const MANAGED_LABEL = "io.taskweaver.managed";
@@ -104,23 +114,7 @@ export function containerOptionsFromConfig(config: Pick<AppConfig, "get">): Cont
   };
 }
 
-/** The defaults, for callers without an AppConfig (tests, benchmarks). */
+/** The defaults (those of the config keys), for callers without an AppConfig. */
 export function defaultContainerOptions(overrides: Partial<ContainerSecurityOptions> = {}): ContainerSecurityOptions {
-  return {
-    image: DEFAULT_EXECUTOR_IMAGE,
-    networkMode: "none",
-    memoryBytes: 1024 ** 3,
-    cpus: 1,
-    pidsLimit: 256,
-    user: DEFAULT_CONTAINER_USER,
-    readOnlyRoot: true,
-    capDrop: ["ALL"],
-    noNewPrivileges: true,
-    tmpfsSize: "256m",
-    containerWorkingDirectory: "/home/taskweaver/cwd",
-    ipcDirectory: "/tmp/taskweaver-ipc",
-    python: "python3",
-    startTimeoutSeconds: 60,
-    ...overrides,
-  };
+  return { ...containerOptionsFromConfig(configDefaults), ...overrides };
 }

@@ -15,10 +15,10 @@ import {
   type KernelLauncher,
   type LaunchOptions,
 } from "../kernel-executor.js";
-import { createKernelClient } from "../protocol/kernel-client.js";
-import { createZmqTransport } from "../protocol/zmq-transport.js";
+import { createKernelClient } from "../internal/protocol/kernel-client.js";
+import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import { createWarmPool, type WarmPool } from "../warm-pool.js";
-import { createWorkingDirectoryFiles, type WorkingDirectoryFiles } from "../working-directory.js";
+import { createWorkingDirectoryFiles, type WorkingDirectoryFiles } from "../internal/working-directory.js";
 import {
   containerOptionsFromConfig,
   defaultContainerOptions,
@@ -138,7 +138,7 @@ export function createDockerKernelLauncher(options: DockerKernelLauncherOptions)
         kernelClient.close();
         await container.remove().catch(() => undefined);
         await discardPoolFolder();
-        if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+        if (KernelDiedError.isInstance(error)) {
           throw new ExecutorUnavailableError(error.message, { cause: error });
         }
         throw error;

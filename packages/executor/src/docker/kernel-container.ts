@@ -351,7 +351,7 @@ export class KernelContainer {
       id = await client.createContainer(spec, name);
     } catch (error) {
       rmSync(ipcDirectory, { recursive: true, force: true });
-      if (error instanceof DockerApiError) {
+      if (DockerApiError.isInstance(error)) {
         throw new ExecutorUnavailableError(`Docker could not create the kernel container: ${error.message}`, {
           cause: error,
         });
@@ -365,7 +365,7 @@ export class KernelContainer {
       await container.waitForSockets(options.signal);
     } catch (error) {
       await container.remove();
-      if (error instanceof DockerApiError) {
+      if (DockerApiError.isInstance(error)) {
         throw new ExecutorUnavailableError(`Docker could not start the kernel container: ${error.message}`, {
           cause: error,
         });

@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import type { AppConfig, CodeExecutor, ExecutorFactory, IdGenerator } from "@taskweaver/core";
 import { createKernelExecutor, type KernelLauncher } from "../kernel-executor.js";
 import { createWarmPool, type WarmPool } from "../warm-pool.js";
-import { createWorkingDirectoryFiles } from "../working-directory.js";
+import { createWorkingDirectoryFiles } from "../internal/working-directory.js";
+import { createForkKernelLauncher, forkSupported, type ForkKernelLauncher } from "./fork-kernel-launcher.js";
 import { createLocalKernelLauncher } from "./local-kernel.js";
 import { findPythonWithIpykernel } from "./python-discovery.js";
 
@@ -98,10 +99,23 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
     return python;
   };
   const maxOutputChars = config.get("execution_service.max_output_chars");
-  const baseLauncher = createLocalKernelLauncher({
-    resolvePython,
-    startTimeoutMs: config.get("execution_service.local.start_timeout") * 1000,
-  });
+  const startTimeoutMs = config.get("execution_service.local.start_timeout") * 1000;
+  const spawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs });
+  const kernelStart = config.get("execution_service.kernel_start");
+  // "auto": fork where the platform can, once the template is up (`pnpm bench kernel` measures
+  // both; starting the template costs about three spawns, so kernels wanted before it is ready
+  // are spawned). The launcher falls back to spawning, said once, when the template cannot start.
+  const forkLauncher: ForkKernelLauncher | undefined =
+    kernelStart === "fork" || (kernelStart === "auto" && forkSupported())
+      ? createForkKernelLauncher({
+          resolvePython,
+          startTimeoutMs,
+          preloadModules: config.get("execution_service.preload_modules"),
+          fallback: spawnLauncher,
+          whileStarting: kernelStart === "auto" ? "spawn" : "wait",
+        })
+      : undefined;
+  const baseLauncher = forkLauncher ?? spawnLauncher;
   const poolSize = config.get("execution_service.warm_pool_size");
   const warmPool =
     poolSize > 0
@@ -124,7 +138,10 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
       maxOutputChars,
     });
   return Object.assign(factory, {
-    dispose: () => warmPool?.dispose() ?? Promise.resolve(),
+    dispose: async () => {
+      await warmPool?.dispose();
+      await forkLauncher?.dispose();
+    },
     warmPool,
   });
 }

@@ -4,11 +4,12 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ExecutorUnavailableError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
+import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher } from "../kernel-executor.js";
-import { createKernelClient } from "../protocol/kernel-client.js";
-import type { ConnectionInfo } from "../protocol/messages.js";
-import { createZmqTransport } from "../protocol/zmq-transport.js";
+import { createKernelClient } from "../internal/protocol/kernel-client.js";
+import type { ConnectionInfo } from "../internal/protocol/messages.js";
+import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
+import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
 
@@ -51,15 +52,16 @@ async function freePorts(count: number): Promise<number[]> {
   return ports;
 }
 
-async function createConnectionInfo(
-  runtimeDirectory: string,
+/** New keys and sockets (ipc paths in `connectionDirectory`, or free loopback ports) for one kernel. */
+export async function createConnectionInfo(
+  connectionDirectory: string,
   transport: "ipc" | "tcp",
 ): Promise<ConnectionInfo> {
   const key = randomBytes(32).toString("hex");
   if (transport === "ipc") {
     return {
       transport: "ipc",
-      ip: join(runtimeDirectory, "k"),
+      ip: join(connectionDirectory, "k"),
       shell_port: 1,
       iopub_port: 2,
       stdin_port: 3,
@@ -132,9 +134,9 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const python = await options.resolvePython();
       await mkdir(workingDirectory, { recursive: true });
       // Short path under the temp dir: Unix socket paths are limited to about 100 bytes.
-      const runtimeDirectory = await mkdtemp(join(tmpdir(), "tw-"));
-      const connection = await createConnectionInfo(runtimeDirectory, transport);
-      const connectionFile = join(runtimeDirectory, "kernel.json");
+      const connectionDirectory = await mkdtemp(join(tmpdir(), "tw-"));
+      const connection = await createConnectionInfo(connectionDirectory, transport);
+      const connectionFile = join(connectionDirectory, "kernel.json");
       await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 });
 
       const child = spawn(
@@ -164,7 +166,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const pid = child.pid;
       if (pid === undefined) {
         const error = await new Promise<Error>((resolve) => child.once("error", resolve));
-        await rm(runtimeDirectory, { recursive: true, force: true });
+        await rm(connectionDirectory, { recursive: true, force: true });
         throw new ExecutorUnavailableError(
           `Could not start the Python kernel with ${python}: ${error.message}.\n${INSTALL_HINT}`,
           {
@@ -188,7 +190,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
             : `the kernel process exited with code ${code}`;
           client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
           transportHandle.close();
-          void rm(runtimeDirectory, { recursive: true, force: true });
+          void rm(connectionDirectory, { recursive: true, force: true });
           if (!stopping) deathListener?.(reason);
           resolve(reason);
         });
@@ -226,7 +228,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         stopping = true;
         killGroup("SIGKILL");
         await Promise.race([exit, delay(2_000)]);
-        if (TaskWeaverError.isInstance(error) && error.code === "kernel_died") {
+        if (KernelDiedError.isInstance(error)) {
           throw new ExecutorUnavailableError(
             `${error.message}${tail.text ? `\nKernel output:\n${tail.text}` : ""}`,
             { cause: error },
@@ -237,7 +239,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
       return {
         client,
-        details: { python, pid: String(pid), transport },
+        details: withMemoryDetails({ python, pid: String(pid), transport }, pid),
         async interrupt() {
           // SIGINT to the group also stops programs the code started (`!sleep 100`).
           killGroup("SIGINT");

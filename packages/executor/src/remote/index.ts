@@ -1,4 +1,8 @@
-// The remote runtime's public surface, for the package entry to re-export.
+/**
+ * The remote runtime (`execution_service.kernel_mode = "remote"`): kernels on a Jupyter Server,
+ * Kernel Gateway or Enterprise Gateway. The names below are the folder's surface; the package
+ * index re-exports most of them, and tests import this file by path.
+ */
 export {
   createRemoteExecutor,
   createRemoteExecutorFactory,
@@ -8,18 +12,4 @@ export {
   type RemoteExecutorOptions,
 } from "./remote-executor.js";
 export { createRemoteKernelLauncher, type RemoteKernelLauncherOptions } from "./remote-kernel.js";
-export { resolveRemoteSettings, type RemoteSettings } from "./remote-settings.js";
-export {
-  connectKernelWebSocket,
-  kernelChannelsUrl,
-  type KernelWebSocketOptions,
-  type KernelWebSocketTransport,
-} from "./kernel-websocket.js";
-export {
-  createJupyterRestClient,
-  JupyterHttpError,
-  type JupyterRestClient,
-  type JupyterRestClientOptions,
-  type KernelModel,
-} from "./jupyter-rest-client.js";
-export { remoteKernelsPendingExitCleanup } from "./kernel-cleanup.js";
+export { JupyterHttpError } from "./jupyter-rest-client.js";

@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { createJupyterRestClient, encodeContentsPath } from "./jupyter-rest-client.js";
+import { ExecutorUnavailableError } from "@taskweaver/core";
+import { createJupyterRestClient, encodeContentsPath, JupyterHttpError } from "./jupyter-rest-client.js";
 
 /** A real HTTP server answering with whatever the test scripts, recording what it got. */
 async function startServer(
@@ -125,5 +126,12 @@ describe("createJupyterRestClient", () => {
     const pending = client.listKernels(controller.signal);
     setTimeout(() => controller.abort(), 50);
     await expect(pending).rejects.toMatchObject({ code: "aborted" });
+  });
+});
+
+describe("JupyterHttpError", () => {
+  it("is told apart from other TaskWeaver errors by its own isInstance", () => {
+    expect(JupyterHttpError.isInstance(new JupyterHttpError(404, "missing"))).toBe(true);
+    expect(JupyterHttpError.isInstance(new ExecutorUnavailableError("unreachable"))).toBe(false);
   });
 });

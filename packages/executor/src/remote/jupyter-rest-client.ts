@@ -81,9 +81,18 @@ export interface JupyterRestClient {
 /** An HTTP answer we did not expect; `status` lets callers branch (404, 403...). */
 export class JupyterHttpError extends TaskWeaverError {
   readonly status: number;
+  private readonly jupyterHttpErrorMarker = true;
   constructor(status: number, message: string) {
     super("remote_http_error", message);
     this.status = status;
+  }
+
+  /** Works across duplicated module copies, where `instanceof` would not. */
+  static override isInstance(value: unknown): value is JupyterHttpError {
+    return (
+      TaskWeaverError.isInstance(value) &&
+      (value as { jupyterHttpErrorMarker?: unknown }).jupyterHttpErrorMarker === true
+    );
   }
 }
 

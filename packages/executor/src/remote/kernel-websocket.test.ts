@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocketServer, type WebSocket } from "ws";
-import type { JupyterMessage, KernelChannel } from "../protocol/messages.js";
+import type { JupyterMessage, KernelChannel } from "../internal/protocol/messages.js";
 import { connectKernelWebSocket, kernelChannelsUrl } from "./kernel-websocket.js";
 
 /** A stand-in for a Jupyter server's channels endpoint: real HTTP upgrade, real frames. */

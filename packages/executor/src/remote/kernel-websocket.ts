@@ -7,8 +7,8 @@ import {
   type JupyterMessage,
   type KernelChannel,
   type RequestChannel,
-} from "../protocol/messages.js";
-import type { KernelTransport, TransportReceiver } from "../protocol/transport.js";
+} from "../internal/protocol/messages.js";
+import type { KernelTransport, TransportReceiver } from "../internal/protocol/transport.js";
 import { TOKEN_SOURCES } from "./remote-settings.js";
 
 /** Options of {@link connectKernelWebSocket}. */

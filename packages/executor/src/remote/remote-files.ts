@@ -1,8 +1,8 @@
 import { posix } from "node:path";
 import { FileAccessError, TaskWeaverError, type FileInfo } from "@taskweaver/core";
-import type { KernelClient } from "../protocol/kernel-client.js";
-import { pythonString } from "../support-code.js";
-import type { WorkingDirectoryFiles } from "../working-directory.js";
+import type { KernelClient } from "../internal/protocol/kernel-client.js";
+import { pythonString } from "../internal/support-code.js";
+import type { WorkingDirectoryFiles } from "../internal/working-directory.js";
 import type { ContentsModel, JupyterRestClient } from "./jupyter-rest-client.js";
 
 function outside(name: string): FileAccessError {

@@ -2,9 +2,9 @@ import { randomBytes } from "node:crypto";
 import { AbortedError, TaskWeaverError } from "@taskweaver/core";
 import { posix } from "node:path";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-executor.js";
-import { createKernelClient, type KernelClient } from "../protocol/kernel-client.js";
-import type { KernelTransport } from "../protocol/transport.js";
-import { createBindWorkingDirectoryCode, pythonString } from "../support-code.js";
+import { createKernelClient, type KernelClient } from "../internal/protocol/kernel-client.js";
+import type { KernelTransport } from "../internal/protocol/transport.js";
+import { createBindWorkingDirectoryCode, pythonString } from "../internal/support-code.js";
 import type { JupyterRestClient } from "./jupyter-rest-client.js";
 import {
   registerRemoteKernelForExitCleanup,

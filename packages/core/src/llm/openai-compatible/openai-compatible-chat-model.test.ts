@@ -1,5 +1,5 @@
 import { inspect } from "node:util";
-import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/testing";
+import { startFakeOpenAIServer, type FakeOpenAIServer } from "@taskweaver/fake-openai";
 import { afterEach, describe, expect, it } from "vitest";
 import { AbortedError, LlmNotConfiguredError, LlmResponseError, TaskWeaverError } from "../../errors.js";
 import type { ChatRequest, ChatStreamPart, LanguageModel, LlmRetryInfo } from "../types.js";

@@ -1,3 +1,4 @@
+import type { PluginStatus } from "../executor/contract.js";
 import type { Attachment, AttachmentType, Post, Round } from "../memory/types.js";
 
 /**
@@ -36,6 +37,12 @@ export type TaskWeaverEvent =
       text: string;
     }
   | { type: "post-end"; sessionId: string; roundId: string; post: Post }
+  /**
+   * Which plugins are usable in the session's kernel: sent when a kernel has loaded them, and
+   * again only when that changes (a restart that loads differently). `roundId` is set when it
+   * happens during a round.
+   */
+  | { type: "plugin-status"; sessionId: string; roundId?: string; plugins: PluginStatus[] }
   | { type: "round-end"; sessionId: string; roundId: string; round: Round }
   | {
       type: "round-error";

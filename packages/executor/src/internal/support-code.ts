@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
-import { fileURLToPath } from "node:url";
 import type { PluginLoadSpec } from "@taskweaver/core";
+import { pythonFilePath } from "../python-files.js";
 
 /** MIME type of the private displays the support code sends (artifacts, plugin logs); never shown to users. */
 export const EVENT_MIME = "application/vnd.taskweaver.event+json";
 
 /** Where the Python support code lives: `python/` next to `src/` and `dist/` in the package. */
-export const SUPPORT_CODE_PATH = fileURLToPath(new URL("../python/taskweaver_support.py", import.meta.url));
+export const SUPPORT_CODE_PATH = pythonFilePath("taskweaver_support.py");
 
 let supportSource: Promise<string> | undefined;
 

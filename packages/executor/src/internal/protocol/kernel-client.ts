@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { KernelDiedError, TaskWeaverError } from "@taskweaver/core";
+import { AbortedError, KernelDiedError, TaskWeaverError } from "@taskweaver/core";
 import {
   ExecuteReplyContentSchema,
   KernelInfoReplyContentSchema,
@@ -251,7 +251,7 @@ class JupyterKernelClient implements KernelClient {
           ),
         timeoutMs,
       );
-      onAbort = () => reject(new TaskWeaverError("aborted", "Starting the kernel was cancelled."));
+      onAbort = () => reject(new AbortedError("Starting the kernel was cancelled."));
       if (options.signal?.aborted) onAbort();
       options.signal?.addEventListener("abort", onAbort, { once: true });
     });

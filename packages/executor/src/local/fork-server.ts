@@ -1,0 +1,278 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { ExecutorUnavailableError } from "@taskweaver/core";
+import { SUPPORT_CODE_PATH } from "../internal/support-code.js";
+import { pythonFilePath } from "../python-files.js";
+
+/** Where the template's Python code lives: `python/` next to `src/` and `dist/` in the package. */
+export const FORK_SERVER_PATH = pythonFilePath("taskweaver_fork_server.py");
+
+/**
+ * Modules a template imports ahead by default (`execution_service.preload_modules`); ipykernel
+ * and IPython's own machinery and the support code's imports are always added.
+ */
+export const DEFAULT_PRELOAD_MODULES: readonly string[] = ["numpy", "pandas", "matplotlib"];
+
+/** Options of `startForkServer`. */
+export interface ForkServerOptions {
+  /** Python with ipykernel that runs the template and, through fork, every kernel. */
+  python: string;
+  /** Modules imported in the template. @default DEFAULT_PRELOAD_MODULES */
+  preloadModules?: readonly string[];
+  /** Environment of the template (the kernels get theirs per fork). @default the host's */
+  env?: Record<string, string | undefined>;
+  /** How long the imports may take before the template is given up. @default 60000 */
+  startTimeoutMs?: number;
+}
+
+/** What a fork request sets up for the child before it becomes an ipykernel. */
+export interface ForkRequest {
+  connectionFile: string;
+  /** The child's working directory. */
+  cwd: string;
+  /** The child's whole environment (the template's is not inherited). */
+  env: Record<string, string>;
+  /** Extra ipykernel command-line arguments. */
+  argv?: readonly string[];
+  /** File the child's fd 1 and 2 go to (ipykernel's own messages before it redirects them). */
+  logFile: string;
+  /** `resource` limits by name, e.g. `{ RLIMIT_NOFILE: [256, 256] }`; the child's own. */
+  limits?: Record<string, readonly [number, number]>;
+}
+
+/** How a forked child ended. */
+export interface ForkedExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Set when the template went away, so the child's exit status is unknown (it is killed with the template). */
+  templateLost?: boolean;
+}
+
+/** A child forked by the template. */
+export interface ForkedProcess {
+  readonly pid: number;
+  /** Resolves once when the child has ended. */
+  readonly exit: Promise<ForkedExit>;
+}
+
+/** A running template process. */
+export interface ForkServer {
+  readonly pid: number;
+  readonly python: string;
+  /** Modules the template imported (its own and the preload list). */
+  readonly imported: readonly string[];
+  /** Preload modules whose import failed, with the error. */
+  readonly failed: Readonly<Record<string, string>>;
+  /** False once the template process has ended. */
+  readonly alive: boolean;
+  /** Resolves when the template process ends. */
+  readonly exited: Promise<string>;
+  fork(request: ForkRequest): Promise<ForkedProcess>;
+  /** Kills the template (its kernels die with it) and removes its socket directory. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const SIGNAL_NAMES: Record<number, NodeJS.Signals> = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  6: "SIGABRT",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  15: "SIGTERM",
+};
+
+interface ReadyLine {
+  ready: true;
+  pid: number;
+  threads: number;
+  imported: string[];
+  failed: Record<string, string>;
+}
+
+/**
+ * Starts a template process and waits until it has imported its modules and listens. Fails with
+ * `ExecutorUnavailableError` when the template cannot start, or when it is not single-threaded
+ * after its imports (forking it would not be safe).
+ */
+export async function startForkServer(options: ForkServerOptions): Promise<ForkServer> {
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  // Private and short: unix socket paths are limited to about 100 bytes.
+  const directory = await mkdtemp(join(tmpdir(), "tw-fork-"));
+  const socketPath = join(directory, "s");
+  const child = spawn(
+    options.python,
+    [
+      FORK_SERVER_PATH,
+      socketPath,
+      JSON.stringify(options.preloadModules ?? DEFAULT_PRELOAD_MODULES),
+      SUPPORT_CODE_PATH,
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        ...options.env,
+        PYDEVD_DISABLE_FILE_VALIDATION: "1",
+        PYTHONDONTWRITEBYTECODE: "1",
+      },
+    },
+  );
+  child.unref();
+  (child.stdout as unknown as { unref?: () => void }).unref?.();
+  (child.stderr as unknown as { unref?: () => void }).unref?.();
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString("utf8")).slice(-4000);
+  });
+  let alive = true;
+  const exited = new Promise<string>((resolve) => {
+    child.once("error", (error) => {
+      alive = false;
+      resolve(`the template could not start: ${error.message}`);
+    });
+    child.once("exit", (code, signal) => {
+      alive = false;
+      void rm(directory, { recursive: true, force: true });
+      resolve(signal ? `the template was killed by ${signal}` : `the template exited with code ${code}`);
+    });
+  });
+
+  const lines = createInterface({ input: child.stdout });
+  let timer: NodeJS.Timeout | undefined;
+  const ready = await Promise.race([
+    new Promise<ReadyLine>((resolve) => {
+      lines.on("line", (line) => {
+        try {
+          const parsed = JSON.parse(line) as Partial<ReadyLine>;
+          if (parsed.ready === true) resolve(parsed as ReadyLine);
+        } catch {
+          // Not ours: a module printed something while importing.
+        }
+      });
+    }),
+    exited.then(async (reason) => {
+      // The last of its stderr may still be in the pipe when the exit is reported.
+      await delay(50);
+      throw new ExecutorUnavailableError(
+        `The kernel template (${options.python}) stopped while importing: ${reason}.${stderr.trim() ? `\nIts output:\n${stderr.trim()}` : ""}`,
+      );
+    }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ExecutorUnavailableError(`The kernel template did not start within ${startTimeoutMs} ms.`)),
+        startTimeoutMs,
+      );
+      // Not unref'd: a host awaiting its first kernel must not exit while the template imports.
+    }),
+  ]).catch(async (error: unknown) => {
+    killTemplate();
+    await Promise.race([exited, delay(2_000)]);
+    throw error;
+  });
+  clearTimeout(timer);
+
+  function killTemplate(): void {
+    if (!alive || child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      try {
+        process.kill(child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+
+  if (ready.threads !== 1) {
+    killTemplate();
+    await Promise.race([exited, delay(2_000)]);
+    throw new ExecutorUnavailableError(
+      `The kernel template runs ${ready.threads} threads after its imports; forking it would not be safe.`,
+    );
+  }
+
+  return {
+    pid: ready.pid,
+    python: options.python,
+    imported: ready.imported,
+    failed: ready.failed,
+    get alive() {
+      return alive;
+    },
+    exited,
+    fork(request) {
+      return forkOnce(socketPath, request, exited);
+    },
+    async stop() {
+      killTemplate();
+      // The template is unreferenced: hold the host open until its exit is seen.
+      let hold: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((resolve) => (hold = setTimeout(resolve, 5_000)))]);
+      clearTimeout(hold);
+      lines.close();
+    },
+  };
+}
+
+function forkOnce(socketPath: string, request: ForkRequest, templateExited: Promise<string>): Promise<ForkedProcess> {
+  return new Promise<ForkedProcess>((resolve, reject) => {
+    // Referenced until the pid arrives (the host waits for it), then it must not keep the host alive.
+    const socket = connect(socketPath);
+    let buffer = "";
+    let pid: number | undefined;
+    let settleExit!: (exit: ForkedExit) => void;
+    const exit = new Promise<ForkedExit>((resolveExit) => (settleExit = resolveExit));
+    const fail = (message: string) =>
+      reject(new ExecutorUnavailableError(`The kernel template could not fork a kernel: ${message}.`));
+    socket.on("connect", () => {
+      socket.write(
+        `${JSON.stringify({
+          connection_file: request.connectionFile,
+          cwd: request.cwd,
+          env: request.env,
+          argv: request.argv ?? [],
+          log_file: request.logFile,
+          limits: request.limits ?? {},
+        })}\n`,
+      );
+    });
+    socket.on("data", (chunk: Buffer) => {
+      buffer += chunk.toString("utf8");
+      let newline: number;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        const line = buffer.slice(0, newline);
+        buffer = buffer.slice(newline + 1);
+        const message = JSON.parse(line) as { pid?: number; exit_code?: number; signal?: number; error?: string };
+        if (message.error !== undefined) fail(message.error);
+        else if (message.pid !== undefined) {
+          pid = message.pid;
+          socket.unref();
+          resolve({ pid, exit });
+        } else if (message.exit_code !== undefined) settleExit({ code: message.exit_code, signal: null });
+        else if (message.signal !== undefined)
+          settleExit({ code: null, signal: SIGNAL_NAMES[message.signal] ?? "SIGKILL" });
+      }
+    });
+    socket.on("error", (error) => {
+      if (pid === undefined) fail(error.message);
+    });
+    socket.on("close", () => {
+      if (pid === undefined) {
+        fail("the template closed the connection");
+        return;
+      }
+      // Closed without an exit status: the template died, and its kernels die with it
+      // (PR_SET_PDEATHSIG). Wait for the template's end, so "died" is not reported early.
+      void templateExited.then(() => settleExit({ code: null, signal: "SIGKILL", templateLost: true }));
+    });
+  });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
