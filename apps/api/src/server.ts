@@ -83,7 +83,6 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
             // Kernels start only once a session exists, after the store opened.
             store: {
               setSessionKernel: (sessionId, kernel) => opened.store!.setSessionKernel(sessionId, kernel),
-              getSession: (sessionId) => opened.store!.getSession(sessionId),
               getRoundLease: (sessionId) => opened.store!.getRoundLease(sessionId),
             },
             instanceId: () => opened.instanceId ?? "",

@@ -23,7 +23,7 @@ export interface SessionKernels {
 export interface RemoteSessionKernelsOptions {
   config: AppConfig;
   /** Where sessions' kernels are recorded. */
-  store: Pick<SessionStore, "setSessionKernel" | "getSession" | "getRoundLease">;
+  store: Pick<SessionStore, "setSessionKernel" | "getRoundLease">;
   /** This process's instance id (read when a kernel starts). */
   instanceId: () => string;
   /** @default process.env (for `JUPYTER_TOKEN`) */
@@ -49,15 +49,14 @@ export function createRemoteSessionKernels(options: RemoteSessionKernelsOptions)
   const current = new Map<string, SessionKernel>();
 
   /**
-   * The kernel of the instance running the session's round is the session's kernel; another
-   * instance's kernel (one started when the session was created, before a round elsewhere
-   * recorded its own) is recorded only while the session has none.
+   * Only the instance holding the session's round lease records its kernel (leases are
+   * exclusive, so two instances never overwrite each other's). A kernel started outside a round
+   * (when the session was created) is recorded by the round that uses it (`SessionManager`).
    */
   const record = async (sessionId: string, kernel: SessionKernel) => {
     const lease = await options.store.getRoundLease(sessionId);
     const holder = lease?.instanceId === options.instanceId() && lease.expiresAt.getTime() > Date.now();
-    if (!holder && (await options.store.getSession(sessionId))?.kernel) return;
-    await options.store.setSessionKernel(sessionId, kernel);
+    if (holder) await options.store.setSessionKernel(sessionId, kernel);
   };
 
   const createExecutor = createRemoteExecutorFactory(options.config, {

@@ -270,6 +270,7 @@ export class SessionManager {
       if (previous) await this.failLostRounds(record);
       files = await readAttachments(record.workingDirectory, fileNames);
       entry = await this.ensureCurrent(record);
+      await this.recordKernel(record.id);
     } catch (error) {
       this.runs.delete(record.id);
       if (leased) await this.releaseLease(record.id);
@@ -514,6 +515,22 @@ export class SessionManager {
     }
   }
 
+  /**
+   * Records the remote kernel this instance uses for the session as the session's kernel, while
+   * holding its lease (so no other instance writes it at the same time).
+   */
+  private async recordKernel(sessionId: string): Promise<void> {
+    const mine = this.kernels?.current(sessionId);
+    if (!mine) return;
+    try {
+      const stored = (await this.store.getSession(sessionId))?.kernel;
+      if (stored?.kernelId !== mine.kernelId || stored.serverUrl !== mine.serverUrl)
+        await this.store.setSessionKernel(sessionId, mine);
+    } catch (error) {
+      this.log(`recording the kernel of session ${sessionId} failed`, error);
+    }
+  }
+
   private async releaseLease(sessionId: string): Promise<void> {
     await this.store
       .releaseRoundLease(sessionId, this.instanceId)
@@ -564,6 +581,7 @@ export class SessionManager {
       await this.events.flush(sessionId);
       entry.lastActiveAt = this.now();
       entry.seenSeq = await this.store.lastEventSeq(sessionId).catch(() => Number.NaN);
+      await this.recordKernel(sessionId);
       if (this.runs.get(sessionId) === run) this.runs.delete(sessionId);
       await this.releaseLease(sessionId);
       run.finish(outcome);
