@@ -15,3 +15,11 @@ export {
 export { createTestAppDir, REPO_ROOT, TEST_PYTHON, type TestAppDir } from "./app-dir.js";
 export { cleanEnvironment, runCli, runCommand, type CliRun, type RunCommandOptions } from "./cli-process.js";
 export { startTestApiServer } from "./api-server.js";
+export {
+  createTestDatabaseSchema,
+  startApiProcess,
+  testDatabaseUnavailableReason,
+  type ApiProcess,
+  type ApiProcessOptions,
+  type TestDatabaseSchema,
+} from "./api-process.js";

@@ -13,8 +13,9 @@ import { errorResponse, type ApiEnvironment, type RouteContext } from "./routes/
 import { createRoundRoutes } from "./routes/round-routes.js";
 import { createSessionRoutes } from "./routes/session-routes.js";
 import type { SessionHost } from "./session-host.js";
+import type { SessionKernels } from "./session-kernels.js";
 import { SessionManager, type ApiLimits } from "./session-manager.js";
-import { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, limitsFromConfig } from "./settings.js";
+import { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, instanceIdFrom, limitsFromConfig } from "./settings.js";
 import type { SessionStore } from "./store/session-store.js";
 
 /** One line of the request log. */
@@ -50,6 +51,13 @@ export interface ApiDependencies {
   version?: string;
   /** Interval of the `: keep-alive` comment on quiet event streams. @default 15000 */
   heartbeatMs?: number;
+  /**
+   * This process's name among the instances sharing the store (round leases, commands).
+   * @default `api.instance_id`, else `<hostname>-<pid>-<random>`
+   */
+  instanceId?: string;
+  /** Remote kernels kept with their sessions (see `createRemoteSessionKernels`). @default none */
+  kernels?: SessionKernels;
 }
 
 /** The Hono app of the API, plus the handle to drain it on shutdown. */
@@ -95,6 +103,8 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     taskWeaver,
     store,
     limits,
+    instanceId: dependencies.instanceId ?? instanceIdFrom(taskWeaver.config),
+    ...(dependencies.kernels ? { kernels: dependencies.kernels } : {}),
     log: (message, error) =>
       logRequest({ requestId: "-", method: "-", path: message, status: 0, durationMs: 0, error }),
   });
@@ -137,6 +147,12 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     ),
   );
 
+  // Reads of stored rounds wait until the rounds of an earlier process are marked failed; the
+  // operations that need it report its failure themselves.
+  app.use(`${PREFIX}/sessions/*`, async (_c, next) => {
+    await sessions.ready.catch(() => undefined);
+    await next();
+  });
   app.onError((error, c) => errorResponse(c, error));
   app.notFound((c) =>
     errorResponse(c, new ApiError(404, "not_found", `No route for ${c.req.method} ${c.req.path}.`)),

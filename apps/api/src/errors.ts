@@ -1,4 +1,9 @@
-import { FileAccessError, TaskWeaverError, toTaskWeaverError, type TaskWeaverErrorCode } from "@taskweaver/core";
+import {
+  FileAccessError,
+  TaskWeaverError,
+  toTaskWeaverError,
+  type TaskWeaverErrorCode,
+} from "@taskweaver/core";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 

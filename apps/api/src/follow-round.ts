@@ -14,8 +14,13 @@ export interface RoundStreamSource {
   replay?: () => Promise<readonly StoredEvent[]> | readonly StoredEvent[];
   /** Sequence number after which events are sent. @default 0: every event of `run` */
   after?: number;
-  /** The running round to follow after the replay, looked up once the replay is sent. */
-  run: () => RoundRun | undefined;
+  /** The running round to follow after the replay, looked up once the replay is sent. @default none */
+  run?: () => RoundRun | undefined;
+  /**
+   * Without `run`: the events after the replay's last one, until the round running somewhere
+   * (on any instance) has ended (see `SessionManager.followRound`). @default none
+   */
+  follow?: (afterSeq: number, signal: AbortSignal) => AsyncIterable<StoredEvent>;
   /** Interval of the `: keep-alive` comment. */
   heartbeatMs: number;
 }
@@ -41,9 +46,10 @@ export function streamRoundEvents(c: Context, source: RoundStreamSource): Respon
         await writeEvent(stream, item);
         last = item.seq;
       }
-      const run = source.run();
-      if (!run) return;
-      for await (const item of run.follow(last, gone.signal)) await writeEvent(stream, item);
+      const run = source.run?.();
+      const following = run ? run.follow(last, gone.signal) : source.follow?.(last, gone.signal);
+      if (!following) return;
+      for await (const item of following) await writeEvent(stream, item);
     } finally {
       clearInterval(timer);
     }

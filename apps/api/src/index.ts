@@ -9,7 +9,32 @@ export {
   type SessionManagerOptions,
   type SessionView,
 } from "./session-manager.js";
-export { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, isLoopbackHost, limitsFromConfig } from "./settings.js";
-export type { SessionRecord, SessionStore, StoredEvent, StoredRound } from "./store/session-store.js";
+export {
+  DEFAULT_LIMITS,
+  apiKeysFrom,
+  databaseUrlFrom,
+  hashApiKey,
+  instanceIdFrom,
+  isLoopbackHost,
+  limitsFromConfig,
+} from "./settings.js";
+export {
+  createRemoteSessionKernels,
+  type RemoteSessionKernelsOptions,
+  type SessionKernels,
+} from "./session-kernels.js";
+export type {
+  RoundLease,
+  SessionKernel,
+  SessionRecord,
+  SessionStore,
+  StoredEvent,
+  StoredRound,
+} from "./store/session-store.js";
 export { createSqliteSessionStore, type SqliteSessionStoreOptions } from "./store/sqlite-session-store.js";
+export {
+  createPostgresSessionStore,
+  type PostgresSessionStoreOptions,
+} from "./store/postgres-session-store.js";
+export { StoreUnavailableError, maskDatabaseUrl } from "./store/store-errors.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse-parser.js";

@@ -29,6 +29,11 @@ export class RoundRun {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
+  /** True from the core's first event of the round (its `round-start`) on. */
+  begun = false;
+  /** Set when an interrupt arrived before the round began; the round is interrupted as it begins. */
+  interruptRequested = false;
+
   get finished(): boolean {
     return this.outcomeValue !== undefined;
   }

@@ -137,6 +137,14 @@ export const HealthSchema = z
   .object({ status: z.enum(["ok", "shutting_down"]), version: z.string(), sessions: z.number().int() })
   .openapi("Health");
 
+export const ReadySchema = z
+  .object({
+    status: z.enum(["ready", "not_ready"]),
+    /** Why the instance cannot serve (the database does not answer, shutting down). */
+    reason: z.string().optional(),
+  })
+  .openapi("Ready");
+
 export const EventsQuerySchema = z.strictObject({
   after: z.coerce
     .number()

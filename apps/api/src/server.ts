@@ -1,15 +1,17 @@
 import type { AddressInfo } from "node:net";
 import type { Server } from "node:http";
 import { serve } from "@hono/node-server";
-import { ConfigError, createTaskWeaver } from "@taskweaver/core";
+import { ConfigError, createTaskWeaver, type ExecutorFactory } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { createApi, type ApiApp, type RequestLogEntry } from "./app.js";
 import { limitConcurrentKernelStarts } from "./kernel-start-limit.js";
 import type { ApiLimits } from "./session-manager.js";
-import { apiKeysFrom, isLoopbackHost } from "./settings.js";
+import { apiKeysFrom, databaseUrlFrom, instanceIdFrom, isLoopbackHost } from "./settings.js";
 import type { SessionHost } from "./session-host.js";
 import type { SessionStore } from "./store/session-store.js";
 import { createSqliteSessionStore } from "./store/sqlite-session-store.js";
+import { createPostgresSessionStore } from "./store/postgres-session-store.js";
+import { createRemoteSessionKernels, type SessionKernels } from "./session-kernels.js";
 
 /** Options of {@link startApiServer}. */
 export interface ApiServerOptions {
@@ -25,8 +27,13 @@ export interface ApiServerOptions {
   env?: Record<string, string | undefined>;
   /** A ready TaskWeaver app instead of `createTaskWeaver({ appDir, createExecutorFactory })`; the server closes it. */
   taskWeaver?: SessionHost;
-  /** A ready store instead of SQLite at `api.database_path`; the server closes it. */
+  /**
+   * A ready store instead of the configured one (PostgreSQL at `api.database_url` or
+   * `DATABASE_URL`, else SQLite at `api.database_path`); the server closes it.
+   */
   store?: SessionStore;
+  /** Schema of the PostgreSQL store (lets test runs share one database). @default `api.database_schema`, else "public" */
+  databaseSchema?: string;
   /** @default TASKWEAVER_API_KEYS and `api.keys` */
   apiKeys?: string[];
   /** @default the `api.*` config keys */
@@ -41,7 +48,10 @@ export interface ApiServer {
   readonly url: string;
   readonly port: number;
   readonly app: ApiApp;
+  /** The SQLite file, when the store is SQLite at `api.database_path`. */
   readonly databasePath: string | undefined;
+  /** This process's name among the instances sharing the database. */
+  readonly instanceId: string;
   /**
    * Graceful stop: new rounds get 503, running rounds get the grace period, kernels stop,
    * the HTTP server and the database close. Idempotent.
@@ -53,6 +63,9 @@ export interface ApiServer {
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
   const host = options.host ?? "127.0.0.1";
   const env = options.env ?? process.env;
+  // Remote kernels are recorded with their sessions; the store opens once the config is known.
+  const opened: { store?: SessionStore; instanceId?: string } = {};
+  let kernels: SessionKernels | undefined;
   const taskWeaver =
     options.taskWeaver ??
     (await createTaskWeaver({
@@ -60,11 +73,25 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       configOverrides: options.configOverrides,
       env,
       // Bursts of new sessions would otherwise start every kernel at once and miss the start timeout.
-      createExecutorFactory: (config) =>
-        limitConcurrentKernelStarts(
-          createExecutorFactory(config),
-          config.get("api.max_concurrent_kernel_starts"),
-        ),
+      createExecutorFactory: (config) => {
+        let factory: ExecutorFactory;
+        if (config.get("execution_service.kernel_mode") !== "remote") factory = createExecutorFactory(config);
+        else {
+          const remote = createRemoteSessionKernels({
+            config,
+            env,
+            // Kernels start only once a session exists, after the store opened.
+            store: {
+              setSessionKernel: (sessionId, kernel) => opened.store!.setSessionKernel(sessionId, kernel),
+              getRoundLease: (sessionId) => opened.store!.getRoundLease(sessionId),
+            },
+            instanceId: () => opened.instanceId ?? "",
+          });
+          kernels = remote.kernels;
+          factory = remote.createExecutor;
+        }
+        return limitConcurrentKernelStarts(factory, config.get("api.max_concurrent_kernel_starts"));
+      },
     }));
   const apiKeys = options.apiKeys ?? apiKeysFrom(taskWeaver.config, env);
   if (apiKeys.length === 0 && !isLoopbackHost(host)) {
@@ -74,8 +101,27 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         "Set TASKWEAVER_API_KEYS (comma-separated) or api.keys, or listen on 127.0.0.1.",
     );
   }
-  const databasePath = options.store ? undefined : taskWeaver.config.get("api.database_path");
-  const store = options.store ?? createSqliteSessionStore({ path: databasePath! });
+  const databaseUrl = options.store ? undefined : databaseUrlFrom(taskWeaver.config, env);
+  const databasePath = options.store || databaseUrl ? undefined : taskWeaver.config.get("api.database_path");
+  const schema = options.databaseSchema ?? taskWeaver.config.get("api.database_schema")?.trim();
+  let store: SessionStore;
+  try {
+    // An unreachable database rejects with StoreUnavailableError naming the URL, password masked.
+    store =
+      options.store ??
+      (databaseUrl
+        ? await createPostgresSessionStore({
+            url: databaseUrl,
+            ...(schema ? { schema } : {}),
+          })
+        : createSqliteSessionStore({ path: databasePath! }));
+  } catch (error) {
+    await taskWeaver.close().catch(() => {});
+    throw error;
+  }
+  opened.store = store;
+  const instanceId = instanceIdFrom(taskWeaver.config);
+  opened.instanceId = instanceId;
   const app = createApi({
     taskWeaver,
     store,
@@ -83,6 +129,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     limits: options.limits,
     logRequest: options.logRequest,
     env,
+    instanceId,
+    ...(kernels ? { kernels } : {}),
   });
 
   await app.sessions.ready;
@@ -107,6 +155,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     port,
     app,
     databasePath,
+    instanceId,
     close(gracePeriodMs) {
       closing ??= (async () => {
         const stopped = new Promise<void>((resolve) => server.close(() => resolve()));

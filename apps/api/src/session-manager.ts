@@ -14,7 +14,8 @@ import { findFile, listFiles, type FileEntry } from "./files.js";
 import { EventRecorder } from "./event-recorder.js";
 import { RoundRun, type RoundError, type RoundOutcome } from "./round-run.js";
 import type { HostedSession, SessionHost } from "./session-host.js";
-import type { SessionRecord, SessionStore } from "./store/session-store.js";
+import type { SessionKernels } from "./session-kernels.js";
+import type { SessionRecord, SessionStore, StoredEvent, Unsubscribe } from "./store/session-store.js";
 
 /** Limits the API enforces; each has a config key `api.*`. */
 export interface ApiLimits {
@@ -30,6 +31,12 @@ export interface ApiLimits {
   sessionIdleTimeoutMs: number;
   /** How long shutdown waits for running rounds (`api.shutdown_grace_period`, seconds). @default 30 s */
   shutdownGracePeriodMs: number;
+  /**
+   * A round whose instance has not renewed its lease for this long is failed as `instance_lost`
+   * by another instance (`api.instance_lost_timeout`, seconds); the lease is renewed every third of it.
+   * @default 15 s
+   */
+  instanceLostTimeoutMs: number;
 }
 
 /** What a session looks like in API answers. */
@@ -54,11 +61,25 @@ export interface SessionManagerOptions {
   now?: () => number;
   /** Receives problems that cannot be answered to a caller (a store write failing mid-round). @default ignored */
   log?: (message: string, error?: unknown) => void;
+  /** This process's name in round leases and commands. @default `<hostname>-<pid>-<random>` */
+  instanceId?: string;
+  /**
+   * Remote kernels kept with their sessions (kernel mode `remote`, see `createRemoteSessionKernels`).
+   * Without it a session revived on this instance gets a new kernel and the fresh-kernel note.
+   * @default none
+   */
+  kernels?: SessionKernels;
 }
 
 interface LiveSession {
   session: HostedSession;
   lastActiveAt: number;
+  /**
+   * The session's last event number when this process last brought the session up to date: a
+   * higher number in the store means another instance ran a round since, and the live session's
+   * history (and, for local kernels, its kernel) is stale.
+   */
+  seenSeq: number;
 }
 
 const SHUTDOWN_ERROR: RoundError = {
@@ -68,6 +89,10 @@ const SHUTDOWN_ERROR: RoundError = {
 const RESTART_ERROR: RoundError = {
   code: "server_restarted",
   message: "The server stopped while this round was running.",
+};
+const INSTANCE_LOST_ERROR: RoundError = {
+  code: "instance_lost",
+  message: "The API instance running this round stopped answering; the round was abandoned.",
 };
 
 /** The note the model gets with the first message after a session's kernel was started anew. */
@@ -100,6 +125,12 @@ export class SessionManager {
   private readonly runs = new Map<string, RoundRun>();
   private readonly events: EventRecorder;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly lostRoundSweeper: NodeJS.Timeout;
+  private readonly commands: Promise<Unsubscribe | undefined>;
+  private readonly kernels: SessionKernels | undefined;
+  /** This process's name in round leases and commands. */
+  readonly instanceId: string;
   private drainingValue = false;
 
   constructor(options: SessionManagerOptions) {
@@ -109,9 +140,13 @@ export class SessionManager {
     this.now = options.now ?? Date.now;
     this.log = options.log ?? (() => {});
     this.events = new EventRecorder(options.store, this.log);
+    this.kernels = options.kernels;
+    this.instanceId = options.instanceId ?? `api-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     const store = options.store;
+    const startedAt = new Date(this.now());
+    // Rounds of a live instance keep running; a lease that lapses later is the sweeper's.
     this.ready = (async () => {
-      await store.failUnfinishedRounds(RESTART_ERROR);
+      await store.failRoundsWithoutLease(RESTART_ERROR, startedAt);
     })();
     // Reported by every operation that waits for it; this only keeps it from being unhandled.
     this.ready.catch((error: unknown) =>
@@ -120,6 +155,20 @@ export class SessionManager {
     const sweepEvery = Math.max(50, Math.min(this.limits.sessionIdleTimeoutMs / 2, 30_000));
     this.sweeper = setInterval(() => void this.stopIdleSessions(), sweepEvery);
     this.sweeper.unref();
+    const leaseMs = this.limits.instanceLostTimeoutMs;
+    this.heartbeat = setInterval(() => void this.renewLeases(), Math.max(50, leaseMs / 3));
+    this.heartbeat.unref();
+    this.lostRoundSweeper = setInterval(
+      () => void this.recoverLostInstances(),
+      Math.max(50, Math.min(leaseMs / 10, 2_000)),
+    );
+    this.lostRoundSweeper.unref();
+    this.commands = this.ready
+      .then(() => store.onCommand(this.instanceId, (command) => void this.onCommand(command)))
+      .catch((error: unknown) => {
+        this.log("listening for commands from other instances did not work", error);
+        return undefined;
+      });
   }
 
   /** True once shutdown began: new sessions and rounds are refused (503). */
@@ -142,9 +191,17 @@ export class SessionManager {
     };
   }
 
+  /** Like {@link view}, and `running` too when the round runs on another instance. */
+  async describe(record: SessionRecord): Promise<SessionView> {
+    const view = this.view(record);
+    if (view.state === "running") return view;
+    const lease = await this.store.getRoundLease(record.id);
+    return lease && lease.expiresAt.getTime() > this.now() ? { ...view, state: "running" } : view;
+  }
+
   /** Sessions visible to `owner` (`undefined`: all). */
   async list(owner: string | null | undefined): Promise<SessionView[]> {
-    return (await this.store.listSessions(owner)).map((record) => this.view(record));
+    return Promise.all((await this.store.listSessions(owner)).map((record) => this.describe(record)));
   }
 
   async create(ownerKeyHash: string | null): Promise<SessionView> {
@@ -165,7 +222,7 @@ export class SessionManager {
       await session.stop().catch(() => {});
       throw error;
     }
-    this.live.set(session.id, { session, lastActiveAt: this.now() });
+    this.live.set(session.id, { session, lastActiveAt: this.now(), seenSeq: 0 });
     return this.view(record);
   }
 
@@ -190,13 +247,33 @@ export class SessionManager {
     // Reserved before the next await so that a concurrent message sees it.
     const run = new RoundRun();
     this.runs.set(record.id, run);
+    let leased = false;
     let entry: LiveSession;
     let files: MessageFile[];
     try {
+      // A lease left behind (expired, or the acquire below fails) means a lost instance's round.
+      const previous = await this.store.getRoundLease(record.id);
+      // The lease makes the round this instance's alone, whichever instance the next message reaches.
+      leased = await this.store.acquireRoundLease(
+        record.id,
+        this.instanceId,
+        this.limits.instanceLostTimeoutMs,
+      );
+      if (!leased) {
+        throw new ApiError(
+          409,
+          "round_in_progress",
+          "A round is already running in this session; wait for it or interrupt it.",
+        );
+      }
+      // Taken over from a lost instance before the sweeper saw it: fail what it left unfinished.
+      if (previous) await this.failLostRounds(record);
       files = await readAttachments(record.workingDirectory, fileNames);
-      entry = await this.ensureLive(record);
+      entry = await this.ensureCurrent(record);
+      await this.recordKernel(record.id);
     } catch (error) {
       this.runs.delete(record.id);
+      if (leased) await this.releaseLease(record.id);
       throw error;
     }
     entry.lastActiveAt = this.now();
@@ -204,23 +281,77 @@ export class SessionManager {
     return run;
   }
 
-  /** Interrupts the running round; false when none runs. */
+  /**
+   * Interrupts the running round, here or on the instance running it; false when none runs.
+   */
   async interrupt(sessionId: string): Promise<boolean> {
     const run = this.runs.get(sessionId);
-    const entry = this.live.get(sessionId);
-    if (!run || run.finished || !entry) return false;
-    await entry.session.interrupt();
-    return true;
+    if (run) {
+      if (run.finished) return false;
+      const entry = this.live.get(sessionId);
+      // Reserved but not begun (its lease, history and kernel are still being set up).
+      if (!run.begun || !entry) {
+        run.interruptRequested = true;
+        return true;
+      }
+      await entry.session.interrupt();
+      return true;
+    }
+    return (await this.store.sendCommand(sessionId, "interrupt")) !== undefined;
   }
 
-  /** Stops the session's kernel, forgets it, and removes its files. */
+  /**
+   * Follows the session's round when it runs on another instance: its events from the store
+   * after `afterSeq`, as they are committed, until its last one (or until no instance holds the
+   * session's lease any more). A round running here is followed in memory instead. Ends at once
+   * when no round runs anywhere.
+   */
+  async *followRound(sessionId: string, afterSeq: number, signal?: AbortSignal): AsyncGenerator<StoredEvent> {
+    let last = afterSeq;
+    for (;;) {
+      const local = this.runs.get(sessionId);
+      if (local) {
+        yield* local.follow(last, signal);
+        return;
+      }
+      const leased = (await this.store.getRoundLease(sessionId)) !== undefined;
+      for (const item of await this.store.listEvents(sessionId, last)) {
+        yield item;
+        last = item.seq;
+        if (item.event.type === "round-end" || item.event.type === "round-error") return;
+      }
+      // An expired lease still means a round to wait for: the instance that notices the loss
+      // records its `round-error` before releasing it.
+      if (!leased || signal?.aborted) return;
+      await this.store.waitForEvents(sessionId, last, { timeoutMs: 1_000, ...(signal ? { signal } : {}) });
+      if (signal?.aborted) return;
+    }
+  }
+
+  /** Stops the session's kernel, forgets it, and removes its files (asking the instance running its round first). */
   async delete(record: SessionRecord): Promise<void> {
     const run = this.runs.get(record.id);
     if (run) {
       await this.interrupt(record.id).catch(() => false);
       await Promise.race([run.done, delay(10_000)]);
+    } else if ((await this.store.sendCommand(record.id, "delete").catch(() => undefined)) !== undefined) {
+      // The holder interrupts its round and lets go of its kernel; wait for it to release the lease.
+      const deadline = this.now() + 10_000;
+      while (this.now() < deadline) {
+        const lease = await this.store.getRoundLease(record.id);
+        if (!lease || lease.expiresAt.getTime() <= this.now()) break;
+        await delay(100);
+      }
     }
     await this.stopLive(record.id);
+    const stored = (await this.store.getSession(record.id))?.kernel ?? record.kernel;
+    if (stored && this.kernels) {
+      await this.kernels
+        .remove(stored)
+        .catch((error: unknown) =>
+          this.log(`deleting the remote kernel of session ${record.id} failed`, error),
+        );
+    }
     await this.store.deleteSession(record.id);
     const directory = record.workingDirectory;
     // Remove the session's folder only when it has the layout we expect
@@ -277,7 +408,7 @@ export class SessionManager {
   async stopIdleSessions(): Promise<void> {
     const cutoff = this.now() - this.limits.sessionIdleTimeoutMs;
     for (const [id, entry] of this.live) {
-      if (!this.runs.has(id) && entry.lastActiveAt <= cutoff) await this.stopLive(id);
+      if (!this.runs.has(id) && entry.lastActiveAt <= cutoff) await this.stopLive(id, { removeKernel: true });
     }
   }
 
@@ -288,6 +419,7 @@ export class SessionManager {
   async shutdown(gracePeriodMs = this.limits.shutdownGracePeriodMs): Promise<void> {
     this.drainingValue = true;
     clearInterval(this.sweeper);
+    clearInterval(this.lostRoundSweeper);
     const running = () => Promise.all([...this.runs.values()].map((run) => run.done));
     await Promise.race([running(), delay(gracePeriodMs)]);
     if (this.runs.size > 0) {
@@ -303,7 +435,120 @@ export class SessionManager {
     }
     for (const [sessionId, run] of this.runs) await this.failStuckRound(sessionId, run);
     this.runs.clear();
+    clearInterval(this.heartbeat);
+    await (await this.commands)?.().catch(() => {});
+    // Remote kernels stay on the server (stopping only disconnects): the next instance attaches.
     await Promise.all([...this.live.keys()].map((id) => this.stopLive(id)));
+  }
+
+  /** The heartbeat: keeps the leases of the rounds running here. */
+  private async renewLeases(): Promise<void> {
+    if (this.runs.size === 0) return;
+    try {
+      const held = new Set(await this.store.renewLeases(this.instanceId, this.limits.instanceLostTimeoutMs));
+      for (const sessionId of this.runs.keys()) {
+        if (!held.has(sessionId)) this.log(`session ${sessionId}: this instance lost the round's lease`);
+      }
+    } catch (error) {
+      this.log("renewing the round leases failed", error);
+    }
+  }
+
+  /**
+   * Rounds whose instance stopped renewing its lease: take the lease (only one instance wins),
+   * record the round failed as `instance_lost`, give the lease back.
+   */
+  private async recoverLostInstances(): Promise<void> {
+    if (this.drainingValue) return;
+    try {
+      await this.ready;
+      for (const lease of await this.store.listExpiredLeases(new Date(this.now()))) {
+        if (this.runs.has(lease.sessionId)) continue;
+        if (
+          !(await this.store.acquireRoundLease(
+            lease.sessionId,
+            this.instanceId,
+            this.limits.instanceLostTimeoutMs,
+          ))
+        )
+          continue;
+        try {
+          const record = await this.store.getSession(lease.sessionId);
+          if (record) await this.failLostRounds(record);
+        } finally {
+          await this.releaseLease(lease.sessionId);
+        }
+      }
+    } catch (error) {
+      this.log("looking for rounds of lost instances failed", error);
+    }
+  }
+
+  /**
+   * Fails the session's unfinished rounds as `instance_lost` (the caller holds the lease, so they
+   * ran on a lost instance): a `round-error` in the event log for their followers, the posts so
+   * far kept. A remote kernel still busy with such a round is interrupted first.
+   */
+  private async failLostRounds(record: SessionRecord): Promise<void> {
+    const unfinished = (await this.store.listRounds(record.id)).filter((round) => round.finishedAt === null);
+    if (unfinished.length === 0) return;
+    if (record.kernel && this.kernels) {
+      await this.kernels
+        .interrupt(record.kernel)
+        .catch((error: unknown) => this.log(`interrupting the kernel of session ${record.id} failed`, error));
+    }
+    for (const stored of unfinished) {
+      const round: Round = {
+        id: stored.id,
+        user_query: stored.user_query,
+        state: "failed",
+        post_list: stored.post_list,
+      };
+      await this.store.appendEvent(record.id, {
+        type: "round-error",
+        sessionId: record.id,
+        roundId: round.id,
+        error: INSTANCE_LOST_ERROR,
+        round,
+      });
+      await this.store.finishRound(record.id, round, INSTANCE_LOST_ERROR);
+    }
+  }
+
+  /**
+   * Records the remote kernel this instance uses for the session as the session's kernel, while
+   * holding its lease (so no other instance writes it at the same time).
+   */
+  private async recordKernel(sessionId: string): Promise<void> {
+    const mine = this.kernels?.current(sessionId);
+    if (!mine) return;
+    try {
+      const stored = (await this.store.getSession(sessionId))?.kernel;
+      if (stored?.kernelId !== mine.kernelId || stored.serverUrl !== mine.serverUrl)
+        await this.store.setSessionKernel(sessionId, mine);
+    } catch (error) {
+      this.log(`recording the kernel of session ${sessionId} failed`, error);
+    }
+  }
+
+  private async releaseLease(sessionId: string): Promise<void> {
+    await this.store
+      .releaseRoundLease(sessionId, this.instanceId)
+      .catch((error: unknown) => this.log(`releasing the round lease of session ${sessionId} failed`, error));
+  }
+
+  /** What another instance asks of the round running here. */
+  private async onCommand(command: { sessionId: string; command: "interrupt" | "delete" }): Promise<void> {
+    try {
+      const run = this.runs.get(command.sessionId);
+      if (run) {
+        await this.live.get(command.sessionId)?.session.interrupt();
+        if (command.command === "delete") await Promise.race([run.done, delay(10_000)]);
+      }
+      if (command.command === "delete") await this.stopLive(command.sessionId);
+    } catch (error) {
+      this.log(`the ${command.command} command for session ${command.sessionId} failed`, error);
+    }
   }
 
   private refuseWhileDraining(): void {
@@ -328,13 +573,17 @@ export class SessionManager {
     let started = false;
     const onEvent = (event: TaskWeaverEvent) => {
       started = true;
+      run.begun = true;
       began();
       void this.events.record(sessionId, run, event);
     };
     const finish = async (outcome: RoundOutcome) => {
       await this.events.flush(sessionId);
       entry.lastActiveAt = this.now();
+      entry.seenSeq = await this.store.lastEventSeq(sessionId).catch(() => Number.NaN);
+      await this.recordKernel(sessionId);
       if (this.runs.get(sessionId) === run) this.runs.delete(sessionId);
+      await this.releaseLease(sessionId);
       run.finish(outcome);
     };
     const sending = entry.session.sendMessage(message, { onEvent, ...(files.length > 0 ? { files } : {}) });
@@ -345,9 +594,11 @@ export class SessionManager {
     const first = await Promise.race([begun.then(() => undefined), settled]);
     if (first && "reason" in first && !started) {
       this.runs.delete(sessionId);
+      await this.releaseLease(sessionId);
       const wrapped = toTaskWeaverError(first.reason);
       throw new ApiError(409, wrapped.code, wrapped.message, { cause: first.reason });
     }
+    if (run.interruptRequested) await entry.session.interrupt();
     void settled.then(async (result) => {
       if ("round" in result) {
         const { round } = result;
@@ -388,10 +639,16 @@ export class SessionManager {
       error: SHUTDOWN_ERROR,
       round,
     });
+    await this.releaseLease(sessionId);
     run.finish({ round, error: SHUTDOWN_ERROR });
   }
 
-  private async stopLive(id: string): Promise<void> {
+  /**
+   * Stops the live session. A remote kernel stays on the server for a later attach, unless
+   * `removeKernel` and this instance was the last to use it (no round elsewhere since) or it is
+   * not the session's recorded kernel (an orphan).
+   */
+  private async stopLive(id: string, options: { removeKernel?: boolean } = {}): Promise<void> {
     const entry = this.live.get(id);
     if (!entry) return;
     this.live.delete(id);
@@ -399,6 +656,22 @@ export class SessionManager {
       await entry.session.stop();
     } catch (error) {
       this.log(`stopping the kernel of session ${id} failed`, error);
+    }
+    const mine = this.kernels?.current(id);
+    if (!this.kernels || !mine) return;
+    try {
+      const record = await this.store.getSession(id);
+      const orphan = record?.kernel?.kernelId !== mine.kernelId;
+      const current =
+        !orphan &&
+        (await this.store.lastEventSeq(id)) === entry.seenSeq &&
+        (await this.store.getRoundLease(id)) === undefined;
+      if (orphan || (options.removeKernel && current)) {
+        await this.kernels.remove(mine);
+        if (!orphan) await this.store.setSessionKernel(id, null);
+      }
+    } catch (error) {
+      this.log(`removing the remote kernel of session ${id} failed`, error);
     }
   }
 
@@ -415,7 +688,20 @@ export class SessionManager {
         `All ${this.limits.maxSessions} session slots are running rounds (api.max_sessions); try again when one finishes.`,
       );
     }
-    await this.stopLive(idle[0]);
+    await this.stopLive(idle[0], { removeKernel: true });
+  }
+
+  /**
+   * The live session, brought up to date: when another instance ran a round since this one last
+   * did, the live session's history is stale and it is opened anew from the store (a remote
+   * kernel is attached again; a local one is replaced, with the fresh-kernel note).
+   */
+  private async ensureCurrent(record: SessionRecord): Promise<LiveSession> {
+    const existing = this.live.get(record.id);
+    if (existing && existing.seenSeq !== (await this.store.lastEventSeq(record.id))) {
+      await this.stopLive(record.id);
+    }
+    return this.ensureLive(record);
   }
 
   private async ensureLive(record: SessionRecord): Promise<LiveSession> {
@@ -437,11 +723,21 @@ export class SessionManager {
    */
   private async revive(record: SessionRecord): Promise<LiveSession> {
     await this.makeRoom();
+    const seenSeq = await this.store.lastEventSeq(record.id);
     const rounds = (await this.store.listRounds(record.id)).map(
       ({ id, user_query, state, post_list }): Round => ({ id, user_query, state, post_list }),
     );
+    const kernel = (await this.store.getSession(record.id))?.kernel ?? record.kernel;
+    const attach =
+      kernel !== undefined &&
+      this.kernels !== undefined &&
+      (await this.kernels.exists(kernel).catch((error: unknown) => {
+        this.log(`looking up the remote kernel of session ${record.id} failed`, error);
+        return false;
+      }));
+    if (attach) this.kernels!.attachNext(record.id, kernel!);
     const note =
-      rounds.length > 0
+      rounds.length > 0 && !attach
         ? describeFreshKernel((await listFiles(record.workingDirectory, 100)).map((file) => file.name))
         : undefined;
     const session = await this.taskWeaver.createSession({
@@ -449,7 +745,7 @@ export class SessionManager {
       rounds,
       ...(note ? { note } : {}),
     });
-    const entry: LiveSession = { session, lastActiveAt: this.now() };
+    const entry: LiveSession = { session, lastActiveAt: this.now(), seenSeq };
     this.live.set(record.id, entry);
     return entry;
   }

@@ -1,4 +1,5 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import type { AppConfig } from "@taskweaver/core";
 import type { ApiLimits } from "./session-manager.js";
 
@@ -10,6 +11,7 @@ export const DEFAULT_LIMITS: ApiLimits = {
   maxMessageChars: 20_000,
   sessionIdleTimeoutMs: 1_800_000,
   shutdownGracePeriodMs: 30_000,
+  instanceLostTimeoutMs: 15_000,
 };
 
 /** The `api.*` limits of an app's configuration. */
@@ -21,6 +23,7 @@ export function limitsFromConfig(config: AppConfig): ApiLimits {
     maxMessageChars: config.get("api.max_message_chars"),
     sessionIdleTimeoutMs: config.get("api.session_idle_timeout") * 1000,
     shutdownGracePeriodMs: config.get("api.shutdown_grace_period") * 1000,
+    instanceLostTimeoutMs: config.get("api.instance_lost_timeout") * 1000,
   };
 }
 
@@ -48,4 +51,25 @@ export function isLoopbackHost(host: string): boolean {
   return (
     bare === "localhost" || bare === "::1" || /^127(\.\d{1,3}){3}$/.test(bare) || bare === "::ffff:127.0.0.1"
   );
+}
+
+/**
+ * The PostgreSQL URL of the session store: the config key `api.database_url` (which also reads
+ * `API_DATABASE_URL`), else the conventional `DATABASE_URL`; `undefined` keeps SQLite.
+ */
+export function databaseUrlFrom(
+  config: AppConfig,
+  env: Record<string, string | undefined> = process.env,
+): string | undefined {
+  const url = [config.get("api.database_url"), env.DATABASE_URL].find(
+    (candidate): candidate is string => candidate !== undefined && candidate.trim() !== "",
+  );
+  return url?.trim();
+}
+
+/** This process's name among the instances sharing a database: `api.instance_id`, else `<hostname>-<pid>-<random>`. */
+export function instanceIdFrom(config: AppConfig | undefined): string {
+  const configured = config?.get("api.instance_id")?.trim();
+  if (configured) return configured;
+  return `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
 }

@@ -63,7 +63,8 @@ export function createRoundRoutes(context: RouteContext) {
       summary: "Replay the session's events, then follow the running round",
       description:
         "Events with an id greater than `Last-Event-ID` (header) or `after` (query), from the stored event log. With " +
-        "`Accept: text/event-stream` the stream then follows the running round, if any, and ends after its last event; " +
+        "`Accept: text/event-stream` the stream then follows the running round, if any (on whichever instance it runs), " +
+        "and ends after its last event; " +
         "without a running round it ends after the replay. Without that Accept header the stored events come as JSON.",
       tags: ["rounds"],
       security: secured,
@@ -100,7 +101,7 @@ export function createRoundRoutes(context: RouteContext) {
       return streamRoundEvents(c, {
         replay: () => store.listEvents(record.id, after),
         after,
-        run: () => sessions.activeRun(record.id),
+        follow: (afterSeq, signal) => sessions.followRound(record.id, afterSeq, signal),
         heartbeatMs,
       });
     },

@@ -69,7 +69,7 @@ export function createSessionRoutes(context: RouteContext) {
         created_at: createdAt,
         finished_at: finishedAt,
       }));
-      return c.json({ ...sessions.view(record), rounds }, 200);
+      return c.json({ ...(await sessions.describe(record)), rounds }, 200);
     },
   );
 

@@ -124,6 +124,10 @@ export const CONFIG_KEYS = {
   "execution_service.remote.kernel_name": z.string().default("python3"),
   "execution_service.remote.working_directory": optionalString,
   "execution_service.remote.start_timeout": z.number().positive().default(60),
+  /** `KERNEL_USERNAME` sent at kernel start (Enterprise Gateway); unset: the session's owner in the API, else "taskweaver". */
+  "execution_service.remote.kernel_username": optionalString,
+  /** `KERNEL_NAMESPACE` sent at kernel start (Enterprise Gateway on Kubernetes); unset sends none. */
+  "execution_service.remote.kernel_namespace": optionalString,
   // Plugins
   "plugin.base_path": z.string().default("${AppBaseDir}/plugins"),
   // HTTP API (apps/api)
@@ -140,6 +144,10 @@ export const CONFIG_KEYS = {
   "api.database_url": optionalString,
   /** Seconds without a heartbeat after which another instance fails a round as `instance_lost`. */
   "api.instance_lost_timeout": z.number().positive().default(15),
+  /** PostgreSQL schema of the session store's tables (several deployments or test runs on one database); unset: "public". */
+  "api.database_schema": optionalString,
+  /** This API process's name in round leases and commands; unset: `<hostname>-<pid>-<random>`. */
+  "api.instance_id": optionalString,
   // Logging
   "logging.log_folder": z.string().default("logs"),
   "tracing.enabled": z.boolean().default(false),

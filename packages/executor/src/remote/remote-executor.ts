@@ -59,10 +59,21 @@ export interface RemoteExecutorOptions {
    * asks for `workingDirectory`, and a kernel started elsewhere moves there (`relocate`).
    */
   launcher?: KernelLauncher;
+  /** Attach to this kernel on the server instead of starting one (see `RemoteKernelLauncherOptions.attachKernelId`). @default none */
+  kernelId?: string;
+  /** `stop()` leaves the kernel running for a later `kernelId` attach. @default false */
+  keepKernelOnStop?: boolean;
+  /** Told the id of every kernel started or attached. @default none */
+  onKernelStarted?: (kernel: { kernelId: string; attached: boolean }) => void;
+  /** Environment of the kernel start (`KERNEL_USERNAME`, `KERNEL_NAMESPACE`). @default none */
+  kernelEnv?: Record<string, string>;
 }
 
 /** How the Contents API question is answered: told by the caller, else asked once (again after a failure). */
-function contentsApiProbe(rest: JupyterRestClient, files: RemoteExecutorOptions["files"]): () => Promise<boolean> {
+function contentsApiProbe(
+  rest: JupyterRestClient,
+  files: RemoteExecutorOptions["files"],
+): () => Promise<boolean> {
   let probe: Promise<boolean> | undefined;
   return () => {
     if (files === "contents") return Promise.resolve(true);
@@ -159,6 +170,10 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
         ensureWorkingDirectory: () => contentsFiles.ensureWorkingDirectory(),
         startTimeoutMs: options.startTimeoutMs,
         promptAcknowledge: options.promptAcknowledge,
+        attachKernelId: options.kernelId,
+        keepKernelOnStop: options.keepKernelOnStop,
+        onKernelStarted: options.onKernelStarted,
+        env: options.kernelEnv,
       }),
     workingDirectory,
   );
@@ -193,15 +208,32 @@ export interface RemoteExecutorFactoryOptions {
   env?: Record<string, string | undefined>;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
+  /**
+   * Kernels that outlive their executor (the HTTP API's sessions across instances and restarts):
+   * a graceful stop leaves the kernel running, `attachTo` names a kernel to attach to instead of
+   * starting one, `onKernelStarted` hears of every kernel. The warm pool is not used then (its
+   * kernels are deleted when their executor stops). @default none
+   */
+  persistentKernels?: {
+    attachTo(sessionId: string): string | undefined;
+    onKernelStarted(sessionId: string, kernel: { kernelId: string; attached: boolean }): void;
+  };
 }
 
 /**
  * The remote runtime's factory: a plain `ExecutorFactory` plus `dispose()` (deletes the warm
- * pool's kernels) and the pool itself when `execution_service.warm_pool_size` > 0.
+ * pool's kernels), the pool itself when `execution_service.warm_pool_size` > 0, and the few
+ * kernel operations a caller keeping kernels across processes needs.
  */
 export type RemoteExecutorFactory = ExecutorFactory & {
   dispose(): Promise<void>;
   readonly warmPool: WarmPool | undefined;
+  /** The server's base URL (`execution_service.remote.url`, ending with `/`). */
+  readonly serverUrl: string;
+  /** True when the server still runs the kernel. */
+  kernelExists(kernelId: string): Promise<boolean>;
+  interruptKernel(kernelId: string): Promise<void>;
+  deleteKernel(kernelId: string): Promise<void>;
 };
 
 /**
@@ -226,11 +258,17 @@ export function createRemoteExecutorFactory(
 ): RemoteExecutorFactory {
   const env = options.env ?? process.env;
   const checked = resolveRemoteSettings(config, "check", env);
-  const poolSize = config.get("execution_service.warm_pool_size");
+  const poolSize = options.persistentKernels ? 0 : config.get("execution_service.warm_pool_size");
+  const rest = createJupyterRestClient({
+    baseUrl: checked.baseUrl,
+    token: checked.token,
+    fetch: options.fetch,
+  });
   let warmPool: WarmPool | undefined;
   if (poolSize > 0) {
-    const rest = createJupyterRestClient({ baseUrl: checked.baseUrl, token: checked.token, fetch: options.fetch });
-    const poolDirectory = remotePoolDirectory((id) => resolveRemoteSettings(config, id, env).workingDirectory);
+    const poolDirectory = remotePoolDirectory(
+      (id) => resolveRemoteSettings(config, id, env).workingDirectory,
+    );
     const poolFolder = createContentsApiFiles({ rest, workingDirectory: poolDirectory });
     warmPool = createWarmPool({
       launcher: createRemoteKernelLauncher({
@@ -241,6 +279,7 @@ export function createRemoteExecutorFactory(
         hasContentsApi: contentsApiProbe(rest, "auto"),
         ensureWorkingDirectory: () => poolFolder.ensureWorkingDirectory(),
         startTimeoutMs: checked.startTimeoutMs,
+        env: checked.kernelEnv,
       }),
       size: poolSize,
       idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
@@ -251,9 +290,18 @@ export function createRemoteExecutorFactory(
     });
     warmPool.fill();
   }
+  const persistent = options.persistentKernels;
   const factory: ExecutorFactory = (request) => {
     const settings = resolveRemoteSettings(config, request.sessionId, env);
+    const kernelId = persistent?.attachTo(request.sessionId);
     return createRemoteExecutor({
+      ...(persistent
+        ? {
+            keepKernelOnStop: true,
+            onKernelStarted: (kernel) => persistent.onKernelStarted(request.sessionId, kernel),
+            ...(kernelId ? { kernelId } : {}),
+          }
+        : {}),
       url: settings.baseUrl,
       token: settings.token,
       kernelName: settings.kernelName,
@@ -262,6 +310,7 @@ export function createRemoteExecutorFactory(
       executionTimeoutMs: settings.executionTimeoutMs,
       maxOutputChars: settings.maxOutputChars,
       startTimeoutMs: settings.startTimeoutMs,
+      kernelEnv: settings.kernelEnv,
       fetch: options.fetch,
       launcher: warmPool,
     });
@@ -269,5 +318,9 @@ export function createRemoteExecutorFactory(
   return Object.assign(factory, {
     dispose: () => warmPool?.dispose() ?? Promise.resolve(),
     warmPool,
+    serverUrl: checked.baseUrl.href,
+    kernelExists: async (kernelId: string) => (await rest.getKernel(kernelId)) !== undefined,
+    interruptKernel: (kernelId: string) => rest.interruptKernel(kernelId),
+    deleteKernel: (kernelId: string) => rest.deleteKernel(kernelId),
   });
 }

@@ -39,6 +39,21 @@ export interface RemoteKernelLauncherOptions {
    * request continues in the background. @default 2000
    */
   forcedStopWaitMs?: number;
+  /**
+   * A kernel already running on the server (one an earlier process started) that the first
+   * launch attaches to instead of starting one; when the server no longer has it, a fresh kernel
+   * is started. Later launches (replacing a dead kernel) always start fresh. @default none
+   */
+  attachKernelId?: string;
+  /**
+   * A graceful `stop()` only disconnects and leaves the kernel running (and no exit hook deletes
+   * it), so another process can attach to it; forced stops still delete it. @default false
+   */
+  keepKernelOnStop?: boolean;
+  /** Told the id of every kernel launched or attached, once it is ready. @default none */
+  onKernelStarted?: (kernel: { kernelId: string; attached: boolean }) => void;
+  /** Environment sent with `POST /api/kernels` (`KERNEL_USERNAME` for Enterprise Gateway). @default none */
+  env?: Record<string, string>;
 }
 
 /**
@@ -104,17 +119,27 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
   const kernelName = options.kernelName ?? "python3";
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const forcedStopWaitMs = options.forcedStopWaitMs ?? 2_000;
+  let attachKernelId = options.attachKernelId;
 
   const launch = async ({ signal }: LaunchOptions): Promise<KernelConnection> => {
     const withContents = await options.hasContentsApi();
     if (withContents) await options.ensureWorkingDirectory?.();
     if (signal?.aborted) throw new AbortedError("Starting the remote kernel was cancelled.");
-    const model = await options.rest.startKernel(
-      withContents ? { name: kernelName, path: options.workingDirectory } : { name: kernelName },
-      signal,
-    );
-    const kernelId = model.id;
-    registerRemoteKernelForExitCleanup(options.rest.baseUrl, kernelId, options.token);
+    const attachTo = attachKernelId;
+    attachKernelId = undefined;
+    const attached = attachTo !== undefined && (await options.rest.getKernel(attachTo)) !== undefined;
+    const env = options.env && Object.keys(options.env).length > 0 ? { env: options.env } : {};
+    const kernelId = attached
+      ? attachTo
+      : (
+          await options.rest.startKernel(
+            withContents
+              ? { name: kernelName, path: options.workingDirectory, ...env }
+              : { name: kernelName, ...env },
+            signal,
+          )
+        ).id;
+    if (!options.keepKernelOnStop) registerRemoteKernelForExitCleanup(options.rest.baseUrl, kernelId, options.token);
     let stopped = false;
     let died = false;
     let deathReason = "";
@@ -166,6 +191,7 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
     }
     const readyClient = client;
     const details = { kernelId, url: options.rest.baseUrl.href, workingDirectory: options.workingDirectory };
+    options.onKernelStarted?.({ kernelId, attached });
 
     return {
       client: readyClient,
@@ -184,6 +210,7 @@ export function createRemoteKernelLauncher(options: RemoteKernelLauncherOptions)
         if (stopped) return;
         stopped = true;
         readyClient.close();
+        if (stopOptions.graceful && options.keepKernelOnStop) return;
         // DELETE already asks the kernel to shut down and kills it after the server's grace
         // period; when forcing, do not wait that long for it.
         if (stopOptions.graceful) await deleteKernel();

@@ -20,6 +20,11 @@ export interface RemoteSettings {
   executionTimeoutMs: number;
   /** Limit of stdout/stderr characters kept per execution. @default 100000 */
   maxOutputChars: number;
+  /**
+   * Environment sent when a kernel starts: `KERNEL_USERNAME` (`execution_service.remote.kernel_username`)
+   * and, when set, `KERNEL_NAMESPACE` (`execution_service.remote.kernel_namespace`), as Enterprise Gateway reads them.
+   */
+  kernelEnv: Record<string, string>;
 }
 
 /** Where the token was found, in priority order, for error messages. */
@@ -97,6 +102,7 @@ export function resolveRemoteSettings(
       ? `taskweaver/${safeSegment(sessionId)}`
       : normalizeServerDirectory(configuredDirectory.replaceAll("${SessionId}", safeSegment(sessionId)));
 
+  const namespace = config.get("execution_service.remote.kernel_namespace")?.trim();
   return {
     baseUrl,
     token: token?.trim(),
@@ -105,5 +111,9 @@ export function resolveRemoteSettings(
     startTimeoutMs: config.get("execution_service.remote.start_timeout") * 1000,
     executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
     maxOutputChars: config.get("execution_service.max_output_chars"),
+    kernelEnv: {
+      KERNEL_USERNAME: config.get("execution_service.remote.kernel_username") ?? "taskweaver",
+      ...(namespace ? { KERNEL_NAMESPACE: namespace } : {}),
+    },
   };
 }

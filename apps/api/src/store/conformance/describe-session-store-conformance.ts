@@ -395,6 +395,9 @@ export function describeSessionStoreConformance(
       const unsubscribeOther = await sender.onCommand("runner", onCommand(alsoReceived));
       const elsewhere: SessionCommand[] = [];
       const unsubscribeElsewhere = await sender.onCommand("someone-else", (command) => elsewhere.push(command));
+      // The clock is the test's: without a tick both commands carry the same sentAt and the
+      // sort below could not tell their order.
+      data.clock.advance(1);
       expect(await sender.sendCommand("s", "delete")).toBe("runner");
       await twoArrived;
       await new Promise((resolve) => setTimeout(resolve, 700));
