@@ -48,6 +48,19 @@ export const SessionSchema = z
       description:
         "`idle`: kernel ready; `running`: a round is running; `stopped`: no kernel, the next message starts one.",
     }),
+    plugins: z
+      .array(
+        z.object({
+          name: z.string(),
+          loaded: z.boolean(),
+          error: z.string().optional().openapi({ example: "ModuleNotFoundError: No module named 'requests'" }),
+        }),
+      )
+      .openapi({
+        description:
+          "The app's plugins and whether each loaded into the session's kernel (empty until a kernel started); " +
+          "one that did not load is left out of the model's prompt. Changes also come as `plugin-status` events.",
+      }),
   })
   .openapi("Session");
 
@@ -163,7 +176,7 @@ export const EventSchema = z
   .openapi("TaskWeaverEvent", {
     description:
       "One core event (`round-start`, `post-start`, `post-status`, `post-recipient`, `post-delta`, `attachment-delta`, " +
-      "`execution-output`, `post-end`, `round-end`, `round-error`), sent as the `data` of an SSE event whose `event` " +
+      "`execution-output`, `plugin-status`, `post-end`, `round-end`, `round-error`), sent as the `data` of an SSE event whose `event` " +
       "is the type and whose `id` is the session's event sequence number.",
   });
 

@@ -5,14 +5,14 @@ import type { CreateSessionOptions, Session, TaskWeaverApp } from "@taskweaver/c
  * the members of core's `Session` the API calls. `sendMessage` resolves with the round
  * (`finished` or `failed`) after emitting `round-start` and then `round-end` or `round-error`;
  * it rejects, before any event, only when the session cannot take a round (one is running, the
- * session was stopped). `executor` is optional so that a host without it (a test double) still
- * fits; the API reads the files of remote kernels through it.
+ * session was stopped). `executor` and `plugins` are optional so that a host without them (a
+ * test double) still fits; the API reads the files of remote kernels through `executor`.
  */
 export type HostedSession = Pick<
   Session,
   "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop"
 > &
-  Partial<Pick<Session, "executor" | "lastError">>;
+  Partial<Pick<Session, "executor" | "lastError" | "plugins">>;
 
 /** The options of `createSession` the API uses to open or continue a stored session. */
 export type HostedSessionOptions = Pick<CreateSessionOptions, "sessionId" | "rounds" | "note">;

@@ -46,6 +46,11 @@ export interface SessionView {
   roles: string[];
   /** `idle`: kernel ready; `running`: a round is running; `stopped`: no kernel, the next message starts one. */
   state: "idle" | "running" | "stopped";
+  /**
+   * The app's plugins and whether each loaded into the session's kernel on this instance (empty
+   * until a kernel has started here); a plugin that did not load says why.
+   */
+  plugins: { name: string; loaded: boolean; error?: string }[];
 }
 
 /** A file of a session as {@link SessionManager.findFile} finds it. */
@@ -188,6 +193,9 @@ export class SessionManager {
       created_at: record.createdAt,
       roles: record.roles,
       state: run && !run.finished ? "running" : this.live.has(record.id) ? "idle" : "stopped",
+      plugins: (this.live.get(record.id)?.session.plugins ?? []).map(({ name, loaded, error }) =>
+        error === undefined ? { name, loaded } : { name, loaded, error },
+      ),
     };
   }
 

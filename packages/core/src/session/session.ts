@@ -61,6 +61,8 @@ export class Session {
   /** The started executor, once `executorPromise` has resolved. */
   private readyExecutor: CodeExecutor | undefined;
   private pluginStatusList: PluginStatus[] = [];
+  /** The statuses last sent inside a round, so that a round's own events always tell them. */
+  private pluginStatusInRounds: PluginStatus[] = [];
   /** Delivers an event to the running round's `onEvent` as well as to subscribers. */
   private roundEmit: ((event: TaskWeaverEvent) => void) | undefined;
   private runningRoundId: string | undefined;
@@ -146,8 +148,10 @@ export class Session {
       ...(this.runningRoundId ? { roundId: this.runningRoundId } : {}),
       plugins: next,
     };
-    if (this.roundEmit) this.roundEmit(event);
-    else this.notify(event);
+    if (this.roundEmit) {
+      this.pluginStatusInRounds = next;
+      this.roundEmit(event);
+    } else this.notify(event);
   }
 
   private notify(event: TaskWeaverEvent, onEvent?: EventListener): void {
@@ -264,6 +268,12 @@ export class Session {
     emit({ type: "round-start", ...ids, userQuery: message });
     this.roundEmit = emit;
     this.runningRoundId = round.id;
+    // A kernel set up before this round (warm-up) told subscribers only; a frontend that follows
+    // rounds (the API's event log) learns it here.
+    if (!samePluginStatuses(this.pluginStatusList, this.pluginStatusInRounds)) {
+      this.pluginStatusInRounds = this.pluginStatusList;
+      emit({ type: "plugin-status", ...ids, plugins: this.pluginStatusList });
+    }
 
     try {
       if (options.files && options.files.length > 0) {
