@@ -6,7 +6,10 @@ import { TaskWeaverError } from "@taskweaver/core";
  * resolved before is lost; the call that rejected may or may not have been committed only when
  * the connection dropped while it ran.
  */
+const storeUnavailableErrorMarker = Symbol.for("taskweaver.error.StoreUnavailableError");
+
 export class StoreUnavailableError extends TaskWeaverError {
+  private readonly [storeUnavailableErrorMarker] = true;
   /** The database URL, password replaced by `***`. */
   readonly url: string;
   constructor(message: string, options: { url: string; cause?: unknown }) {
@@ -16,7 +19,7 @@ export class StoreUnavailableError extends TaskWeaverError {
 
   /** True for this error only (also across duplicated module copies). */
   static override isInstance(value: unknown): value is StoreUnavailableError {
-    return TaskWeaverError.isInstance(value) && value.code === "store_unavailable";
+    return TaskWeaverError.hasMarker(value, storeUnavailableErrorMarker);
   }
 }
 

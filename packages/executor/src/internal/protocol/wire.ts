@@ -6,10 +6,17 @@ import { JupyterMessageSchema, type JupyterMessage } from "./messages.js";
 export const DELIMITER = "<IDS|MSG>";
 const delimiterBuffer = Buffer.from(DELIMITER);
 
+const wireFormatErrorMarker = Symbol.for("taskweaver.error.WireFormatError");
+
 /** A message could not be decoded: bad framing, bad signature or bad JSON. */
 export class WireFormatError extends TaskWeaverError {
+  private readonly [wireFormatErrorMarker] = true;
   constructor(message: string) {
     super("kernel_message_invalid", message);
+  }
+
+  static override isInstance(value: unknown): value is WireFormatError {
+    return TaskWeaverError.hasMarker(value, wireFormatErrorMarker);
   }
 }
 
