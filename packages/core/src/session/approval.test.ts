@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createTaskWeaver } from "../app.js";
 import type { TaskWeaverEvent } from "../events/types.js";
 import { findAttachment } from "../memory/factories.js";
-import type { ApproveExecution, ExecutionApprovalRequest } from "../roles/approval.js";
+import { callsPlugin, type ApproveExecution, type ExecutionApprovalRequest } from "../roles/approval.js";
 import { createFakeExecutor } from "../testing/fake-executor.js";
 import { answers, createScriptedModel } from "../testing/scripted-model.js";
 
@@ -193,5 +193,41 @@ describe("execution approval", () => {
     await session.sendMessage("mail the boss");
     expect(asked).toEqual(["send_mail('boss@example.com')"]);
     expect(executor.executed).toEqual(["x = 1", "send_mail('boss@example.com')"]);
+  });
+
+  it("fails the round without running code when approveExecution throws or answers nonsense", async () => {
+    for (const approveExecution of [
+      () => {
+        throw new Error("approval service down");
+      },
+      () => ({ decision: "maybe" }) as never,
+    ]) {
+      const { session, events, executor } = await setup({ script: [answers.python("print(1)")], approveExecution });
+      const round = await session.sendMessage("print one");
+      expect(round.state).toBe("failed");
+      expect(executor.executed).toEqual([]);
+      expect(events.at(-1)?.type).toBe("round-error");
+    }
+  });
+
+  it("uses the approveExecution of sendMessage over the app's", async () => {
+    const { session, executor } = await setup({
+      script: [answers.python("print(1)")],
+      approveExecution: () => ({ decision: "reject" }),
+    });
+    const round = await session.sendMessage("print one", { approveExecution: () => ({ decision: "approve" }) });
+    expect(round.state).toBe("finished");
+    expect(executor.executed).toEqual(["print(1)"]);
+  });
+});
+
+describe("callsPlugin", () => {
+  it("finds a plugin named as a whole word, not as an attribute or inside another name", () => {
+    expect(callsPlugin("result = send_mail(to)", ["send_mail"])).toBe("send_mail");
+    expect(callsPlugin("f = send_mail\nf('x')", ["send_mail"])).toBe("send_mail");
+    expect(callsPlugin("client.send_mail(to)", ["send_mail"])).toBeUndefined();
+    expect(callsPlugin("send_mail_later(to)", ["send_mail"])).toBeUndefined();
+    expect(callsPlugin("resend_mail(to)", ["send_mail"])).toBeUndefined();
+    expect(callsPlugin("print(1)", [])).toBeUndefined();
   });
 });
