@@ -10,6 +10,7 @@ describe("parseCommandLine", () => {
       files: [],
       demo: false,
       plain: false,
+      yes: false,
     });
   });
 
@@ -23,8 +24,11 @@ describe("parseCommandLine", () => {
       files: [],
       demo: false,
       plain: false,
+      yes: false,
     });
     expect(parseCommandLine(["-f", "a.csv", "--file", "dir/b.csv"])).toMatchObject({ files: ["a.csv", "dir/b.csv"] });
+    expect(parseCommandLine(["--yes"])).toMatchObject({ yes: true });
+    expect(parseCommandLine(["-y"])).toMatchObject({ yes: true });
     expect(parseCommandLine(["--project", "x", "--demo", "--plain"])).toMatchObject({
       projectDir: "x",
       demo: true,

@@ -21,6 +21,8 @@ export type CommandLine =
       demo: boolean;
       /** `--plain`: the plain transcript even on a terminal. */
       plain: boolean;
+      /** `-y/--yes`: approve every execution that asks for approval, without asking (transcript). */
+      yes: boolean;
     };
 
 export const HELP_TEXT = `Usage: taskweaver [chat] [options]
@@ -39,6 +41,10 @@ Options:
                           (repeatable; in the interactive UI, /load does the same)
   --demo                  replay the sample project's recorded conversation: no model needed
   --plain                 print a plain transcript even on a terminal
+  -y, --yes               approve every code execution that asks for approval
+                          (code_interpreter.require_confirmation): needed to run
+                          the plain transcript with confirmation on, which
+                          cannot ask
   -v, --version           print the version
   -h, --help              print this help
 
@@ -62,6 +68,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         file: { type: "string", short: "f", multiple: true },
         demo: { type: "boolean", default: false },
         plain: { type: "boolean", default: false },
+        yes: { type: "boolean", short: "y", default: false },
         version: { type: "boolean", short: "v", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
@@ -99,5 +106,6 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     files: values.file ?? [],
     demo: values.demo,
     plain: values.plain,
+    yes: values.yes,
   };
 }

@@ -25,7 +25,36 @@ function setup(overrides: Partial<MainOptions> = {}) {
   return { options, stdout, stderr, app, createApp, out: () => stdout.join(""), err: () => stderr.join("") };
 }
 
+/** A fake app with `code_interpreter.require_confirmation` on. */
+function confirmingApp() {
+  const app = createFakeApp(() => ({ posts: [{ from: "Planner", to: "User", message: "hi there" }] }));
+  const get = app.config.get.bind(app.config) as (key: string) => unknown;
+  (app.config as unknown as { get: (key: string) => unknown }).get = (key) =>
+    key === "code_interpreter.require_confirmation" ? true : get(key);
+  return app;
+}
+
 describe("main", () => {
+  it("refuses the transcript with exit 2 when confirmation is on and --yes is absent", async () => {
+    const app = confirmingApp();
+    const run = setup({ createApp: vi.fn(async () => app) });
+    expect(await main(run.options)).toBe(2);
+    expect(run.err()).toContain("code_interpreter.require_confirmation is on");
+    expect(run.err()).toContain("--yes");
+    expect(run.out()).toBe("");
+    expect(app.sessions).toHaveLength(0);
+    expect(app.closed).toBe(true);
+  });
+
+  it("runs the transcript with --yes when confirmation is on, approving every execution", async () => {
+    const app = confirmingApp();
+    const run = setup({ argv: ["--yes"], createApp: vi.fn(async () => app) });
+    expect(await main(run.options)).toBe(0);
+    expect(run.out()).toContain("Human: hello\nTaskWeaver: hi there\n");
+    const sent = app.sessions[0]!.messages[0]!.options as { approveExecution?: (request: unknown) => unknown };
+    expect(sent.approveExecution?.({})).toEqual({ decision: "approve" });
+  });
+
   it("prints help and the version without creating an app", async () => {
     const help = setup({ argv: ["--help"] });
     expect(await main(help.options)).toBe(0);

@@ -163,6 +163,16 @@ export async function main(options: MainOptions): Promise<number> {
     !commandLine.plain &&
     options.stdin.isTTY === true &&
     options.stdout.isTTY === true;
+  if (!interactive && !commandLine.yes && app.config.get("code_interpreter.require_confirmation")) {
+    // The transcript reads requests from its input and has nobody to ask: refuse rather than
+    // hang a pipeline or reject every execution.
+    options.stderr.write(
+      "Error: code_interpreter.require_confirmation is on, but the plain transcript (input not a terminal, or --plain) cannot ask before code runs.\n" +
+        `Pass --yes to approve every execution, run ${command} in a terminal, or set --config code_interpreter.require_confirmation=false.\n`,
+    );
+    await app.close().catch(() => undefined);
+    return EXIT_USAGE;
+  }
   try {
     if (interactive && options.startInteractive)
       return await options.startInteractive({ app, demo, demoScript, command, files });
@@ -178,6 +188,7 @@ export async function main(options: MainOptions): Promise<number> {
       firstMessageFiles: [...(demoScript?.files ?? []), ...files],
       demo: demo ? { request: demoScript?.request, command } : undefined,
       signal: options.signal,
+      approveAll: commandLine.yes,
     });
   } catch (error) {
     options.stderr.write(formatStartupError(error));

@@ -27,7 +27,14 @@ export interface TranscriptOptions {
    * The result is then 130, the shell's code for an interrupted command.
    */
   signal?: AbortSignal;
+  /**
+   * `--yes`: approve every execution that asks for approval. Without it such code is rejected
+   * (the transcript cannot ask), and the model is told so. @default false
+   */
+  approveAll?: boolean;
 }
+
+const approveEverything = () => ({ decision: "approve" as const });
 
 /** Exit code when the input was interrupted with Ctrl-C. */
 export const EXIT_INTERRUPTED = 130;
@@ -77,6 +84,7 @@ export async function runTranscript(options: TranscriptOptions): Promise<number>
             writer.handle({ ...event, error: { ...event.error, message } });
           },
           ...(files && files.length > 0 ? { files } : {}),
+          ...(options.approveAll ? { approveExecution: approveEverything } : {}),
         });
       } catch (error) {
         write(renderRoundError(error instanceof Error ? error.message : String(error)));

@@ -7,6 +7,7 @@ import { languageModelFromConfig } from "./llm/from-config.js";
 import type { LanguageModel } from "./llm/types.js";
 import { createId, type IdGenerator } from "./memory/ids.js";
 import type { Round } from "./memory/types.js";
+import type { ApproveExecution } from "./roles/approval.js";
 import { createCodeInterpreter } from "./roles/code-interpreter.js";
 import { roundCompressorFromConfig } from "./compression/from-config.js";
 import { loadExamples, type ExampleProblem } from "./examples/load-examples.js";
@@ -49,6 +50,12 @@ export interface CreateTaskWeaverOptions {
   roles?: Record<string, RoleFactory>;
   /** @default TaskWeaver-style ids */
   generateId?: IdGenerator;
+  /**
+   * Decides whether code that needs approval runs (`code_interpreter.require_confirmation`, or
+   * a plugin with `requires_confirmation`), in every session unless the session or the message
+   * gives its own. Without one, such code is rejected and the model told so. @default none
+   */
+  approveExecution?: ApproveExecution;
 }
 
 export interface CreateSessionOptions {
@@ -60,6 +67,8 @@ export interface CreateSessionOptions {
   note?: string;
   /** Start the kernel now, in the background. @default true */
   warmUp?: boolean;
+  /** Decides on code that needs approval in this session. @default the app's `approveExecution` */
+  approveExecution?: ApproveExecution;
 }
 
 /** An app directory loaded and ready to open sessions. */
@@ -108,6 +117,8 @@ export const BUILT_IN_ROLES: Record<string, RoleFactory> = {
       responseFormat: config.get("llm.response_format"),
       codePrefix: config.get("code_interpreter.code_prefix") || undefined,
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
+      requireConfirmation: config.get("code_interpreter.require_confirmation"),
+      confirmationPlugins: plugins.filter((plugin) => plugin.requires_confirmation).map((plugin) => plugin.name),
     });
   },
   planner: (services) => {
@@ -318,6 +329,8 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         },
         pluginStatuses: (executor) => pluginStatuses(loadedSpecs, executor.pluginStates ?? [], config.appDir),
         generateId,
+        approveExecution: sessionOptions.approveExecution ?? options.approveExecution,
+        confirmationTimeoutMs: config.get("code_interpreter.confirmation_timeout") * 1000,
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,
         onStopped: () => sessions.delete(session),

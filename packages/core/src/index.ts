@@ -14,6 +14,7 @@
  * @publicApi
  * App: createTaskWeaver, BUILT_IN_ROLES, CreateTaskWeaverOptions, CreateSessionOptions, TaskWeaverApp
  * Session: Session, SendMessageOptions, MessageFile
+ * Approval: ApproveExecution, ExecutionApprovalRequest, ExecutionApprovalDecision
  * Events: TaskWeaverEvent, TaskWeaverEventType, EventListener
  * Memory: Post, Round, RoundState, Attachment, AttachmentType, ATTACHMENT_TYPES, PostSchema,
  *   RoundSchema, AttachmentSchema, createPost, createRound, findAttachment
@@ -64,6 +65,7 @@ export {
   type TaskWeaverApp,
 } from "./app.js";
 export { Session, type MessageFile, type SendMessageOptions } from "./session/session.js";
+export type { ApproveExecution, ExecutionApprovalDecision, ExecutionApprovalRequest } from "./roles/approval.js";
 export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./events/types.js";
 export {
   ATTACHMENT_TYPES,

@@ -115,6 +115,9 @@ export function applyEvent(round: RoundView, event: TaskWeaverEvent): RoundView 
   switch (event.type) {
     case "round-start":
     case "plugin-status":
+    // The TUI does not ask for approval yet (issue 13); the decision shows in the post.
+    case "execution-approval-request":
+    case "execution-approval-result":
       return round;
     case "post-start":
       if (round.posts.some((post) => post.id === event.postId)) return round;

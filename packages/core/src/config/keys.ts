@@ -66,6 +66,10 @@ export const CONFIG_KEYS = {
   "code_interpreter.allowed_functions": stringList.optional(),
   "code_interpreter.allowed_variables": stringList.optional(),
   "code_interpreter.code_prefix": z.string().default(""),
+  /** Ask before any code runs; the frontend (or `approveExecution`) decides. */
+  "code_interpreter.require_confirmation": z.boolean().default(false),
+  /** Seconds to wait for an approval decision before the code is rejected as timed out. */
+  "code_interpreter.confirmation_timeout": z.number().positive().default(300),
   "code_generator.llm_alias": optionalString,
   "code_generator.load_plugin": z.boolean().default(true),
   "code_generator.enable_auto_plugin_selection": z.boolean().default(false),

@@ -38,6 +38,31 @@ export type TaskWeaverEvent =
     }
   | { type: "post-end"; sessionId: string; roundId: string; post: Post }
   /**
+   * Code waits for approval before it runs (`code_interpreter.require_confirmation`, or a plugin
+   * with `requires_confirmation`). Answered by one `execution-approval-result` with the same id.
+   */
+  | {
+      type: "execution-approval-request";
+      sessionId: string;
+      roundId: string;
+      postId: string;
+      approvalId: string;
+      code: string;
+      /** What code verification found (1-based lines); empty when it found nothing or is off. */
+      problems: { line: number; message: string }[];
+    }
+  /** The decision: `edited` ran `code` instead; `rejected` and `timed_out` ran nothing. */
+  | {
+      type: "execution-approval-result";
+      sessionId: string;
+      roundId: string;
+      postId: string;
+      approvalId: string;
+      decision: "approved" | "rejected" | "edited" | "timed_out";
+      reason?: string;
+      code?: string;
+    }
+  /**
    * Which plugins are usable in the session's kernel: sent when a kernel has loaded them, and
    * again only when that changes (a restart that loads differently). `roundId` is set when it
    * happens during a round.

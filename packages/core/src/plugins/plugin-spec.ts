@@ -39,6 +39,11 @@ export const PluginFileSchema = z.object({
   required: z.boolean().default(false),
   /** Offered as a function-calling tool instead of a Python function. */
   plugin_only: z.boolean().default(false),
+  /**
+   * Ask before running any code that calls this plugin, even when
+   * `code_interpreter.require_confirmation` is off. @default false
+   */
+  requires_confirmation: z.boolean().optional(),
   description: z.string().min(1, "must describe what the plugin does"),
   examples: emptyAsAbsent(z.string().optional()),
   parameters: emptyAsAbsent(z.array(PluginParameterSchema).default([])),

@@ -2,13 +2,15 @@ import type { RoundCompressor } from "../compression/round-compressor.js";
 import type { CodeExecutor, ExecutionResult } from "../executor/contract.js";
 import type { ExperienceRetriever } from "../experience/experience-store.js";
 import type { ChatMessage, LanguageModel } from "../llm/types.js";
-import type { Post, Round } from "../memory/types.js";
+import type { Attachment, Post, Round } from "../memory/types.js";
 import {
   buildCodeInterpreterSystemPrompt,
   CODE_INTERPRETER_ANSWER_FORMAT,
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
+import { callsPlugin, declineMessage, type ApprovalRoleContext } from "./approval.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
+import type { PostBuilder } from "./post-builder.js";
 import type { Role, RoleContext } from "./role.js";
 import { buildRoleChat, createSystemPromptCache } from "./role-chat.js";
 import { endFailedAttempt, formatWorkerRounds, startWorkerReply } from "./worker-answer.js";
@@ -54,6 +56,13 @@ export interface CodeInterpreterOptions {
   executionTimeoutMs?: number;
   /** @default CodeInterpreter */
   alias?: string;
+  /**
+   * Ask before any code runs (`code_interpreter.require_confirmation`): the session's
+   * `approveExecution` decides; without one, the code is not run. @default false
+   */
+  requireConfirmation?: boolean;
+  /** Plugins whose use needs approval even when `requireConfirmation` is off (`requires_confirmation`). */
+  confirmationPlugins?: readonly string[];
 }
 
 /** The CodeInterpreter: asks the model for Python, checks it, runs it and reports back. */
@@ -76,7 +85,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
     description:
       "Writes and runs Python in a stateful kernel: data loading, analysis, charts, files. Reports the code and its results.",
     isCodeInterpreter: true,
-    async reply(context: RoleContext): Promise<Post> {
+    async reply(context: ApprovalRoleContext): Promise<Post> {
       const requester = findRequester(context.round, alias) ?? context.incoming.send_from;
       const retriesUsed = countTrailingRetries(context.round, alias);
       const canRetry = retriesUsed < maxRetries;
@@ -95,7 +104,13 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
         examples: options.examples,
         signal: context.signal,
       });
-      const started = await startWorkerReply(options.model, context, {
+      // The answer's code attachment, so that an edited approval records the code that ran.
+      let replyContent: Attachment | undefined;
+      const tracking: RoleContext = {
+        ...context,
+        startPost: () => captureAttachment(context.startPost(), "reply_content", (attachment) => (replyContent = attachment)),
+      };
+      const started = await startWorkerReply(options.model, tracking, {
         messages,
         responseFormat: options.responseFormat,
         format: CODE_INTERPRETER_ANSWER_FORMAT,
@@ -105,10 +120,12 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
         alias,
       });
       if ("post" in started) return started.post;
-      const { builder, content: code } = started;
+      const { builder } = started;
+      let code = started.content;
+      let problems: CodeProblem[] = [];
       if (options.verifier) {
         builder.status("verifying code");
-        const problems = await options.verifier.verify(code);
+        problems = await options.verifier.verify(code);
         if (problems.length > 0) {
           const list = problems
             .map((item) => (item.message.startsWith("line ") ? item.message : `line ${item.line}: ${item.message}`))
@@ -129,6 +146,32 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
         builder.addAttachment("verification", "NONE");
       }
 
+      let edited = false;
+      const plugin = callsPlugin(code, options.confirmationPlugins ?? []);
+      if (options.requireConfirmation || plugin !== undefined) {
+        builder.status(plugin && !options.requireConfirmation ? `waiting for approval (the code uses ${plugin})` : "waiting for approval");
+        const outcome = context.requestApproval
+          ? await context.requestApproval({ code, problems, role: alias, postId: builder.id, signal: context.signal })
+          : { run: false as const, message: declineMessage("no_approver") };
+        if (!outcome.run) {
+          builder.addAttachment("execution_status", "NONE");
+          builder.addAttachment(
+            "execution_result",
+            `${outcome.message}\nDo not run the same code again; propose something else, or answer in text.`,
+          );
+          // Not an error, but like a failed run it goes back to the model while retries remain,
+          // so that it may try another way or answer.
+          builder.setRecipient(canRetry ? alias : requester);
+          builder.setMessage(outcome.message);
+          return builder.end();
+        }
+        if (outcome.edited) {
+          edited = true;
+          code = outcome.code;
+          if (replyContent) replyContent.content = code;
+        }
+      }
+
       builder.status("executing code");
       const executor = await options.executor();
       const executable = options.codePrefix ? `${options.codePrefix}\n${code}` : code;
@@ -137,7 +180,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
         timeoutMs: options.executionTimeoutMs,
         onOutput: (output) => builder.executionOutput(output.stream, output.text),
       });
-      const report = formatExecutionResult(result);
+      const report = `${edited ? "(The user edited your code before it ran; the code above is what ran.)\n" : ""}${formatExecutionResult(result)}`;
       builder.addAttachment("execution_status", result.isSuccess ? "SUCCESS" : "FAILURE");
       builder.addAttachment("execution_result", report, executionExtra(result));
       if (result.artifacts.length > 0) {
@@ -159,6 +202,17 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       return builder.end();
     },
   };
+}
+
+/** Hands `onFinish` the attachment of `type` when the builder finishes it. */
+function captureAttachment(builder: PostBuilder, type: Attachment["type"], onFinish: (attachment: Attachment) => void): PostBuilder {
+  const finish = builder.finishAttachment.bind(builder);
+  builder.finishAttachment = (finishedType, content, extra) => {
+    const attachment = finish(finishedType, content, extra);
+    if (finishedType === type) onFinish(attachment);
+    return attachment;
+  };
+  return builder;
 }
 
 function executionExtra(result: ExecutionResult) {

@@ -7,6 +7,7 @@ import { createPost, createRound } from "../memory/factories.js";
 import type { SavedExperience } from "../experience/save-experience.js";
 import type { IdGenerator } from "../memory/ids.js";
 import type { Post, Round } from "../memory/types.js";
+import { createApprovalRequester, type ApprovalRoleContext, type ApproveExecution } from "../roles/approval.js";
 import { PostBuilder } from "../roles/post-builder.js";
 import type { Role } from "../roles/role.js";
 import type { EventListener, TaskWeaverEvent } from "../events/types.js";
@@ -21,6 +22,11 @@ export interface SendMessageOptions {
   /** Aborting stops the round: the model call is cancelled and running code interrupted. */
   signal?: AbortSignal;
   files?: readonly MessageFile[];
+  /**
+   * Decides whether code that needs approval runs, for this round (`code_interpreter.require_confirmation`,
+   * or a plugin with `requires_confirmation`). @default the session's
+   */
+  approveExecution?: ApproveExecution;
 }
 
 export interface SessionInit {
@@ -45,6 +51,10 @@ export interface SessionInit {
   onStopped?: () => void;
   /** Saves finished rounds as experience (`/save`). */
   saveExperience?: (rounds: readonly Round[]) => Promise<SavedExperience>;
+  /** Decides on code that needs approval; without it such code is rejected, never run. */
+  approveExecution?: ApproveExecution;
+  /** How long a round waits for an approval decision (`code_interpreter.confirmation_timeout`). @default 300000 */
+  confirmationTimeoutMs?: number;
 }
 
 /**
@@ -291,6 +301,13 @@ export class Session {
 
       const rolesByAlias = new Map(this.init.roles.map((role) => [role.alias, role]));
       const aliases = this.roles;
+      const requestApproval = createApprovalRequester({
+        emit,
+        ...ids,
+        approveExecution: options.approveExecution ?? this.init.approveExecution,
+        timeoutMs: this.init.confirmationTimeoutMs ?? 300_000,
+        generateId,
+      });
       let current: Post = userPost;
       let internalSteps = 0;
       while (current.send_to !== "User") {
@@ -303,7 +320,7 @@ export class Session {
         if (!role) {
           throw new TaskWeaverError("unknown_role", `A message was sent to "${current.send_to}", which is not a role of this session.`);
         }
-        const post = await role.reply({
+        const context: ApprovalRoleContext = {
           sessionId: this.id,
           rounds: [...this.history.filter((item) => item.state === "finished"), round],
           round,
@@ -312,7 +329,9 @@ export class Session {
           signal,
           roleAliases: aliases,
           generateId,
-        });
+          requestApproval,
+        };
+        const post = await role.reply(context);
         internalSteps += 1;
         round.post_list.push(post);
         // A restart inside the reply (timeout, dead kernel) may have loaded plugins differently.
