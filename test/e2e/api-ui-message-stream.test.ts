@@ -264,6 +264,49 @@ describe("the AI SDK's UI message stream over HTTP with a real kernel", () => {
     HEAVY_TEST_TIMEOUT,
   );
 
+  it(
+    "gives the artifacts of a run (a matplotlib chart) as file parts that download from the session's file route",
+    async () => {
+      const id = await createSession();
+      model.enqueue(
+        ...plannerRound(
+          [
+            "import matplotlib",
+            "matplotlib.use('Agg')",
+            "import matplotlib.pyplot as plt",
+            "plt.plot([1, 4, 9, 16])",
+            "plt.savefig('squares.png')",
+            "import pathlib",
+            "pathlib.Path('report.txt').write_text('squares: 1 4 9 16\\n')",
+            "'saved'",
+          ].join("\n"),
+          "Here is the chart.",
+        ),
+      );
+      const transport = new DefaultChatTransport<UIMessage>({ api: api(`/sessions/${id}/chat`) });
+      const message = await readMessage(
+        await transport.sendMessages({
+          chatId: "chat-4",
+          trigger: "submit-message",
+          messageId: undefined,
+          messages: [userMessage("plot squares")],
+          abortSignal: undefined,
+        }),
+      );
+      // The executor reports the figure it saved as an artifact (files written with open() it does not).
+      const files = message.parts.flatMap((part) => (part.type === "file" ? [part] : []));
+      expect(files).toHaveLength(1);
+      expect(files[0]).toMatchObject({
+        mediaType: "image/png",
+        url: expect.stringMatching(new RegExp(`^/api/v1/sessions/${id}/files/[^/]+\\.png$`)),
+      });
+      const png = await fetch(new URL(files.find((file) => file.mediaType === "image/png")!.url, server.url));
+      expect(png.status).toBe(200);
+      expect([...new Uint8Array(await png.arrayBuffer()).slice(0, 4)]).toEqual([137, 80, 78, 71]);
+    },
+    HEAVY_TEST_TIMEOUT,
+  );
+
   it("refuses a request without a user message, and keeps sessions behind their id", async () => {
     const id = await createSession();
     const post = (path: string, body: unknown) =>
