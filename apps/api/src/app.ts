@@ -7,6 +7,7 @@ import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { ApiError } from "./errors.js";
+import { createChatRoutes } from "./routes/chat-routes.js";
 import { createFileRoutes } from "./routes/file-routes.js";
 import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
 import { errorResponse, type ApiEnvironment, type RouteContext } from "./routes/route-context.js";
@@ -179,6 +180,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
   app.route(PREFIX, createSessionRoutes(context));
   app.route(PREFIX, createRoundRoutes(context));
   app.route(PREFIX, createFileRoutes(context));
+  app.route(PREFIX, createChatRoutes(context));
 
   return Object.assign(app, {
     sessions,
@@ -214,8 +216,9 @@ function bodyLimits(limits: ApiLimits): MiddlewareHandler<ApiEnvironment> {
     maxSize: limits.maxUploadBytes,
     onError: tooLarge(limits.maxUploadBytes, "upload"),
   });
+  // Chat requests carry their files inline (data URLs), so they get the upload limit.
   return (c, next) =>
-    c.req.method === "POST" && /\/files\/?$/.test(c.req.path)
+    c.req.method === "POST" && /\/(files|chat)\/?$/.test(c.req.path)
       ? uploadBodyLimit(c, next)
       : jsonBodyLimit(c, next);
 }
