@@ -176,7 +176,7 @@ export const EventSchema = z
   .openapi("TaskWeaverEvent", {
     description:
       "One core event (`round-start`, `post-start`, `post-status`, `post-recipient`, `post-delta`, `attachment-delta`, " +
-      "`execution-output`, `plugin-status`, `post-end`, `round-end`, `round-error`), sent as the `data` of an SSE event whose `event` " +
+      "`execution-output`, `execution-approval-request`, `execution-approval-result`, `plugin-status`, `post-end`, `round-end`, `round-error`), sent as the `data` of an SSE event whose `event` " +
       "is the type and whose `id` is the session's event sequence number.",
   });
 
