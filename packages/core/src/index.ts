@@ -25,6 +25,7 @@
  *   ChatTool, ChatToolCall, TokenUsage, UsageRecord, LlmRetryInfo, createOpenAICompatibleModel,
  *   OpenAICompatibleModelOptions, createLanguageModel, LanguageModelOptions,
  *   createMockLanguageModel, MockLanguageModelOptions
+ * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary
  * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
  *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus
@@ -47,7 +48,8 @@
  * Layers, lowest first; a file imports only from its own layer or lower ones (checked by
  * layers.test.ts):
  *   1. errors.ts, text/ (cutting long text), parsing/ (streamed JSON, zod issues)
- *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/
+ *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/,
+ *      usage/ (tokens, time and cost of rounds)
  *   3. llm/ (model clients)
  *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, examples/
  *   5. compression/, experience/
@@ -79,6 +81,8 @@ export {
   type RoundState,
 } from "./memory/types.js";
 export { createPost, createRound, findAttachment } from "./memory/factories.js";
+export { formatUsageSummary, type RoundUsage, type UsageLine } from "./usage/round-usage.js";
+export type { ModelPrice, ModelPricing } from "./usage/pricing.js";
 export { createId, type IdGenerator } from "./memory/ids.js";
 export type { ConfigValues } from "./config/keys.js";
 export {

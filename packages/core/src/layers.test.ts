@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
  */
 const LAYERS: readonly (readonly string[])[] = [
   ["errors.ts", "text", "parsing"],
-  ["memory", "events", "executor", "config"],
+  ["memory", "events", "executor", "config", "usage"],
   ["llm"],
   ["model-calls", "prompts", "verification", "plugins", "examples"],
   ["compression", "experience"],

@@ -34,6 +34,20 @@ export const CONFIG_KEYS = {
   "llm.mock.mode": z.enum(["playback_or_record", "playback_only", "record_only", "fixed"]).default("playback_or_record"),
   "llm.mock.cache_path": z.string().default("${AppBaseDir}/cache/mock.yaml"),
   "llm.mock.fixed_response": optionalString,
+  /**
+   * US dollars per million tokens by model name, e.g. `{ "gpt-4o": { "input": 2.5, "output": 10,
+   * "cached_input": 1.25 } }`; rounds of a priced model show a cost.
+   */
+  "llm.pricing": z
+    .record(
+      z.string(),
+      z.object({
+        input: z.number().nonnegative(),
+        output: z.number().nonnegative(),
+        cached_input: z.number().nonnegative().optional(),
+      }),
+    )
+    .default({}),
   "ext_llms.llm_configs": z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
   // Session
   "session.roles": stringList.default(["planner", "code_interpreter"]),

@@ -1,5 +1,6 @@
 import type { PluginStatus } from "../executor/contract.js";
 import type { Attachment, AttachmentType, Post, Round } from "../memory/types.js";
+import type { RoundUsage } from "../usage/round-usage.js";
 
 /**
  * The one stream every frontend renders from (TUI, transcript, SSE). Events are plain,
@@ -68,13 +69,16 @@ export type TaskWeaverEvent =
    * happens during a round.
    */
   | { type: "plugin-status"; sessionId: string; roundId?: string; plugins: PluginStatus[] }
-  | { type: "round-end"; sessionId: string; roundId: string; round: Round }
+  /** `usage`: the round's tokens, model calls, model and kernel time, and cost (always set by `Session`). */
+  | { type: "round-end"; sessionId: string; roundId: string; round: Round; usage?: RoundUsage }
   | {
       type: "round-error";
       sessionId: string;
       roundId: string;
       error: { code: string; message: string };
       round: Round;
+      /** What the round used until it failed (always set by `Session`). */
+      usage?: RoundUsage;
     };
 
 export type TaskWeaverEventType = TaskWeaverEvent["type"];

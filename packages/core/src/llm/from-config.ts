@@ -139,6 +139,7 @@ export function languageModelFromConfig(
     const modelOptions = realModelOptions(effective, options.alias);
     if (options.fetch !== undefined) modelOptions.fetch = options.fetch;
     if (options.onRetry !== undefined) modelOptions.onRetry = options.onRetry;
+    modelOptions.pricing = effective.get("llm.pricing");
     const model = createOpenAICompatibleModel(modelOptions);
     const embeddingApiType = effective.get("llm.embedding_api_type");
     if (
@@ -177,6 +178,7 @@ export function languageModelFromConfig(
       ...(mode === "record_only" || missingModelKeys(effective).length === 0 ? { recorder: createReal } : {}),
       defaultResponseFormat: effective.get("llm.response_format"),
       modelId: model !== undefined && model !== "" ? model : "mock",
+      pricing: effective.get("llm.pricing"),
     });
   }
   return createReal();

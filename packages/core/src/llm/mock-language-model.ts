@@ -5,6 +5,8 @@ import { dirname } from "node:path";
 import { Document, isMap, isSeq, parse } from "yaml";
 import { z } from "zod";
 import { AbortedError, ConfigError, LlmResponseError, MockAnswerMissingError } from "../errors.js";
+import { costOfCall, type ModelPricing } from "../usage/pricing.js";
+import { reportModelCall } from "../usage/usage-scope.js";
 import type {
   ChatRequest,
   ChatStreamPart,
@@ -42,6 +44,8 @@ export interface MockLanguageModelOptions {
   playbackChunkSize?: number;
   /** @default the recorder's model id when given as a value, else "mock" */
   modelId?: string;
+  /** Prices per model (`llm.pricing`), giving played-back calls a cost in round usage. @default none */
+  pricing?: ModelPricing;
 }
 
 const ToolCallSchema = z.object({ id: z.string(), name: z.string(), arguments: z.string() });
@@ -264,14 +268,11 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
 
   async function* streamChat(request: ChatRequest): AsyncGenerator<ChatStreamPart> {
     const startedAt = Date.now();
-    const record = (tokens: TokenUsage | undefined, model: string): void => {
-      usage.push({
-        model,
-        tag: request.tag,
-        usage: tokens,
-        durationMs: Date.now() - startedAt,
-        at: new Date(startedAt).toISOString(),
-      });
+    // A recorded call is reported to round usage by the recorder itself, so only played-back ones are here.
+    const record = (tokens: TokenUsage | undefined, model: string, played = true): void => {
+      const durationMs = Date.now() - startedAt;
+      usage.push({ model, tag: request.tag, usage: tokens, durationMs, at: new Date(startedAt).toISOString() });
+      if (played) reportModelCall({ model, usage: tokens, durationMs, costUsd: costOfCall(options.pricing, model, tokens) });
     };
     if (request.signal?.aborted) throw new AbortedError();
 
@@ -314,7 +315,7 @@ export function createMockLanguageModel(options: MockLanguageModelOptions = {}):
       recorded_at: new Date().toISOString(),
     };
     await persist();
-    record(tokens, model.modelId);
+    record(tokens, model.modelId, false);
   }
 
   async function embed(texts: string[], embedOptions?: { signal?: AbortSignal }): Promise<number[][]> {

@@ -66,6 +66,8 @@ export interface TokenUsage {
   promptTokens: number;
   completionTokens: number;
   totalTokens: number;
+  /** Prompt tokens the server served from its cache (part of `promptTokens`), when it says. */
+  cachedPromptTokens?: number;
 }
 
 export type ChatStreamPart =

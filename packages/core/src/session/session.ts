@@ -11,6 +11,8 @@ import { createApprovalRequester, type ApprovalRoleContext, type ApproveExecutio
 import { PostBuilder } from "../roles/post-builder.js";
 import type { Role } from "../roles/role.js";
 import type { EventListener, TaskWeaverEvent } from "../events/types.js";
+import { addUsage, summarizeRoundUsage, type RoleModelCall, type RoundUsage } from "../usage/round-usage.js";
+import { runWithModelCallSink } from "../usage/usage-scope.js";
 import type { StopCondition } from "./stop-conditions.js";
 
 /** A file attached to a message: copied into the working directory before the round starts. */
@@ -79,6 +81,7 @@ export class Session {
   private running: { controller: AbortController; promise: Promise<Round> } | undefined;
   private stopped = false;
   private pendingNote: string | undefined;
+  private readonly roundUsages = new Map<string, RoundUsage>();
   /** The error that ended the last failed round. */
   lastError: TaskWeaverError | undefined;
 
@@ -106,6 +109,19 @@ export class Session {
    */
   get plugins(): readonly PluginStatus[] {
     return this.pluginStatusList;
+  }
+
+  /**
+   * What the rounds run by this session object used, summed (restored rounds have no figures).
+   * Model calls count when made through the built-in model clients.
+   */
+  get usage(): RoundUsage {
+    return addUsage([...this.roundUsages.values()]);
+  }
+
+  /** What one round used (also on its `round-end` / `round-error` event); `undefined` for a round not run here. */
+  roundUsage(roundId: string): RoundUsage | undefined {
+    return this.roundUsages.get(roundId);
   }
 
   get isRunning(): boolean {
@@ -275,6 +291,12 @@ export class Session {
       this.notify(event, options.onEvent);
     };
     const ids = { sessionId: this.id, roundId: round.id };
+    const calls: RoleModelCall[] = [];
+    const usageOfRound = () => {
+      const usage = summarizeRoundUsage(calls, round);
+      this.roundUsages.set(round.id, usage);
+      return usage;
+    };
     emit({ type: "round-start", ...ids, userQuery: message });
     this.roundEmit = emit;
     this.runningRoundId = round.id;
@@ -331,7 +353,11 @@ export class Session {
           generateId,
           requestApproval,
         };
-        const post = await role.reply(context);
+        // The role's model calls are counted to it, whichever model object it uses.
+        const post = await runWithModelCallSink(
+          (report) => calls.push({ ...report, role: role.alias }),
+          () => role.reply(context),
+        );
         internalSteps += 1;
         round.post_list.push(post);
         // A restart inside the reply (timeout, dead kernel) may have loaded plugins differently.
@@ -340,7 +366,7 @@ export class Session {
         current = post;
       }
       round.state = "finished";
-      emit({ type: "round-end", ...ids, round });
+      emit({ type: "round-end", ...ids, round, usage: usageOfRound() });
       return round;
     } catch (caught) {
       const error =
@@ -349,7 +375,7 @@ export class Session {
           : toTaskWeaverError(caught);
       round.state = "failed";
       this.lastError = error;
-      emit({ type: "round-error", ...ids, error: { code: error.code, message: error.message }, round });
+      emit({ type: "round-error", ...ids, error: { code: error.code, message: error.message }, round, usage: usageOfRound() });
       return round;
     } finally {
       this.roundEmit = undefined;

@@ -10,6 +10,8 @@ import type {
   TokenUsage,
   UsageRecord,
 } from "../types.js";
+import { costOfCall } from "../../usage/pricing.js";
+import { reportModelCall } from "../../usage/usage-scope.js";
 import { AttemptSignal } from "./attempt-signal.js";
 import {
   adaptToRejectedParameter,
@@ -231,13 +233,9 @@ export class OpenAICompatibleChatModel implements LanguageModel {
     usage: TokenUsage | undefined,
     startedAt: number,
   ): void {
-    this.usage.push({
-      model,
-      tag,
-      usage,
-      durationMs: Date.now() - startedAt,
-      at: new Date(startedAt).toISOString(),
-    });
+    const durationMs = Date.now() - startedAt;
+    this.usage.push({ model, tag, usage, durationMs, at: new Date(startedAt).toISOString() });
+    reportModelCall({ model, usage, durationMs, costUsd: costOfCall(this.#options.pricing, model, usage) });
   }
 }
 

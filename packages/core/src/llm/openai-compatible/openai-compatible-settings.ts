@@ -1,6 +1,7 @@
 import OpenAI, { AzureOpenAI } from "openai";
 import { LlmNotConfiguredError } from "../../errors.js";
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from "../retry.js";
+import type { ModelPricing } from "../../usage/pricing.js";
 import type { LlmRetryInfo } from "../types.js";
 
 export const DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1";
@@ -58,6 +59,8 @@ export interface OpenAICompatibleModelOptions {
   random?: () => number;
   /** Called before each retry. @default none */
   onRetry?: (info: LlmRetryInfo) => void;
+  /** Prices per model (`llm.pricing`), giving each call a cost in round usage. @default none */
+  pricing?: ModelPricing;
   /** @default globalThis.fetch */
   fetch?: typeof fetch;
   /** Extra HTTP headers for every request. @default none */

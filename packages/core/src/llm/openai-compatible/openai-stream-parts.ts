@@ -2,13 +2,23 @@ import type { ChatCompletion, ChatCompletionChunk } from "openai/resources/chat/
 import type { ChatStreamPart, ChatToolCall, TokenUsage } from "../types.js";
 
 export function fromOpenAIUsage(
-  usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null | undefined,
+  usage:
+    | {
+        prompt_tokens: number;
+        completion_tokens: number;
+        total_tokens: number;
+        prompt_tokens_details?: { cached_tokens?: number } | null;
+      }
+    | null
+    | undefined,
 ): TokenUsage | undefined {
   if (usage === null || usage === undefined) return undefined;
+  const cached = usage.prompt_tokens_details?.cached_tokens;
   return {
     promptTokens: usage.prompt_tokens,
     completionTokens: usage.completion_tokens,
     totalTokens: usage.total_tokens,
+    ...(typeof cached === "number" && cached > 0 ? { cachedPromptTokens: cached } : {}),
   };
 }
 
