@@ -25,7 +25,7 @@
  *   ChatTool, ChatToolCall, TokenUsage, UsageRecord, LlmRetryInfo, createOpenAICompatibleModel,
  *   OpenAICompatibleModelOptions, createLanguageModel, LanguageModelOptions,
  *   createMockLanguageModel, MockLanguageModelOptions
- * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary
+ * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary, addUsage
  * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
  *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus
@@ -81,7 +81,7 @@ export {
   type RoundState,
 } from "./memory/types.js";
 export { createPost, createRound, findAttachment } from "./memory/factories.js";
-export { formatUsageSummary, type RoundUsage, type UsageLine } from "./usage/round-usage.js";
+export { addUsage, formatUsageSummary, type RoundUsage, type UsageLine } from "./usage/round-usage.js";
 export type { ModelPrice, ModelPricing } from "./usage/pricing.js";
 export { createId, type IdGenerator } from "./memory/ids.js";
 export type { ConfigValues } from "./config/keys.js";

@@ -49,6 +49,11 @@ export function renderPostText(post: PostView): string {
 }
 
 /** The console line of a failed round. */
+/** The line that ends a round in the transcript, e.g. `[usage] tokens 1,234 in / 210 out · ...`. */
+export function renderUsageLine(summary: string): string {
+  return `[usage] ${summary}\n`;
+}
+
 export function renderRoundError(message: string): string {
   return `${ANSWER_PREFIX}[error] ${message}\n`;
 }

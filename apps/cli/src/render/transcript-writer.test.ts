@@ -143,6 +143,24 @@ describe("createTranscriptWriter", () => {
     expect(writer.errorShown).toBe(true);
   });
 
+  it("ends a round with its usage line when the event carries usage", () => {
+    const { events } = eventsForRound("s1", "q", [{ from: "Planner", to: "User", message: "done" }]);
+    const usage = {
+      inputTokens: 1234,
+      outputTokens: 210,
+      cachedInputTokens: 0,
+      modelCalls: 3,
+      modelTimeMs: 2100,
+      kernelTimeMs: 400,
+      costUsd: 0.0123,
+      lines: [],
+    };
+    const withUsage = events.map((event) => (event.type === "round-end" ? { ...event, usage } : event));
+    expect(run(withUsage).text).toBe(
+      "TaskWeaver: done\n[usage] tokens 1,234 in / 210 out · 3 model calls 2.1 s · kernel 0.4 s · $0.0123\n",
+    );
+  });
+
   it("leaves out the user's own post, already shown as the Human line", () => {
     const { events } = eventsForRound("s1", "q", [{ from: "User", to: "Planner", message: "q" }]);
     expect(run(events).text).toBe("");

@@ -1,6 +1,6 @@
-import type { TaskWeaverEvent } from "@taskweaver/core";
+import { formatUsageSummary, type TaskWeaverEvent } from "@taskweaver/core";
 import { applyEvent, createRoundView, type PostView, type RoundView } from "./conversation.js";
-import { renderPostText, renderRoundError } from "./text.js";
+import { renderPostText, renderRoundError, renderUsageLine } from "./text.js";
 
 /** Options of {@link createTranscriptWriter}. */
 export interface TranscriptWriterOptions {
@@ -53,6 +53,13 @@ export function createTranscriptWriter(options: TranscriptWriterOptions): Transc
     written.set(post.id, now);
   };
 
+  /** The round's end line: what it used. */
+  const writeUsage = (usage: Parameters<typeof formatUsageSummary>[0] | undefined) => {
+    if (!usage) return;
+    if (!atLineStart) write("\n");
+    write(renderUsageLine(formatUsageSummary(usage)));
+  };
+
   return {
     get round() {
       return round;
@@ -81,12 +88,15 @@ export function createTranscriptWriter(options: TranscriptWriterOptions): Transc
             write(renderRoundError("The round failed."));
             errorShown = true;
           }
+          writeUsage(event.usage);
           return;
         case "round-error":
-          if (errorShown) return;
-          if (!atLineStart) write("\n");
-          write(renderRoundError(event.error.message));
-          errorShown = true;
+          if (!errorShown) {
+            if (!atLineStart) write("\n");
+            write(renderRoundError(event.error.message));
+            errorShown = true;
+          }
+          writeUsage(event.usage);
           return;
         default: {
           const postId = event.type === "post-end" ? event.post.id : event.postId;

@@ -1,8 +1,9 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { AbortedError, type TaskWeaverEvent } from "@taskweaver/core";
+import { AbortedError, addUsage, formatUsageSummary, type RoundUsage, type TaskWeaverEvent } from "@taskweaver/core";
 import type { AttachedFile, ChatApp, ChatSession } from "../app-types.js";
 import { applyEvent, createRoundView, type PostView, type RoundView } from "../render/conversation.js";
+import { describeUsageForInfo } from "../render/usage.js";
 import { roundErrorMessage } from "../round-errors.js";
 import { describePluginsForInfo, watchPluginProblems } from "../plugin-notices.js";
 import { helpText, parseCommand, unquote } from "./commands.js";
@@ -129,9 +130,12 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     workingDirectory: value.workingDirectory,
   });
 
+  /** What the open session's rounds used, for `/info`. */
+  let roundUsages: RoundUsage[] = [];
   let stopWatchingPlugins: (() => void) | undefined;
   const openSession = async () => {
     stopWatchingPlugins?.();
+    roundUsages = [];
     session = await app.createSession();
     stopWatchingPlugins = watchPluginProblems(session, (line) => notice(line.charAt(0).toUpperCase() + line.slice(1), "warning"));
     set({ session: describeSession(session) });
@@ -198,6 +202,11 @@ export function createChatController(options: ChatControllerOptions): ChatContro
         items.push({ kind: "error", id: nextId(), message: roundErrorMessage(error, event.error.message, demo) });
       }
       patch.items = [...(patch.items ?? state.items), ...items];
+    }
+    if ((event.type === "round-end" || event.type === "round-error") && event.usage) {
+      roundUsages.push(event.usage);
+      const line: TranscriptItem = { kind: "notice", id: nextId(), text: formatUsageSummary(event.usage), tone: "info" };
+      patch.items = [...(patch.items ?? state.items), line];
     }
     set(patch);
   };
@@ -268,6 +277,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     ];
     const plugins = describePluginsForInfo(session?.plugins);
     if (plugins.length > 0) lines.push("Plugins:", ...plugins);
+    if (roundUsages.length > 0) lines.push(...describeUsageForInfo(addUsage(roundUsages), roundUsages.length));
     notice(lines.join("\n"));
   };
 
