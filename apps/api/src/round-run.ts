@@ -1,4 +1,4 @@
-import type { Round } from "@taskweaver/core";
+import type { Round, RoundUsage } from "@taskweaver/core";
 import type { StoredEvent } from "./store/session-store.js";
 
 /** Why a round failed, as events and answers carry it. */
@@ -53,6 +53,15 @@ export class RoundRun {
     for (let index = this.events.length - 1; index >= 0; index -= 1) {
       const event = this.events[index]!.event;
       if (event.type === "round-error") return event.error;
+    }
+    return undefined;
+  }
+
+  /** What the round used, from its `round-end` or `round-error` event. */
+  usage(): RoundUsage | undefined {
+    for (let index = this.events.length - 1; index >= 0; index -= 1) {
+      const event = this.events[index]!.event;
+      if (event.type === "round-end" || event.type === "round-error") return event.usage;
     }
     return undefined;
   }

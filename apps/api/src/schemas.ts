@@ -85,6 +85,29 @@ export const PostSchema = z
   })
   .openapi("Post");
 
+const tokenFields = {
+  inputTokens: z.number().int(),
+  outputTokens: z.number().int(),
+  cachedInputTokens: z.number().int().openapi({ description: "Prompt tokens the server served from its cache (part of inputTokens)." }),
+  modelCalls: z.number().int(),
+  modelTimeMs: z.number().openapi({ description: "Wall time of the model calls." }),
+  costUsd: z.number().optional().openapi({ description: "With a price for the model in `llm.pricing`." }),
+};
+
+/** Core's `RoundUsage`. */
+export const UsageSchema = z
+  .object({
+    ...tokenFields,
+    kernelTimeMs: z.number().openapi({ description: "Sum of the durations of the code executions." }),
+    lines: z.array(z.object({ model: z.string(), role: z.string(), ...tokenFields })).openapi({
+      description: "By model and by the role that made the calls.",
+    }),
+  })
+  .openapi("Usage", {
+    description:
+      "Tokens, model calls and their wall time, kernel time and cost (with `llm.pricing`), also on the `round-end` and `round-error` events.",
+  });
+
 export const RoundErrorSchema = z.object({ code: z.string(), message: z.string() }).openapi("RoundError");
 
 export const RoundSchema = z
@@ -94,6 +117,7 @@ export const RoundSchema = z
     state: z.enum(["created", "finished", "failed"]),
     post_list: z.array(PostSchema),
     error: RoundErrorSchema.nullable(),
+    usage: UsageSchema.optional().openapi({ description: "Absent for rounds without figures (run before usage was recorded, or cut short by the server)." }),
   })
   .openapi("Round");
 
@@ -102,7 +126,10 @@ export const StoredRoundSchema = RoundSchema.extend({
   finished_at: z.string().nullable().openapi({ format: "date-time" }),
 }).openapi("StoredRound");
 
-export const SessionDetailSchema = SessionSchema.extend({ rounds: z.array(StoredRoundSchema) }).openapi(
+export const SessionDetailSchema = SessionSchema.extend({
+  rounds: z.array(StoredRoundSchema),
+  usage: UsageSchema.openapi({ description: "The sum of the rounds' usage." }),
+}).openapi(
   "SessionDetail",
 );
 

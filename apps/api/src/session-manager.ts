@@ -2,11 +2,13 @@ import { readFile, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import {
   FileAccessError,
+  addUsage,
   createRound,
   toTaskWeaverError,
   type CodeExecutor,
   type MessageFile,
   type Round,
+  type RoundUsage,
   type TaskWeaverEvent,
 } from "@taskweaver/core";
 import { ApiError } from "./errors.js";
@@ -232,6 +234,15 @@ export class SessionManager {
     }
     this.live.set(session.id, { session, lastActiveAt: this.now(), seenSeq: 0 });
     return this.view(record);
+  }
+
+  /** What each stored round used (from its `round-end` / `round-error` event), and their sum. */
+  async usage(sessionId: string): Promise<{ rounds: Map<string, RoundUsage>; total: RoundUsage }> {
+    const rounds = new Map<string, RoundUsage>();
+    for (const { event } of await this.store.listEvents(sessionId, 0)) {
+      if ((event.type === "round-end" || event.type === "round-error") && event.usage) rounds.set(event.roundId, event.usage);
+    }
+    return { rounds, total: addUsage([...rounds.values()]) };
   }
 
   activeRun(sessionId: string): RoundRun | undefined {

@@ -51,7 +51,8 @@ export function createRoundRoutes(context: RouteContext) {
       const run = await sessions.startRound(record, body.message, body.files ?? []);
       if (wantsEventStream(c)) return streamRoundEvents(c, { run: () => run, heartbeatMs });
       const outcome = await run.done;
-      const round: z.infer<typeof RoundSchema> = { ...outcome.round, error: outcome.error };
+      const usage = run.usage();
+      const round: z.infer<typeof RoundSchema> = { ...outcome.round, error: outcome.error, ...(usage ? { usage } : {}) };
       return c.json(round, 200);
     },
   );

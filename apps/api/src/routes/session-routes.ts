@@ -64,12 +64,12 @@ export function createSessionRoutes(context: RouteContext) {
     }),
     async (c) => {
       const record = await visibleSession(context, c, c.req.valid("param").id);
-      const rounds = (await store.listRounds(record.id)).map(({ createdAt, finishedAt, ...round }) => ({
-        ...round,
-        created_at: createdAt,
-        finished_at: finishedAt,
-      }));
-      return c.json({ ...(await sessions.describe(record)), rounds }, 200);
+      const usage = await sessions.usage(record.id);
+      const rounds = (await store.listRounds(record.id)).map(({ createdAt, finishedAt, ...round }) => {
+        const roundUsage = usage.rounds.get(round.id);
+        return { ...round, created_at: createdAt, finished_at: finishedAt, ...(roundUsage ? { usage: roundUsage } : {}) };
+      });
+      return c.json({ ...(await sessions.describe(record)), rounds, usage: usage.total }, 200);
     },
   );
 
