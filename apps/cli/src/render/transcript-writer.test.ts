@@ -161,6 +161,19 @@ describe("createTranscriptWriter", () => {
     );
   });
 
+  it("writes a failed round's usage line before its error line", () => {
+    const { events, round } = eventsForRound("s1", "q", []);
+    const usage = { inputTokens: 10, outputTokens: 2, cachedInputTokens: 0, modelCalls: 1, modelTimeMs: 100, kernelTimeMs: 0, costUsd: undefined, lines: [] };
+    const failed = events.map((event): TaskWeaverEvent =>
+      event.type === "round-end"
+        ? { type: "round-error", sessionId: "s1", roundId: event.roundId, error: { code: "x", message: "Broken." }, round: { ...round, state: "failed" }, usage }
+        : event,
+    );
+    expect(run(failed).text).toBe(
+      "[usage] tokens 10 in / 2 out · 1 model call 0.1 s · kernel 0.0 s\nTaskWeaver: [error] Broken.\n",
+    );
+  });
+
   it("leaves out the user's own post, already shown as the Human line", () => {
     const { events } = eventsForRound("s1", "q", [{ from: "User", to: "Planner", message: "q" }]);
     expect(run(events).text).toBe("");

@@ -81,22 +81,23 @@ export function createTranscriptWriter(options: TranscriptWriterOptions): Transc
       round = applyEvent(round, event);
       if (round === previous) return;
       switch (event.type) {
+        // The usage line comes before a failed round's error line, so the error stays the
+        // round's last word.
         case "round-end":
+          writeUsage(event.usage);
           // A failed round normally comes with a round-error; say something if it did not.
           if (event.round.state === "failed" && !errorShown) {
             if (!atLineStart) write("\n");
             write(renderRoundError("The round failed."));
             errorShown = true;
           }
-          writeUsage(event.usage);
           return;
         case "round-error":
-          if (!errorShown) {
-            if (!atLineStart) write("\n");
-            write(renderRoundError(event.error.message));
-            errorShown = true;
-          }
           writeUsage(event.usage);
+          if (errorShown) return;
+          if (!atLineStart) write("\n");
+          write(renderRoundError(event.error.message));
+          errorShown = true;
           return;
         default: {
           const postId = event.type === "post-end" ? event.post.id : event.postId;
