@@ -16,6 +16,7 @@ import { AbortedError, ConfigError, LlmResponseError, MockAnswerMissingError } f
 import { chatRequestCacheKey, createMockLanguageModel } from "./mock-language-model.js";
 import { createOpenAICompatibleModel } from "./openai-compatible/openai-compatible-chat-model.js";
 import type { ChatRequest, ChatStreamPart, LanguageModel } from "./types.js";
+import { runWithModelCallSink, type ModelCallReport } from "../usage/usage-scope.js";
 
 let server: FakeOpenAIServer | undefined;
 let directory: string;
@@ -64,6 +65,25 @@ const answer =
   '{"response": [{"type": "thought", "content": "I will ask the CodeInterpreter to count rows."}]}';
 
 describe("createMockLanguageModel", () => {
+  it("reports a recorded call once (by the real client) and a played-back one by itself, for round usage", async () => {
+    server = await startFakeOpenAIServer({ responses: [{ content: answer, usage: { promptTokens: 120, completionTokens: 30 } }] });
+    const reports: ModelCallReport[] = [];
+    const mock = createMockLanguageModel({ mode: "playback_or_record", cachePath, recorder: realModel(), pricing: { "gpt-test": { input: 1, output: 1 } } });
+    await runWithModelCallSink((report) => reports.push(report), async () => {
+      await collect(mock.streamChat(question));
+      await collect(mock.streamChat(question));
+    });
+    expect(server.requests).toHaveLength(1);
+    expect(reports).toHaveLength(2);
+    expect(reports[0]).toMatchObject({ model: "gpt-test", usage: { promptTokens: 120, completionTokens: 30 } });
+    // The playback has no token counts, so no cost; it still counts as a model call.
+    expect(reports[1]).toMatchObject({ model: "gpt-test", usage: undefined, costUsd: undefined });
+    // Outside a sink nothing is reported, and nothing breaks.
+    await collect(mock.streamChat(question));
+    expect(reports).toHaveLength(2);
+  });
+
+
   it("records real answers, then plays them back in chunks with the server closed", async () => {
     server = await startFakeOpenAIServer({
       responses: [
