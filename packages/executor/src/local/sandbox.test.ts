@@ -6,10 +6,14 @@ import { createServer, type Server } from "node:net";
 import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { CodeExecutor } from "@taskweaver/core";
-import { createLocalExecutor, type LocalExecutorOptions } from "./local-executor.js";
+import { ExecutorUnavailableError, loadConfig, type CodeExecutor } from "@taskweaver/core";
+import {
+  createLocalExecutor,
+  createLocalExecutorFactory,
+  type LocalExecutorOptions,
+} from "./local-executor.js";
 import { findPythonWithIpykernelSync } from "./python-discovery.js";
-import { BUBBLEWRAP_HINT, createLimitScript } from "./sandbox.js";
+import { BUBBLEWRAP_HINT, createLimitScript, resolveSandbox } from "./sandbox.js";
 
 let python: string | undefined;
 let unavailable: string | undefined;
@@ -214,6 +218,58 @@ describe.skipIf(!runSandboxed)("sandboxed local kernels (bwrap)", () => {
         String(64 * 1024 ** 2),
       );
     });
+  });
+});
+
+describe.skipIf(!runSandboxed)("the local factory's sandbox (execution_service.local.*)", () => {
+  test(
+    "auto (the default) sandboxes spawned kernels and hides the app's workspace",
+    { timeout: 60_000 },
+    async () => {
+      const config = await loadConfig({
+        appDir: workspace,
+        env: {},
+        overrides: { "execution_service.python": python, "workspace.workspace_path": workspace },
+      });
+      expect(config.get("execution_service.local.sandbox")).toBe("auto");
+      const factory = createLocalExecutorFactory(config);
+      const executor = await factory({ sessionId: "own", workingDirectory: ownDirectory });
+      try {
+        await executor.start();
+        expect(executor.info.details.sandbox).toBe("bwrap");
+        expect(executor.info.details.start).toBeUndefined();
+        expect(
+          (await executor.execute(`import os; os.listdir(${JSON.stringify(join(workspace, "sessions"))})`))
+            .output,
+        ).toBe("['own']");
+      } finally {
+        await executor.stop();
+        await factory.dispose();
+      }
+    },
+  );
+});
+
+describe("choosing the sandbox", () => {
+  test("auto without a working bwrap runs unsandboxed and says so once, with how to install it", async () => {
+    const messages: string[] = [];
+    expect(
+      await resolveSandbox("auto", {
+        bwrap: "/nonexistent/bwrap",
+        warn: (message) => messages.push(message),
+      }),
+    ).toBe(false);
+    expect(await resolveSandbox("none", { warn: (message) => messages.push(message) })).toBe(false);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("apt-get install bubblewrap");
+  });
+
+  test("bwrap without a working bwrap is an error naming the setting", async () => {
+    const error: unknown = await resolveSandbox("bwrap", { bwrap: "/nonexistent/bwrap" }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(ExecutorUnavailableError.isInstance(error)).toBe(true);
+    expect(String(error)).toContain("execution_service.local.sandbox");
   });
 });
 
