@@ -1,10 +1,11 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { homedir, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { ExecutorUnavailableError, loadConfig, type CodeExecutor } from "@taskweaver/core";
 import {
@@ -219,6 +220,52 @@ describe.skipIf(!runSandboxed)("sandboxed local kernels (bwrap)", () => {
       );
     });
   });
+});
+
+describe.skipIf(!runSandboxed)("a sandboxed kernel and its host", () => {
+  test(
+    "a host killed with SIGKILL takes the sandboxed kernel and what it started with it",
+    { timeout: 120_000 },
+    async () => {
+      const localExecutorModule = join(dirname(fileURLToPath(import.meta.url)), "local-executor.ts");
+      // A duration no other process uses, so that pgrep finds only this one.
+      const duration = `300.${randomBytes(3).readUIntBE(0, 3)}`;
+      const script = [
+        `import { createLocalExecutor } from ${JSON.stringify(localExecutorModule)};`,
+        `const executor = createLocalExecutor({ workingDirectory: ${JSON.stringify(ownDirectory)}, python: ${JSON.stringify(python)}, sandbox: { mode: "bwrap" } });`,
+        "await executor.start();",
+        // A program started by the code, in its own session: the pid namespace still ends it.
+        `await executor.execute("import subprocess\\nsubprocess.Popen(['setsid', 'sleep', '${duration}'])");`,
+        "console.log('KERNEL_PID=' + executor.info.details.pid);",
+        "setInterval(() => {}, 1000);",
+      ].join("\n");
+      const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      host.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      host.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      try {
+        await waitFor(() => /KERNEL_PID=\d+/.test(output) || host.exitCode !== null, 90_000);
+        const kernelPid = Number(/KERNEL_PID=(\d+)/.exec(output)?.[1]);
+        expect(kernelPid, output).toBeGreaterThan(0);
+        const sleeper = spawnSync("pgrep", ["-f", `^sleep ${duration.replace(".", "\\.")}$`], {
+          encoding: "utf8",
+        })
+          .stdout.split("\n")
+          .map(Number)
+          .filter((pid) => pid > 0);
+        expect(sleeper.length).toBeGreaterThan(0);
+        host.kill("SIGKILL");
+        await waitFor(
+          () => !existsSync(`/proc/${kernelPid}`) && sleeper.every((pid) => !existsSync(`/proc/${pid}`)),
+          10_000,
+        );
+      } finally {
+        host.kill("SIGKILL");
+      }
+    },
+  );
 });
 
 describe.skipIf(!runSandboxed)("the local factory's sandbox (execution_service.local.*)", () => {
