@@ -204,7 +204,7 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
   });
 }
 
-/** The sandbox settings of `execution_service.local.*`; the workspace and app directory are hidden. */
+/** The sandbox settings of `execution_service.local.*`; the sessions' folders are hidden, the app directory is not. */
 export function localSandbox(config: AppConfig): LocalSandboxOptions & { mode: LocalSandboxMode } {
   const cpuTime = config.get("execution_service.local.cpu_time");
   return {
@@ -213,7 +213,9 @@ export function localSandbox(config: AppConfig): LocalSandboxOptions & { mode: L
     memoryBytes: parseSize(config.get("execution_service.local.memory"), "execution_service.local.memory"),
     pidsLimit: config.get("execution_service.local.pids_limit"),
     ...(cpuTime !== undefined ? { cpuTimeSeconds: cpuTime } : {}),
-    // The app directory holds taskweaver_config.json (API keys); the workspace, every session.
-    hiddenDirectories: [config.appDir, config.get("workspace.workspace_path")],
+    // The app directory stays readable (its data files, as the original's examples read them:
+    // `../../../../sample_data/...` from a session), every session's folder does not.
+    visibleDirectories: [config.appDir],
+    hiddenDirectories: [join(config.get("workspace.workspace_path"), "sessions")],
   };
 }

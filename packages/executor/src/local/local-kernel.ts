@@ -18,6 +18,8 @@ import {
   createBubblewrapArguments,
   createLimitScript,
   findSandboxedKernelPid,
+  isExecutable,
+  resolveCommand,
   resolveSandbox,
   type LocalSandboxMode,
   type LocalSandboxOptions,
@@ -149,7 +151,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
   return {
     async launch({ workingDirectory, signal }): Promise<KernelConnection> {
-      const python = await options.resolvePython();
+      const configuredPython = await options.resolvePython();
       await mkdir(workingDirectory, { recursive: true });
       // Short path under the temp dir: Unix socket paths are limited to about 100 bytes.
       const connectionDirectory = await mkdtemp(join(tmpdir(), "tw-"));
@@ -162,6 +164,14 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         await rm(connectionDirectory, { recursive: true, force: true });
         throw error;
       });
+      // Inside the sandbox the host's PATH may lead into a hidden directory: the path found here is bound back.
+      const python = inSandbox ? await resolveCommand(configuredPython) : configuredPython;
+      if (inSandbox && !(await isExecutable(python))) {
+        await rm(connectionDirectory, { recursive: true, force: true });
+        throw new ExecutorUnavailableError(
+          `Could not start the Python kernel with ${python}: no such executable.\n${INSTALL_HINT}`,
+        );
+      }
       const kernelArguments = [
         "-c",
         inSandbox ? [...createLimitScript(sandboxOptions ?? {}), LAUNCH_SCRIPT].join("\n") : LAUNCH_SCRIPT,
@@ -221,7 +231,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         );
       }
       const pid = inSandbox
-        ? await sandboxedKernelPid(child, connectionDirectory, () => tail.text)
+        ? await sandboxedKernelPid(child, connectionDirectory, python, () => tail.text)
         : spawnedPid;
       const untrack = trackKernelProcessGroup(pid);
       const transportHandle = createZmqTransport(connection);
@@ -272,31 +282,52 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
   };
 }
 
-/** Reads bubblewrap's `--info-fd` answer and finds the kernel under its init; a failed start is killed. */
+/**
+ * Reads bubblewrap's `--info-fd` answer and finds the kernel under its init. A sandbox that ends
+ * first (no Python, no ipykernel) fails with the words an unsandboxed start would use.
+ */
 async function sandboxedKernelPid(
   child: ChildProcess,
   connectionDirectory: string,
+  python: string,
   readLog: () => string,
 ): Promise<number> {
   const info = child.stdio[3] as Readable;
   let text = "";
+  let exitCode: number | null | undefined;
+  // "close": the exit is seen, and the output drained, for the message.
+  const closed = new Promise<void>((resolveClosed) =>
+    child.once("close", (code) => {
+      exitCode = code;
+      resolveClosed();
+    }),
+  );
+  const stoppedError = () => {
+    const log = readLog();
+    return new ExecutorUnavailableError(
+      /No module named '?ipykernel/.test(log)
+        ? `${python} has no ipykernel, so it cannot run the kernel. ${INSTALL_HINT}`
+        : `The sandboxed Python kernel (${python}) stopped while starting: bubblewrap exited with code ${exitCode}.${log ? `\nIts output:\n${log}` : ""}`,
+    );
+  };
   try {
-    const initPid = await new Promise<number>((resolvePid, reject) => {
-      info.on("data", (chunk: Buffer) => {
-        text += chunk.toString("utf8");
-        const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
-        if (match) resolvePid(Number(match[1]));
-      });
-      child.once("exit", (code) =>
-        reject(
-          new ExecutorUnavailableError(
-            `bubblewrap stopped before the sandboxed kernel started (exit code ${code}).${readLog() ? `\nIts output:\n${readLog()}` : ""}`,
-          ),
-        ),
-      );
-    });
+    const initPid = await Promise.race([
+      new Promise<number>((resolvePid) => {
+        info.on("data", (chunk: Buffer) => {
+          text += chunk.toString("utf8");
+          const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+          if (match) resolvePid(Number(match[1]));
+        });
+      }),
+      closed.then(() => Promise.reject(stoppedError())),
+    ]);
     (info as unknown as { unref?: () => void }).unref?.();
-    return await findSandboxedKernelPid(initPid);
+    return await findSandboxedKernelPid(initPid, { stopped: () => exitCode !== undefined }).catch(
+      async (error: unknown) => {
+        if (exitCode === undefined) throw error;
+        throw stoppedError();
+      },
+    );
   } catch (error) {
     child.kill("SIGKILL");
     await rm(connectionDirectory, { recursive: true, force: true });

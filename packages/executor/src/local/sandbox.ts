@@ -1,7 +1,8 @@
 import { spawn } from "node:child_process";
-import { readdir, readFile, realpath } from "node:fs/promises";
+import { constants } from "node:fs";
+import { access, readdir, readFile, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
-import { dirname, resolve, sep } from "node:path";
+import { delimiter, dirname, join, resolve, sep } from "node:path";
 import { ExecutorUnavailableError } from "@taskweaver/core";
 
 /** The values of `execution_service.local.sandbox`. */
@@ -20,8 +21,14 @@ export interface LocalSandboxOptions {
   /** RLIMIT_CPU of the kernel in seconds (`execution_service.local.cpu_time`). @default no limit */
   cpuTimeSeconds?: number;
   /**
+   * Host directories bound back read-only when `$HOME`, `/root` or `/tmp` covers them, e.g. the app
+   * directory (its data files, as the original's examples read them); not one that holds the home.
+   * @default []
+   */
+  visibleDirectories?: readonly string[];
+  /**
    * Host directories replaced by an empty tmpfs inside the sandbox (besides `$HOME` and `/root`),
-   * e.g. the workspace with every session's folder; the session's working directory is bound on top.
+   * e.g. the folder of every session; the session's working directory is bound on top.
    * @default []
    */
   hiddenDirectories?: readonly string[];
@@ -116,30 +123,57 @@ export async function createBubblewrapArguments(input: {
   const { options } = input;
   const workingDirectory = await realpath(input.workingDirectory);
   const connectionDirectory = await realpath(input.connectionDirectory);
-  const hidden = [homedir(), "/root", ...(options.hiddenDirectories ?? [])].map((path) => resolve(path));
+  const home = [homedir(), "/root"].map((path) => resolve(path));
+  const covered = [...home, "/tmp"];
   const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"];
-  for (const directory of [...new Set(hidden)]) {
-    // Hiding an ancestor of /tmp would hide the root; a missing one has nothing to hide (and
-    // bubblewrap could not make its mount point in the read-only root).
-    const existing = await realpath(directory).catch(() => undefined);
-    if (existing === undefined || existing === "/" || isInside("/tmp", existing)) continue;
-    args.push("--tmpfs", existing);
+  const existing = async (path: string) => realpath(path).catch(() => undefined);
+  // A missing directory has nothing to hide (and bubblewrap could not make its mount point in the
+  // read-only root); hiding an ancestor of /tmp would hide the root.
+  const hide = async (directories: readonly string[]) => {
+    for (const directory of new Set(directories)) {
+      const path = await existing(directory);
+      if (path !== undefined && path !== "/" && !isInside("/tmp", path)) args.push("--tmpfs", path);
+    }
+  };
+  await hide(home);
+  for (const directory of new Set(options.visibleDirectories ?? [])) {
+    const path = await existing(directory);
+    if (path === undefined || !covered.some((cover) => isInside(path, cover) && path !== cover)) continue;
+    if (home.some((directory) => isInside(directory, path))) continue;
+    args.push("--ro-bind", path, path);
   }
   // A Python under a hidden directory (a virtual environment, pyenv) stays reachable, read-only:
   // the environment (its site-packages) and the interpreter it links to.
-  for (const path of new Set([
-    resolve(input.python),
-    await realpath(input.python).catch(() => input.python),
-  ])) {
+  for (const path of new Set([input.python, await realpath(input.python).catch(() => input.python)])) {
     const prefix = dirname(dirname(path));
-    if (prefix !== "/" && hidden.some((directory) => isInside(path, directory)))
+    if (prefix !== "/" && home.some((directory) => isInside(path, directory)))
       args.push("--ro-bind", prefix, prefix);
   }
+  await hide(options.hiddenDirectories ?? []);
   args.push("--bind", workingDirectory, workingDirectory, "--bind", connectionDirectory, connectionDirectory);
   args.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent");
   if (!options.network) args.push("--unshare-net");
   args.push("--chdir", workingDirectory);
   return args;
+}
+
+/** The absolute path of `command` as `spawn` would find it on PATH (the sandbox's PATH may be hidden). */
+export async function resolveCommand(command: string): Promise<string> {
+  if (command.includes("/")) return resolve(command);
+  for (const directory of (process.env.PATH ?? "").split(delimiter)) {
+    if (!directory) continue;
+    const candidate = join(directory, command);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return command;
+}
+
+/** Whether `path` is a file this process may execute. */
+export function isExecutable(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Python lines that set the kernel's rlimits on itself before ipykernel starts. */
@@ -160,9 +194,15 @@ export function createLimitScript(options: LocalSandboxOptions): string[] {
  * `--info-fd`). Signals for the kernel's process group go to it; bubblewrap itself must not get
  * the SIGINT of an interrupt.
  */
-export async function findSandboxedKernelPid(initPid: number, timeoutMs = 10_000): Promise<number> {
+export async function findSandboxedKernelPid(
+  initPid: number,
+  options: { timeoutMs?: number; stopped?: () => boolean } = {},
+): Promise<number> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (options.stopped?.())
+      throw new ExecutorUnavailableError("The sandbox stopped before its kernel started.");
     for (const entry of await readdir("/proc").catch(() => [] as string[])) {
       if (!/^\d+$/.test(entry)) continue;
       const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
