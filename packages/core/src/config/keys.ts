@@ -107,6 +107,19 @@ export const CONFIG_KEYS = {
   /** Seconds a local kernel may take to answer after it is spawned (a busy or slow machine may need more). @default 60 */
   "execution_service.local.start_timeout": z.number().positive().default(60),
   /**
+   * Local kernels in a bubblewrap sandbox: "bwrap" always (an error when bwrap does not work),
+   * "none" never, "auto" when `bwrap` works (said once on stderr when it does not). @default "auto"
+   */
+  "execution_service.local.sandbox": z.enum(["auto", "bwrap", "none"]).default("auto"),
+  /** Sandboxed local kernels keep the host's network (else they have none, loopback included). @default false */
+  "execution_service.local.network": z.boolean().default(false),
+  /** Address space (RLIMIT_AS) of a sandboxed local kernel, as "4g"/"512m"; virtual, so above the container's memory. @default "4g" */
+  "execution_service.local.memory": z.string().default("4g"),
+  /** Processes (RLIMIT_NPROC) of a sandboxed local kernel's user; not enforced for root. @default 256 */
+  "execution_service.local.pids_limit": z.number().int().positive().default(256),
+  /** CPU seconds (RLIMIT_CPU) a sandboxed local kernel may use in its life; unset: no limit. @default unset */
+  "execution_service.local.cpu_time": z.number().positive().optional(),
+  /**
    * Kernels started ahead, per app, so a new session is ready at once (local processes, Docker
    * containers or remote kernels, by kernel_mode); 0 turns the warm pool off. @default 0
    */

@@ -5,8 +5,10 @@ import { createKernelExecutor, type KernelLauncher } from "../kernel-executor.js
 import { createWarmPool, type WarmPool } from "../warm-pool.js";
 import { createWorkingDirectoryFiles } from "../internal/working-directory.js";
 import { createForkKernelLauncher, forkSupported, type ForkKernelLauncher } from "./fork-kernel-launcher.js";
-import { createLocalKernelLauncher } from "./local-kernel.js";
+import { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./local-kernel.js";
 import { findPythonWithIpykernel } from "./python-discovery.js";
+import { resolveSandbox, type LocalSandboxMode, type LocalSandboxOptions } from "./sandbox.js";
+import { parseSize } from "../docker/container-options.js";
 
 /** Options of `createLocalExecutor`. */
 export interface LocalExecutorOptions {
@@ -39,6 +41,19 @@ export interface LocalExecutorOptions {
    * When set, `python`, `resolvePython`, `transport`, `startTimeoutMs` and `env` are not used.
    */
   launcher?: KernelLauncher;
+  /** Bubblewrap sandbox of the kernels (not used with `launcher`). @default { mode: "none" } */
+  sandbox?: LocalKernelLauncherOptions["sandbox"];
+}
+
+/**
+ * The parent pid the support code's watchdog expects: in a sandbox the kernel's parent is
+ * bubblewrap's init, pid 1 of its namespace. Under "auto", not known before the first launch, so
+ * none: the launch script's PR_SET_PDEATHSIG still ends the kernel with the host.
+ */
+function supportParentPid(mode: LocalSandboxMode | undefined): number | undefined {
+  if (mode === "bwrap") return 1;
+  if (mode === "auto") return undefined;
+  return process.pid;
 }
 
 /** A `CodeExecutor` running an IPython kernel as a child process of this host. */
@@ -57,6 +72,7 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
         transport: options.transport,
         startTimeoutMs: options.startTimeoutMs,
         env: options.env,
+        sandbox: options.sandbox,
       }),
     kernelWorkingDirectory: workingDirectory,
     hostWorkingDirectory: workingDirectory,
@@ -68,7 +84,7 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
     executionTimeoutMs: options.executionTimeoutMs,
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,
-    supportOptions: { parent_pid: process.pid },
+    supportOptions: { parent_pid: supportParentPid(options.sandbox?.mode) },
     createId: options.createId,
   });
 }
@@ -100,48 +116,106 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
   };
   const maxOutputChars = config.get("execution_service.max_output_chars");
   const startTimeoutMs = config.get("execution_service.local.start_timeout") * 1000;
-  const spawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs });
   const kernelStart = config.get("execution_service.kernel_start");
-  // "auto": fork where the platform can, once the template is up (`pnpm bench kernel` measures
-  // both; starting the template costs about three spawns, so kernels wanted before it is ready
-  // are spawned). The launcher falls back to spawning, said once, when the template cannot start.
-  const forkLauncher: ForkKernelLauncher | undefined =
-    kernelStart === "fork" || (kernelStart === "auto" && forkSupported())
-      ? createForkKernelLauncher({
-          resolvePython,
-          startTimeoutMs,
-          preloadModules: config.get("execution_service.preload_modules"),
-          fallback: spawnLauncher,
-          whileStarting: kernelStart === "auto" ? "spawn" : "wait",
-        })
-      : undefined;
-  const baseLauncher = forkLauncher ?? spawnLauncher;
   const poolSize = config.get("execution_service.warm_pool_size");
-  const warmPool =
-    poolSize > 0
-      ? createWarmPool({
-          launcher: baseLauncher,
-          size: poolSize,
-          idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
-          poolDirectory: join(tmpdir(), "taskweaver-warm-pool"),
-          // The same options the executor would install (a taken kernel is only bound).
-          supportOptions: { parent_pid: process.pid, max_output_chars: maxOutputChars },
-        })
+  const sandbox = localSandbox(config);
+  const spawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs });
+  // Sandboxed kernels are spawned, each in its own bubblewrap with its session's directory:
+  // a fork template or a pooled kernel would have to be in every session's sandbox at once.
+  const sandboxLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs, sandbox });
+  // "auto" gives way to a fork template or warm pool asked for by name, and says so.
+  const explicitlyUnsandboxed =
+    sandbox.mode === "auto" && (kernelStart === "fork" || poolSize > 0)
+      ? `kernel_start is "${kernelStart}" and warm_pool_size is ${poolSize}`
       : undefined;
-  warmPool?.fill();
-  const factory: ExecutorFactory = (request) =>
-    createLocalExecutor({
+  const sandboxed: Promise<boolean> =
+    sandbox.mode === "none" || explicitlyUnsandboxed
+      ? Promise.resolve(false)
+      : // A "bwrap" that does not work fails each start with the reason (from the launcher).
+        resolveSandbox(sandbox.mode).catch(() => true);
+  if (explicitlyUnsandboxed) {
+    process.stderr.write(
+      `taskweaver: local kernels run without a sandbox because ${explicitlyUnsandboxed}; set execution_service.local.sandbox to "bwrap" to sandbox them (spawned, no warm pool).\n`,
+    );
+  } else if (sandbox.mode === "bwrap" && (kernelStart === "fork" || poolSize > 0)) {
+    process.stderr.write(
+      "taskweaver: sandboxed local kernels are spawned one by one: kernel_start fork and the warm pool are not used.\n",
+    );
+  }
+
+  let forkLauncher: ForkKernelLauncher | undefined;
+  let warmPool: WarmPool | undefined;
+  let baseLauncher: KernelLauncher = spawnLauncher;
+  // Unsandboxed, as before the sandbox existed; set up at once when that is known without a probe.
+  const setUpUnsandboxed = () => {
+    // "auto": fork where the platform can, once the template is up (`pnpm bench kernel` measures
+    // both; starting the template costs about three spawns, so kernels wanted before it is ready
+    // are spawned). The launcher falls back to spawning, said once, when the template cannot start.
+    forkLauncher =
+      kernelStart === "fork" || (kernelStart === "auto" && forkSupported())
+        ? createForkKernelLauncher({
+            resolvePython,
+            startTimeoutMs,
+            preloadModules: config.get("execution_service.preload_modules"),
+            fallback: spawnLauncher,
+            whileStarting: kernelStart === "auto" ? "spawn" : "wait",
+          })
+        : undefined;
+    baseLauncher = forkLauncher ?? spawnLauncher;
+    warmPool =
+      poolSize > 0
+        ? createWarmPool({
+            launcher: baseLauncher,
+            size: poolSize,
+            idleTimeoutMs: config.get("execution_service.warm_pool_idle_timeout") * 1000,
+            poolDirectory: join(tmpdir(), "taskweaver-warm-pool"),
+            // The same options the executor would install (a taken kernel is only bound).
+            supportOptions: { parent_pid: process.pid, max_output_chars: maxOutputChars },
+          })
+        : undefined;
+    warmPool?.fill();
+  };
+  let disposed = false;
+  if (sandbox.mode === "none" || explicitlyUnsandboxed) setUpUnsandboxed();
+  else
+    void sandboxed.then((inSandbox) => {
+      if (!inSandbox && !disposed) setUpUnsandboxed();
+    });
+  const factory: ExecutorFactory = async (request) => {
+    const inSandbox = await sandboxed;
+    return createLocalExecutor({
       workingDirectory: request.workingDirectory,
       python: configured,
-      launcher: warmPool ?? baseLauncher,
+      launcher: inSandbox ? sandboxLauncher : (warmPool ?? baseLauncher),
+      sandbox: { mode: inSandbox ? "bwrap" : "none" },
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
       maxOutputChars,
     });
+  };
   return Object.assign(factory, {
     dispose: async () => {
+      disposed = true;
       await warmPool?.dispose();
       await forkLauncher?.dispose();
     },
-    warmPool,
+    get warmPool() {
+      return warmPool;
+    },
   });
+}
+
+/** The sandbox settings of `execution_service.local.*`; the sessions' folders are hidden, the app directory is not. */
+export function localSandbox(config: AppConfig): LocalSandboxOptions & { mode: LocalSandboxMode } {
+  const cpuTime = config.get("execution_service.local.cpu_time");
+  return {
+    mode: config.get("execution_service.local.sandbox"),
+    network: config.get("execution_service.local.network"),
+    memoryBytes: parseSize(config.get("execution_service.local.memory"), "execution_service.local.memory"),
+    pidsLimit: config.get("execution_service.local.pids_limit"),
+    ...(cpuTime !== undefined ? { cpuTimeSeconds: cpuTime } : {}),
+    // The app directory stays readable (its data files, as the original's examples read them:
+    // `../../../../sample_data/...` from a session), every session's folder does not.
+    visibleDirectories: [config.appDir],
+    hiddenDirectories: [join(config.get("workspace.workspace_path"), "sessions")],
+  };
 }

@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import type { Readable } from "node:stream";
 import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo, type Server } from "node:net";
@@ -13,6 +14,16 @@ import { KernelProcessGroup } from "./kernel-process-group.js";
 import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
+import {
+  createBubblewrapArguments,
+  createLimitScript,
+  findSandboxedKernelPid,
+  isExecutable,
+  resolveCommand,
+  resolveSandbox,
+  type LocalSandboxMode,
+  type LocalSandboxOptions,
+} from "./sandbox.js";
 
 /** Options of `createLocalKernelLauncher`. */
 export interface LocalKernelLauncherOptions {
@@ -34,6 +45,12 @@ export interface LocalKernelLauncherOptions {
   env?: Record<string, string | undefined>;
   /** Grace period for a graceful `shutdown_request` before the process group is killed. @default 1000 */
   shutdownGraceMs?: number;
+  /**
+   * Runs each kernel in bubblewrap (`execution_service.local.sandbox` and its limits); `"auto"`
+   * sandboxes when bwrap works and says once when it does not.
+   * @default { mode: "none" }
+   */
+  sandbox?: LocalSandboxOptions & { mode: LocalSandboxMode };
 }
 
 async function freePorts(count: number): Promise<number[]> {
@@ -129,10 +146,12 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
   const transport = options.transport ?? "ipc";
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const shutdownGraceMs = options.shutdownGraceMs ?? 1_000;
+  const sandboxOptions = options.sandbox;
+  let sandboxed: Promise<boolean> | undefined;
 
   return {
     async launch({ workingDirectory, signal }): Promise<KernelConnection> {
-      const python = await options.resolvePython();
+      const configuredPython = await options.resolvePython();
       await mkdir(workingDirectory, { recursive: true });
       // Short path under the temp dir: Unix socket paths are limited to about 100 bytes.
       const connectionDirectory = await mkdtemp(join(tmpdir(), "tw-"));
@@ -140,32 +159,68 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const connectionFile = join(connectionDirectory, "kernel.json");
       await writeFile(connectionFile, JSON.stringify(connection), { mode: 0o600 });
 
-      const child = spawn(
-        python,
-        ["-c", LAUNCH_SCRIPT, "-f", connectionFile, "--HistoryManager.enabled=False"],
-        {
-          cwd: workingDirectory,
-          stdio: ["ignore", "pipe", "pipe"],
-          env: {
-            ...process.env,
-            ...options.env,
-            MPLBACKEND: "Agg",
-            JPY_PARENT_PID: String(process.pid),
-            PYDEVD_DISABLE_FILE_VALIDATION: "1",
-            PYTHONDONTWRITEBYTECODE: "1",
-          },
+      sandboxed ??= resolveSandbox(sandboxOptions?.mode ?? "none", { bwrap: sandboxOptions?.bwrap });
+      const inSandbox = await sandboxed.catch(async (error: unknown) => {
+        await rm(connectionDirectory, { recursive: true, force: true });
+        throw error;
+      });
+      // Inside the sandbox the host's PATH may lead into a hidden directory: the path found here is bound back.
+      const python = inSandbox ? await resolveCommand(configuredPython) : configuredPython;
+      if (inSandbox && !(await isExecutable(python))) {
+        await rm(connectionDirectory, { recursive: true, force: true });
+        throw new ExecutorUnavailableError(
+          `Could not start the Python kernel with ${python}: no such executable.\n${INSTALL_HINT}`,
+        );
+      }
+      const kernelArguments = [
+        "-c",
+        inSandbox ? [...createLimitScript(sandboxOptions ?? {}), LAUNCH_SCRIPT].join("\n") : LAUNCH_SCRIPT,
+        "-f",
+        connectionFile,
+        "--HistoryManager.enabled=False",
+      ];
+      // In the sandbox, bubblewrap reports its init's host pid on fd 3; the kernel is that init's child.
+      const command = inSandbox ? (sandboxOptions?.bwrap ?? "bwrap") : python;
+      const commandArguments = inSandbox
+        ? [
+            ...(await createBubblewrapArguments({
+              workingDirectory,
+              connectionDirectory,
+              python,
+              options: sandboxOptions ?? {},
+            })),
+            "--info-fd",
+            "3",
+            "--",
+            python,
+            ...kernelArguments,
+          ]
+        : kernelArguments;
+      const child = spawn(command, commandArguments, {
+        cwd: workingDirectory,
+        stdio: inSandbox ? ["ignore", "pipe", "pipe", "pipe"] : ["ignore", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          ...options.env,
+          MPLBACKEND: "Agg",
+          // ipykernel's own parent check cannot see the host from the sandbox's pid namespace;
+          // --die-with-parent does that job there.
+          JPY_PARENT_PID: inSandbox ? undefined : String(process.pid),
+          PYDEVD_DISABLE_FILE_VALIDATION: "1",
+          PYTHONDONTWRITEBYTECODE: "1",
         },
-      );
+      });
       const tail = createTail();
-      child.stdout.on("data", tail.push);
-      child.stderr.on("data", tail.push);
+      const { stdout, stderr } = child as unknown as { stdout: Readable; stderr: Readable };
+      stdout.on("data", tail.push);
+      stderr.on("data", tail.push);
       // The kernel must never keep the host's event loop alive.
       child.unref();
-      (child.stdout as unknown as { unref?: () => void }).unref?.();
-      (child.stderr as unknown as { unref?: () => void }).unref?.();
+      (stdout as unknown as { unref?: () => void }).unref?.();
+      (stderr as unknown as { unref?: () => void }).unref?.();
 
-      const pid = child.pid;
-      if (pid === undefined) {
+      const spawnedPid = child.pid;
+      if (spawnedPid === undefined) {
         const error = await new Promise<Error>((resolve) => child.once("error", resolve));
         await rm(connectionDirectory, { recursive: true, force: true });
         throw new ExecutorUnavailableError(
@@ -175,6 +230,9 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
           },
         );
       }
+      const pid = inSandbox
+        ? await sandboxedKernelPid(child, connectionDirectory, python, () => tail.text)
+        : spawnedPid;
       const untrack = trackKernelProcessGroup(pid);
       const transportHandle = createZmqTransport(connection);
       const client = createKernelClient(transportHandle);
@@ -194,7 +252,11 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       });
 
       await group.waitUntilReady({
-        ready: client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
+        ready: client.waitForReady({
+          signal,
+          timeoutMs: startTimeoutMs,
+          timeoutSetting: START_TIMEOUT_SETTING,
+        }),
         stoppedWhileStarting: exit.then((reason) => {
           const missing = /No module named '?ipykernel/.test(tail.text);
           throw new ExecutorUnavailableError(
@@ -209,10 +271,66 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
       return group.connection({
         client,
-        details: withMemoryDetails({ python, pid: String(pid), transport }, pid),
+        details: withMemoryDetails(
+          { python, pid: String(pid), transport, ...(inSandbox ? { sandbox: "bwrap" } : {}) },
+          pid,
+        ),
         exit,
         shutdownGraceMs,
       });
     },
   };
+}
+
+/**
+ * Reads bubblewrap's `--info-fd` answer and finds the kernel under its init. A sandbox that ends
+ * first (no Python, no ipykernel) fails with the words an unsandboxed start would use.
+ */
+async function sandboxedKernelPid(
+  child: ChildProcess,
+  connectionDirectory: string,
+  python: string,
+  readLog: () => string,
+): Promise<number> {
+  const info = child.stdio[3] as Readable;
+  let text = "";
+  let exitCode: number | null | undefined;
+  // "close": the exit is seen, and the output drained, for the message.
+  const closed = new Promise<void>((resolveClosed) =>
+    child.once("close", (code) => {
+      exitCode = code;
+      resolveClosed();
+    }),
+  );
+  const stoppedError = () => {
+    const log = readLog();
+    return new ExecutorUnavailableError(
+      /No module named '?ipykernel/.test(log)
+        ? `${python} has no ipykernel, so it cannot run the kernel. ${INSTALL_HINT}`
+        : `The sandboxed Python kernel (${python}) stopped while starting: bubblewrap exited with code ${exitCode}.${log ? `\nIts output:\n${log}` : ""}`,
+    );
+  };
+  try {
+    const initPid = await Promise.race([
+      new Promise<number>((resolvePid) => {
+        info.on("data", (chunk: Buffer) => {
+          text += chunk.toString("utf8");
+          const match = /"child-pid"\s*:\s*(\d+)/.exec(text);
+          if (match) resolvePid(Number(match[1]));
+        });
+      }),
+      closed.then(() => Promise.reject(stoppedError())),
+    ]);
+    (info as unknown as { unref?: () => void }).unref?.();
+    return await findSandboxedKernelPid(initPid, { stopped: () => exitCode !== undefined }).catch(
+      async (error: unknown) => {
+        if (exitCode === undefined) throw error;
+        throw stoppedError();
+      },
+    );
+  } catch (error) {
+    child.kill("SIGKILL");
+    await rm(connectionDirectory, { recursive: true, force: true });
+    throw error;
+  }
 }

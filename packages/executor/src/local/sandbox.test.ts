@@ -1,0 +1,350 @@
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer, type Server } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { ExecutorUnavailableError, loadConfig, type CodeExecutor } from "@taskweaver/core";
+import {
+  createLocalExecutor,
+  createLocalExecutorFactory,
+  type LocalExecutorOptions,
+} from "./local-executor.js";
+import { findPythonWithIpykernelSync } from "./python-discovery.js";
+import { BUBBLEWRAP_HINT, createLimitScript, resolveSandbox } from "./sandbox.js";
+
+let python: string | undefined;
+let unavailable: string | undefined;
+try {
+  python = findPythonWithIpykernelSync({ configured: process.env.TASKWEAVER_TEST_PYTHON });
+  const probe = spawnSync("bwrap", ["--ro-bind", "/", "/", "--unshare-net", "--unshare-pid", "true"], {
+    encoding: "utf8",
+  });
+  if (probe.status !== 0)
+    unavailable = `bwrap does not work (${probe.error?.message ?? probe.stderr.trim()}). ${BUBBLEWRAP_HINT}`;
+} catch (error) {
+  unavailable = (error as Error).message;
+}
+// Under CI=true a missing bwrap fails these tests instead of skipping them.
+const runSandboxed = unavailable === undefined || process.env.CI === "true";
+
+/** A workspace like the app's: `sessions/<id>/cwd` for this session and another one. */
+let workspace: string;
+let ownDirectory: string;
+let otherDirectory: string;
+
+beforeAll(async () => {
+  workspace = await mkdtemp(join(tmpdir(), "tw-sandbox-ws-"));
+  ownDirectory = join(workspace, "sessions", "own", "cwd");
+  otherDirectory = join(workspace, "sessions", "other", "cwd");
+  await mkdir(ownDirectory, { recursive: true });
+  await mkdir(otherDirectory, { recursive: true });
+  await writeFile(join(otherDirectory, "secret.txt"), "the other session's data");
+});
+
+afterAll(async () => {
+  await rm(workspace, { recursive: true, force: true });
+});
+
+async function withSandboxed(
+  sandbox: Partial<NonNullable<LocalExecutorOptions["sandbox"]>>,
+  body: (executor: CodeExecutor) => Promise<void>,
+): Promise<void> {
+  if (unavailable !== undefined) throw new Error(unavailable);
+  const executor = createLocalExecutor({
+    workingDirectory: ownDirectory,
+    python,
+    sandbox: { mode: "bwrap", hiddenDirectories: [workspace], ...sandbox },
+  });
+  try {
+    await executor.start();
+    expect(executor.info.details.sandbox).toBe("bwrap");
+    await body(executor);
+  } finally {
+    await executor.stop();
+  }
+}
+
+async function output(executor: CodeExecutor, code: string): Promise<string> {
+  const result = await executor.execute(code);
+  expect(result.outcome, result.error?.value).toBe("ok");
+  return result.stdout.join("").trim();
+}
+
+describe.skipIf(!runSandboxed)("sandboxed local kernels (bwrap)", () => {
+  let server: Server;
+  let port: number;
+  beforeAll(async () => {
+    server = createServer((socket) => socket.end("hello from the host\n"));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const connectCode = () =>
+    [
+      "import socket",
+      "try:",
+      `    print(socket.create_connection(("127.0.0.1", ${port}), timeout=3).recv(100).decode().strip())`,
+      "except OSError as error:",
+      "    print('blocked', type(error).__name__)",
+    ].join("\n");
+
+  test(
+    "blocks egress, even to a server on the host's loopback; network: true lets it through",
+    { timeout: 60_000 },
+    async () => {
+      await withSandboxed({}, async (executor) => {
+        expect(await output(executor, connectCode())).toMatch(/^blocked/);
+      });
+      await withSandboxed({ network: true }, async (executor) => {
+        expect(await output(executor, connectCode())).toBe("hello from the host");
+      });
+    },
+  );
+
+  test(
+    "hides the home directory and other sessions' folders, keeps its own",
+    { timeout: 60_000 },
+    async () => {
+      const marker = join(homedir(), `.tw-sandbox-marker-${randomBytes(4).toString("hex")}`);
+      await writeFile(marker, "host home");
+      try {
+        await withSandboxed({}, async (executor) => {
+          const seen = JSON.parse(
+            await output(
+              executor,
+              [
+                "import json, os",
+                `print(json.dumps([os.path.exists(${JSON.stringify(marker)}), os.path.exists(${JSON.stringify(join(otherDirectory, "secret.txt"))}), os.listdir(${JSON.stringify(join(workspace, "sessions"))}), os.getcwd()]))`,
+              ].join("\n"),
+            ),
+          ) as [boolean, boolean, string[], string];
+          expect(seen[0]).toBe(false);
+          expect(seen[1]).toBe(false);
+          expect(seen[2]).toEqual(["own"]);
+          expect(seen[3]).toBe(ownDirectory);
+        });
+      } finally {
+        await rm(marker, { force: true });
+      }
+    },
+  );
+
+  test(
+    "keeps the root read-only and /tmp private; the working directory is writable",
+    { timeout: 60_000 },
+    async () => {
+      const name = `tw-sandbox-${randomBytes(4).toString("hex")}`;
+      await withSandboxed({}, async (executor) => {
+        const seen = await output(
+          executor,
+          [
+            "import errno",
+            "for path in ['/etc/x', '/usr/x', '/x']:",
+            "    try:",
+            "        open(path, 'w').write('x')",
+            "        print(path, 'written')",
+            "    except OSError as error:",
+            "        print(path, errno.errorcode[error.errno])",
+            `open('/tmp/${name}', 'w').write('private')`,
+            "open('result.txt', 'w').write('kept')",
+          ].join("\n"),
+        );
+        expect(seen.split("\n")).toEqual(["/etc/x EROFS", "/usr/x EROFS", "/x EROFS"]);
+      });
+      expect(existsSync("/etc/x") || existsSync("/usr/x")).toBe(false);
+      expect(existsSync(join("/tmp", name))).toBe(false);
+      expect(await readFile(join(ownDirectory, "result.txt"), "utf8")).toBe("kept");
+    },
+  );
+
+  test(
+    "contains a fork bomb: RLIMIT_NPROC stops it (not for root), and no process outlives the kernel",
+    { timeout: 120_000 },
+    async () => {
+      const isRoot = process.getuid?.() === 0;
+      let kernelPid = 0;
+      let children: number[] = [];
+      await withSandboxed({ pidsLimit: 64 }, async (executor) => {
+        kernelPid = Number(executor.info.details.pid);
+        const seen = JSON.parse(
+          await output(
+            executor,
+            [
+              "import json, os, time",
+              "forked, refused = 0, None",
+              "for _ in range(300):",
+              "    try:",
+              "        pid = os.fork()",
+              "    except OSError as error:",
+              "        refused = type(error).__name__",
+              "        break",
+              "    if pid == 0:",
+              "        time.sleep(120)",
+              "        os._exit(0)",
+              "    forked += 1",
+              "print(json.dumps([forked, refused]))",
+            ].join("\n"),
+          ),
+        ) as [number, string | null];
+        if (isRoot) {
+          // Root is exempt from RLIMIT_NPROC in the kernel: the bound of the loop is what held.
+          expect(seen[0]).toBe(300);
+        } else {
+          expect(seen[0]).toBeLessThan(64);
+          expect(seen[1]).toBe("BlockingIOError");
+        }
+        children = hostChildren(kernelPid);
+        expect(children.length).toBe(seen[0]);
+        // The session goes on.
+        expect((await executor.execute("1 + 1")).output).toBe("2");
+      });
+      // The pid namespace ends with its kernel: every forked process is gone from the host.
+      await waitFor(() => children.every((pid) => !existsSync(`/proc/${pid}`)), 10_000);
+    },
+  );
+
+  test("contains a memory hog with RLIMIT_AS, and the session goes on", { timeout: 60_000 }, async () => {
+    await withSandboxed({ memoryBytes: 2 * 1024 ** 3 }, async (executor) => {
+      const hog = await executor.execute("hog = bytearray(3 * 1024 ** 3)");
+      expect(hog.outcome).toBe("error");
+      expect(hog.error?.name).toBe("MemoryError");
+      expect(await output(executor, "kept = bytearray(64 * 1024 ** 2); print(len(kept))")).toBe(
+        String(64 * 1024 ** 2),
+      );
+    });
+  });
+});
+
+describe.skipIf(!runSandboxed)("a sandboxed kernel and its host", () => {
+  test(
+    "a host killed with SIGKILL takes the sandboxed kernel and what it started with it",
+    { timeout: 120_000 },
+    async () => {
+      const localExecutorModule = join(dirname(fileURLToPath(import.meta.url)), "local-executor.ts");
+      // A duration no other process uses, so that pgrep finds only this one.
+      const duration = `300.${randomBytes(3).readUIntBE(0, 3)}`;
+      const script = [
+        `import { createLocalExecutor } from ${JSON.stringify(localExecutorModule)};`,
+        `const executor = createLocalExecutor({ workingDirectory: ${JSON.stringify(ownDirectory)}, python: ${JSON.stringify(python)}, sandbox: { mode: "bwrap" } });`,
+        "await executor.start();",
+        // A program started by the code, in its own session: the pid namespace still ends it.
+        `await executor.execute("import subprocess\\nsubprocess.Popen(['setsid', 'sleep', '${duration}'])");`,
+        "console.log('KERNEL_PID=' + executor.info.details.pid);",
+        "setInterval(() => {}, 1000);",
+      ].join("\n");
+      const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let output = "";
+      host.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      host.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      try {
+        await waitFor(() => /KERNEL_PID=\d+/.test(output) || host.exitCode !== null, 90_000);
+        const kernelPid = Number(/KERNEL_PID=(\d+)/.exec(output)?.[1]);
+        expect(kernelPid, output).toBeGreaterThan(0);
+        const sleeper = spawnSync("pgrep", ["-f", `^sleep ${duration.replace(".", "\\.")}$`], {
+          encoding: "utf8",
+        })
+          .stdout.split("\n")
+          .map(Number)
+          .filter((pid) => pid > 0);
+        expect(sleeper.length).toBeGreaterThan(0);
+        host.kill("SIGKILL");
+        await waitFor(
+          () => !existsSync(`/proc/${kernelPid}`) && sleeper.every((pid) => !existsSync(`/proc/${pid}`)),
+          10_000,
+        );
+      } finally {
+        host.kill("SIGKILL");
+      }
+    },
+  );
+});
+
+describe.skipIf(!runSandboxed)("the local factory's sandbox (execution_service.local.*)", () => {
+  test(
+    "auto (the default) sandboxes spawned kernels and hides the app's workspace",
+    { timeout: 60_000 },
+    async () => {
+      const config = await loadConfig({
+        appDir: workspace,
+        env: {},
+        overrides: { "execution_service.python": python, "workspace.workspace_path": workspace },
+      });
+      expect(config.get("execution_service.local.sandbox")).toBe("auto");
+      const factory = createLocalExecutorFactory(config);
+      const executor = await factory({ sessionId: "own", workingDirectory: ownDirectory });
+      try {
+        await executor.start();
+        expect(executor.info.details.sandbox).toBe("bwrap");
+        expect(executor.info.details.start).toBeUndefined();
+        expect(
+          (await executor.execute(`import os; os.listdir(${JSON.stringify(join(workspace, "sessions"))})`))
+            .output,
+        ).toBe("['own']");
+      } finally {
+        await executor.stop();
+        await factory.dispose();
+      }
+    },
+  );
+});
+
+describe("choosing the sandbox", () => {
+  test("auto without a working bwrap runs unsandboxed and says so once, with how to install it", async () => {
+    const messages: string[] = [];
+    expect(
+      await resolveSandbox("auto", {
+        bwrap: "/nonexistent/bwrap",
+        warn: (message) => messages.push(message),
+      }),
+    ).toBe(false);
+    expect(await resolveSandbox("none", { warn: (message) => messages.push(message) })).toBe(false);
+    expect(messages).toHaveLength(1);
+    expect(messages[0]).toContain("apt-get install bubblewrap");
+  });
+
+  test("bwrap without a working bwrap is an error naming the setting", async () => {
+    const error: unknown = await resolveSandbox("bwrap", { bwrap: "/nonexistent/bwrap" }).catch(
+      (caught: unknown) => caught,
+    );
+    expect(ExecutorUnavailableError.isInstance(error)).toBe(true);
+    expect(String(error)).toContain("execution_service.local.sandbox");
+  });
+});
+
+describe("sandbox limits", () => {
+  test("become setrlimit calls of the kernel itself", () => {
+    expect(createLimitScript({})).toEqual([]);
+    expect(createLimitScript({ memoryBytes: 1024, pidsLimit: 8, cpuTimeSeconds: 1.5 })).toEqual([
+      "import resource",
+      "resource.setrlimit(resource.RLIMIT_AS, (1024, 1024))",
+      "resource.setrlimit(resource.RLIMIT_NPROC, (8, 8))",
+      "resource.setrlimit(resource.RLIMIT_CPU, (2, 2))",
+    ]);
+  });
+});
+
+/** Host pids whose parent is `pid`. */
+function hostChildren(pid: number): number[] {
+  const result = spawnSync("ps", ["-o", "pid=", "--ppid", String(pid)], { encoding: "utf8" });
+  return result.stdout
+    .split("\n")
+    .map((line) => Number(line.trim()))
+    .filter((value) => value > 0);
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

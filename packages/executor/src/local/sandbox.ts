@@ -1,0 +1,220 @@
+import { spawn } from "node:child_process";
+import { constants } from "node:fs";
+import { access, readdir, readFile, realpath } from "node:fs/promises";
+import { homedir } from "node:os";
+import { delimiter, dirname, join, resolve, sep } from "node:path";
+import { ExecutorUnavailableError } from "@taskweaver/core";
+
+/** The values of `execution_service.local.sandbox`. */
+export type LocalSandboxMode = "auto" | "bwrap" | "none";
+
+/** How a sandboxed local kernel is confined (see the executor README, "Sandboxed local kernels"). */
+export interface LocalSandboxOptions {
+  /** The bubblewrap binary. @default "bwrap" */
+  bwrap?: string;
+  /** Keeps the host's network (`execution_service.local.network`). @default false */
+  network?: boolean;
+  /** RLIMIT_AS of the kernel in bytes (`execution_service.local.memory`). @default no limit */
+  memoryBytes?: number;
+  /** RLIMIT_NPROC of the kernel (`execution_service.local.pids_limit`). @default no limit */
+  pidsLimit?: number;
+  /** RLIMIT_CPU of the kernel in seconds (`execution_service.local.cpu_time`). @default no limit */
+  cpuTimeSeconds?: number;
+  /**
+   * Host directories bound back read-only when `$HOME`, `/root` or `/tmp` covers them, e.g. the app
+   * directory (its data files, as the original's examples read them); not one that holds the home.
+   * @default []
+   */
+  visibleDirectories?: readonly string[];
+  /**
+   * Host directories replaced by an empty tmpfs inside the sandbox (besides `$HOME` and `/root`),
+   * e.g. the folder of every session; the session's working directory is bound on top.
+   * @default []
+   */
+  hiddenDirectories?: readonly string[];
+}
+
+/** Where to get bubblewrap, for the messages that need it. */
+export const BUBBLEWRAP_HINT = "Install bubblewrap (`apt-get install bubblewrap`) to sandbox local kernels.";
+
+const probes = new Map<string, Promise<string | undefined>>();
+
+/**
+ * Runs a trivial command under the namespaces we use, once per binary: `undefined` when it works,
+ * else why not (no binary, or user namespaces refused, as in some containers).
+ */
+export function probeBubblewrap(bwrap = "bwrap"): Promise<string | undefined> {
+  let probe = probes.get(bwrap);
+  if (!probe) {
+    probe = new Promise((resolvePromise) => {
+      const child = spawn(
+        bwrap,
+        [
+          "--ro-bind",
+          "/",
+          "/",
+          "--dev",
+          "/dev",
+          "--proc",
+          "/proc",
+          "--unshare-net",
+          "--unshare-pid",
+          "--die-with-parent",
+          "true",
+        ],
+        { stdio: ["ignore", "ignore", "pipe"] },
+      );
+      let stderr = "";
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+      child.once("error", (error) => resolvePromise(`${bwrap} could not be run: ${error.message}`));
+      child.once("exit", (code) =>
+        resolvePromise(
+          code === 0 ? undefined : `${bwrap} failed (exit code ${code}): ${stderr.trim().slice(0, 500)}`,
+        ),
+      );
+    });
+    probes.set(bwrap, probe);
+  }
+  return probe;
+}
+
+let warnedUnsandboxed = false;
+
+/**
+ * Whether kernels run in bubblewrap for `mode`: `"auto"` uses it when the probe passes and says
+ * once (on `warn`) when it does not; `"bwrap"` without a working bwrap is an error.
+ */
+export async function resolveSandbox(
+  mode: LocalSandboxMode,
+  options: { bwrap?: string; warn?: (message: string) => void } = {},
+): Promise<boolean> {
+  if (mode === "none") return false;
+  const problem = await probeBubblewrap(options.bwrap);
+  if (problem === undefined) return true;
+  if (mode === "bwrap") {
+    throw new ExecutorUnavailableError(
+      `execution_service.local.sandbox is "bwrap" but bubblewrap does not work here: ${problem}. ${BUBBLEWRAP_HINT}`,
+    );
+  }
+  if (!warnedUnsandboxed) {
+    warnedUnsandboxed = true;
+    (options.warn ?? ((message: string) => process.stderr.write(`taskweaver: ${message}\n`)))(
+      `local kernels run without a sandbox, with your user's full rights (${problem}). ${BUBBLEWRAP_HINT}`,
+    );
+  }
+  return false;
+}
+
+function isInside(path: string, directory: string): boolean {
+  return path === directory || path.startsWith(directory.endsWith(sep) ? directory : directory + sep);
+}
+
+/**
+ * The bubblewrap arguments (up to and excluding the command) for one kernel. Mount order matters:
+ * later mounts go on top, so the hidden directories are emptied first and the session's working
+ * directory, the connection directory and the Python installation are bound back over them.
+ */
+export async function createBubblewrapArguments(input: {
+  workingDirectory: string;
+  connectionDirectory: string;
+  python: string;
+  options: LocalSandboxOptions;
+}): Promise<string[]> {
+  const { options } = input;
+  const workingDirectory = await realpath(input.workingDirectory);
+  const connectionDirectory = await realpath(input.connectionDirectory);
+  const home = [homedir(), "/root"].map((path) => resolve(path));
+  const covered = [...home, "/tmp"];
+  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"];
+  const existing = async (path: string) => realpath(path).catch(() => undefined);
+  // A missing directory has nothing to hide (and bubblewrap could not make its mount point in the
+  // read-only root); hiding an ancestor of /tmp would hide the root.
+  const hide = async (directories: readonly string[]) => {
+    for (const directory of new Set(directories)) {
+      const path = await existing(directory);
+      if (path !== undefined && path !== "/" && !isInside("/tmp", path)) args.push("--tmpfs", path);
+    }
+  };
+  await hide(home);
+  for (const directory of new Set(options.visibleDirectories ?? [])) {
+    const path = await existing(directory);
+    if (path === undefined || !covered.some((cover) => isInside(path, cover) && path !== cover)) continue;
+    if (home.some((directory) => isInside(directory, path))) continue;
+    args.push("--ro-bind", path, path);
+  }
+  // A Python under a hidden directory (a virtual environment, pyenv) stays reachable, read-only:
+  // the environment (its site-packages) and the interpreter it links to.
+  for (const path of new Set([input.python, await realpath(input.python).catch(() => input.python)])) {
+    const prefix = dirname(dirname(path));
+    if (prefix !== "/" && home.some((directory) => isInside(path, directory)))
+      args.push("--ro-bind", prefix, prefix);
+  }
+  await hide(options.hiddenDirectories ?? []);
+  args.push("--bind", workingDirectory, workingDirectory, "--bind", connectionDirectory, connectionDirectory);
+  args.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent");
+  if (!options.network) args.push("--unshare-net");
+  args.push("--chdir", workingDirectory);
+  return args;
+}
+
+/** The absolute path of `command` as `spawn` would find it on PATH (the sandbox's PATH may be hidden). */
+export async function resolveCommand(command: string): Promise<string> {
+  if (command.includes("/")) return resolve(command);
+  for (const directory of (process.env.PATH ?? "").split(delimiter)) {
+    if (!directory) continue;
+    const candidate = join(directory, command);
+    if (await isExecutable(candidate)) return candidate;
+  }
+  return command;
+}
+
+/** Whether `path` is a file this process may execute. */
+export function isExecutable(path: string): Promise<boolean> {
+  return access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Python lines that set the kernel's rlimits on itself before ipykernel starts. */
+export function createLimitScript(options: LocalSandboxOptions): string[] {
+  const limits: [string, number][] = [];
+  if (options.memoryBytes !== undefined) limits.push(["RLIMIT_AS", options.memoryBytes]);
+  if (options.pidsLimit !== undefined) limits.push(["RLIMIT_NPROC", options.pidsLimit]);
+  if (options.cpuTimeSeconds !== undefined) limits.push(["RLIMIT_CPU", Math.ceil(options.cpuTimeSeconds)]);
+  if (limits.length === 0) return [];
+  return [
+    "import resource",
+    ...limits.map(([name, value]) => `resource.setrlimit(resource.${name}, (${value}, ${value}))`),
+  ];
+}
+
+/**
+ * The host pid of the kernel inside a sandbox: the child of bubblewrap's init (`initPid`, from
+ * `--info-fd`). Signals for the kernel's process group go to it; bubblewrap itself must not get
+ * the SIGINT of an interrupt.
+ */
+export async function findSandboxedKernelPid(
+  initPid: number,
+  options: { timeoutMs?: number; stopped?: () => boolean } = {},
+): Promise<number> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (options.stopped?.())
+      throw new ExecutorUnavailableError("The sandbox stopped before its kernel started.");
+    for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+      // Fields after the command name, which may hold spaces and parentheses: state, ppid, ...
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === initPid) return Number(entry);
+    }
+    if (Date.now() > deadline) {
+      throw new ExecutorUnavailableError(
+        `The sandboxed kernel's process did not appear within ${timeoutMs} ms.`,
+      );
+    }
+    await new Promise((resolvePromise) => setTimeout(resolvePromise, 5));
+  }
+}
