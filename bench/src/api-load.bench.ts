@@ -77,6 +77,8 @@ export async function run(): Promise<void> {
       "session.roles": ["code_interpreter"],
       "api.max_sessions": SESSIONS,
       "execution_service.kernel_start": KERNEL_START,
+      // Sandboxed kernels always spawn: compare spawn and fork on the same, unsandboxed kind.
+      "execution_service.local.sandbox": "none",
     },
   });
   const env: NodeJS.ProcessEnv = {};

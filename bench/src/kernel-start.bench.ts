@@ -32,7 +32,8 @@ async function openFactory(appDir: string, start: Start) {
   const config = await loadConfig({
     appDir,
     env: {},
-    overrides: { "execution_service.python": PYTHON, "execution_service.kernel_start": start },
+    // Unsandboxed, so that spawn and fork compare the same kind of kernel (sandboxed ones always spawn).
+    overrides: { "execution_service.python": PYTHON, "execution_service.kernel_start": start, "execution_service.local.sandbox": "none" },
   });
   return createLocalExecutorFactory(config);
 }

@@ -14,7 +14,7 @@
  *
  * @publicApi
  * Factory: createExecutorFactory, runtimes, CreateExecutorFactoryOptions, KernelMode, RuntimeFactory
- * Local runtime: createLocalExecutor, createLocalExecutorFactory, createLocalKernelLauncher, findPythonWithIpykernel, findPythonWithIpykernelSync, LocalExecutorFactory, LocalExecutorOptions, LocalKernelLauncherOptions
+ * Local runtime: createLocalExecutor, createLocalExecutorFactory, createLocalKernelLauncher, findPythonWithIpykernel, findPythonWithIpykernelSync, LocalExecutorFactory, LocalExecutorOptions, LocalKernelLauncherOptions, probeBubblewrap, LocalSandboxMode, LocalSandboxOptions
  * Forked kernels: createForkKernelLauncher, forkSupported, ForkKernelLauncher, ForkKernelLauncherOptions, KernelStart, readProcessMemory, ProcessMemory
  * Container runtime: createDockerExecutor, createDockerExecutorFactory, createDockerKernelLauncher, defaultContainerOptions, DEFAULT_EXECUTOR_IMAGE, ContainerExit, ContainerSecurityOptions, DockerExecutorFactory, DockerExecutorOptions, DockerKernelLauncherOptions, KernelContainer
  * Docker engine: createDockerEngineClient, removeStaleContainers, DockerApiError, DockerEngineClient, ContainerMemory, DockerEndpoint
@@ -36,6 +36,7 @@ export {
 } from "./local/local-executor.js";
 export { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./local/local-kernel.js";
 export { findPythonWithIpykernel, findPythonWithIpykernelSync } from "./local/python-discovery.js";
+export { probeBubblewrap, type LocalSandboxMode, type LocalSandboxOptions } from "./local/sandbox.js";
 export {
   createForkKernelLauncher,
   forkSupported,

@@ -249,7 +249,8 @@ describe("forked kernels", () => {
       const config = await loadConfig({
         appDir: directory,
         env: {},
-        overrides: python ? { "execution_service.python": python } : {},
+        // Sandboxed kernels are always spawned; this test is about forking.
+        overrides: { "execution_service.local.sandbox": "none", ...(python ? { "execution_service.python": python } : {}) },
       });
       expect(config.get("execution_service.kernel_start")).toBe("auto");
       const factory = createLocalExecutorFactory(config);
