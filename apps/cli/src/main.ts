@@ -109,6 +109,11 @@ export async function main(options: MainOptions): Promise<number> {
     case "invalid":
       options.stderr.write(`Error: ${commandLine.message}\n`);
       return EXIT_USAGE;
+    case "eval": {
+      const { runEvalCommand } = await import("./eval/eval-command.js");
+      const { env, stdout, stderr, signal } = options;
+      return runEvalCommand({ argv: commandLine.argv, env, stdout, stderr, signal, cwd: options.cwd ?? process.cwd() });
+    }
     case "chat":
       break;
   }
