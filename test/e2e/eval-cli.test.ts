@@ -130,3 +130,37 @@ it("exits 1 naming the case when a replay has no recording for it", async () => 
   expect(run.exitCode).toBe(1);
   expect(run.stderr).toMatch(/the case echo\/echo\.yaml could not run: .*no recorded answer/);
 }, 180_000);
+
+it("runs pre_command in the case's folder before copying data_files, and names a dependency the kernel lacks", async () => {
+  // Neither case reaches the judge: the virtual user is done at once, and the second case stops
+  // at its dependency check, before any model call.
+  server = await startFakeOpenAIServer({ responses: ["TASK_FINISHED"] });
+  const dir = layout({ "llm.api_base": server.url, "llm.api_key": "k", "llm.model": "fake-model" });
+  rmSync(join(dir, "cases", "echo"), { recursive: true });
+  writeFileSync(
+    join(dir, "cases", "a_generated.yaml"),
+    `app_dir: ../../project
+pre_command: ["printf '1\\\\n2\\\\n' > numbers.csv"]
+data_files: [numbers.csv]
+task_description: Nothing to do.
+scoring_points:
+  - score_point: the generated file reached the working directory
+    weight: 1
+    eval_code: |-
+      assert open("numbers.csv").read() == "1\\n2\\n", open("numbers.csv").read()
+`,
+  );
+  writeFileSync(
+    join(dir, "cases", "b_dependency.yaml"),
+    `app_dir: ../../project
+dependencies: ["pandas", "no_such_package_for_taskweaver"]
+task_description: Nothing to do.
+scoring_points: [{score_point: never judged, weight: 1}]
+`,
+  );
+  const run = await taskweaver(evalArgs(dir), dir);
+  expect(run.exitCode).toBe(1);
+  expect(run.stderr).toMatch(/the case b_dependency\.yaml could not run: .*no_such_package_for_taskweaver is not installed/);
+  expect(readFileSync(join(dir, "results.csv"), "utf8")).toBe("case_file,score,normalized_score\na_generated.yaml,1,1\n");
+  expect(server.chatRequests).toHaveLength(1);
+}, 180_000);

@@ -107,12 +107,6 @@ scoring_points:
     expect(message).toMatch(/field "scoring_points" needs at least one scoring point/);
   });
 
-  it("names a data file that does not exist, with the path looked for", () => {
-    setUp();
-    const file = write("c/case.yaml", "data_files: [missing.csv]\ntask_description: t\nscoring_points: [{score_point: p, weight: 1}]\n");
-    expect(loadError(file).message).toMatch(/"missing\.csv" \(data_files\[0\]\), which does not exist: looked for .*c\/missing\.csv/);
-  });
-
   it("refuses YAML that does not parse, naming the file", () => {
     setUp();
     const file = write("broken.yaml", "task_description: [unclosed\n");

@@ -54,7 +54,7 @@ export interface EvalCase {
   appDir: string | undefined;
   /** Python packages the kernel must have, e.g. `numpy` or `pandas>=2.0`. */
   dependencies: string[];
-  /** Absolute paths of files and folders copied into the session's working directory. */
+  /** Absolute paths of files and folders copied into the session's working directory (after pre_command). */
   dataFiles: string[];
   /** Shell commands run in the case's folder before the session starts. */
   preCommands: string[];
@@ -102,15 +102,8 @@ export function loadEvalCase(file: string, name = basename(file), cwd = process.
   }
   const data = result.data;
   const folder = dirname(path);
+  // Existence is checked when the case runs: its pre_command may create them.
   const dataFiles = (data.data_files ?? []).map((entry) => resolve(folder, entry));
-  for (const [index, dataFile] of dataFiles.entries()) {
-    if (!existsSync(dataFile)) {
-      throw new ConfigError(
-        `The evaluation case ${path} names the data file "${data.data_files![index]}" (data_files[${index}]), ` +
-          `which does not exist: looked for ${dataFile}.`,
-      );
-    }
-  }
   let appDir: string | undefined;
   if (data.app_dir !== undefined && data.app_dir !== null && data.app_dir !== "") {
     const besideCase = resolve(folder, data.app_dir);

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { cpSync, rmSync, statSync } from "node:fs";
+import { cpSync, existsSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError, toTaskWeaverError, type Round, type TaskWeaverApp } from "@taskweaver/core";
 import type { EvalCase } from "./case-file.js";
@@ -87,8 +87,14 @@ function runPreCommand(command: string, cwd: string, env: Record<string, string 
   });
 }
 
-function copyDataFiles(files: readonly string[], workingDirectory: string): void {
-  for (const file of files) {
+function copyDataFiles(evalCase: EvalCase, workingDirectory: string): void {
+  for (const [index, file] of evalCase.dataFiles.entries()) {
+    if (!existsSync(file)) {
+      throw new ConfigError(
+        `The data file ${file} (data_files[${index}] of ${evalCase.file}) does not exist. ` +
+          `data_files are relative to the case file's folder.`,
+      );
+    }
     const target = join(workingDirectory, basename(file));
     if (statSync(file).isDirectory()) cpSync(file, target, { recursive: true });
     else cpSync(file, target);
@@ -133,7 +139,7 @@ export async function runCase(evalCase: EvalCase, options: RunCaseOptions): Prom
         // A fresh working directory each run: files of an earlier run would change what the code sees.
         rmSync(join(app.config.get("workspace.workspace_path"), "sessions", sessionId), { recursive: true, force: true });
         const session = await app.createSession({ sessionId });
-        copyDataFiles(evalCase.dataFiles, session.workingDirectory);
+        copyDataFiles(evalCase, session.workingDirectory);
         if (evalCase.dependencies.length > 0) await checkDependencies(await session.executor(), evalCase.dependencies);
 
         const configured = Number(caseMaxRounds ?? app.config.raw("virtual_user.max_rounds"));
