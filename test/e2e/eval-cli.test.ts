@@ -111,12 +111,24 @@ it("records a case of the original's format against a model, then replays it off
   expect(replayedReport.cases[0].scoring_points[1]).toMatchObject({ judged_by: "model", is_hit: true });
 }, 240_000);
 
-it("scores 0 for a point whose eval_code fails, with the assertion's message as the reason", async () => {
+it("scores 0 for a point whose eval_code fails, with the assertion's message as the reason (the judge its own model)", async () => {
   // The agent says something else: the eval_code's assertion fails; the judge still says yes.
   server = await startFakeOpenAIServer({ responses: echoAnswers("Hello there") });
-  const dir = layout({ "llm.api_base": server.url, "llm.api_key": "k", "llm.model": "fake-model" });
-  const run = await taskweaver(evalArgs(dir), dir);
+  const dir = layout({
+    "llm.api_base": server.url,
+    "llm.api_key": "k",
+    "llm.model": "fake-model",
+    "ext_llms.llm_configs": { judge: { "llm.model": "judge-model" } },
+  });
+  const run = await taskweaver(evalArgs(dir, "--judge-model", "judge"), dir);
   expect(run.exitCode, run.stderr).toBe(0);
+  // The virtual user and the agent use the app's model; the judge the alias given.
+  expect(server.chatRequests.map((request) => (request.body as { model: string }).model)).toEqual([
+    "fake-model",
+    "fake-model",
+    "fake-model",
+    "judge-model",
+  ]);
   expect(run.stdout).toMatch(/echo\/echo\.yaml\s+1\/2\s+0\.50\s+-\+/);
   const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8"));
   expect(report.cases[0].scoring_points[0]).toMatchObject({ judged_by: "code", is_hit: false });

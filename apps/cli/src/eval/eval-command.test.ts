@@ -9,7 +9,7 @@ describe("taskweaver eval command line", () => {
 
   it("reads cases, the app, recording and concurrency", () => {
     expect(
-      parseEvalCommandLine(["a.yaml", "cases", "-p", "project", "--config", "llm.model=x", "--replay", "rec", "--concurrency", "3", "--max-rounds", "4"]),
+      parseEvalCommandLine(["a.yaml", "cases", "-p", "project", "--config", "llm.model=x", "--replay", "rec", "--concurrency", "3", "--max-rounds", "4", "--judge-model", "strong"]),
     ).toEqual({
       cases: ["a.yaml", "cases"],
       projectDir: "project",
@@ -17,6 +17,8 @@ describe("taskweaver eval command line", () => {
       recording: { mode: "replay", dir: "rec" },
       concurrency: 3,
       maxRounds: 4,
+      userModelAlias: undefined,
+      judgeModelAlias: "strong",
       reportFile: "eval-report.json",
       csvFile: "eval-results.csv",
     });

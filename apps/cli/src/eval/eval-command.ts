@@ -23,6 +23,9 @@ Options:
   --replay DIR            answer every model call from the recordings in DIR: no model needed
   --concurrency N         cases run at once (default 1)
   --max-rounds N          agent replies per case (default virtual_user.max_rounds, else 5)
+  --user-model ALIAS      the model playing the user: an entry of ext_llms.llm_configs
+                          (default: the app's model)
+  --judge-model ALIAS     the model judging scoring points without eval_code, likewise
   --report FILE           the JSON report (default eval-report.json)
   --csv FILE              the CSV of case_file,score,normalized_score (default eval-results.csv)
   -h, --help              print this help
@@ -39,6 +42,9 @@ export interface EvalCommandLine {
   recording: Recording | undefined;
   concurrency: number;
   maxRounds: number | undefined;
+  /** `--user-model`, `--judge-model`: aliases of `ext_llms.llm_configs`. */
+  userModelAlias: string | undefined;
+  judgeModelAlias: string | undefined;
   reportFile: string;
   csvFile: string;
 }
@@ -64,6 +70,8 @@ export function parseEvalCommandLine(argv: readonly string[]): EvalCommandLine |
         replay: { type: "string" },
         concurrency: { type: "string" },
         "max-rounds": { type: "string" },
+        "user-model": { type: "string" },
+        "judge-model": { type: "string" },
         report: { type: "string" },
         csv: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
@@ -95,6 +103,8 @@ export function parseEvalCommandLine(argv: readonly string[]): EvalCommandLine |
     recording,
     concurrency: concurrency ?? 1,
     maxRounds,
+    userModelAlias: values["user-model"],
+    judgeModelAlias: values["judge-model"],
     reportFile: values.report ?? "eval-report.json",
     csvFile: values.csv ?? "eval-results.csv",
   };
@@ -170,6 +180,8 @@ export async function runEvalCommand(options: EvalCommandOptions): Promise<numbe
       ...(commandLine.projectDir !== undefined ? { projectDir: commandLine.projectDir } : {}),
       ...(recording ? { recording } : {}),
       ...(commandLine.maxRounds !== undefined ? { maxRounds: commandLine.maxRounds } : {}),
+      ...(commandLine.userModelAlias !== undefined ? { userModelAlias: commandLine.userModelAlias } : {}),
+      ...(commandLine.judgeModelAlias !== undefined ? { judgeModelAlias: commandLine.judgeModelAlias } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     });
     progress.finished(

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { cpSync, existsSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { ConfigError, toTaskWeaverError, type Round, type TaskWeaverApp } from "@taskweaver/core";
+import { languageModelFromConfig } from "@taskweaver/core/internal";
 import type { EvalCase } from "./case-file.js";
 import { checkDependencies } from "./dependencies.js";
 import { runEvalCode } from "./eval-code.js";
@@ -36,6 +37,13 @@ export interface RunCaseOptions {
   recording?: Recording;
   /** Agent replies per case. @default `virtual_user.max_rounds` of the config, else 5 */
   maxRounds?: number;
+  /**
+   * Entries of `ext_llms.llm_configs` for the model playing the user and the model judging the
+   * points (for example a stronger judge than the agent's model). @default the app's model
+   */
+  userModelAlias?: string;
+  /** @default the app's model */
+  judgeModelAlias?: string;
   /** Called with each message of the conversation (verbose output). */
   onMessage?: (message: ConversationMessage) => void;
   signal?: AbortSignal;
@@ -144,8 +152,12 @@ export async function runCase(evalCase: EvalCase, options: RunCaseOptions): Prom
 
         const configured = Number(caseMaxRounds ?? app.config.raw("virtual_user.max_rounds"));
         const maxRounds = options.maxRounds ?? (Number.isInteger(configured) && configured > 0 ? configured : 5);
+        const modelFor = (alias: string | undefined) =>
+          alias === undefined ? app.languageModel : languageModelFromConfig(app.config, { alias });
+        const userModel = modelFor(options.userModelAlias);
+        const judgeModel = modelFor(options.judgeModelAlias);
         const conversation = await talkWithAgent({
-          model: app.languageModel,
+          model: userModel,
           taskDescription: evalCase.taskDescription,
           maxRounds,
           ...(options.onMessage ? { onMessage: options.onMessage } : {}),
@@ -164,7 +176,7 @@ export async function runCase(evalCase: EvalCase, options: RunCaseOptions): Prom
               runEvalCode(await session.executor(), code, history, options.signal ? { signal: options.signal } : {}),
             byModel: (point) =>
               judgeScoringPoint({
-                model: app.languageModel,
+                model: judgeModel,
                 taskDescription: evalCase.taskDescription,
                 conversation: history,
                 statement: point.scorePoint,
