@@ -109,6 +109,9 @@ it("records a case of the original's format against a model, then replays it off
   expect(replayedReport.cases[0].conversation).toEqual(recordedReport.cases[0].conversation);
   expect(replayedReport.cases[0].scoring_points[0]).toMatchObject({ judged_by: "code", is_hit: true });
   expect(replayedReport.cases[0].scoring_points[1]).toMatchObject({ judged_by: "model", is_hit: true });
+  // The agent's own calls (one Planner answer) are counted; the virtual user's and the judge's are not.
+  expect(recordedReport.cases[0].agent_usage).toMatchObject({ model_calls: 1 });
+  expect(replayedReport.cases[0].agent_usage).toMatchObject({ model_calls: 1 });
 }, 240_000);
 
 it("scores 0 for a point whose eval_code fails, with the assertion's message as the reason (the judge its own model)", async () => {

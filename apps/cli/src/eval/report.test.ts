@@ -28,6 +28,16 @@ const outcomes: CaseOutcome[] = [
       { scorePoint: "b", weight: 1, judgedBy: "code", isHit: false, reason: "eval_code failed: AssertionError" },
     ]),
     conversation: { messages: [{ role: "system", content: "x" }, { role: "user", content: "hi" }], ending: "stopped", rounds: 1 },
+    agentUsage: {
+      inputTokens: 1200,
+      outputTokens: 300,
+      cachedInputTokens: 0,
+      modelCalls: 3,
+      modelTimeMs: 900,
+      kernelTimeMs: 40,
+      costUsd: 0.01,
+      lines: [],
+    },
     sessionId: "eval-calc-calc",
     durationMs: 5,
   },
@@ -55,6 +65,7 @@ describe("reports", () => {
       max_score: 3,
       scoring_points: [{ judged_by: "model", is_hit: true }, { judged_by: "code", is_hit: false, reason: "eval_code failed: AssertionError" }],
       conversation: [{ from: "virtual_user", content: "hi" }],
+      agent_usage: { input_tokens: 1200, output_tokens: 300, model_calls: 3, cost_usd: 0.01 },
     });
     expect(report.cases[1]).toMatchObject({ status: "error", error: "The app directory /x does not exist." });
   });

@@ -46,6 +46,14 @@ export function buildReport(outcomes: readonly CaseOutcome[], meta: { startedAt:
             ending: outcome.conversation.ending,
             rounds: outcome.conversation.rounds,
             duration_ms: outcome.durationMs,
+            agent_usage: {
+              input_tokens: outcome.agentUsage.inputTokens,
+              output_tokens: outcome.agentUsage.outputTokens,
+              model_calls: outcome.agentUsage.modelCalls,
+              model_time_ms: outcome.agentUsage.modelTimeMs,
+              kernel_time_ms: outcome.agentUsage.kernelTimeMs,
+              ...(outcome.agentUsage.costUsd !== undefined ? { cost_usd: outcome.agentUsage.costUsd } : {}),
+            },
             scoring_points: outcome.score.points.map((point) => ({
               score_point: point.scorePoint,
               weight: point.weight,

@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { cpSync, existsSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
-import { ConfigError, toTaskWeaverError, type Round, type TaskWeaverApp } from "@taskweaver/core";
+import { ConfigError, toTaskWeaverError, type Round, type RoundUsage, type TaskWeaverApp } from "@taskweaver/core";
 import { languageModelFromConfig } from "@taskweaver/core/internal";
 import type { EvalCase } from "./case-file.js";
 import { checkDependencies } from "./dependencies.js";
@@ -56,6 +56,8 @@ export type CaseOutcome =
       case: EvalCase;
       score: CaseScore;
       conversation: Conversation;
+      /** Tokens, model and kernel time, cost of the agent's rounds (not the virtual user's or the judge's calls). */
+      agentUsage: RoundUsage;
       sessionId: string;
       durationMs: number;
     }
@@ -186,7 +188,15 @@ export async function runCase(evalCase: EvalCase, options: RunCaseOptions): Prom
           (point) => emitPointResult(evalCase.name, point),
         );
         emitCaseScore(evalCase.name, score);
-        return { status: "scored", case: evalCase, score, conversation, sessionId, durationMs: Date.now() - startedAt };
+        return {
+          status: "scored",
+          case: evalCase,
+          score,
+          conversation,
+          agentUsage: session.usage,
+          sessionId,
+          durationMs: Date.now() - startedAt,
+        };
       } finally {
         await app.close().catch(() => undefined);
       }
