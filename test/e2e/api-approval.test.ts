@@ -343,12 +343,60 @@ describe("approving code through the AI SDK's tool approval", () => {
         approval: { id: requested.approval.id, approved: true },
       });
       expect(String(ran?.output)).toContain("42");
+      expect(final.parts.filter((part) => part.type === "tool-python")).toHaveLength(1);
       // Once continued, useChat does not send it again.
       expect(lastAssistantMessageIsCompleteWithApprovalResponses({ messages: [question, final] })).toBe(
         false,
       );
       // The approval was answered by the chat request: the REST route refuses another answer.
       expect((await answer(id, requested.approval.id, { decision: "reject" })).status).toBe(409);
+    },
+    HEAVY_TEST_TIMEOUT,
+  );
+
+  it(
+    "runs an edited version answered through the approvals route, then continued by the approval-responded request",
+    async () => {
+      const { id } = await createSession();
+      const transport = new DefaultChatTransport<UIMessage>({
+        api: api(`/sessions/${id}/chat`),
+        headers: KEY_A,
+      });
+      model.enqueue(pythonAnswer("print(6 * 7)"));
+      const question = user("what is 6 * 7?");
+      const first = await readMessage(
+        await transport.sendMessages({
+          chatId: "e",
+          trigger: "submit-message",
+          messageId: undefined,
+          messages: [question],
+          abortSignal: undefined,
+        }),
+        [],
+      );
+      const requested = pythonPart(first);
+      if (requested?.state !== "approval-requested")
+        throw new Error(`expected an approval request, got ${JSON.stringify(first.parts)}`);
+      // What a web page's Edit button does: the edited code through the REST route, then the SDK's answer.
+      expect(
+        (await answer(id, requested.approval.id, { decision: "approve", code: "print(6 * 7000)" })).status,
+      ).toBe(200);
+      const answered = respond(first, requested.approval.id, true);
+      const final = await readMessage(
+        await transport.sendMessages({
+          chatId: "e",
+          trigger: "submit-message",
+          messageId: answered.id,
+          messages: [question, answered],
+          abortSignal: undefined,
+        }),
+        [],
+        answered,
+      );
+      const ran = pythonPart(final);
+      expect(ran).toMatchObject({ state: "output-available", input: { code: "print(6 * 7000)" } });
+      expect(final.parts.filter((part) => part.type === "tool-python")).toHaveLength(1);
+      expect(String(ran?.output)).toContain("42000");
     },
     HEAVY_TEST_TIMEOUT,
   );
@@ -415,6 +463,69 @@ describe("approving code through the AI SDK's tool approval", () => {
         }),
       });
       expect(refused.status).toBe(404);
+    },
+    HEAVY_TEST_TIMEOUT,
+  );
+});
+
+describe("waiting for approval over the HTTP API ends", () => {
+  it(
+    "on confirmation_timeout (the code is not run) and on an interrupt; a late answer is refused",
+    async () => {
+      const dir = createTestAppDir({
+        config: {
+          "llm.api_base": model.url,
+          "llm.api_key": "test-key",
+          "llm.model": "fake-model",
+          "session.roles": ["code_interpreter"],
+          "code_interpreter.require_confirmation": true,
+          "code_interpreter.confirmation_timeout": 1,
+          "code_interpreter.max_retry_count": 0,
+        },
+      });
+      const quick = await startTestApiServer(dir.path);
+      try {
+        const base = `${quick.url}/api/v1`;
+        const id = ((await (await fetch(`${base}/sessions`, { method: "POST" })).json()) as { id: string })
+          .id;
+        const send = async (message: string) => {
+          const response = await fetch(`${base}/sessions/${id}/messages`, {
+            method: "POST",
+            headers: { "content-type": "application/json", accept: "text/event-stream" },
+            body: JSON.stringify({ message }),
+          });
+          expect(response.status).toBe(200);
+          return followRound(response);
+        };
+        const late = (approvalId: string) =>
+          fetch(`${base}/sessions/${id}/approvals/${approvalId}`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ decision: "approve" }),
+          });
+
+        model.enqueue(pythonAnswer("print('late')"));
+        const timedOut = await send("print late");
+        const request = await timedOut.next("execution-approval-request");
+        const result = await timedOut.next("execution-approval-result");
+        expect(result).toMatchObject({ approvalId: request.approvalId, decision: "timed_out" });
+        await timedOut.next("round-end");
+        const refused = await late(request.approvalId);
+        expect(refused.status).toBe(409);
+        expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("approval_closed");
+
+        model.enqueue(pythonAnswer("print('stopped')"));
+        const interrupted = await send("print stopped");
+        const second = await interrupted.next("execution-approval-request");
+        const stop = await fetch(`${base}/sessions/${id}/interrupt`, { method: "POST" });
+        expect(await stop.json()).toEqual({ interrupted: true });
+        const error = await interrupted.next("round-error");
+        expect(error.error.code).toBe("aborted");
+        expect((await late(second.approvalId)).status).toBe(409);
+      } finally {
+        await quick.close(5_000);
+        dir.remove();
+      }
     },
     HEAVY_TEST_TIMEOUT,
   );

@@ -395,6 +395,14 @@ describe("createUiMessageChunkMapper", () => {
     expect(mapAll(events)).toEqual(chunks);
   });
 
+  it("ends a stream at an approval as the AI SDK ends a step, and continues it in the same message", () => {
+    const mapper = createUiMessageChunkMapper({ fileUrl: (path) => `/files/${path}` });
+    mapper.map({ type: "round-start", ...ids, userQuery: "q" });
+    mapper.map(postStart("p2", "CodeInterpreter"));
+    expect(mapper.suspend()).toEqual([{ type: "finish-step" }, { type: "finish", finishReason: "tool-calls" }]);
+    expect(mapper.resume()).toEqual([{ type: "start", messageId: "r1" }]);
+  });
+
   it("gives chunks that the AI SDK's own reader turns into text, reasoning, tool and file parts", async () => {
     const chunks = mapAll([
       { type: "round-start", ...ids, userQuery: "q" },

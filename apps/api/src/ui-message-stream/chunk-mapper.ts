@@ -31,7 +31,7 @@ export interface UiMessageChunkMapper {
    * client answers with `addToolApprovalResponse` and sends the chat again.
    */
   suspend(): TaskWeaverUiMessageChunk[];
-  /** Begins the stream that continues the round after an approval answer (the same message). */
+  /** Begins the stream that continues the round after an approval answer (the same message and step). */
   resume(): TaskWeaverUiMessageChunk[];
 }
 
@@ -348,7 +348,9 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
       return chunks;
     },
     resume() {
-      return [{ type: "start", ...(roundId ? { messageId: roundId } : {}) }, { type: "start-step" }];
+      // No `start-step`: the rest of the post belongs to the step of its tool call, where the
+      // AI SDK's reader finds the call to update (its input when edited, its output).
+      return [{ type: "start", ...(roundId ? { messageId: roundId } : {}) }];
     },
     map(event) {
       switch (event.type) {
