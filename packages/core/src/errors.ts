@@ -57,7 +57,9 @@ export type TaskWeaverErrorCode =
   | "method_not_allowed"
   | "unsupported_media_type"
   | "store_unavailable"
-  | "shutting_down";
+  | "shutting_down"
+  | "approval_answered"
+  | "approval_closed";
 
 const taskWeaverErrorMarker = Symbol.for("taskweaver.error");
 

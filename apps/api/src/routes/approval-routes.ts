@@ -16,10 +16,8 @@ const ApprovalParamsSchema = SessionIdParamsSchema.extend({
     }),
 });
 
-// These two belong in core's closed `TaskWeaverErrorCode` union (packages/core/src/errors.ts,
-// outside this change's paths); until they are added there, they are named here once.
-const APPROVAL_ANSWERED = "approval_answered" as TaskWeaverErrorCode;
-const APPROVAL_CLOSED = "approval_closed" as TaskWeaverErrorCode;
+const APPROVAL_ANSWERED: TaskWeaverErrorCode = "approval_answered";
+const APPROVAL_CLOSED: TaskWeaverErrorCode = "approval_closed";
 
 /** Decisions carry at most this much text; the code limit is the message limit's order of size. */
 const MAX_REASON_CHARS = 2_000;

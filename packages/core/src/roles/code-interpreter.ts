@@ -9,6 +9,7 @@ import {
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
 import { callsPlugin, declineMessage, type ApprovalRoleContext } from "./approval.js";
+import type { CodeProblem, CodeVerifier } from "./code-verifier.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
 import type { PostBuilder } from "./post-builder.js";
 import type { Role, RoleContext } from "./role.js";
@@ -17,19 +18,8 @@ import { endFailedAttempt, formatWorkerRounds, startWorkerReply } from "./worker
 
 export const CODE_INTERPRETER_ALIAS = "CodeInterpreter";
 
-/** One problem found by code verification. */
-export interface CodeProblem {
-  /** 1-based line in the code as the model wrote it. */
-  line: number;
-  message: string;
-}
-
-/** Checks code before it runs; the slot the code-verification feature plugs into. */
-export interface CodeVerifier {
-  /** What the checks enforce, in a phrase for the prompt (e.g. "imports only of pandas, numpy"). */
-  rules: string;
-  verify(code: string): Promise<CodeProblem[]>;
-}
+// The verifier's types live apart so that approval can name them without importing this role.
+export type { CodeProblem, CodeVerifier } from "./code-verifier.js";
 
 export interface CodeInterpreterOptions {
   model: LanguageModel;
