@@ -6,6 +6,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
 import { createTestAppDir, REPO_ROOT, startFakeOpenAIServer } from "@taskweaver/testing";
+import { cpuSeconds } from "./kernel-start-cpu.js";
 import { formatMs, percentile } from "./stats.js";
 
 const SESSIONS = 50;
@@ -61,20 +62,6 @@ function descendants(root: number): number[] {
   }
   return found;
 }
-
-/** CPU time (user + system) a process has used so far, in seconds; 0 once it is gone. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of stat (11 and 12 after the command name), in clock ticks.
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return 0;
-  }
-}
-/** `getconf CLK_TCK`: 100 on Linux. */
-const CLOCK_TICKS = 100;
 
 const mebibytes = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(0)} MiB`;
 
