@@ -237,11 +237,8 @@ def _start_prepared_kernel(app, connection_file, support, support_options):
 
 
 def _find_thread_pool_setters():
-    """In the template: the calls that size OpenBLAS's and numexpr's thread pools in a child.
-
-    Looked up once here (OpenBLAS's entry point among the loaded libraries), so a child only
-    calls them.
-    """
+    """In the template: the call that sizes OpenBLAS's thread pool, looked up once among the
+    loaded libraries, so a child only calls it (numexpr is sized through its own module)."""
     setters = []
     try:
         import ctypes
