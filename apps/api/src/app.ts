@@ -7,6 +7,7 @@ import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { ApiError } from "./errors.js";
+import { createApprovalRoutes } from "./routes/approval-routes.js";
 import { createChatRoutes } from "./routes/chat-routes.js";
 import { createFileRoutes } from "./routes/file-routes.js";
 import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
@@ -182,6 +183,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
   app.route(PREFIX, createRoundRoutes(context));
   app.route(PREFIX, createFileRoutes(context));
   app.route(PREFIX, createChatRoutes(context));
+  app.route(PREFIX, createApprovalRoutes(context));
   app.route("/", createWebAssets());
 
   return Object.assign(app, {

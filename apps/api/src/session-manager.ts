@@ -2,6 +2,8 @@ import { readFile, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import {
   FileAccessError,
+  type ApproveExecution,
+  type ExecutionApprovalDecision,
   addUsage,
   createRound,
   toTaskWeaverError,
@@ -17,7 +19,14 @@ import { EventRecorder } from "./event-recorder.js";
 import { RoundRun, type RoundError, type RoundOutcome } from "./round-run.js";
 import type { HostedSession, SessionHost } from "./session-host.js";
 import type { SessionKernels } from "./session-kernels.js";
-import type { SessionRecord, SessionStore, StoredEvent, Unsubscribe } from "./store/session-store.js";
+import type {
+  AnswerApprovalResult,
+  ApprovalAnswer,
+  SessionRecord,
+  SessionStore,
+  StoredEvent,
+  Unsubscribe,
+} from "./store/session-store.js";
 
 /** Limits the API enforces; each has a config key `api.*`. */
 export interface ApiLimits {
@@ -76,6 +85,12 @@ export interface SessionManagerOptions {
    * @default none
    */
   kernels?: SessionKernels;
+  /**
+   * How often a round waiting for approval looks in the store for an answer given on another
+   * instance (an answer given on this instance releases it at once).
+   * @default 250
+   */
+  approvalPollIntervalMs?: number;
 }
 
 interface LiveSession {
@@ -136,6 +151,9 @@ export class SessionManager {
   private readonly lostRoundSweeper: NodeJS.Timeout;
   private readonly commands: Promise<Unsubscribe | undefined>;
   private readonly kernels: SessionKernels | undefined;
+  /** Rounds of this instance waiting for approval, by `<sessionId>/<approvalId>`: the fast path of a local answer. */
+  private readonly approvalWaiters = new Map<string, (answer: ApprovalAnswer) => void>();
+  private readonly approvalPollIntervalMs: number;
   /** This process's name in round leases and commands. */
   readonly instanceId: string;
   private drainingValue = false;
@@ -148,6 +166,7 @@ export class SessionManager {
     this.log = options.log ?? (() => {});
     this.events = new EventRecorder(options.store, this.log);
     this.kernels = options.kernels;
+    this.approvalPollIntervalMs = options.approvalPollIntervalMs ?? 250;
     this.instanceId = options.instanceId ?? `api-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     const store = options.store;
     const startedAt = new Date(this.now());
@@ -317,6 +336,59 @@ export class SessionManager {
       return true;
     }
     return (await this.store.sendCommand(sessionId, "interrupt")) !== undefined;
+  }
+
+  /**
+   * Answers an approval request of the session's round, whichever instance runs it: the answer
+   * is stored (exactly one answer counts), and a round waiting here is released at once; one
+   * running elsewhere finds it when it next looks.
+   */
+  async answerApproval(sessionId: string, approvalId: string, answer: ApprovalAnswer): Promise<AnswerApprovalResult> {
+    const result = await this.store.answerApproval(sessionId, approvalId, answer);
+    if (result === "answered") this.approvalWaiters.get(`${sessionId}/${approvalId}`)?.(answer);
+    return result;
+  }
+
+  /**
+   * The approver of the rounds this instance runs: waits until the request is answered (through
+   * {@link answerApproval} on any instance). The core bounds the wait
+   * (`code_interpreter.confirmation_timeout`) and aborts it when the round stops.
+   */
+  private approver(sessionId: string): ApproveExecution {
+    return (request) =>
+      new Promise<ExecutionApprovalDecision>((resolve) => {
+        const key = `${sessionId}/${request.approvalId}`;
+        let timer: NodeJS.Timeout | undefined;
+        let settled = false;
+        const settle = (decision: ExecutionApprovalDecision) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          request.signal.removeEventListener("abort", onAbort);
+          if (this.approvalWaiters.get(key) === settle) this.approvalWaiters.delete(key);
+          resolve(decision);
+        };
+        const onAbort = () => {
+          // Stopped or timed out: a later answer is refused. The core no longer reads this decision.
+          void this.store
+            .closeApproval(sessionId, request.approvalId)
+            .catch((error: unknown) => this.log(`closing approval ${request.approvalId} failed`, error));
+          settle({ decision: "reject", reason: "The round stopped waiting." });
+        };
+        const poll = async () => {
+          try {
+            const stored = await this.store.readApproval(sessionId, request.approvalId);
+            if (stored?.state === "answered" && stored.answer) settle(stored.answer);
+          } catch (error) {
+            this.log(`reading approval ${request.approvalId} of session ${sessionId} failed`, error);
+          }
+          if (!settled) timer = setTimeout(() => void poll(), this.approvalPollIntervalMs);
+        };
+        this.approvalWaiters.set(key, settle);
+        request.signal.addEventListener("abort", onAbort, { once: true });
+        if (request.signal.aborted) onAbort();
+        else timer = setTimeout(() => void poll(), this.approvalPollIntervalMs);
+      });
   }
 
   /**
@@ -605,7 +677,11 @@ export class SessionManager {
       await this.releaseLease(sessionId);
       run.finish(outcome);
     };
-    const sending = entry.session.sendMessage(message, { onEvent, ...(files.length > 0 ? { files } : {}) });
+    const sending = entry.session.sendMessage(message, {
+      onEvent,
+      approveExecution: this.approver(sessionId),
+      ...(files.length > 0 ? { files } : {}),
+    });
     const settled = sending.then(
       (round) => ({ round }),
       (reason: unknown) => ({ reason }),

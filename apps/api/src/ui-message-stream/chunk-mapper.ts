@@ -25,6 +25,14 @@ export interface UiMessageChunkMapperOptions {
 export interface UiMessageChunkMapper {
   /** The chunks for one event (often none, sometimes several). */
   map(event: TaskWeaverEvent): TaskWeaverUiMessageChunk[];
+  /**
+   * Ends the stream while the round waits for approval, the way the AI SDK ends a step whose
+   * tool call needs approval: what is open is closed, then `finish-step` and `finish`. The
+   * client answers with `addToolApprovalResponse` and sends the chat again.
+   */
+  suspend(): TaskWeaverUiMessageChunk[];
+  /** Begins the stream that continues the round after an approval answer (the same message). */
+  resume(): TaskWeaverUiMessageChunk[];
 }
 
 /** Attachments shown as reasoning: the Planner's plan and every role's thoughts. */
@@ -70,6 +78,7 @@ interface PostState {
 export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions): UiMessageChunkMapper {
   const userAlias = options.userAlias ?? "User";
   const posts = new Map<string, PostState>();
+  let roundId: string | undefined;
 
   const postState = (postId: string, role = "unknown"): PostState => {
     let state = posts.get(postId);
@@ -146,6 +155,49 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
       chunks.push({ type: "tool-output-error", toolCallId: tool.id, errorText: "The code did not finish." });
     }
     return chunks;
+  };
+
+  /** The code waiting for approval as the post's tool call, sent whole when it was not streamed. */
+  const approvalRequest = (
+    event: Extract<TaskWeaverEvent, { type: "execution-approval-request" }>,
+  ): TaskWeaverUiMessageChunk[] => {
+    const state = postState(event.postId);
+    const chunks: TaskWeaverUiMessageChunk[] = [];
+    if (!state.tool) chunks.push(...startTool(state, event.approvalId));
+    const tool = state.tool!;
+    if (!tool.inputAvailable) {
+      tool.inputAvailable = true;
+      chunks.push({ type: "tool-input-available", toolCallId: tool.id, toolName: PYTHON_TOOL_NAME, input: { code: event.code } });
+    }
+    chunks.push({ type: "tool-approval-request", approvalId: event.approvalId, toolCallId: tool.id });
+    return chunks;
+  };
+
+  const approvalResult = (
+    event: Extract<TaskWeaverEvent, { type: "execution-approval-result" }>,
+  ): TaskWeaverUiMessageChunk[] => {
+    const tool = posts.get(event.postId)?.tool;
+    if (!tool?.inputAvailable || tool.settled) return [];
+    switch (event.decision) {
+      case "rejected":
+        tool.settled = true;
+        return [{ type: "tool-output-denied", toolCallId: tool.id }];
+      case "timed_out":
+        tool.settled = true;
+        return [{ type: "tool-output-error", toolCallId: tool.id, errorText: `Not run: ${event.reason ?? "no answer came in time"}.` }];
+      case "edited":
+        // What ran is the edited code: the call's input becomes it.
+        return [
+          {
+            type: "tool-input-available",
+            toolCallId: tool.id,
+            toolName: PYTHON_TOOL_NAME,
+            input: { code: event.code ?? tool.streamedCode },
+          },
+        ];
+      default:
+        return [];
+    }
   };
 
   const closeAll = (): TaskWeaverUiMessageChunk[] => {
@@ -282,10 +334,27 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
   };
 
   return {
+    suspend() {
+      const chunks: TaskWeaverUiMessageChunk[] = [];
+      for (const [postId, state] of posts) {
+        if (state.textOpen) {
+          state.textOpen = false;
+          chunks.push({ type: "text-end", id: postId });
+        }
+        for (const id of state.openReasoning) chunks.push({ type: "reasoning-end", id });
+        state.openReasoning.clear();
+      }
+      chunks.push({ type: "finish-step" }, { type: "finish", finishReason: "tool-calls" });
+      return chunks;
+    },
+    resume() {
+      return [{ type: "start", ...(roundId ? { messageId: roundId } : {}) }, { type: "start-step" }];
+    },
     map(event) {
       switch (event.type) {
         case "round-start":
           posts.clear();
+          roundId = event.roundId;
           return [{ type: "start", messageId: event.roundId }];
         case "post-start":
           postState(event.postId, event.role);
@@ -308,6 +377,10 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
         }
         case "attachment-delta":
           return attachment(event);
+        case "execution-approval-request":
+          return approvalRequest(event);
+        case "execution-approval-result":
+          return approvalResult(event);
         case "execution-output": {
           const tool = postState(event.postId).tool;
           if (!tool?.inputAvailable || tool.settled) return [];
