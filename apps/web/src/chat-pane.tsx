@@ -255,7 +255,10 @@ export function ChatPane({
     reject: (approvalId, reason) =>
       void addToolApprovalResponse({ id: approvalId, approved: false, ...(reason ? { reason } : {}) }),
     runEdited: async (approvalId, code) => {
+      // The edit is the answer (the approvals route takes code); the chat answer that follows
+      // stands aside for it and streams the rest of the round.
       await decideApproval(sessionId, approvalId, { decision: "approve", code });
+      await addToolApprovalResponse({ id: approvalId, approved: true });
     },
   };
 

@@ -208,11 +208,19 @@ export function MessageView({
       </article>
     );
   }
+  // A call whose input changed in a later step (code edited at approval) appears there as a
+  // new part of the same call id: only the latest is shown.
+  const lastOfCall = new Map<string, number>();
+  message.parts.forEach((part, index) => {
+    if (part.type === "tool-python") lastOfCall.set(part.toolCallId, index);
+  });
   return (
     <article className="message assistant" aria-label="TaskWeaver's answer">
-      {message.parts.map((part, index) => (
-        <PartView key={index} part={part} approvals={approvals} />
-      ))}
+      {message.parts.map((part, index) =>
+        part.type === "tool-python" && lastOfCall.get(part.toolCallId) !== index ? null : (
+          <PartView key={index} part={part} approvals={approvals} />
+        ),
+      )}
       {writtenFiles && writtenFiles.length > 0 && (
         <div className="written-files">
           Files written:{" "}
