@@ -188,7 +188,7 @@ export function ChatPane({
 
   useEffect(() => {
     bottom.current?.scrollIntoView?.({ block: "end" });
-  }, [messages]);
+  }, [messages, written]);
 
   // When a round ends, files that appeared in the working directory and are not among the
   // round's file parts (written with open(), say) are listed as downloads.
