@@ -12,7 +12,12 @@ import {
   type FakeOpenAIServer,
   type TestAppDir,
 } from "../src/index.js";
-import { ensureWebBuild, launchChromium, runBrowserTests } from "./browser-support.js";
+import {
+  chromiumUnavailableReason,
+  ensureWebBuild,
+  launchChromium,
+  runBrowserTests,
+} from "./browser-support.js";
 
 const HEAVY_TEST_TIMEOUT = 180_000;
 const ROUND_MS = 90_000;
@@ -131,3 +136,9 @@ describe.skipIf(!runBrowserTests)("approving code in the playground", () => {
     HEAVY_TEST_TIMEOUT,
   );
 });
+
+if (!runBrowserTests) {
+  describe("approving code in the playground", () => {
+    it.skip(`skipped: ${chromiumUnavailableReason}`, () => undefined);
+  });
+}

@@ -141,6 +141,30 @@ describe.skipIf(!runBrowserTests)("the web playground in headless Chromium", () 
   );
 
   it(
+    "shows an HTML table the code wrote (a DataFrame's to_html) as a table, with its scripts and handlers removed",
+    async () => {
+      const html =
+        "<table class='dataframe'><thead><tr><th>n</th><th>square</th></tr></thead>" +
+        "<tbody><tr><td>3</td><td>9</td></tr></tbody></table>" +
+        "<script>window.pwned = 'script'</script><img src='missing.png' onerror=\"window.pwned = 'handler'\">";
+      model.enqueue(
+        ...plannerRound(`open('squares.html', 'w').write(${JSON.stringify(html)})`, "The table is written."),
+      );
+      const page = await openPlayground();
+      await send(page, "write the squares as an HTML table");
+      const reply = answer(page);
+      await reply.getByText("The table is written.").waitFor({ timeout: ROUND_MS });
+      const table = reply.getByRole("table");
+      await table.waitFor({ timeout: 10_000 });
+      await expect(table.getByRole("cell", { name: "9" }).count()).resolves.toBe(1);
+      await expect(reply.locator("script").count()).resolves.toBe(0);
+      await expect(reply.locator("[onerror]").count()).resolves.toBe(0);
+      await expect(page.evaluate(() => (window as { pwned?: string }).pwned)).resolves.toBeUndefined();
+    },
+    HEAVY_TEST_TIMEOUT,
+  );
+
+  it(
     "attaches a picked CSV and a dropped file to the next message, and the round reads them",
     async () => {
       model.enqueue(

@@ -12,7 +12,12 @@ import {
   startApiProcess,
   type TestAppDir,
 } from "../src/index.js";
-import { ensureWebBuild, launchChromium, runBrowserTests } from "./browser-support.js";
+import {
+  chromiumUnavailableReason,
+  ensureWebBuild,
+  launchChromium,
+  runBrowserTests,
+} from "./browser-support.js";
 
 const BIN = join(REPO_ROOT, "apps/api/dist/bin/taskweaver-api.js");
 
@@ -99,3 +104,9 @@ describe.skipIf(!runBrowserTests)("the served page", () => {
     }
   }, 180_000);
 });
+
+if (!runBrowserTests) {
+  describe("the served page", () => {
+    it.skip(`skipped: ${chromiumUnavailableReason}`, () => undefined);
+  });
+}

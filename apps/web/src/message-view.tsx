@@ -3,7 +3,7 @@
 import { useMemo, useState } from "react";
 import { FileView, fileName } from "./file-view.js";
 import { highlightPython } from "./highlight.js";
-import type { PlaygroundMessage, PlaygroundPart } from "./history.js";
+import { mediaTypeFor, type PlaygroundMessage, type PlaygroundPart } from "./history.js";
 
 /** What the page does with a code block waiting for approval. */
 export interface ApprovalActions {
@@ -228,7 +228,7 @@ export function MessageView({
             <FileView
               key={file.url}
               url={file.url}
-              mediaType="application/octet-stream"
+              mediaType={mediaTypeFor(file.name)}
               filename={file.name}
             />
           ))}
