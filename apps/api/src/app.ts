@@ -19,6 +19,7 @@ import type { SessionKernels } from "./session-kernels.js";
 import { SessionManager, type ApiLimits } from "./session-manager.js";
 import { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, instanceIdFrom, limitsFromConfig } from "./settings.js";
 import type { SessionStore } from "./store/session-store.js";
+import { createWebAssets } from "./web-assets.js";
 
 /** One line of the request log. */
 export interface RequestLogEntry {
@@ -183,6 +184,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
   app.route(PREFIX, createFileRoutes(context));
   app.route(PREFIX, createChatRoutes(context));
   app.route(PREFIX, createApprovalRoutes(context));
+  app.route("/", createWebAssets());
 
   return Object.assign(app, {
     sessions,
