@@ -165,6 +165,31 @@ describe.skipIf(!runBrowserTests)("the web playground in headless Chromium", () 
   );
 
   it(
+    "draws a DataFrame shown as the last expression as a table, live and after a reload",
+    async () => {
+      model.enqueue(
+        ...plannerRound(
+          "import pandas as pd\ndf = pd.DataFrame({'city': ['Lima', 'Oslo'], 'people': [10, 7]})\ndf",
+          "Here is the frame.",
+        ),
+      );
+      const page = await openPlayground();
+      await send(page, "show a small DataFrame");
+      const reply = answer(page);
+      await reply.getByText("Here is the frame.").waitFor({ timeout: ROUND_MS });
+      const table = reply.getByRole("table");
+      await table.waitFor({ timeout: 10_000 });
+      await expect(table.getByRole("cell", { name: "Oslo" }).count()).resolves.toBe(1);
+      // The stored round draws the same table from the session's history.
+      await page.reload();
+      const reloaded = answer(page);
+      await reloaded.getByText("Here is the frame.").waitFor({ timeout: ROUND_MS });
+      await expect(reloaded.getByRole("table").getByRole("cell", { name: "Lima" }).count()).resolves.toBe(1);
+    },
+    HEAVY_TEST_TIMEOUT,
+  );
+
+  it(
     "attaches a picked CSV and a dropped file to the next message, and the round reads them",
     async () => {
       model.enqueue(

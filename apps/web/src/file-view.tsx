@@ -43,6 +43,7 @@ export function useLoadableUrl(url: string): Loaded | undefined {
 
 export function fileName(url: string, filename?: string): string {
   if (filename) return filename;
+  if (url.startsWith("data:text/html")) return "table";
   if (url.startsWith("data:")) return "file";
   const last = url.split("?")[0]!.split("/").at(-1) ?? "file";
   try {
@@ -52,13 +53,26 @@ export function fileName(url: string, filename?: string): string {
   }
 }
 
+function decodeDataUrl(url: string): string {
+  const comma = url.indexOf(",");
+  const header = url.slice(0, comma);
+  const body = url.slice(comma + 1);
+  if (!header.endsWith(";base64")) return decodeURIComponent(body);
+  const binary = atob(body);
+  return new TextDecoder().decode(Uint8Array.from(binary, (character) => character.charCodeAt(0)));
+}
+
 function HtmlFile({ url, name }: { url: string; name: string }) {
   const [html, setHtml] = useState<string>();
   const [error, setError] = useState<string>();
   useEffect(() => {
     let cancelled = false;
-    apiFetch(url)
-      .then((response) => response.text())
+    // A table shown by the code comes inline as a data URL, which the page's policy does not
+    // let fetch() load; it is decoded here instead.
+    const text = url.startsWith("data:")
+      ? Promise.resolve(decodeDataUrl(url))
+      : apiFetch(url).then((response) => response.text());
+    text
       .then((text) => {
         // Scripts, handlers, forms and styles go: only the table and its text stay.
         const clean = DOMPurify.sanitize(text, {

@@ -68,6 +68,34 @@ describe("messagesFromRounds", () => {
     ]);
   });
 
+  it("gives a DataFrame's rich HTML kept with the result as an HTML file part, as the live stream does", () => {
+    const html = "<table><td>Zürich</td></table>";
+    const messages = messagesFromRounds("s1", [
+      round({
+        post_list: [
+          {
+            id: "p2",
+            send_from: "CodeInterpreter",
+            send_to: "Planner",
+            message: "ran",
+            attachment_list: [
+              { id: "a3", type: "reply_type", content: "python" },
+              { id: "a4", type: "reply_content", content: "df" },
+              { id: "a5", type: "execution_status", content: "SUCCESS" },
+              { id: "a6", type: "execution_result", content: "     city\n0  Zürich", extra: { html: [html] } },
+            ],
+          },
+        ],
+      }),
+    ]);
+    const file = messages[1]!.parts.find((part) => part.type === "file");
+    expect(file).toEqual({
+      type: "file",
+      url: `data:text/html;base64,${Buffer.from(html, "utf8").toString("base64")}`,
+      mediaType: "text/html",
+    });
+  });
+
   it("shows a failed run as a tool error and a failed round's error, and leaves a running round to the resumed stream", () => {
     const messages = messagesFromRounds("s", [
       round({

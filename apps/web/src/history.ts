@@ -99,6 +99,7 @@ function postParts(sessionId: string, post: StoredPost, userAlias: string): Play
         break;
       case "execution_result":
         if (tool) parts[tool.index] = toolPart(tool, status === "SUCCESS" ? "output" : "error", content);
+        parts.push(...htmlDisplayParts(attachment.extra));
         break;
       case "artifact_paths":
         parts.push(...artifactParts(sessionId, content, attachment.extra));
@@ -110,6 +111,22 @@ function postParts(sessionId: string, post: StoredPost, userAlias: string): Play
   if (post.send_to === userAlias && post.message !== "")
     parts.push({ type: "text", text: post.message, state: "done" });
   return parts;
+}
+
+/** A DataFrame's rich HTML kept with the result, as the live stream sends it: HTML file parts. */
+function htmlDisplayParts(extra: unknown): PlaygroundPart[] {
+  const html = (extra as { html?: unknown } | undefined)?.html;
+  if (!Array.isArray(html)) return [];
+  return html
+    .filter((text): text is string => typeof text === "string")
+    .map((text) => ({ type: "file", url: htmlDataUrl(text), mediaType: "text/html" }));
+}
+
+function htmlDataUrl(html: string): string {
+  const bytes = new TextEncoder().encode(html);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return `data:text/html;base64,${btoa(binary)}`;
 }
 
 function artifactParts(sessionId: string, content: string, extra: unknown): PlaygroundPart[] {

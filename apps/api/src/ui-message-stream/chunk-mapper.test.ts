@@ -187,6 +187,26 @@ const cases: { name: string; events: TaskWeaverEvent[]; chunks: TaskWeaverUiMess
     ],
   },
   {
+    name: "a DataFrame's rich HTML display follows the tool's output as an HTML file part",
+    events: [
+      whole("p2", "reply_type", "t", "python"),
+      whole("p2", "reply_content", "c", "df"),
+      whole("p2", "execution_status", "s", "SUCCESS"),
+      whole("p2", "execution_result", "e", "   a\n0  1", { html: ["<table><td>1</td></table>"] }),
+    ],
+    chunks: [
+      { type: "tool-input-start", toolCallId: "c", toolName: "python" },
+      { type: "tool-input-delta", toolCallId: "c", inputTextDelta: '{"code":"' },
+      { type: "tool-input-available", toolCallId: "c", toolName: "python", input: { code: "df" } },
+      { type: "tool-output-available", toolCallId: "c", output: "   a\n0  1" },
+      {
+        type: "file",
+        url: `data:text/html;base64,${Buffer.from("<table><td>1</td></table>").toString("base64")}`,
+        mediaType: "text/html",
+      },
+    ],
+  },
+  {
     name: "a failed execution is a tool output error with the result text",
     events: [
       whole("p2", "reply_type", "t", "python"),

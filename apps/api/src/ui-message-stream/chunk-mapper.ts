@@ -263,9 +263,12 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
         if (!event.done || !tool?.inputAvailable || tool.settled) return [];
         tool.settled = true;
         const content = event.attachment?.content ?? "";
-        return state.executionStatus === "SUCCESS"
-          ? [{ type: "tool-output-available", toolCallId: tool.id, output: content }]
-          : [{ type: "tool-output-error", toolCallId: tool.id, errorText: content }];
+        return [
+          state.executionStatus === "SUCCESS"
+            ? { type: "tool-output-available", toolCallId: tool.id, output: content }
+            : { type: "tool-output-error", toolCallId: tool.id, errorText: content },
+          ...htmlDisplayFiles(event.attachment?.extra),
+        ];
       }
       case "artifact_paths":
         return event.done ? artifactFiles(event.attachment?.content ?? "[]", event.attachment?.extra) : [];
@@ -316,6 +319,20 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
       input: { code: content },
     });
     return chunks;
+  };
+
+  // A DataFrame shown as the last expression comes as rich HTML with the result; it goes out as
+  // an HTML file part (a data URL), which a frontend may draw as a table after sanitizing it.
+  const htmlDisplayFiles = (extra: unknown): TaskWeaverUiMessageChunk[] => {
+    const html = (extra as { html?: unknown } | undefined)?.html;
+    if (!Array.isArray(html)) return [];
+    return html
+      .filter((text): text is string => typeof text === "string")
+      .map((text) => ({
+        type: "file",
+        url: `data:text/html;base64,${Buffer.from(text, "utf8").toString("base64")}`,
+        mediaType: "text/html",
+      }));
   };
 
   const artifactFiles = (content: string, extra: unknown): TaskWeaverUiMessageChunk[] => {

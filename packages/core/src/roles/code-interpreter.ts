@@ -215,7 +215,28 @@ function executionExtra(result: ExecutionResult) {
     state_lost: result.stateLost,
     notes: result.notes,
     duration_ms: result.durationMs,
+    html: htmlDisplays(result),
   };
+}
+
+/** How much rich HTML (a DataFrame's table) one execution keeps for frontends to show. */
+export const MAX_HTML_DISPLAY_CHARS = 200_000;
+
+/**
+ * The `text/html` of the execution's rich displays, for frontends that can show them (the
+ * playground draws a DataFrame as a table). The model still gets the plain text only; displays
+ * past `MAX_HTML_DISPLAY_CHARS` in all are left out, not cut, so no table arrives half.
+ */
+function htmlDisplays(result: ExecutionResult): string[] {
+  const html: string[] = [];
+  let total = 0;
+  for (const display of result.displays) {
+    const text = display.data["text/html"];
+    if (text === undefined || total + text.length > MAX_HTML_DISPLAY_CHARS) continue;
+    total += text.length;
+    html.push(text);
+  }
+  return html;
 }
 
 /** The text of the last request another role sent to the CodeInterpreter in this round. */
