@@ -38,9 +38,14 @@ export function enqueueBuild(model: FakeOpenAIServer): void {
   model.enqueue(...plannerRound(BUILD_STATE_CODE, "Lima is the biggest."));
 }
 
+/** Uses the data frame and the alias only (a kernel without dill keeps no functions). */
+const USE_VALUES_CODE =
+  "(df.sort_values('people').iloc[-1]['city'], type(pd.DataFrame()).__name__, 'biggest' in dir())";
+const USE_VALUES_OUTPUT = "('Lima', 'DataFrame', False)";
+
 /** Queues the round that uses the restored state. */
-export function enqueueUse(model: FakeOpenAIServer): void {
-  model.enqueue(...plannerRound(USE_STATE_CODE, "Still there."));
+export function enqueueUse(model: FakeOpenAIServer, functions = true): void {
+  model.enqueue(...plannerRound(functions ? USE_STATE_CODE : USE_VALUES_CODE, "Still there."));
 }
 
 /** The displayed result of the round's code. */
@@ -58,10 +63,14 @@ export function promptOf(model: FakeOpenAIServer, index: number): string {
 }
 
 /** The model was told what came back and what did not, by name. */
-export function expectRestoreNote(prompt: string): void {
+export function expectRestoreNote(prompt: string, functions = true): void {
   const note = /\[Note: the kernel was stopped and its saved state[^\]]*\]/.exec(prompt)?.[0] ?? "";
   expect(note, prompt.slice(0, 2000)).not.toBe("");
-  expect(note).toMatch(/variables restored: df, biggest, total/);
+  if (functions) expect(note).toMatch(/variables restored: df, biggest, total;/);
+  else {
+    expect(note).toMatch(/variables restored: df;/);
+    expect(note).toContain("biggest (functions not saved: dill not installed)");
+  }
   expect(note).toContain("pandas as pd");
   expect(note).toMatch(/countdown \(cannot be pickled \(generator/);
   expect(note).toMatch(/log_file \(an open file/);
@@ -75,6 +84,14 @@ export interface SnapshotRuntime {
   config: () => Record<string, unknown>;
   /** Called after the first server stopped, before the second starts (e.g. remove a kept remote kernel). */
   betweenRestarts?: (appDir: string, sessionId: string) => Promise<void>;
+  /**
+   * Whether the kernels have dill, so that functions defined in the session are kept (read once
+   * the runtime is available). Without it they are named as lost, and the rest is checked.
+   * @default true
+   */
+  functionsKept?: () => boolean;
+  /** The runtime keeps kernels across restarts of the API (remote): attaching wins over the snapshot. @default false */
+  keepsKernels?: boolean;
 }
 
 const HEAVY_TEST_TIMEOUT = 240_000;
@@ -140,6 +157,7 @@ export function describeSnapshotScenarios(name: string, runtime: SnapshotRuntime
       expect(response.status).toBe(200);
       return (await response.json()) as Round;
     };
+    const functions = () => runtime.functionsKept?.() ?? true;
     const snapshotPath = (appDir: string, id: string) =>
       join(appDir, "workspace", "sessions", id, "kernel-snapshot.bin");
     const waitFor = async (condition: () => boolean, what: string) => {
@@ -173,11 +191,11 @@ export function describeSnapshotScenarios(name: string, runtime: SnapshotRuntime
         await waitFor(() => existsSync(snapshotPath(dir.path, id)), "the snapshot file");
 
         const before = model.chatRequests.length;
-        enqueueUse(model);
+        enqueueUse(model, functions());
         const used = await send(server.url, id, "and now?");
         expect(used.state).toBe("finished");
-        expect(executionResult(used)).toContain(USE_STATE_OUTPUT);
-        expectRestoreNote(promptOf(model, before));
+        expect(executionResult(used)).toContain(functions() ? USE_STATE_OUTPUT : USE_VALUES_OUTPUT);
+        expectRestoreNote(promptOf(model, before), functions());
         // Restored once: the next kernel of the session does not get it again.
         expect(existsSync(snapshotPath(dir.path, id))).toBe(false);
       },
@@ -198,13 +216,38 @@ export function describeSnapshotScenarios(name: string, runtime: SnapshotRuntime
 
         const second = await start(dir.path);
         const before = model.chatRequests.length;
-        enqueueUse(model);
+        enqueueUse(model, functions());
         const used = await send(second.url, id, "and now?");
-        expect(executionResult(used)).toContain(USE_STATE_OUTPUT);
-        expectRestoreNote(promptOf(model, before));
+        expect(executionResult(used)).toContain(functions() ? USE_STATE_OUTPUT : USE_VALUES_OUTPUT);
+        expectRestoreNote(promptOf(model, before), functions());
       },
       HEAVY_TEST_TIMEOUT,
     );
+
+    // Only where kernels outlive the API; the other runtimes have nothing to attach to.
+    if (runtime.keepsKernels)
+      it(
+        "attaches to a kernel kept across a restart of the server and drops the snapshot, which is older",
+        async () => {
+          const dir = newAppDir();
+          const first = await start(dir.path);
+          const id = await createSession(first.url);
+          enqueueBuild(model);
+          await send(first.url, id, "which city is biggest?");
+          await first.close(5_000);
+          expect(existsSync(snapshotPath(dir.path, id))).toBe(true);
+
+          const second = await start(dir.path);
+          const before = model.chatRequests.length;
+          // The generator is still there: this is the same kernel, not a restored one.
+          model.enqueue(...plannerRound("(biggest(df), next(countdown))", "Same kernel."));
+          const round = await send(second.url, id, "same kernel?");
+          expect(executionResult(round)).toContain("('Lima', 0)");
+          expect(promptOf(model, before)).not.toContain("saved state");
+          expect(existsSync(snapshotPath(dir.path, id))).toBe(false);
+        },
+        HEAVY_TEST_TIMEOUT,
+      );
 
     it(
       "reports a damaged snapshot to the model, keeps it aside, and starts the session clean",
@@ -259,13 +302,20 @@ export function describeSnapshotScenarios(name: string, runtime: SnapshotRuntime
           bytes: number;
         };
         expect(body.saved).toBe(true);
-        expect(body.values).toEqual([
-          { name: "df", type: "DataFrame" },
+        const functionEntries = [
           { name: "biggest", type: "function" },
           { name: "total", type: "function" },
+        ];
+        expect(body.values).toEqual([
+          { name: "df", type: "DataFrame" },
+          ...(functions() ? functionEntries : []),
         ]);
         expect(body.modules).toEqual([{ name: "pd", module: "pandas" }]);
-        expect(body.lost.map((item) => item.name)).toEqual(["countdown", "log_file"]);
+        expect(body.lost.map((item) => item.name)).toEqual([
+          ...(functions() ? [] : ["biggest", "total"]),
+          "countdown",
+          "log_file",
+        ]);
         expect(body.bytes).toBe(readFileSync(snapshotPath(dir.path, id)).byteLength);
 
         const other = await fetch(url, { method: "POST", headers: b });

@@ -72,7 +72,7 @@ describe.skipIf(skip)("kernel snapshots on a local kernel", () => {
       expect(snapshot!.lost[0]!.reason).toContain("generator");
       // The transfer files are gone from the working directory.
       expect(
-        (await readdir(workingDirectory)).filter((name) => name.startsWith(".taskweaver-snapshot")),
+        (await readdir(workingDirectory)).filter((name) => name.startsWith("taskweaver-snapshot")),
       ).toEqual([]);
       await first.stop();
 
@@ -85,7 +85,7 @@ describe.skipIf(skip)("kernel snapshots on a local kernel", () => {
         "(45, 'DataFrame')",
       );
       expect(
-        (await readdir(workingDirectory)).filter((name) => name.startsWith(".taskweaver-snapshot")),
+        (await readdir(workingDirectory)).filter((name) => name.startsWith("taskweaver-snapshot")),
       ).toEqual([]);
     },
   );

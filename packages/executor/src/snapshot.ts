@@ -54,10 +54,12 @@ function callCode(source: string, call: string): string {
 /**
  * A file name in the working directory for one transfer: the kernel and the host both reach it
  * (the host through the executor's file access, which is the remote file API for remote
- * kernels), so the same bytes move for every runtime.
+ * kernels), so the same bytes move for every runtime. It exists only while a save or restore
+ * runs.
  */
 function transferName(): string {
-  return `.taskweaver-snapshot-${randomBytes(6).toString("hex")}`;
+  // Not a dot file: Jupyter's file API refuses hidden files.
+  return `taskweaver-snapshot-${randomBytes(6).toString("hex")}.tmp`;
 }
 
 /**
