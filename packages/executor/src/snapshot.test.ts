@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
@@ -140,6 +140,33 @@ describe.skipIf(skip)("kernel snapshots on a local kernel", () => {
       expect(snapshot!.lost).toEqual([{ name: "twice", reason: "functions not saved: dill not installed" }]);
       const restored = await executor.restoreSnapshot!(snapshot!.payload);
       expect(restored.restored).toEqual([{ name: "rows", type: "list" }]);
+    },
+  );
+
+  test(
+    "a module the new kernel lacks, and a value of its class, are named as not restored while the rest comes back",
+    { timeout: 60_000 },
+    async () => {
+      const workingDirectory = await mkdtemp(join(tmpdir(), "tw-snapshot-"));
+      cleanups.push(() => rm(workingDirectory, { recursive: true, force: true }));
+      await writeFile(
+        join(workingDirectory, "shapes.py"),
+        "class Square:\n    def __init__(self, side): self.side = side\n",
+      );
+      const first = await startExecutor(workingDirectory);
+      await run(first, "import shapes as sh\nsquare = sh.Square(3)\nsides = [3, 4]");
+      const snapshot = await first.saveSnapshot!({ maxBytes: 1_000_000 });
+      await first.stop();
+      await rm(join(workingDirectory, "shapes.py"));
+
+      const second = await startExecutor(workingDirectory);
+      const restored = await second.restoreSnapshot!(snapshot!.payload);
+      expect(restored.error).toBeUndefined();
+      expect(restored.restored).toEqual([{ name: "sides", type: "list" }]);
+      expect(restored.lost.map((item) => item.name)).toEqual(["sh", "square"]);
+      expect(restored.lost[0]!.reason).toMatch(/^import shapes failed \(ModuleNotFoundError/);
+      expect(restored.lost[1]!.reason).toMatch(/^could not be unpickled \(ModuleNotFoundError/);
+      expect(await run(second, "sides")).toBe("[3, 4]");
     },
   );
 
