@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, test } from "vitest";
 import type { CodeExecutor } from "@taskweaver/core";
 import { createLocalExecutor } from "./local/local-executor.js";
+import { probeBubblewrap } from "./local/sandbox.js";
 import { findPythonWithIpykernelSync } from "./local/python-discovery.js";
 
 let python: string | undefined;
@@ -14,17 +15,21 @@ try {
   unavailableReason = (error as Error).message;
 }
 const skip = unavailableReason !== undefined && process.env.CI !== "true";
+// Sandboxed where bubblewrap works, as local kernels run by default: the snapshot then has to
+// pass through the working directory, the one host folder the sandbox shares.
+const sandboxed = (await probeBubblewrap()) === undefined;
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function startExecutor(
-  workingDirectory: string,
-  sandbox: "none" | "auto" = "auto",
-): Promise<CodeExecutor> {
-  const executor = createLocalExecutor({ workingDirectory, python, sandbox: { mode: sandbox } });
+async function startExecutor(workingDirectory: string): Promise<CodeExecutor> {
+  const executor = createLocalExecutor({
+    workingDirectory,
+    python,
+    sandbox: { mode: sandboxed ? "bwrap" : "none" },
+  });
   cleanups.push(() => executor.stop());
   await executor.start();
   return executor;
@@ -44,6 +49,7 @@ describe.skipIf(skip)("kernel snapshots on a local kernel", () => {
       const workingDirectory = await mkdtemp(join(tmpdir(), "tw-snapshot-"));
       cleanups.push(() => rm(workingDirectory, { recursive: true, force: true }));
       const first = await startExecutor(workingDirectory);
+      if (sandboxed) expect(first.info.details.sandbox).toBe("bwrap");
       await run(
         first,
         [
