@@ -14,6 +14,7 @@ import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
 import { errorResponse, type ApiEnvironment, type RouteContext } from "./routes/route-context.js";
 import { createRoundRoutes } from "./routes/round-routes.js";
 import { createSessionRoutes } from "./routes/session-routes.js";
+import { createSnapshotRoutes } from "./routes/snapshot-routes.js";
 import type { SessionHost } from "./session-host.js";
 import type { SessionKernels } from "./session-kernels.js";
 import { SessionManager, type ApiLimits } from "./session-manager.js";
@@ -180,6 +181,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     }));
   app.route(PREFIX, createMetaRoutes(context, document));
   app.route(PREFIX, createSessionRoutes(context));
+  app.route(PREFIX, createSnapshotRoutes(context));
   app.route(PREFIX, createRoundRoutes(context));
   app.route(PREFIX, createFileRoutes(context));
   app.route(PREFIX, createChatRoutes(context));

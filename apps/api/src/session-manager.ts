@@ -11,6 +11,7 @@ import {
   type MessageFile,
   type Round,
   type RoundUsage,
+  type SessionSnapshotSummary,
   type TaskWeaverEvent,
 } from "@taskweaver/core";
 import { ApiError } from "./errors.js";
@@ -144,6 +145,8 @@ export class SessionManager {
   private readonly log: (message: string, error?: unknown) => void;
   private readonly live = new Map<string, LiveSession>();
   private readonly reviving = new Map<string, Promise<LiveSession>>();
+  /** Sessions whose kernel is being stopped (and its state saved), by id. */
+  private readonly stopping = new Map<string, Promise<void>>();
   private readonly runs = new Map<string, RoundRun>();
   private readonly events: EventRecorder;
   private readonly sweeper: NodeJS.Timeout;
@@ -495,11 +498,42 @@ export class SessionManager {
     return findFile(record.workingDirectory, name);
   }
 
-  /** Stops kernels idle for longer than the limit (the sweeper calls this; exposed for tests). */
+  /**
+   * Saves the session's kernel state now (`POST .../snapshot`); the kernel keeps running and the
+   * session's next kernel restores it. 409 while a round runs (here or on another instance) or
+   * when the session has no kernel running on this instance.
+   */
+  async snapshot(record: SessionRecord): Promise<SessionSnapshotSummary> {
+    this.refuseWhileDraining();
+    const lease = await this.store.getRoundLease(record.id);
+    if (this.runs.has(record.id) || (lease && lease.expiresAt.getTime() > this.now())) {
+      throw new ApiError(409, "round_in_progress", "A round is running in this session; save its state when it has finished.");
+    }
+    const entry = this.live.get(record.id);
+    if (!entry?.session.saveSnapshot) {
+      throw new ApiError(
+        409,
+        "snapshot_unavailable",
+        "The session has no running kernel here; its state was saved when its kernel stopped.",
+      );
+    }
+    entry.lastActiveAt = this.now();
+    try {
+      return await entry.session.saveSnapshot();
+    } catch (error) {
+      const wrapped = toTaskWeaverError(error);
+      if (wrapped.code === "round_in_progress" || wrapped.code === "snapshot_unavailable")
+        throw new ApiError(409, wrapped.code, wrapped.message, { cause: error });
+      throw wrapped;
+    }
+  }
+
+  /** Stops kernels idle for longer than the limit, saving their state (the sweeper calls this; exposed for tests). */
   async stopIdleSessions(): Promise<void> {
     const cutoff = this.now() - this.limits.sessionIdleTimeoutMs;
     for (const [id, entry] of this.live) {
-      if (!this.runs.has(id) && entry.lastActiveAt <= cutoff) await this.stopLive(id, { removeKernel: true });
+      if (!this.runs.has(id) && entry.lastActiveAt <= cutoff)
+        await this.stopLive(id, { removeKernel: true, saveSnapshot: true });
     }
   }
 
@@ -528,8 +562,9 @@ export class SessionManager {
     this.runs.clear();
     clearInterval(this.heartbeat);
     await (await this.commands)?.().catch(() => {});
-    // Remote kernels stay on the server (stopping only disconnects): the next instance attaches.
-    await Promise.all([...this.live.keys()].map((id) => this.stopLive(id)));
+    // Remote kernels stay on the server (stopping only disconnects): the next instance attaches
+    // and drops the snapshot. It is saved for every kernel anyway: a remote one may be gone by then.
+    await Promise.all([...this.live.keys()].map((id) => this.stopLive(id, { saveSnapshot: true })));
   }
 
   /** The heartbeat: keeps the leases of the rounds running here. */
@@ -743,12 +778,29 @@ export class SessionManager {
    * `removeKernel` and this instance was the last to use it (no round elsewhere since) or it is
    * not the session's recorded kernel (an orphan).
    */
-  private async stopLive(id: string, options: { removeKernel?: boolean } = {}): Promise<void> {
+  private async stopLive(id: string, options: { removeKernel?: boolean; saveSnapshot?: boolean } = {}): Promise<void> {
     const entry = this.live.get(id);
     if (!entry) return;
     this.live.delete(id);
+    const stopped = this.stopEntry(id, entry, options);
+    // A session revived meanwhile waits: its kernel must find the snapshot this one is saving.
+    const settled = stopped.catch(() => undefined).finally(() => {
+      if (this.stopping.get(id) === settled) this.stopping.delete(id);
+    });
+    this.stopping.set(id, settled);
+    await stopped;
+  }
+
+  private async stopEntry(
+    id: string,
+    entry: LiveSession,
+    options: { removeKernel?: boolean; saveSnapshot?: boolean },
+  ): Promise<void> {
     try {
-      await entry.session.stop();
+      await entry.session.stop({ saveSnapshot: options.saveSnapshot === true });
+      const saved = entry.session.lastSnapshotSave;
+      if (options.saveSnapshot && saved && !("saved" in saved))
+        this.log(`saving the kernel state of session ${id} failed`, saved);
     } catch (error) {
       this.log(`stopping the kernel of session ${id} failed`, error);
     }
@@ -783,7 +835,7 @@ export class SessionManager {
         `All ${this.limits.maxSessions} session slots are running rounds (api.max_sessions); try again when one finishes.`,
       );
     }
-    await this.stopLive(idle[0], { removeKernel: true });
+    await this.stopLive(idle[0], { removeKernel: true, saveSnapshot: true });
   }
 
   /**
@@ -817,6 +869,7 @@ export class SessionManager {
    * the next message).
    */
   private async revive(record: SessionRecord): Promise<LiveSession> {
+    await this.stopping.get(record.id);
     await this.makeRoom();
     const seenSeq = await this.store.lastEventSeq(record.id);
     const rounds = (await this.store.listRounds(record.id)).map(
@@ -839,6 +892,8 @@ export class SessionManager {
       sessionId: record.id,
       rounds,
       ...(note ? { note } : {}),
+      // An attached kernel kept its state, newer than any snapshot of it.
+      ...(attach ? { restoreSnapshot: false } : {}),
     });
     const entry: LiveSession = { session, lastActiveAt: this.now(), seenSeq };
     this.live.set(record.id, entry);

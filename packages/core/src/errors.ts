@@ -16,6 +16,8 @@ export type TaskWeaverErrorCode =
   | "session_stopped"
   | "unknown_role"
   | "planner_invalid_response"
+  | "snapshot_unavailable"
+  | "snapshot_failed"
   | "internal_error"
   // Experience, plugins, code verification
   | "experience_unavailable"
