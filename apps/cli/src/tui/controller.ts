@@ -14,7 +14,7 @@ import { applyEvent, createRoundView, type PostView, type RoundView } from "../r
 import { describeUsageForInfo } from "../render/usage.js";
 import { roundErrorMessage } from "../round-errors.js";
 import { describePluginsForInfo, watchPluginProblems } from "../plugin-notices.js";
-import { helpText, parseCommand, unquote } from "./commands.js";
+import { helpText, parseCommand, saveState, unquote } from "./commands.js";
 import type { InputHistory } from "./history.js";
 
 /** Something printed once in the conversation (Ink's `<Static>` items). */
@@ -417,6 +417,11 @@ export function createChatController(options: ChatControllerOptions): ChatContro
               "error",
             );
           }
+        }
+        case "save-state": {
+          if (!session) return notice("No session is open; try /reset.", "error");
+          const result = await saveState(session);
+          return notice(result.text, result.tone);
         }
         case "reset": {
           const previous = session;
