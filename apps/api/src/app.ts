@@ -7,6 +7,7 @@ import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { ApiError } from "./errors.js";
+import { traceRequests } from "./tracing.js";
 import { createChatRoutes } from "./routes/chat-routes.js";
 import { createFileRoutes } from "./routes/file-routes.js";
 import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
@@ -120,7 +121,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
 
   const app = new OpenAPIHono<ApiEnvironment>();
   // Request ids and the request log come first so every answer, errors included, has both.
-  app.use("*", requestId({ limitLength: 128 }), requestLog(logRequest));
+  app.use("*", traceRequests(), requestId({ limitLength: 128 }), requestLog(logRequest));
   app.use(
     "*",
     methodNotAllowed({

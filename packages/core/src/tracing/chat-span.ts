@@ -54,9 +54,10 @@ export async function* traceChat(model: LanguageModel, request: ChatRequest): As
   const iterator = context.with(spanContext, () => model.streamChat(traced)[Symbol.asyncIterator]());
   let failed = false;
   try {
-    for (;;) {
-      // Each step runs in the span's context, so a client can add response details to it.
-      const step = await context.with(spanContext, () => iterator.next());
+    for (let first = true; ; first = false) {
+      // The first step (the request, its retries and the answer's start) runs in the span's
+      // context, so a client can add response details to it; later steps need not pay for it.
+      const step = first ? await context.with(spanContext, () => iterator.next()) : await iterator.next();
       if (step.done) break;
       const part = step.value;
       firstChunkSeconds ??= (performance.now() - started) / 1000;

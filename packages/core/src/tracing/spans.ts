@@ -13,10 +13,13 @@ import { ERROR_TYPE, INSTRUMENTATION_NAME } from "./attributes.js";
 
 /*
  * The core only talks to `@opentelemetry/api`: without an SDK registered by the application
- * every span is a no-op, so tracing costs next to nothing when it is off. The API's global
- * tracer provider is a proxy, so a provider registered after this module loaded is still used.
+ * every span is a no-op, so tracing costs next to nothing when it is off. The tracer is looked
+ * up for every span, not kept: a tracer caches the provider it first delegated to, and an app
+ * may stop its provider and register another (the API server in tests, benchmarks).
  */
-const tracer = trace.getTracer(INSTRUMENTATION_NAME);
+function tracer() {
+  return trace.getTracer(INSTRUMENTATION_NAME);
+}
 
 /** Whether prompts, answers, code and output go on spans (`tracing.record_content`). */
 const RECORD_CONTENT = createContextKey("taskweaver.tracing.record_content");
@@ -56,7 +59,7 @@ export function startSpan(
   kind: SpanKind = SpanKind.INTERNAL,
   parent = context.active(),
 ): Span {
-  return tracer.startSpan(name, { kind, attributes }, parent);
+  return tracer().startSpan(name, { kind, attributes }, parent);
 }
 
 /**
@@ -70,7 +73,7 @@ export async function inSpan<T>(
   finish?: (span: Span, result: T) => void,
 ): Promise<T> {
   const parent = context.active();
-  const span = tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
+  const span = tracer().startSpan(name, { kind: SpanKind.INTERNAL, attributes }, parent);
   try {
     const result = await context.with(trace.setSpan(parent, span), () => work(span));
     if (finish && span.isRecording()) finish(span, result);
