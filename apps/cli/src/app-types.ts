@@ -15,7 +15,7 @@ import type {
 export type AttachedFile = MessageFile;
 
 /** Options of `sendMessage` (core's `SendMessageOptions`). */
-export type SendMessageOptions = Pick<CoreSendMessageOptions, "onEvent" | "signal" | "files">;
+export type SendMessageOptions = Pick<CoreSendMessageOptions, "onEvent" | "signal" | "files" | "approveExecution">;
 
 /**
  * One conversation with its own kernel: `sendMessage`, `interrupt`, `stop`, its id, working

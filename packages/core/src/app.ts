@@ -67,6 +67,11 @@ export interface CreateSessionOptions {
   note?: string;
   /** Start the kernel now, in the background. @default true */
   warmUp?: boolean;
+  /**
+   * Restore the session's kernel snapshot (if it has one) into its next kernel; `false` discards
+   * it instead (the kernel it would stand for is still running). @default true
+   */
+  restoreSnapshot?: boolean;
   /** Decides on code that needs approval in this session. @default the app's `approveExecution` */
   approveExecution?: ApproveExecution;
 }
@@ -334,6 +339,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         traceContent: config.get("tracing.record_content"),
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,
+        // In the session's folder, beside (not in) the working directory the model's code sees.
+        snapshot: {
+          path: join(workspace, "sessions", id, "kernel-snapshot.bin"),
+          maxBytes: config.get("execution_service.snapshot_max_bytes"),
+          restore: sessionOptions.restoreSnapshot !== false,
+        },
         onStopped: () => sessions.delete(session),
         saveExperience: async (rounds) => {
           const saved = await saveExperience(rounds, { experienceDir: config.get("session.experience_dir"), sessionId: id });

@@ -13,7 +13,7 @@
  *
  * @publicApi
  * App: createTaskWeaver, BUILT_IN_ROLES, CreateTaskWeaverOptions, CreateSessionOptions, TaskWeaverApp
- * Session: Session, SendMessageOptions, MessageFile
+ * Session: Session, SendMessageOptions, MessageFile, StopKernelOptions, SessionSnapshotSummary
  * Approval: ApproveExecution, ExecutionApprovalRequest, ExecutionApprovalDecision
  * Events: TaskWeaverEvent, TaskWeaverEventType, EventListener
  * Memory: Post, Round, RoundState, Attachment, AttachmentType, ATTACHMENT_TYPES, PostSchema,
@@ -28,7 +28,8 @@
  * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary, addUsage
  * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
- *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus
+ *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, KernelSnapshot, SnapshotRestoreResult,
+ *   SnapshotLoss, SnapshotModule
  * Roles: Role, RoleContext, RoleFactory, RoleServices, PostBuilder
  * Built-in roles: createPlanner, PlannerOptions, PLANNER_ALIAS, createCodeInterpreter,
  *   CodeInterpreterOptions, CODE_INTERPRETER_ALIAS, CodeVerifier, CodeProblem,
@@ -66,7 +67,8 @@ export {
   type CreateTaskWeaverOptions,
   type TaskWeaverApp,
 } from "./app.js";
-export { Session, type MessageFile, type SendMessageOptions } from "./session/session.js";
+export { Session, type MessageFile, type SendMessageOptions, type StopKernelOptions } from "./session/session.js";
+export type { SessionSnapshotSummary } from "./session/snapshot.js";
 export type { ApproveExecution, ExecutionApprovalDecision, ExecutionApprovalRequest } from "./roles/approval.js";
 export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./events/types.js";
 export {
@@ -125,10 +127,14 @@ export type {
   ExecutorInfo,
   ExecutorRequest,
   FileInfo,
+  KernelSnapshot,
   PluginLoadSpec,
   PluginLoadState,
   PluginStatus,
   RichDisplay,
+  SnapshotLoss,
+  SnapshotModule,
+  SnapshotRestoreResult,
 } from "./executor/contract.js";
 export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
 export { PostBuilder } from "./roles/post-builder.js";
