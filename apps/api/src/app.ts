@@ -14,6 +14,7 @@ import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
 import { errorResponse, type ApiEnvironment, type RouteContext } from "./routes/route-context.js";
 import { createRoundRoutes } from "./routes/round-routes.js";
 import { createSessionRoutes } from "./routes/session-routes.js";
+import { traceRequests } from "./tracing.js";
 import { createSnapshotRoutes } from "./routes/snapshot-routes.js";
 import type { SessionHost } from "./session-host.js";
 import type { SessionKernels } from "./session-kernels.js";
@@ -123,7 +124,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
 
   const app = new OpenAPIHono<ApiEnvironment>();
   // Request ids and the request log come first so every answer, errors included, has both.
-  app.use("*", requestId({ limitLength: 128 }), requestLog(logRequest));
+  app.use("*", traceRequests(), requestId({ limitLength: 128 }), requestLog(logRequest));
   app.use(
     "*",
     methodNotAllowed({

@@ -12,6 +12,7 @@ import type { SessionStore } from "./store/session-store.js";
 import { createSqliteSessionStore } from "./store/sqlite-session-store.js";
 import { createPostgresSessionStore } from "./store/postgres-session-store.js";
 import { createRemoteSessionKernels, type SessionKernels } from "./session-kernels.js";
+import { startApiTelemetry } from "./tracing.js";
 
 /** Options of {@link startApiServer}. */
 export interface ApiServerOptions {
@@ -120,6 +121,14 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     throw error;
   }
   opened.store = store;
+  let telemetry: Awaited<ReturnType<typeof startApiTelemetry>>;
+  try {
+    telemetry = await startApiTelemetry(taskWeaver.config, env);
+  } catch (error) {
+    await taskWeaver.close().catch(() => {});
+    await store.close();
+    throw error;
+  }
   const instanceId = instanceIdFrom(taskWeaver.config);
   opened.instanceId = instanceId;
   const app = createApi({
@@ -169,6 +178,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           clearTimeout(forced);
           await taskWeaver.close().catch(() => {});
           await store.close();
+          // Last, so the spans of the rounds drained above are exported.
+          await telemetry.shutdown();
         }
       })();
       return closing;

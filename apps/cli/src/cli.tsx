@@ -36,16 +36,18 @@ const code = await main({
   signal: controller.signal,
   // Imported on demand: `--help` needs neither the core nor Ink, the transcript needs no Ink.
   createApp: async (options) => {
-    const [{ createTaskWeaver }, { createExecutorFactory }] = await Promise.all([
+    const [{ createTaskWeaver }, { createExecutorFactory }, { withTelemetry }] = await Promise.all([
       import("@taskweaver/core"),
       import("@taskweaver/executor"),
+      import("./tracing.js"),
     ]);
-    return createTaskWeaver({
+    const app = await createTaskWeaver({
       appDir: options.appDir,
       configOverrides: options.configOverrides,
       env: options.env,
       createExecutorFactory,
     });
+    return withTelemetry(app, options.env);
   },
   startInteractive: async (options) => {
     const { startInteractive } = await import("./tui/start.js");

@@ -336,6 +336,7 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         generateId,
         approveExecution: sessionOptions.approveExecution ?? options.approveExecution,
         confirmationTimeoutMs: config.get("code_interpreter.confirmation_timeout") * 1000,
+        traceContent: config.get("tracing.record_content"),
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,
         // In the session's folder, beside (not in) the working directory the model's code sees.

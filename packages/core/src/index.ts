@@ -22,7 +22,7 @@
  * Config: loadConfig, LoadConfigOptions, AppConfig, ConfigValues, CONFIG_FILE_NAME, findAppDir,
  *   environmentVariableFor, parseConfigAssignments
  * Language models: LanguageModel, ChatRequest, ChatMessage, ChatContentPart, ChatStreamPart,
- *   ChatTool, ChatToolCall, TokenUsage, UsageRecord, LlmRetryInfo, createOpenAICompatibleModel,
+ *   ChatTool, ChatToolCall, TokenUsage, UsageRecord, LlmRetryInfo, ModelProvider, createOpenAICompatibleModel,
  *   OpenAICompatibleModelOptions, createLanguageModel, LanguageModelOptions,
  *   createMockLanguageModel, MockLanguageModelOptions
  * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary, addUsage
@@ -51,7 +51,7 @@
  *   1. errors.ts, text/ (cutting long text), parsing/ (streamed JSON, zod issues)
  *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/,
  *      usage/ (tokens, time and cost of rounds)
- *   3. llm/ (model clients)
+ *   3. llm/ (model clients), tracing/ (OpenTelemetry spans and metrics, API only)
  *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, examples/
  *   5. compression/, experience/
  *   6. roles/
@@ -105,6 +105,7 @@ export type {
   ChatToolCall,
   LanguageModel,
   LlmRetryInfo,
+  ModelProvider,
   TokenUsage,
   UsageRecord,
 } from "./llm/types.js";

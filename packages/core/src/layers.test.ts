@@ -11,7 +11,7 @@ import { describe, expect, it } from "vitest";
 const LAYERS: readonly (readonly string[])[] = [
   ["errors.ts", "text", "parsing"],
   ["memory", "events", "executor", "config", "usage"],
-  ["llm"],
+  ["llm", "tracing"],
   ["model-calls", "prompts", "verification", "plugins", "examples"],
   ["compression", "experience"],
   ["roles"],

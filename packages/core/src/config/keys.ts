@@ -188,8 +188,27 @@ export const CONFIG_KEYS = {
   "api.instance_id": optionalString,
   // Logging
   "logging.log_folder": z.string().default("logs"),
+  // Tracing (OpenTelemetry, set up by the apps; the core only calls @opentelemetry/api)
+  /**
+   * Export traces and metrics over OTLP/HTTP. Also on when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
+   * @default false
+   */
   "tracing.enabled": z.boolean().default(false),
+  /**
+   * Base URL of the OTLP/HTTP receiver; `/v1/traces` and `/v1/metrics` are appended.
+   * `OTEL_EXPORTER_OTLP_ENDPOINT` wins when set. @default http://localhost:4318
+   */
   "tracing.endpoint": optionalString,
+  /** OTLP/HTTP encoding; `OTEL_EXPORTER_OTLP_PROTOCOL` wins when set. @default http/protobuf */
+  "tracing.protocol": z.enum(["http/protobuf", "http/json"]).default("http/protobuf"),
+  /** `service.name` of the exported telemetry; `OTEL_SERVICE_NAME` wins when set. @default the app's (taskweaver or taskweaver-api) */
+  "tracing.service_name": optionalString,
+  /**
+   * Put prompts, model answers, code and its output on the spans (`gen_ai.input.messages`,
+   * `gen_ai.output.messages`, `gen_ai.tool.call.arguments` / `result`). They may hold personal
+   * or secret data. @default false
+   */
+  "tracing.record_content": z.boolean().default(false),
 } satisfies Record<string, z.ZodType>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;

@@ -149,6 +149,7 @@ export function languageModelFromConfig(
     ) {
       return {
         modelId: model.modelId,
+        ...(model.provider ? { provider: model.provider } : {}),
         streamChat: (request) => model.streamChat(request),
         embed: () =>
           Promise.reject(

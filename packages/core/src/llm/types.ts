@@ -84,9 +84,19 @@ export interface UsageRecord {
   at: string;
 }
 
+/** Who serves a model, for telemetry (`gen_ai.provider.name`, `server.address`, `server.port`). */
+export interface ModelProvider {
+  /** A GenAI provider name of the OpenTelemetry conventions, e.g. `openai`, `azure.ai.openai`. */
+  name: string;
+  serverAddress?: string;
+  serverPort?: number;
+}
+
 export interface LanguageModel {
   /** The model (or Azure deployment) name. */
   readonly modelId: string;
+  /** Who serves the model, for traces. @default unknown */
+  readonly provider?: ModelProvider;
   /** Streams a chat completion. Throws `LlmResponseError` after retries, `AbortedError` on abort. */
   streamChat(request: ChatRequest): AsyncIterable<ChatStreamPart>;
   /** Embeds texts with the configured embedding model. */

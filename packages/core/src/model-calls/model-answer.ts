@@ -1,6 +1,7 @@
 import { AbortedError } from "../errors.js";
 import type { ChatRequest, LanguageModel, LlmRetryInfo, TokenUsage } from "../llm/types.js";
 import { JsonStreamParser, type FieldEvent } from "../parsing/json-stream.js";
+import { traceChat } from "../tracing/chat-span.js";
 
 /** The outcome of asking the model for one JSON answer. */
 export interface ModelAnswer {
@@ -25,7 +26,7 @@ export async function requestModelAnswer(
   const parser = new JsonStreamParser();
   let text = "";
   let usage: TokenUsage | undefined;
-  for await (const part of model.streamChat(request)) {
+  for await (const part of traceChat(model, request)) {
     if (request.signal?.aborted) throw new AbortedError();
     if (part.type === "text-delta") {
       text += part.text;

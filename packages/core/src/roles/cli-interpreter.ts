@@ -11,6 +11,7 @@ import {
   formatWorkerRounds,
   startWorkerReply,
 } from "./worker-answer.js";
+import { traceExecution } from "../tracing/agent-spans.js";
 
 /** Longest command output we put in a prompt or a message; the whole output stays in the result. */
 const MAX_OUTPUT_CHARS = 4000;
@@ -151,11 +152,13 @@ export function createCliInterpreter(options: CliInterpreterOptions): Role {
       const command = started.content.trim();
       builder.status("executing code");
       const executor = await options.executor();
-      const result = await executor.execute(createShellCommandCode(command), {
-        signal: context.signal,
-        timeoutMs: options.executionTimeoutMs,
-        onOutput: (output) => builder.executionOutput(output.stream, output.text),
-      });
+      const result = await traceExecution({ toolName: "shell", toolType: "extension", executorKind: executor.info.kind, code: command }, () =>
+        executor.execute(createShellCommandCode(command), {
+          signal: context.signal,
+          timeoutMs: options.executionTimeoutMs,
+          onOutput: (output) => builder.executionOutput(output.stream, output.text),
+        }),
+      );
       const outcome = readCommandOutcome(result);
       const report = formatCommandReport(command, result);
       builder.addAttachment("execution_status", outcome.isSuccess ? "SUCCESS" : "FAILURE");

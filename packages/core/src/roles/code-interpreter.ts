@@ -8,6 +8,7 @@ import {
   CODE_INTERPRETER_ANSWER_FORMAT,
 } from "../prompts/code-interpreter-prompt.js";
 import { formatExecutionMessage, formatExecutionResult } from "../prompts/execution-report.js";
+import { noteVerification, traceExecution } from "../tracing/agent-spans.js";
 import { callsPlugin, declineMessage, type ApprovalRoleContext } from "./approval.js";
 import type { CodeProblem, CodeVerifier } from "./code-verifier.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
@@ -116,6 +117,7 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       if (options.verifier) {
         builder.status("verifying code");
         problems = await options.verifier.verify(code);
+        noteVerification(problems.length > 0 ? "INCORRECT" : "CORRECT", problems.length);
         if (problems.length > 0) {
           const list = problems
             .map((item) => (item.message.startsWith("line ") ? item.message : `line ${item.line}: ${item.message}`))
@@ -165,11 +167,15 @@ export function createCodeInterpreter(options: CodeInterpreterOptions): Role {
       builder.status("executing code");
       const executor = await options.executor();
       const executable = options.codePrefix ? `${options.codePrefix}\n${code}` : code;
-      const result = await executor.execute(executable, {
-        signal: context.signal,
-        timeoutMs: options.executionTimeoutMs,
-        onOutput: (output) => builder.executionOutput(output.stream, output.text),
-      });
+      const result = await traceExecution(
+        { toolName: "python", toolType: "extension", executorKind: executor.info.kind, code: executable },
+        () =>
+          executor.execute(executable, {
+            signal: context.signal,
+            timeoutMs: options.executionTimeoutMs,
+            onOutput: (output) => builder.executionOutput(output.stream, output.text),
+          }),
+      );
       const report = `${edited ? "(The user edited your code before it ran; the code above is what ran.)\n" : ""}${formatExecutionResult(result)}`;
       builder.addAttachment("execution_status", result.isSuccess ? "SUCCESS" : "FAILURE");
       builder.addAttachment("execution_result", report, executionExtra(result));

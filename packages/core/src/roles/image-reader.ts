@@ -5,6 +5,7 @@ import type { ChatContentPart, LanguageModel } from "../llm/types.js";
 import type { Post } from "../memory/types.js";
 import { describeModelRetry } from "../model-calls/model-answer.js";
 import type { Role, RoleContext } from "./role.js";
+import { traceChat } from "../tracing/chat-span.js";
 
 export const IMAGE_READER_ALIAS = "ImageReader";
 
@@ -132,7 +133,7 @@ export function createImageReader(options: ImageReaderOptions): Role {
 
       builder.status("calling the model");
       let answered = false;
-      for await (const part of options.model.streamChat({
+      for await (const part of traceChat(options.model, {
         messages: [
           { role: "system", content: SYSTEM_PROMPT },
           { role: "user", content: parts },

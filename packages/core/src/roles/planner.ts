@@ -6,6 +6,7 @@ import { findAttachment } from "../memory/factories.js";
 import type { Post, Round } from "../memory/types.js";
 import { buildPlannerSystemPrompt, plannerAnswerSchema, PLANNER_STOP_VALUES } from "../prompts/planner-prompt.js";
 import { describeModelRetry, fieldText, requestModelAnswer } from "../model-calls/model-answer.js";
+import { tracePlan } from "../tracing/agent-spans.js";
 import { buildRoleChat, createSystemPromptCache } from "./role-chat.js";
 import type { Role, RoleContext } from "./role.js";
 
@@ -59,7 +60,7 @@ export function createPlanner(options: PlannerOptions): Role {
 
       const builder = context.startPost();
       builder.status("calling the model");
-      const answer = await requestModelAnswer(
+      const answer = await tracePlan(PLANNER_ALIAS, () => requestModelAnswer(
         options.model,
         {
           messages,
@@ -77,7 +78,7 @@ export function createPlanner(options: PlannerOptions): Role {
             if (recipients.includes(event.value)) builder.setRecipient(event.value);
           }
         },
-      );
+      ));
 
       const problem = findProblem(answer.parseError, answer.fields, recipients);
       if (problem) {

@@ -10,6 +10,8 @@ import { CODE_INTERPRETER_ALIAS } from "./code-interpreter.js";
 import { countTrailingRetries, findRequester } from "./extra-role-helpers.js";
 import { describeModelRetry } from "../model-calls/model-answer.js";
 import type { Role, RoleContext } from "./role.js";
+import { traceExecution } from "../tracing/agent-spans.js";
+import { traceChat } from "../tracing/chat-span.js";
 
 export interface PluginInterpreterOptions {
   model: LanguageModel;
@@ -105,7 +107,7 @@ export function createPluginInterpreter(options: PluginInterpreterOptions): Role
       builder.status("calling the model");
       const calls: ChatToolCall[] = [];
       let text = "";
-      for await (const part of options.model.streamChat({
+      for await (const part of traceChat(options.model, {
         messages,
         tools,
         responseFormat: "text",
@@ -184,11 +186,15 @@ export function createPluginInterpreter(options: PluginInterpreterOptions): Role
       return { kind: "rejected", call, args, report: "The call was not run: the arguments must be a JSON object of named parameters." };
     }
     const executor = await readyExecutor();
-    const result = await executor.execute(createPluginCallCode(call.name, JSON.stringify(args)), {
-      signal: context.signal,
-      timeoutMs: options.executionTimeoutMs,
-      onOutput: (output) => builder.executionOutput(output.stream, output.text),
-    });
+    const result = await traceExecution(
+      { toolName: call.name, toolType: "function", executorKind: executor.info.kind, code: JSON.stringify(args), toolCallId: call.id },
+      () =>
+        executor.execute(createPluginCallCode(call.name, JSON.stringify(args)), {
+          signal: context.signal,
+          timeoutMs: options.executionTimeoutMs,
+          onOutput: (output) => builder.executionOutput(output.stream, output.text),
+        }),
+    );
     return { kind: "ran", call, args: args as Record<string, unknown>, result, report: formatExecutionResult(result) };
   }
 }

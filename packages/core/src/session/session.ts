@@ -13,6 +13,7 @@ import type { Role } from "../roles/role.js";
 import type { EventListener, TaskWeaverEvent } from "../events/types.js";
 import { addUsage, summarizeRoundUsage, type RoleModelCall, type RoundUsage } from "../usage/round-usage.js";
 import { runWithModelCallSink } from "../usage/usage-scope.js";
+import { traceKernelStart, traceRoleReply, traceRound } from "../tracing/agent-spans.js";
 import type { StopCondition } from "./stop-conditions.js";
 import {
   describeRestore,
@@ -64,6 +65,8 @@ export interface SessionInit {
   approveExecution?: ApproveExecution;
   /** How long a round waits for an approval decision (`code_interpreter.confirmation_timeout`). @default 300000 */
   confirmationTimeoutMs?: number;
+  /** Put prompts, answers, code and output on the trace spans (`tracing.record_content`). @default false */
+  traceContent?: boolean;
   /**
    * Kernel snapshots: where the session's snapshot file lives (its folder, outside the working
    * directory) and how much of the kernel's state it may hold
@@ -179,9 +182,11 @@ export class Session {
           throw toTaskWeaverError(error);
         });
       try {
-        await executor.start();
-        await this.init.prepareExecutor?.(executor);
-        await this.restoreSnapshot(executor);
+        await traceKernelStart(this.id, executor.info.kind, async () => {
+          await executor.start();
+          await this.init.prepareExecutor?.(executor);
+          await this.restoreSnapshot(executor);
+        });
       } catch (error) {
         await executor.stop().catch(() => undefined);
         throw toTaskWeaverError(error);
@@ -262,7 +267,11 @@ export class Session {
     const onAbort = () => controller.abort();
     if (options.signal?.aborted) controller.abort();
     options.signal?.addEventListener("abort", onAbort, { once: true });
-    const promise = this.runRound(message, options, controller.signal).finally(() => {
+    const promise = traceRound(
+      { sessionId: this.id, entryRole: this.init.entryRole, userQuery: message, recordContent: this.init.traceContent ?? false },
+      () => this.runRound(message, options, controller.signal),
+      (round) => ({ round, usage: this.roundUsages.get(round.id), error: round.state === "failed" ? this.lastError : undefined }),
+    ).finally(() => {
       options.signal?.removeEventListener("abort", onAbort);
       this.running = undefined;
     });
@@ -521,9 +530,11 @@ export class Session {
           requestApproval,
         };
         // The role's model calls are counted to it, whichever model object it uses.
-        const post = await runWithModelCallSink(
-          (report) => calls.push({ ...report, role: role.alias }),
-          () => role.reply(context),
+        const post = await traceRoleReply(role, this.id, current, () =>
+          runWithModelCallSink(
+            (report) => calls.push({ ...report, role: role.alias }),
+            () => role.reply(context),
+          ),
         );
         internalSteps += 1;
         round.post_list.push(post);

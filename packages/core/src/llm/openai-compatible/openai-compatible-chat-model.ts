@@ -7,11 +7,13 @@ import type {
   ChatStreamPart,
   LanguageModel,
   LlmRetryInfo,
+  ModelProvider,
   TokenUsage,
   UsageRecord,
 } from "../types.js";
 import { costOfCall } from "../../usage/pricing.js";
 import { reportModelCall } from "../../usage/usage-scope.js";
+import { noteChatResponse } from "../../tracing/chat-span.js";
 import { AttemptSignal } from "./attempt-signal.js";
 import {
   adaptToRejectedParameter,
@@ -46,6 +48,7 @@ interface AttemptState {
  */
 export class OpenAICompatibleChatModel implements LanguageModel {
   readonly modelId: string;
+  readonly provider: ModelProvider;
   readonly usage: UsageRecord[] = [];
   // `#` fields, not `private`: printing the model (console.log, util.inspect) must not show the key.
   readonly #options: OpenAICompatibleModelOptions;
@@ -58,6 +61,7 @@ export class OpenAICompatibleChatModel implements LanguageModel {
     this.#settings = resolveSettings(options);
     this.#client = createOpenAIClient(options, this.#settings);
     this.modelId = options.model;
+    this.provider = providerOf(this.#settings);
   }
 
   async *streamChat(request: ChatRequest): AsyncGenerator<ChatStreamPart> {
@@ -137,6 +141,7 @@ export class OpenAICompatibleChatModel implements LanguageModel {
           { signal: attempt.signal },
         );
         attempt.pause();
+        noteChatResponse(completion.model, completion.id);
         state.usage = fromOpenAIUsage(completion.usage);
         yield* completionToParts(completion);
         return;
@@ -163,8 +168,11 @@ export class OpenAICompatibleChatModel implements LanguageModel {
       { signal: attempt.signal },
     );
     const converter = new ChunkConverter();
+    let first = true;
     for await (const chunk of stream as AsyncIterable<ChatCompletionChunk>) {
       attempt.arm();
+      if (first) noteChatResponse(chunk.model, chunk.id);
+      first = false;
       const part = converter.add(chunk);
       state.usage = converter.usage;
       if (part !== undefined) {
@@ -237,6 +245,19 @@ export class OpenAICompatibleChatModel implements LanguageModel {
     this.usage.push({ model, tag, usage, durationMs, at: new Date(startedAt).toISOString() });
     reportModelCall({ model, usage, durationMs, costUsd: costOfCall(this.#options.pricing, model, usage) });
   }
+}
+
+/** The provider as the GenAI conventions name it; any OpenAI-compatible server speaks the OpenAI API. */
+function providerOf(settings: OpenAICompatibleSettings): ModelProvider {
+  const provider: ModelProvider = { name: settings.apiType === "azure" ? "azure.ai.openai" : "openai" };
+  try {
+    const url = new URL(settings.baseUrl);
+    provider.serverAddress = url.hostname;
+    provider.serverPort = url.port !== "" ? Number(url.port) : url.protocol === "http:" ? 80 : 443;
+  } catch {
+    // A base URL the SDK will reject anyway; the span goes without a server address.
+  }
+  return provider;
 }
 
 /**

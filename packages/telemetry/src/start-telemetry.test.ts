@@ -1,0 +1,122 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { context, propagation, trace } from "@opentelemetry/api";
+import type { ExportResult } from "@opentelemetry/core";
+import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { ConfigError, loadConfig } from "@taskweaver/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { startTelemetry, telemetrySettings } from "./start-telemetry.js";
+
+const directories: string[] = [];
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+function config(values: Record<string, unknown> = {}) {
+  const appDir = mkdtempSync(join(tmpdir(), "tw-telemetry-"));
+  directories.push(appDir);
+  writeFileSync(join(appDir, "taskweaver_config.json"), JSON.stringify(values));
+  return loadConfig({ appDir, env: {} });
+}
+
+/** Keeps every exported span, also after shutdown (the SDK's in-memory exporter forgets them). */
+function collectingExporter(): SpanExporter & { spans: ReadableSpan[] } {
+  const spans: ReadableSpan[] = [];
+  return {
+    spans,
+    export(batch: ReadableSpan[], done: (result: ExportResult) => void) {
+      spans.push(...batch);
+      done({ code: 0 });
+    },
+    shutdown: async () => {},
+  };
+}
+
+describe("telemetry settings", () => {
+  it("is off by default, with the standard OTLP/HTTP endpoint and protobuf", () => {
+    expect(telemetrySettings(config(), {}, "taskweaver")).toEqual({
+      enabled: false,
+      tracesUrl: "http://localhost:4318/v1/traces",
+      metricsUrl: "http://localhost:4318/v1/metrics",
+      protocol: "http/protobuf",
+      serviceName: "taskweaver",
+    });
+  });
+
+  it("takes the tracing.* keys, and lets the OTEL_* variables win", () => {
+    const fromConfig = config({
+      "tracing.enabled": true,
+      "tracing.endpoint": "http://collector:4318/",
+      "tracing.protocol": "http/json",
+      "tracing.service_name": "analysis",
+    });
+    expect(telemetrySettings(fromConfig, {}, "taskweaver")).toMatchObject({
+      enabled: true,
+      tracesUrl: "http://collector:4318/v1/traces",
+      protocol: "http/json",
+      serviceName: "analysis",
+    });
+    expect(
+      telemetrySettings(
+        fromConfig,
+        {
+          OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:9999",
+          OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://127.0.0.1:9998/traces",
+          OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf",
+          OTEL_SERVICE_NAME: "from-env",
+        },
+        "taskweaver",
+      ),
+    ).toMatchObject({
+      tracesUrl: "http://127.0.0.1:9998/traces",
+      metricsUrl: "http://127.0.0.1:9999/v1/metrics",
+      protocol: "http/protobuf",
+      serviceName: "from-env",
+    });
+  });
+
+  it("turns on for an endpoint in the environment, off for OTEL_SDK_DISABLED, and refuses gRPC", () => {
+    expect(telemetrySettings(config(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318" }, "x").enabled).toBe(true);
+    expect(
+      telemetrySettings(config({ "tracing.enabled": true }), { OTEL_SDK_DISABLED: "true" }, "x").enabled,
+    ).toBe(false);
+    expect(() => telemetrySettings(config(), { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "x")).toThrow(ConfigError);
+  });
+});
+
+describe("startTelemetry", () => {
+  it("does nothing when off", async () => {
+    const telemetry = await startTelemetry({ config: config(), env: {}, defaultServiceName: "taskweaver" });
+    expect(telemetry.enabled).toBe(false);
+    expect(trace.getTracer("test").startSpan("x").isRecording()).toBe(false);
+    await telemetry.shutdown();
+  });
+
+  it("registers the SDK: spans nest across await, carry the service name, propagate W3C trace context and flush on shutdown", async () => {
+    const exporter = collectingExporter();
+    const telemetry = await startTelemetry({
+      config: config({ "tracing.service_name": "tw-test" }),
+      env: {},
+      defaultServiceName: "taskweaver",
+      spanExporter: exporter,
+    });
+    const tracer = trace.getTracer("test");
+    const carrier: Record<string, string> = {};
+    await tracer.startActiveSpan("outer", async (outer) => {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      tracer.startSpan("inner").end();
+      propagation.inject(context.active(), carrier);
+      outer.end();
+    });
+    await telemetry.shutdown();
+    expect(exporter.spans.map((span) => span.name).sort()).toEqual(["inner", "outer"]);
+    const outer = exporter.spans.find((span) => span.name === "outer")!;
+    const inner = exporter.spans.find((span) => span.name === "inner")!;
+    expect(inner.parentSpanContext?.spanId).toBe(outer.spanContext().spanId);
+    expect(outer.resource.attributes["service.name"]).toBe("tw-test");
+    expect(carrier["traceparent"]).toBe(`00-${outer.spanContext().traceId}-${outer.spanContext().spanId}-01`);
+    // Unregistered: a later start in the same process works, and spans are no-ops meanwhile.
+    expect(trace.getTracer("test").startSpan("after").isRecording()).toBe(false);
+  });
+});

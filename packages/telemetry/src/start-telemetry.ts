@@ -1,0 +1,167 @@
+import { context, metrics, propagation, trace } from "@opentelemetry/api";
+import { ConfigError, type AppConfig } from "@taskweaver/core";
+import type { MetricReader } from "@opentelemetry/sdk-metrics";
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
+
+/** The OTLP/HTTP encodings we export in (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
+export type OtlpProtocol = "http/protobuf" | "http/json";
+
+/** Where and how telemetry goes, from the `tracing.*` config keys and the standard OTEL_* variables. */
+export interface TelemetrySettings {
+  enabled: boolean;
+  /** Full URL of the trace receiver, e.g. `http://localhost:4318/v1/traces`. */
+  tracesUrl: string;
+  /** Full URL of the metric receiver, e.g. `http://localhost:4318/v1/metrics`. */
+  metricsUrl: string;
+  protocol: OtlpProtocol;
+  serviceName: string;
+}
+
+/** Options of {@link startTelemetry}. */
+export interface TelemetryOptions {
+  /** The app's config, read for `tracing.*`. */
+  config: AppConfig;
+  /** Read for `OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_*` and `OTEL_SERVICE_NAME`. @default process.env */
+  env?: Record<string, string | undefined>;
+  /** `service.name` when neither `OTEL_SERVICE_NAME` nor `tracing.service_name` says. */
+  defaultServiceName: string;
+  /** Export spans here instead of OTLP (tests, benchmarks); turns telemetry on. @default OTLP/HTTP */
+  spanExporter?: SpanExporter;
+  /** Read metrics with this instead of exporting them over OTLP. @default periodic OTLP/HTTP export */
+  metricReader?: MetricReader;
+  /** Interval of the metric export. @default 60000 */
+  metricExportIntervalMs?: number;
+}
+
+/** Telemetry once started: stop it to flush what is buffered. */
+export interface Telemetry {
+  readonly enabled: boolean;
+  readonly settings: TelemetrySettings;
+  /** Exports what is buffered, stops the providers and unregisters them; idempotent. */
+  shutdown(): Promise<void>;
+}
+
+const DEFAULT_ENDPOINT = "http://localhost:4318";
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value !== undefined && value.trim() !== "" ? value.trim() : undefined;
+}
+
+/** A signal's URL: its own variable as given, else the base endpoint with the signal's path. */
+function signalUrl(specific: string | undefined, base: string, path: string): string {
+  return specific ?? `${base.replace(/\/+$/, "")}${path}`;
+}
+
+/**
+ * Reads the settings without loading the SDK. The OTEL_* variables win over the config, as
+ * the OpenTelemetry specification asks; an endpoint in the environment turns export on.
+ */
+export function telemetrySettings(
+  config: AppConfig,
+  env: Record<string, string | undefined>,
+  defaultServiceName: string,
+): TelemetrySettings {
+  const endpointFromEnv = nonEmpty(env["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+  const tracesFromEnv = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
+  const metricsFromEnv = nonEmpty(env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]);
+  const disabled = nonEmpty(env["OTEL_SDK_DISABLED"])?.toLowerCase() === "true";
+  const enabled =
+    !disabled &&
+    (config.get("tracing.enabled") || endpointFromEnv !== undefined || tracesFromEnv !== undefined);
+  const base = endpointFromEnv ?? nonEmpty(config.get("tracing.endpoint")) ?? DEFAULT_ENDPOINT;
+  const protocol = nonEmpty(env["OTEL_EXPORTER_OTLP_PROTOCOL"]) ?? config.get("tracing.protocol");
+  if (protocol !== "http/protobuf" && protocol !== "http/json") {
+    throw new ConfigError(
+      `OTLP protocol "${protocol}" is not supported: use http/protobuf or http/json (OTEL_EXPORTER_OTLP_PROTOCOL or tracing.protocol).`,
+    );
+  }
+  return {
+    enabled,
+    tracesUrl: signalUrl(tracesFromEnv, base, "/v1/traces"),
+    metricsUrl: signalUrl(metricsFromEnv, base, "/v1/metrics"),
+    protocol,
+    serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(config.get("tracing.service_name")) ?? defaultServiceName,
+  };
+}
+
+/**
+ * Registers the OpenTelemetry SDK for the process when tracing is on (`tracing.enabled`, or an
+ * OTLP endpoint in the environment): a tracer provider with batched OTLP/HTTP export, a meter
+ * provider for the GenAI metrics, W3C trace context propagation and an async-local context so
+ * spans nest across `await`. Off, nothing is loaded and the core's spans stay no-ops.
+ *
+ * One telemetry per process: the SDK is global. Call `shutdown` before the process exits.
+ */
+export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
+  const settings = telemetrySettings(options.config, options.env ?? process.env, options.defaultServiceName);
+  const enabled = settings.enabled || options.spanExporter !== undefined;
+  if (!enabled) return { enabled: false, settings, shutdown: async () => {} };
+
+  // Loaded only when on, so that a CLI without tracing starts as fast as before.
+  const [
+    { AsyncLocalStorageContextManager },
+    { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator },
+    { resourceFromAttributes },
+    { BasicTracerProvider, BatchSpanProcessor },
+    { MeterProvider, PeriodicExportingMetricReader },
+  ] = await Promise.all([
+    import("@opentelemetry/context-async-hooks"),
+    import("@opentelemetry/core"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/sdk-trace-base"),
+    import("@opentelemetry/sdk-metrics"),
+  ]);
+  const resource = resourceFromAttributes({ "service.name": settings.serviceName });
+  const spanExporter = options.spanExporter ?? (await otlpSpanExporter(settings));
+  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(spanExporter)] });
+  const metricReader =
+    options.metricReader ??
+    new PeriodicExportingMetricReader({
+      exporter: await otlpMetricExporter(settings),
+      exportIntervalMillis: options.metricExportIntervalMs ?? 60_000,
+    });
+  const meterProvider = new MeterProvider({ resource, readers: [metricReader] });
+
+  const contextManager = new AsyncLocalStorageContextManager().enable();
+  context.setGlobalContextManager(contextManager);
+  propagation.setGlobalPropagator(
+    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+  );
+  trace.setGlobalTracerProvider(tracerProvider);
+  metrics.setGlobalMeterProvider(meterProvider);
+
+  let stopping: Promise<void> | undefined;
+  return {
+    enabled: true,
+    settings,
+    shutdown() {
+      stopping ??= (async () => {
+        // Export failures are the receiver's problem, never a reason for the app to fail on exit.
+        await Promise.allSettled([tracerProvider.shutdown(), meterProvider.shutdown()]);
+        trace.disable();
+        metrics.disable();
+        propagation.disable();
+        context.disable();
+      })();
+      return stopping;
+    },
+  };
+}
+
+async function otlpSpanExporter(settings: TelemetrySettings): Promise<SpanExporter> {
+  if (settings.protocol === "http/json") {
+    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+    return new OTLPTraceExporter({ url: settings.tracesUrl });
+  }
+  const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-proto");
+  return new OTLPTraceExporter({ url: settings.tracesUrl });
+}
+
+async function otlpMetricExporter(settings: TelemetrySettings) {
+  if (settings.protocol === "http/json") {
+    const { OTLPMetricExporter } = await import("@opentelemetry/exporter-metrics-otlp-http");
+    return new OTLPMetricExporter({ url: settings.metricsUrl });
+  }
+  const { OTLPMetricExporter } = await import("@opentelemetry/exporter-metrics-otlp-proto");
+  return new OTLPMetricExporter({ url: settings.metricsUrl });
+}
