@@ -6,7 +6,7 @@
 # `docker build -t taskweaver-executor:latest packages/executor/docker`).
 #
 #   eval "$(bash scripts/docker-engine.sh)"
-#   bash packages/executor/docker/build-image.sh          # skips when the image exists
+#   bash packages/executor/docker/build-image.sh          # skips when the image of this recipe exists
 #   bash packages/executor/docker/build-image.sh --force  # rebuilds the image (reuses the rootfs cache)
 #   bash packages/executor/docker/build-image.sh --rebuild-rootfs
 #
@@ -55,12 +55,18 @@ if ! docker version >/dev/null 2>&1; then
   exit 1
 fi
 
-if [ "$force" = false ] && docker image inspect "$image" >/dev/null 2>&1; then
-  log "$image already exists (use --force to rebuild)"
-  exit 0
+key="$(printf '%s|%s|%s|%s' "$suite" "$packages" "$user_id" "$recipe_version" | sha256sum | cut -c1-12)"
+# An image of an older recipe (a package added, say) is rebuilt; one of this recipe is kept.
+if [ "$force" = false ]; then
+  built_key="$(docker image inspect --format '{{ index .Config.Labels "io.taskweaver.recipe" }}' "$image" 2>/dev/null || true)"
+  if [ "$built_key" = "$key" ]; then
+    log "$image already exists (use --force to rebuild)"
+    exit 0
+  elif docker image inspect "$image" >/dev/null 2>&1; then
+    log "$image was built from an older recipe (${built_key:-unlabelled}): rebuilding it"
+  fi
 fi
 
-key="$(printf '%s|%s|%s|%s' "$suite" "$packages" "$user_id" "$recipe_version" | sha256sum | cut -c1-12)"
 tarball="$cache_dir/rootfs-$suite-$key.tar"
 mkdir -p "$cache_dir"
 
@@ -144,7 +150,7 @@ docker import \
   --change "USER $user_id" \
   --change "WORKDIR /home/taskweaver/cwd" \
   --change "ENV HOME=/home/taskweaver LANG=C.UTF-8 PYTHONUNBUFFERED=1 MPLBACKEND=Agg MPLCONFIGDIR=/home/taskweaver/.config/matplotlib" \
-  --change "LABEL io.taskweaver.image=executor" \
+  --change "LABEL io.taskweaver.image=executor io.taskweaver.recipe=$key" \
   --change 'CMD ["python3", "-m", "ipykernel_launcher"]' \
   "$tarball" "$image" >/dev/null
 # The image this one replaces would linger untagged; containers still using it keep it alive.
