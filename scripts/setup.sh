@@ -34,7 +34,7 @@ fi
 # rebuilt only when a source it bundles is newer than the build.
 bundle=apps/cli/dist/cli.js
 if [ ! -f "$bundle" ] || [ ! -f apps/cli/python/taskweaver_support.py ] ||
-  [ -n "$(find apps/cli/src packages/core/src packages/executor/src packages/executor/python \
+  [ -n "$(find apps/cli/src packages/core/src packages/executor/src packages/executor/python packages/telemetry/src \
     apps/cli/package.json pnpm-lock.yaml -newer "$bundle" -print -quit)" ]; then
   say "building the taskweaver command"
   node apps/cli/scripts/bundle.mjs
