@@ -13,6 +13,7 @@ import {
   type CliRun,
   type FakeOpenAIServer,
 } from "../src/index.js";
+import { startOtlpReceiver } from "./tracing-receiver.js";
 
 // The original's echo case (auto_eval/cases/echo/echo.yaml), unchanged: one point checked by
 // eval_code against chat_history, one judged by the model.
@@ -179,3 +180,33 @@ scoring_points: [{score_point: never judged, weight: 1}]
   expect(readFileSync(join(dir, "results.csv"), "utf8")).toBe("case_file,score,normalized_score\na_generated.yaml,1,1\n");
   expect(server.chatRequests).toHaveLength(1);
 }, 180_000);
+
+it("exports each case as an evaluate span with its scores as gen_ai.evaluation.result events, the rounds inside it (OTLP)", async () => {
+  const receiver = await startOtlpReceiver();
+  try {
+    server = await startFakeOpenAIServer({ responses: echoAnswers("Hello World") });
+    const dir = layout({ "llm.api_base": server.url, "llm.api_key": "k", "llm.model": "fake-model" });
+    const run = await runCommand(
+      join(REPO_ROOT, "node_modules/.bin/tsx"),
+      [join(REPO_ROOT, "apps/cli/src/cli.tsx"), ...evalArgs(dir)],
+      {
+        cwd: dir,
+        timeoutMs: 120_000,
+        env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: "http/json" },
+      },
+    );
+    expect(run.exitCode, run.stderr).toBe(0);
+    const evaluate = receiver.spans.filter((span) => span.name.startsWith("evaluate "));
+    expect(evaluate).toHaveLength(1);
+    const scores = evaluate[0]!.events.filter((event) => event.name === "gen_ai.evaluation.result");
+    expect(scores.map((event) => event.attributes["gen_ai.evaluation.score.label"])).toEqual(
+      expect.arrayContaining(["hit", "hit"]),
+    );
+    expect(scores.find((event) => event.attributes["gen_ai.evaluation.name"] === "normalized_score")).toBeDefined();
+    const round = receiver.spans.find((span) => span.name === "invoke_agent Planner" && span.parentSpanId === evaluate[0]!.spanId);
+    expect(round, receiver.spans.map((span) => span.name).join(", ")).toBeDefined();
+    expect(round!.traceId).toBe(evaluate[0]!.traceId);
+  } finally {
+    await receiver.close();
+  }
+});

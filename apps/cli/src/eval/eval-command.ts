@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { parseConfigAssignments, TaskWeaverError } from "@taskweaver/core";
+import { loadConfig, parseConfigAssignments, TaskWeaverError } from "@taskweaver/core";
 import { findCaseFiles, loadEvalCase, type EvalCase } from "./case-file.js";
 import { createProgress } from "./progress.js";
 import { buildReport, formatCsv, formatPointLines, formatTable } from "./report.js";
@@ -168,6 +168,41 @@ export async function runEvalCommand(options: EvalCommandOptions): Promise<numbe
   const recording = commandLine.recording
     ? { ...commandLine.recording, dir: resolve(options.cwd, commandLine.recording.dir) }
     : undefined;
+  // One SDK for the whole run (it is global): the cases' spans and their evaluation events go
+  // to it. Its settings come from the project given with -p, else the first case's app.
+  let telemetry: { shutdown(): Promise<void> } | undefined;
+  try {
+    telemetry = await startEvalTelemetry(options, commandLine.projectDir ?? cases[0]?.appDir, configOverrides);
+  } catch (error) {
+    options.stderr.write(`Error: ${TaskWeaverError.isInstance(error) ? error.message : String(error)}\n`);
+    return 2;
+  }
+  try {
+    return await runCases(options, commandLine, cases, configOverrides, recording);
+  } finally {
+    await telemetry?.shutdown();
+  }
+}
+
+async function startEvalTelemetry(
+  options: EvalCommandOptions,
+  appDir: string | undefined,
+  configOverrides: Record<string, unknown>,
+): Promise<{ shutdown(): Promise<void> } | undefined> {
+  if (appDir === undefined) return undefined;
+  const config = loadConfig({ appDir, cwd: options.cwd, env: options.env, overrides: configOverrides });
+  const { startTelemetry } = await import("@taskweaver/telemetry");
+  const telemetry = await startTelemetry({ config, env: options.env, defaultServiceName: "taskweaver-eval" });
+  return telemetry.enabled ? telemetry : undefined;
+}
+
+async function runCases(
+  options: EvalCommandOptions,
+  commandLine: Extract<ReturnType<typeof parseEvalCommandLine>, { cases: readonly string[] }>,
+  cases: EvalCase[],
+  configOverrides: Record<string, unknown>,
+  recording: Recording | undefined,
+): Promise<number> {
   const startedAt = new Date();
   const progress = createProgress(options.stderr, cases.length);
   const outcomes: CaseOutcome[] = await mapConcurrently(cases, commandLine.concurrency, async (evalCase) => {
