@@ -16,6 +16,7 @@ import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
 import {
   createBubblewrapArguments,
+  sandboxScratchDirectories,
   createLimitScript,
   findSandboxedKernelPid,
   isExecutable,
@@ -269,7 +270,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         readLog: async () => tail.text,
       });
 
-      return group.connection({
+      const connectionToKernel = group.connection({
         client,
         details: withMemoryDetails(
           { python, pid: String(pid), transport, ...(inSandbox ? { sandbox: "bwrap" } : {}) },
@@ -278,6 +279,10 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         exit,
         shutdownGraceMs,
       });
+      // The sandbox's writable tmpfs mounts count toward the working-directory limit.
+      return inSandbox
+        ? { ...connectionToKernel, scratchDirectories: sandboxScratchDirectories(pid, sandboxOptions ?? {}) }
+        : connectionToKernel;
     },
   };
 }
