@@ -57,7 +57,9 @@ interface Case {
 
 function describeResult(result: ExecutionResult): string {
   if (result.outcome === "ok") return "ok";
-  const error = result.error ? `${result.error.name}${result.error.value ? `: ${result.error.value.slice(0, 60)}` : ""}` : "";
+  const error = result.error
+    ? `${result.error.name}${result.error.value ? `: ${result.error.value.slice(0, 60)}` : ""}`
+    : "";
   return `${result.outcome}${error ? ` (${error})` : ""}`;
 }
 
@@ -138,7 +140,10 @@ const cases: Case[] = [
       if (seen?.refused) return { verdict: "contained", detail };
       if (result.outcome === "kernel-died") {
         const ended = result.notes.some((note) => note.includes("pids_limit"));
-        return { verdict: ended ? "contained" : "recovered", detail: ended ? "the host ended the sandbox past pids_limit (256 processes)" : detail };
+        return {
+          verdict: ended ? "contained" : "recovered",
+          detail: ended ? "the host ended the sandbox past pids_limit (256 processes)" : detail,
+        };
       }
       return { verdict: "NOT contained", detail: `${detail} (the loop's own bound held)` };
     },
@@ -165,7 +170,8 @@ const cases: Case[] = [
       const seen = printed(result);
       if (seen?.error) return { verdict: "contained", detail: `MemoryError at ${String(seen.mib)} MiB` };
       if (result.outcome === "kernel-died") return { verdict: "recovered", detail: "kernel killed (OOM)" };
-      if (seen) return { verdict: "NOT contained", detail: `${String(seen.mib)} MiB allocated (the bench's cap)` };
+      if (seen)
+        return { verdict: "NOT contained", detail: `${String(seen.mib)} MiB allocated (the bench's cap)` };
       return { verdict: "NOT contained", detail: describeResult(result) };
     },
   },
@@ -186,7 +192,8 @@ const cases: Case[] = [
         "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
       );
       return {
-        verdict: result.outcome === "timeout" ? (result.stateLost ? "recovered" : "contained") : "NOT contained",
+        verdict:
+          result.outcome === "timeout" ? (result.stateLost ? "recovered" : "contained") : "NOT contained",
         detail: `${describeResult(result)} after ${(result.durationMs / 1000).toFixed(1)} s${result.stateLost ? ", kernel restarted" : ""}`,
       };
     },
@@ -295,14 +302,20 @@ const cases: Case[] = [
       );
       const text = result.stdout.join("").trim();
       if (existsSync(target)) return { verdict: "NOT contained", detail: "the file appeared on the host" };
-      return { verdict: "blocked", detail: text === "written" ? "written inside only, not on the host" : text };
+      return {
+        verdict: "blocked",
+        detail: text === "written" ? "written inside only, not on the host" : text,
+      };
     },
   },
   {
     name: "os._exit(1)",
     async run(executor) {
       const result = await executor.execute("import os\nos._exit(1)");
-      return { verdict: result.outcome === "kernel-died" ? "recovered" : "NOT contained", detail: describeResult(result) };
+      return {
+        verdict: result.outcome === "kernel-died" ? "recovered" : "NOT contained",
+        detail: describeResult(result),
+      };
     },
   },
   {
@@ -315,13 +328,17 @@ const cases: Case[] = [
         );
         const parent = Number(printed(result)?.parent);
         return parent === process.pid
-          ? { verdict: "NOT contained", detail: `its parent is the host (pid ${parent}); signal 0 allowed, SIGKILL not sent` }
+          ? {
+              verdict: "NOT contained",
+              detail: `its parent is the host (pid ${parent}); signal 0 allowed, SIGKILL not sent`,
+            }
           : { verdict: "blocked", detail: describeResult(result) };
       }
       const result = await executor.execute(
         "import os, signal, time\nparent = os.getppid()\nos.kill(parent, signal.SIGKILL)\ntime.sleep(2)\nprint(parent)",
       );
-      if (result.outcome === "kernel-died") return { verdict: "recovered", detail: "the kernel died with its parent" };
+      if (result.outcome === "kernel-died")
+        return { verdict: "recovered", detail: "the kernel died with its parent" };
       return {
         verdict: "blocked",
         detail: `parent pid ${result.stdout.join("").trim() || "?"} survived SIGKILL (${describeResult(result)})`,
@@ -360,7 +377,11 @@ function startSleeper(): ChildProcess {
 
 export async function run(): Promise<void> {
   const started = performance.now();
-  console.log(`load average ${loadavg().map((value) => value.toFixed(2)).join(" ")} on ${cpus().length} cores`);
+  console.log(
+    `load average ${loadavg()
+      .map((value) => value.toFixed(2))
+      .join(" ")} on ${cpus().length} cores`,
+  );
   const root = await mkdtemp(join(tmpdir(), "tw-bench-hostile-"));
   // Outside /tmp and the home: a sandbox's /tmp is private, so a write there never reaches the host.
   const outside = await mkdtemp("/var/tmp/tw-bench-hostile-outside-");
@@ -482,7 +503,9 @@ export async function run(): Promise<void> {
   const lines = [
     `| case | ${names.join(" | ")} |`,
     `| --- | ${names.map(() => "---").join(" | ")} |`,
-    ...[...table].map(([name, row]) => `| ${name} | ${names.map((runtime) => row.get(runtime) ?? "-").join(" | ")} |`),
+    ...[...table].map(
+      ([name, row]) => `| ${name} | ${names.map((runtime) => row.get(runtime) ?? "-").join(" | ")} |`,
+    ),
   ];
   console.log(`\n${lines.join("\n")}\n`);
   for (const line of leftovers) console.log(`leftover: ${line} (killed by the bench)`);

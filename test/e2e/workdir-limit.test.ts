@@ -6,7 +6,11 @@ import { afterAll, beforeAll } from "vitest";
 import { createDockerExecutor } from "../../packages/executor/src/docker/index.js";
 import { createRemoteExecutor } from "../../packages/executor/src/remote/index.js";
 import { findDockerTestEngine } from "./docker-support.js";
-import { jupyterServerUnavailableReason, startJupyterServer, type JupyterServer } from "../src/jupyter-server.js";
+import {
+  jupyterServerUnavailableReason,
+  startJupyterServer,
+  type JupyterServer,
+} from "../src/jupyter-server.js";
 
 const engine = await findDockerTestEngine();
 if (!engine.available && process.env.CI !== "true") {

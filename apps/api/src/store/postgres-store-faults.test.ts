@@ -23,7 +23,10 @@ describe.skipIf(!run)("PostgreSQL session store faults", () => {
     "a table locked by another connection is a store_unavailable error after lock_timeout, and the store works once it is released",
     { timeout: 30_000 },
     async () => {
-      if (!url) throw new Error('TASKWEAVER_TEST_DATABASE_URL is not set; start one with: eval "$(bash scripts/postgres.sh)"');
+      if (!url)
+        throw new Error(
+          'TASKWEAVER_TEST_DATABASE_URL is not set; start one with: eval "$(bash scripts/postgres.sh)"',
+        );
       const store = await createPostgresSessionStore({ url, schema, lockTimeoutMs: 500 });
       const record = (id: string) => ({
         id,
@@ -45,7 +48,9 @@ describe.skipIf(!run)("PostgreSQL session store faults", () => {
           (caught: unknown) => caught,
         );
         expect(StoreUnavailableError.isInstance(error), String(error)).toBe(true);
-        expect((error as Error).message).toMatch(/lock held by another connection did not come free within 0.5 s/);
+        expect((error as Error).message).toMatch(
+          /lock held by another connection did not come free within 0.5 s/,
+        );
         expect(Date.now() - started).toBeLessThan(10_000);
       } finally {
         await other.query("ROLLBACK");

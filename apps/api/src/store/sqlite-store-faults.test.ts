@@ -12,7 +12,13 @@ const directory = mkdtempSync(join(tmpdir(), "tw-sqlite-faults-"));
 afterAll(() => rmSync(directory, { recursive: true, force: true }));
 
 function record(id: string): SessionRecord {
-  return { id, ownerKeyHash: null, createdAt: "2025-01-01T00:00:00.000Z", roles: ["code_interpreter"], workingDirectory: `/work/${id}` };
+  return {
+    id,
+    ownerKeyHash: null,
+    createdAt: "2025-01-01T00:00:00.000Z",
+    roles: ["code_interpreter"],
+    workingDirectory: `/work/${id}`,
+  };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -65,7 +71,9 @@ describe("SQLite session store faults", () => {
         let error: unknown;
         // The WAL may still have room for a few pages: write until the disk refuses.
         for (let index = 0; index < 200 && error === undefined; index += 1)
-          error = await rejection(store.startRound("kept", { id: `r-${index}`, userQuery: "x".repeat(20_000) }));
+          error = await rejection(
+            store.startRound("kept", { id: `r-${index}`, userQuery: "x".repeat(20_000) }),
+          );
         expect(StoreUnavailableError.isInstance(error), String(error)).toBe(true);
         expect((error as Error).message).toMatch(/disk under it is full/);
         rmSync(join(mount, "filler"));

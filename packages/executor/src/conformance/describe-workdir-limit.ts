@@ -20,7 +20,12 @@ const MIB = 1024 * 1024;
 export const CONFORMANCE_WORKDIR_LIMIT = 16 * MIB;
 
 function describeFailure(result: ExecutionResult): string {
-  return JSON.stringify({ outcome: result.outcome, error: result.error, notes: result.notes, stderr: result.stderr });
+  return JSON.stringify({
+    outcome: result.outcome,
+    error: result.error,
+    notes: result.notes,
+    stderr: result.stderr,
+  });
 }
 
 /**
@@ -112,21 +117,25 @@ export function describeWorkdirLimitConformance(
       },
     );
 
-    test("a single file larger than the limit fails at the limit and the kernel lives on", { timeout }, async () => {
-      const session = executor!;
-      const huge = await session.execute(
-        [
-          "with open('huge.bin', 'wb') as handle:",
-          `    for _ in range(${(CONFORMANCE_WORKDIR_LIMIT / MIB) * 8}):`,
-          "        handle.write(b'y' * (1024 * 1024))",
-        ].join("\n"),
-      );
-      expect(huge.outcome, describeFailure(huge)).toBe("error");
-      expect(["WorkdirLimitExceeded", "OSError"]).toContain(huge.error?.name);
-      const size = await session.execute("import os\nos.path.getsize('huge.bin')");
-      expect(Number(size.output), describeFailure(size)).toBeLessThanOrEqual(CONFORMANCE_WORKDIR_LIMIT * 4);
-      const removed = await session.execute("os.remove('huge.bin')\n'gone'");
-      expect(removed.output, describeFailure(removed)).toBe("'gone'");
-    });
+    test(
+      "a single file larger than the limit fails at the limit and the kernel lives on",
+      { timeout },
+      async () => {
+        const session = executor!;
+        const huge = await session.execute(
+          [
+            "with open('huge.bin', 'wb') as handle:",
+            `    for _ in range(${(CONFORMANCE_WORKDIR_LIMIT / MIB) * 8}):`,
+            "        handle.write(b'y' * (1024 * 1024))",
+          ].join("\n"),
+        );
+        expect(huge.outcome, describeFailure(huge)).toBe("error");
+        expect(["WorkdirLimitExceeded", "OSError"]).toContain(huge.error?.name);
+        const size = await session.execute("import os\nos.path.getsize('huge.bin')");
+        expect(Number(size.output), describeFailure(size)).toBeLessThanOrEqual(CONFORMANCE_WORKDIR_LIMIT * 4);
+        const removed = await session.execute("os.remove('huge.bin')\n'gone'");
+        expect(removed.output, describeFailure(removed)).toBe("'gone'");
+      },
+    );
   });
 }

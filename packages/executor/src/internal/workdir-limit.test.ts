@@ -2,7 +2,12 @@ import { link, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { createWorkdirWatcher, describeWorkdirLimit, formatBytes, measureDirectories } from "./workdir-limit.js";
+import {
+  createWorkdirWatcher,
+  describeWorkdirLimit,
+  formatBytes,
+  measureDirectories,
+} from "./workdir-limit.js";
 
 let directory: string;
 beforeEach(async () => {

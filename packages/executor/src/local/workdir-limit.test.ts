@@ -50,29 +50,35 @@ describe.skipIf(!runSandboxed)("the working-directory limit in the sandbox", () 
     await rm(directory, { recursive: true, force: true });
   });
 
-  test("writes to the private /tmp count, and /tmp itself cannot grow past the limit", { timeout: 60_000 }, async () => {
-    const filled = await executor.execute(
-      [
-        "import os, time",
-        "os.makedirs('/tmp/fill', exist_ok=True)",
-        "for index in range(400):",
-        "    with open(f'/tmp/fill/part_{index}.bin', 'wb') as handle:",
-        "        handle.write(b'x' * (1024 * 1024))",
-        "    time.sleep(0.01)",
-      ].join("\n"),
-    );
-    expect(filled.error?.name, describeFailure(filled)).toMatch(/^(WorkdirLimitExceeded|OSError)$/);
-    expect(filled.outcome).toBe("error");
-    const total = await executor.execute(
-      "sum(os.path.getsize(os.path.join('/tmp/fill', name)) for name in os.listdir('/tmp/fill'))",
-    );
-    expect(Number(total.output), describeFailure(total)).toBeLessThanOrEqual(LIMIT);
-    const next = await executor.execute("import shutil\nshutil.rmtree('/tmp/fill')\n1 + 1");
-    expect(next.output, describeFailure(next)).toBe("2");
-  });
+  test(
+    "writes to the private /tmp count, and /tmp itself cannot grow past the limit",
+    { timeout: 60_000 },
+    async () => {
+      const filled = await executor.execute(
+        [
+          "import os, time",
+          "os.makedirs('/tmp/fill', exist_ok=True)",
+          "for index in range(400):",
+          "    with open(f'/tmp/fill/part_{index}.bin', 'wb') as handle:",
+          "        handle.write(b'x' * (1024 * 1024))",
+          "    time.sleep(0.01)",
+        ].join("\n"),
+      );
+      expect(filled.error?.name, describeFailure(filled)).toMatch(/^(WorkdirLimitExceeded|OSError)$/);
+      expect(filled.outcome).toBe("error");
+      const total = await executor.execute(
+        "sum(os.path.getsize(os.path.join('/tmp/fill', name)) for name in os.listdir('/tmp/fill'))",
+      );
+      expect(Number(total.output), describeFailure(total)).toBeLessThanOrEqual(LIMIT);
+      const next = await executor.execute("import shutil\nshutil.rmtree('/tmp/fill')\n1 + 1");
+      expect(next.output, describeFailure(next)).toBe("2");
+    },
+  );
 
   test("a program the code started that keeps writing is stopped with it", { timeout: 60_000 }, async () => {
-    const filled = await executor.execute("!dd if=/dev/zero of=dd.bin bs=1M count=400 oflag=direct status=none");
+    const filled = await executor.execute(
+      "!dd if=/dev/zero of=dd.bin bs=1M count=400 oflag=direct status=none",
+    );
     expect(filled.outcome, describeFailure(filled)).toBe("error");
     expect(filled.error?.name).toBe("WorkdirLimitExceeded");
     const size = await executor.execute("import os\nos.path.getsize('dd.bin')");

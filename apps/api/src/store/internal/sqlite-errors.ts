@@ -38,7 +38,9 @@ export function withSqliteErrors(store: SessionStore, path: string): SessionStor
         ? (...args: unknown[]) => {
             try {
               const result: unknown = (value as (...inner: unknown[]) => unknown).apply(store, args);
-              return result instanceof Promise ? result.catch((error: unknown) => Promise.reject(translate(error))) : result;
+              return result instanceof Promise
+                ? result.catch((error: unknown) => Promise.reject(translate(error)))
+                : result;
             } catch (error) {
               throw translate(error);
             }
