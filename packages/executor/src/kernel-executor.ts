@@ -30,6 +30,14 @@ import {
 } from "./internal/support-code.js";
 import type { WorkingDirectoryFiles } from "./internal/working-directory.js";
 import { restoreKernelSnapshot, saveKernelSnapshot } from "./snapshot.js";
+import {
+  createFileSizeLimitCode,
+  createKernelWorkdirWatcherCode,
+  createWorkdirWatcher,
+  describeWorkdirLimit,
+  WORKDIR_LIMIT_ERROR_NAME,
+  type WorkdirWatcher,
+} from "./internal/workdir-limit.js";
 
 /**
  * A started, ready kernel (kernel_info answered) as a runtime hands it to the executor. Kernel
@@ -71,6 +79,12 @@ export interface KernelConnection {
    * Resolves with `bound: true` when the move also bound the kernel (see `bound`).
    */
   relocate?(target: LaunchOptions): Promise<{ bound: boolean } | void>;
+  /**
+   * Host paths of the kernel's private scratch space that count toward `maxWorkdirBytes` with the
+   * working directory (a sandbox's private /tmp, seen through `/proc/<pid>/root`).
+   * @default []
+   */
+  readonly scratchDirectories?: readonly string[];
 }
 
 /** Where a kernel is wanted. */
@@ -112,6 +126,12 @@ export interface KernelExecutorOptions {
   supportOptions?: Omit<SupportInstallOptions, "workdir">;
   /** @default core's createId */
   createId?: IdGenerator;
+  /**
+   * Bytes the working directory may hold (`execution_service.max_workdir_bytes`): an execution
+   * that grows it past this is stopped. Watched from the host when it sees the directory, else by
+   * the kernel itself. Every kernel also gets it as RLIMIT_FSIZE. @default no limit
+   */
+  maxWorkdirBytes?: number;
 }
 
 type Race =
@@ -200,19 +220,25 @@ class KernelExecutor implements CodeExecutor {
       }),
     ]);
     try {
+      const limitCode = this.createWorkdirLimitCode();
       if (!kernel.bound) {
         await this.runInternal(
           kernel,
-          kernel.prepared
-            ? createBindWorkingDirectoryCode(this.options.kernelWorkingDirectory)
-            : createBootstrapCode(source, {
-                ...this.options.supportOptions,
-                workdir: this.options.kernelWorkingDirectory,
-                max_output_chars: this.maxOutputChars,
-              }),
+          [
+            kernel.prepared
+              ? createBindWorkingDirectoryCode(this.options.kernelWorkingDirectory)
+              : createBootstrapCode(source, {
+                  ...this.options.supportOptions,
+                  workdir: this.options.kernelWorkingDirectory,
+                  max_output_chars: this.maxOutputChars,
+                }),
+            ...(limitCode ? [limitCode] : []),
+          ].join("\n"),
           "kernel_setup_failed",
           "Setting up the kernel failed",
         );
+      } else if (limitCode) {
+        await this.runInternal(kernel, limitCode, "kernel_setup_failed", "Setting up the kernel failed");
       }
       if (Object.keys(this.sessionVariables).length > 0) {
         await this.runInternal(
@@ -243,6 +269,32 @@ class KernelExecutor implements CodeExecutor {
     // `/info` shows what is running now (pid, Python, container id).
     this.kernelDetails = kernel.details;
     return kernel;
+  }
+
+  /** The kernel's part of the working-directory limit: RLIMIT_FSIZE, and the watcher where the host cannot see. */
+  private createWorkdirLimitCode(): string | undefined {
+    const limit = this.options.maxWorkdirBytes;
+    if (limit === undefined) return undefined;
+    const code = [createFileSizeLimitCode(limit)];
+    if (this.options.hostWorkingDirectory === undefined)
+      code.push(createKernelWorkdirWatcherCode(this.options.kernelWorkingDirectory, limit));
+    return code.join("\n");
+  }
+
+  /** Bytes the working directory held after the last execution (the next one's baseline). */
+  private workdirBytes: number | undefined;
+
+  /** Samples the working directory from the host while code runs; calls `stop` when over the limit. */
+  private watchWorkdir(kernel: KernelConnection, stop: () => void): WorkdirWatcher | undefined {
+    const limit = this.options.maxWorkdirBytes;
+    const host = this.options.hostWorkingDirectory;
+    if (limit === undefined || host === undefined) return undefined;
+    return createWorkdirWatcher({
+      directories: [host, ...(kernel.scratchDirectories ?? [])],
+      limitBytes: limit,
+      baselineBytes: this.workdirBytes,
+      onExceeded: stop,
+    });
   }
 
   /**
@@ -364,6 +416,26 @@ class KernelExecutor implements CodeExecutor {
     this.interruptRequested = false;
 
     const started = performance.now();
+    // The limit stops code as an abort does; `overLimit` tells the two apart.
+    const limitController = new AbortController();
+    const watcher = this.watchWorkdir(kernel, () => limitController.abort());
+    const overLimit = () => watcher?.exceeded === true;
+    const finishWatched = async (outcome: ExecutionOutcome, durationMs: number): Promise<ExecutionResult> => {
+      if (watcher) {
+        this.workdirBytes = await watcher.stop();
+        if (watcher.exceeded) {
+          const limit = this.options.maxWorkdirBytes ?? 0;
+          const message = describeWorkdirLimit(limit, this.workdirBytes);
+          collector.notes.push(message);
+          const traceback = collector.error?.traceback ?? "";
+          collector.error = { name: WORKDIR_LIMIT_ERROR_NAME, value: message, traceback };
+          if (outcome === "ok") outcome = "error";
+        }
+      } else if (collector.error?.name === WORKDIR_LIMIT_ERROR_NAME) {
+        collector.notes.push(collector.error.value);
+      }
+      return finish(outcome, durationMs);
+    };
     const handle = kernel.client.execute(code, {
       metadata: { taskweaver_execution_id: executionId },
       onOutput: collector.handle,
@@ -371,7 +443,8 @@ class KernelExecutor implements CodeExecutor {
     // Settled later or never awaited (after a restart): never an unhandled rejection.
     handle.done.catch(() => undefined);
     const timeoutMs = options.timeoutMs ?? this.executionTimeoutMs;
-    const first = await this.race(handle.done, timeoutMs, options.signal);
+    const signal = options.signal ? AbortSignal.any([options.signal, limitController.signal]) : limitController.signal;
+    const first = await this.race(handle.done, timeoutMs, signal);
 
     if (first.kind === "reply") {
       const status = first.reply.content.status;
@@ -380,9 +453,9 @@ class KernelExecutor implements CodeExecutor {
         collector.notes.push(
           "The execution was interrupted; output printed before is kept and variables are preserved.",
         );
-        return finish("interrupted", performance.now() - started);
+        return finishWatched("interrupted", performance.now() - started);
       }
-      return finish(status === "ok" ? "ok" : "error", performance.now() - started);
+      return finishWatched(status === "ok" ? "ok" : "error", performance.now() - started);
     }
     if (first.kind === "died") {
       stateLost = true;
@@ -391,29 +464,43 @@ class KernelExecutor implements CodeExecutor {
       collector.notes.push(
         `${reason.replace(/\.$/, "")}. The code did not finish and all variables are lost; the next execution starts a fresh kernel.`,
       );
-      return finish("kernel-died", performance.now() - started);
+      return finishWatched("kernel-died", performance.now() - started);
     }
 
     // Timeout or abort: interrupt, give the kernel a grace period, restart it if it does not stop.
-    const outcome: ExecutionOutcome = first.kind === "timeout" ? "timeout" : "interrupted";
+    const limited = first.kind === "aborted" && overLimit() && options.signal?.aborted !== true;
+    const outcome: ExecutionOutcome = limited ? "error" : first.kind === "timeout" ? "timeout" : "interrupted";
+    await kernel.interrupt().catch(() => undefined);
+    const second = await this.race(handle.done, this.interruptGraceMs, undefined);
+    if (limited) {
+      // The note naming the limit comes from finishWatched; this one says what became of the kernel.
+      if (second.kind === "reply") {
+        collector.notes.push("Output printed before is kept and variables are preserved.");
+        return finishWatched(outcome, performance.now() - started);
+      }
+      stateLost = true;
+      collector.notes.push(
+        `The kernel did not stop within ${formatSeconds(this.interruptGraceMs)} of the interrupt and was restarted, so all variables are lost.`,
+      );
+      await this.replaceKernel(kernel);
+      return finishWatched(outcome, performance.now() - started);
+    }
     const why =
       first.kind === "timeout"
         ? `The execution exceeded the time limit of ${formatSeconds(timeoutMs)}`
         : "The execution was cancelled";
-    await kernel.interrupt().catch(() => undefined);
-    const second = await this.race(handle.done, this.interruptGraceMs, undefined);
     if (second.kind === "reply") {
       collector.notes.push(
         `${why} and was interrupted; output printed before is kept and variables are preserved.`,
       );
-      return finish(outcome, performance.now() - started);
+      return finishWatched(outcome, performance.now() - started);
     }
     stateLost = true;
     collector.notes.push(
       `${why}; the kernel did not stop within ${formatSeconds(this.interruptGraceMs)} of the interrupt and was restarted, so all variables are lost (files in the working directory are kept).`,
     );
     await this.replaceKernel(kernel);
-    return finish(outcome, performance.now() - started);
+    return finishWatched(outcome, performance.now() - started);
   }
 
   private race(

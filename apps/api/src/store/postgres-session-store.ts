@@ -33,6 +33,12 @@ export interface PostgresSessionStoreOptions {
   /** How long to wait for a connection before `store_unavailable`. @default 5000 */
   connectTimeoutMs?: number;
   /**
+   * How long a statement may wait for a lock another connection holds (`LOCK TABLE`, a long
+   * transaction) before it fails with `store_unavailable` saying so, instead of the caller
+   * waiting as long as the lock lasts. @default 10000
+   */
+  lockTimeoutMs?: number;
+  /**
    * Wake waiters through LISTEN/NOTIFY. Turn off behind a pooler that drops notifications
    * (PgBouncer in transaction mode); waiters then rely on polling alone.
    * @default true
@@ -153,6 +159,7 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
   const connection: pg.ClientConfig = {
     connectionString: options.url,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+    lock_timeout: options.lockTimeoutMs ?? 10_000,
     keepAlive: true,
     application_name: "taskweaver-api",
   };
@@ -166,7 +173,21 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
       url: maskedUrl,
       cause: error,
     });
-  const translate = (error: unknown): unknown => (isUnavailable(error) ? unavailable(error) : error);
+  const translate = (error: unknown): unknown => {
+    // lock_not_available (lock_timeout) and disk_full: the database answers but cannot do the work.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (code === "55P03" || code === "53100") {
+      const why =
+        code === "55P03"
+          ? `a lock held by another connection did not come free within ${(options.lockTimeoutMs ?? 10_000) / 1000} s`
+          : "the disk under it is full";
+      return new StoreUnavailableError(
+        `The session database at ${maskedUrl} cannot do this now: ${why} (${describeCause(error)}). Rounds committed before are kept.`,
+        { url: maskedUrl, cause: error },
+      );
+    }
+    return isUnavailable(error) ? unavailable(error) : error;
+  };
 
   try {
     const client = await pool.connect();

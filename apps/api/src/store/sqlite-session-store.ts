@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PostSchema, type Post, type Round, type TaskWeaverEvent } from "@taskweaver/core";
+import { withSqliteErrors } from "./internal/sqlite-errors.js";
 import { createWakeUps, subscribeToCommands, waitUntilNewer } from "./internal/wake-ups.js";
 import type {
   RoundFailure,
@@ -484,5 +485,5 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
       if (database.open) database.close();
     },
   };
-  return store;
+  return withSqliteErrors(store, options.path);
 }

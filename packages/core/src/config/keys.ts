@@ -103,6 +103,12 @@ export const CONFIG_KEYS = {
   "execution_service.execution_timeout": z.number().positive().default(300),
   "execution_service.python": optionalString,
   "execution_service.max_output_chars": z.number().int().positive().default(100_000),
+  /**
+   * Bytes a session's working directory may hold (with a sandbox's private /tmp): an execution
+   * that writes past it is stopped, said to the model, and the session goes on. Every runtime.
+   * @default 2147483648 (2 GiB)
+   */
+  "execution_service.max_workdir_bytes": z.number().int().positive().default(2 * 1024 ** 3),
   "execution_service.custom_image": optionalString,
   /** Seconds a local kernel may take to answer after it is spawned (a busy or slow machine may need more). @default 60 */
   "execution_service.local.start_timeout": z.number().positive().default(60),

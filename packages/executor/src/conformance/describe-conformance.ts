@@ -25,6 +25,12 @@ export interface ConformanceOptions {
   testTimeoutMs?: number;
 }
 
+export {
+  CONFORMANCE_WORKDIR_LIMIT,
+  describeWorkdirLimitConformance,
+  type WorkdirLimitContext,
+} from "./describe-workdir-limit.js";
+
 const ESCAPE = String.fromCharCode(27);
 
 function joined(parts: string[]): string {

@@ -27,6 +27,7 @@ import {
 } from "./container-options.js";
 import { createDockerEngineClient, type DockerEngineClient } from "./engine-client.js";
 import { KernelContainer } from "./kernel-container.js";
+import { DEFAULT_MAX_WORKDIR_BYTES } from "../internal/workdir-limit.js";
 import {
   createPoolFolder,
   discardPoolFolder as discardFolder,
@@ -238,6 +239,11 @@ export interface DockerExecutorOptions {
   maxOutputChars?: number;
   /** @default 5000 */
   interruptGraceMs?: number;
+  /**
+   * Bytes the working directory may hold; an execution writing past it is stopped
+   * (`execution_service.max_workdir_bytes`). @default 2147483648 (2 GiB)
+   */
+  maxWorkdirBytes?: number;
   /** Extra environment variables for the kernel, e.g. `PLUGIN_<name>_<var>` values. */
   environment?: Record<string, string>;
   /** Called with each started container. */
@@ -279,6 +285,7 @@ export function createDockerExecutor(options: DockerExecutorOptions): CodeExecut
     executionTimeoutMs: options.executionTimeoutMs,
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,
+    maxWorkdirBytes: options.maxWorkdirBytes ?? DEFAULT_MAX_WORKDIR_BYTES,
     createId: options.createId,
   });
 }
@@ -343,6 +350,7 @@ export function createDockerExecutorFactory(config: AppConfig): DockerExecutorFa
       launcher: warmPool,
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
       maxOutputChars,
+      maxWorkdirBytes: config.get("execution_service.max_workdir_bytes"),
     });
   };
   return Object.assign(factory, {

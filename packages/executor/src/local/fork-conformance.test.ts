@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
-import { describeConformance } from "../conformance/describe-conformance.js";
+import { describeConformance, describeWorkdirLimitConformance } from "../conformance/describe-conformance.js";
 import { createForkKernelLauncher, forkSupported } from "./fork-kernel-launcher.js";
 import { createLocalExecutor, createLocalExecutorFactory } from "./local-executor.js";
 import { createLocalKernelLauncher } from "./local-kernel.js";
@@ -54,6 +54,13 @@ describeConformance(
     if (maxOutputChars !== CONFORMANCE_MAX_OUTPUT_CHARS) throw new Error(`the suite now asks for ${maxOutputChars} characters`);
     return createLocalExecutor({ workingDirectory, python, maxOutputChars, interruptGraceMs, launcher: installing });
   },
+  { unavailableReason },
+);
+
+describeWorkdirLimitConformance(
+  "local (forked kernels)",
+  ({ workingDirectory, maxWorkdirBytes, interruptGraceMs }) =>
+    createLocalExecutor({ workingDirectory, python, maxWorkdirBytes, interruptGraceMs, launcher }),
   { unavailableReason },
 );
 

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, test } from "vitest";
-import { describeConformance } from "../conformance/describe-conformance.js";
+import { describeConformance, describeWorkdirLimitConformance } from "../conformance/describe-conformance.js";
 import { loadConfig } from "@taskweaver/core";
 import { createLocalExecutor, createLocalExecutorFactory } from "./local-executor.js";
 import { trackedKernelProcessGroups } from "./process-registry.js";
@@ -20,6 +20,13 @@ describeConformance(
   "local",
   ({ workingDirectory, maxOutputChars, interruptGraceMs }) =>
     createLocalExecutor({ workingDirectory, python, maxOutputChars, interruptGraceMs }),
+  { unavailableReason },
+);
+
+describeWorkdirLimitConformance(
+  "local",
+  ({ workingDirectory, maxWorkdirBytes, interruptGraceMs }) =>
+    createLocalExecutor({ workingDirectory, python, maxWorkdirBytes, interruptGraceMs }),
   { unavailableReason },
 );
 

@@ -9,6 +9,7 @@ import { createLocalKernelLauncher, type LocalKernelLauncherOptions } from "./lo
 import { findPythonWithIpykernel } from "./python-discovery.js";
 import { resolveSandbox, type LocalSandboxMode, type LocalSandboxOptions } from "./sandbox.js";
 import { parseSize } from "../docker/container-options.js";
+import { DEFAULT_MAX_WORKDIR_BYTES } from "../internal/workdir-limit.js";
 
 /** Options of `createLocalExecutor`. */
 export interface LocalExecutorOptions {
@@ -41,6 +42,11 @@ export interface LocalExecutorOptions {
    * When set, `python`, `resolvePython`, `transport`, `startTimeoutMs` and `env` are not used.
    */
   launcher?: KernelLauncher;
+  /**
+   * Bytes the working directory may hold; an execution writing past it is stopped
+   * (`execution_service.max_workdir_bytes`). @default 2147483648 (2 GiB)
+   */
+  maxWorkdirBytes?: number;
   /** Bubblewrap sandbox of the kernels (not used with `launcher`). @default { mode: "none" } */
   sandbox?: LocalKernelLauncherOptions["sandbox"];
 }
@@ -84,6 +90,7 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
     executionTimeoutMs: options.executionTimeoutMs,
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,
+    maxWorkdirBytes: options.maxWorkdirBytes ?? DEFAULT_MAX_WORKDIR_BYTES,
     supportOptions: { parent_pid: supportParentPid(options.sandbox?.mode) },
     createId: options.createId,
   });
@@ -190,6 +197,7 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
       sandbox: { mode: inSandbox ? "bwrap" : "none" },
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
       maxOutputChars,
+      maxWorkdirBytes: config.get("execution_service.max_workdir_bytes"),
     });
   };
   return Object.assign(factory, {
@@ -217,5 +225,6 @@ export function localSandbox(config: AppConfig): LocalSandboxOptions & { mode: L
     // `../../../../sample_data/...` from a session), every session's folder does not.
     visibleDirectories: [config.appDir],
     hiddenDirectories: [join(config.get("workspace.workspace_path"), "sessions")],
+    tmpfsBytes: config.get("execution_service.max_workdir_bytes"),
   };
 }

@@ -12,10 +12,12 @@ import type { ConnectionInfo } from "../internal/protocol/messages.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import { KernelProcessGroup } from "./kernel-process-group.js";
 import { withMemoryDetails } from "./process-memory.js";
+import { watchSandboxProcesses } from "./process-limit.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
 import {
   createBubblewrapArguments,
+  sandboxScratchDirectories,
   createLimitScript,
   findSandboxedKernelPid,
   isExecutable,
@@ -237,12 +239,29 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const transportHandle = createZmqTransport(connection);
       const client = createKernelClient(transportHandle);
       const group = new KernelProcessGroup(pid);
+      // Why the host ended the sandbox itself, for the death's reason.
+      let endedBecause: string | undefined;
+      const pidsLimit = sandboxOptions?.pidsLimit;
+      const stopProcessWatch =
+        inSandbox && pidsLimit !== undefined
+          ? watchSandboxProcesses({
+              kernelPid: pid,
+              limit: pidsLimit,
+              onExceeded: (count) => {
+                endedBecause = `the sandbox held ${count} processes, more than execution_service.local.pids_limit (${pidsLimit}), and was ended`;
+                group.signal("SIGKILL", true);
+              },
+            })
+          : () => undefined;
       const exit = new Promise<string>((resolve) => {
         child.once("exit", (code, exitSignal) => {
           untrack();
-          const reason = exitSignal
-            ? `the kernel process was killed by ${exitSignal}`
-            : `the kernel process exited with code ${code}`;
+          stopProcessWatch();
+          const reason =
+            endedBecause ??
+            (exitSignal
+              ? `the kernel process was killed by ${exitSignal}`
+              : `the kernel process exited with code ${code}`);
           client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
           transportHandle.close();
           void rm(connectionDirectory, { recursive: true, force: true });
@@ -269,7 +288,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         readLog: async () => tail.text,
       });
 
-      return group.connection({
+      const connectionToKernel = group.connection({
         client,
         details: withMemoryDetails(
           { python, pid: String(pid), transport, ...(inSandbox ? { sandbox: "bwrap" } : {}) },
@@ -278,6 +297,10 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
         exit,
         shutdownGraceMs,
       });
+      // The sandbox's writable tmpfs mounts count toward the working-directory limit.
+      return inSandbox
+        ? { ...connectionToKernel, scratchDirectories: sandboxScratchDirectories(pid, sandboxOptions ?? {}) }
+        : connectionToKernel;
     },
   };
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { describeConformance } from "../conformance/describe-conformance.js";
+import { describeConformance, describeWorkdirLimitConformance } from "../conformance/describe-conformance.js";
 import { createLocalExecutor } from "./local-executor.js";
 import { findPythonWithIpykernelSync } from "./python-discovery.js";
 import { BUBBLEWRAP_HINT } from "./sandbox.js";
@@ -43,6 +43,19 @@ describeConformance(
         memoryBytes: 4 * 1024 ** 3,
         pidsLimit: 256,
       },
+    }),
+  { unavailableReason: reason },
+);
+
+describeWorkdirLimitConformance(
+  "local sandboxed (bwrap)",
+  ({ workingDirectory, maxWorkdirBytes, interruptGraceMs }) =>
+    createLocalExecutor({
+      workingDirectory,
+      python,
+      maxWorkdirBytes,
+      interruptGraceMs,
+      sandbox: { mode: "bwrap", memoryBytes: 4 * 1024 ** 3, pidsLimit: 256, tmpfsBytes: maxWorkdirBytes },
     }),
   { unavailableReason: reason },
 );

@@ -32,6 +32,12 @@ export interface LocalSandboxOptions {
    * @default []
    */
   hiddenDirectories?: readonly string[];
+  /**
+   * Size of each writable tmpfs of the sandbox (its private /tmp, the emptied home and hidden
+   * directories), so code cannot fill the host's memory through them
+   * (`execution_service.max_workdir_bytes`). @default no limit
+   */
+  tmpfsBytes?: number;
 }
 
 /** Where to get bubblewrap, for the messages that need it. */
@@ -125,14 +131,16 @@ export async function createBubblewrapArguments(input: {
   const connectionDirectory = await realpath(input.connectionDirectory);
   const home = [homedir(), "/root"].map((path) => resolve(path));
   const covered = [...home, "/tmp"];
-  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"];
+  // bubblewrap's --size applies to the --tmpfs that follows it.
+  const size = options.tmpfsBytes === undefined ? [] : ["--size", String(Math.floor(options.tmpfsBytes))];
+  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", ...size, "--tmpfs", "/tmp"];
   const existing = async (path: string) => realpath(path).catch(() => undefined);
   // A missing directory has nothing to hide (and bubblewrap could not make its mount point in the
   // read-only root); hiding an ancestor of /tmp would hide the root.
   const hide = async (directories: readonly string[]) => {
     for (const directory of new Set(directories)) {
       const path = await existing(directory);
-      if (path !== undefined && path !== "/" && !isInside("/tmp", path)) args.push("--tmpfs", path);
+      if (path !== undefined && path !== "/" && !isInside("/tmp", path)) args.push(...size, "--tmpfs", path);
     }
   };
   await hide(home);
@@ -155,6 +163,17 @@ export async function createBubblewrapArguments(input: {
   if (!options.network) args.push("--unshare-net");
   args.push("--chdir", workingDirectory);
   return args;
+}
+
+/**
+ * The sandbox's writable tmpfs mounts as the host sees them, through the kernel's mount namespace
+ * (`/proc/<pid>/root`): its /tmp, the emptied home and hidden directories. The working directory,
+ * bound inside one of them, is the same inodes as on the host and is counted once.
+ */
+export function sandboxScratchDirectories(kernelPid: number, options: LocalSandboxOptions): string[] {
+  const root = `/proc/${kernelPid}/root`;
+  const paths = ["/tmp", homedir(), "/root", ...(options.hiddenDirectories ?? [])].map((path) => resolve(path));
+  return [...new Set(paths)].map((path) => root + path);
 }
 
 /** The absolute path of `command` as `spawn` would find it on PATH (the sandbox's PATH may be hidden). */

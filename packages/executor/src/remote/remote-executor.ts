@@ -14,6 +14,7 @@ import { createContentsApiFiles, createKernelFiles } from "./remote-files.js";
 import { createRemoteKernelLauncher } from "./remote-kernel.js";
 import { normalizeServerDirectory, resolveRemoteSettings } from "./remote-settings.js";
 import { createWarmPool, type WarmPool } from "../warm-pool.js";
+import { DEFAULT_MAX_WORKDIR_BYTES } from "../internal/workdir-limit.js";
 
 /** Options of {@link createRemoteExecutor}. */
 export interface RemoteExecutorOptions {
@@ -42,6 +43,11 @@ export interface RemoteExecutorOptions {
   maxOutputChars?: number;
   /** How long an interrupted execution may take to stop before the kernel is replaced. @default 5000 */
   interruptGraceMs?: number;
+  /**
+   * Bytes the working directory may hold; an execution writing past it is stopped, watched by
+   * the kernel itself (`execution_service.max_workdir_bytes`). @default 2147483648 (2 GiB)
+   */
+  maxWorkdirBytes?: number;
   /** Wait for the kernel after `POST /api/kernels`. @default 60000 */
   startTimeoutMs?: number;
   /**
@@ -197,6 +203,7 @@ export function createRemoteExecutor(options: RemoteExecutorOptions): CodeExecut
     executionTimeoutMs: options.executionTimeoutMs,
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,
+    maxWorkdirBytes: options.maxWorkdirBytes ?? DEFAULT_MAX_WORKDIR_BYTES,
     createId: options.createId,
   });
   return executor;
@@ -309,6 +316,7 @@ export function createRemoteExecutorFactory(
       sessionId: request.sessionId,
       executionTimeoutMs: settings.executionTimeoutMs,
       maxOutputChars: settings.maxOutputChars,
+      maxWorkdirBytes: config.get("execution_service.max_workdir_bytes"),
       startTimeoutMs: settings.startTimeoutMs,
       kernelEnv: settings.kernelEnv,
       fetch: options.fetch,

@@ -1,0 +1,77 @@
+import { link, mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import {
+  createWorkdirWatcher,
+  describeWorkdirLimit,
+  formatBytes,
+  measureDirectories,
+} from "./workdir-limit.js";
+
+let directory: string;
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), "tw-measure-"));
+});
+afterEach(async () => {
+  await rm(directory, { recursive: true, force: true });
+});
+
+describe("measureDirectories", () => {
+  test("counts allocated bytes once per inode and a sparse file by what it takes", async () => {
+    await writeFile(join(directory, "data.bin"), Buffer.alloc(1024 * 1024, 1));
+    await link(join(directory, "data.bin"), join(directory, "same.bin"));
+    const sparse = await open(join(directory, "sparse.bin"), "w");
+    await sparse.truncate(1024 ** 3);
+    await sparse.close();
+    const usage = await measureDirectories([directory, directory]);
+    expect(usage.partial).toBe(false);
+    expect(usage.bytes).toBeGreaterThanOrEqual(1024 * 1024);
+    expect(usage.bytes).toBeLessThan(2 * 1024 * 1024);
+  });
+
+  test("stops at maxEntries and says the figure is a lower bound; a missing directory is zero", async () => {
+    for (let index = 0; index < 20; index += 1) await writeFile(join(directory, `f${index}`), "x");
+    expect((await measureDirectories([directory], { maxEntries: 5 })).partial).toBe(true);
+    expect((await measureDirectories([join(directory, "missing")])).bytes).toBe(0);
+  });
+});
+
+describe("createWorkdirWatcher", () => {
+  test("trips once on growth past the limit and not on a directory that was already over it", async () => {
+    await writeFile(join(directory, "old.bin"), Buffer.alloc(64 * 1024, 1));
+    const tripped: number[] = [];
+    const quiet = createWorkdirWatcher({
+      directories: [directory],
+      limitBytes: 1024,
+      baselineBytes: undefined,
+      onExceeded: (bytes) => tripped.push(bytes),
+      minIntervalMs: 10,
+    });
+    await quiet.firstBytes;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await quiet.stop();
+    expect(tripped).toEqual([]);
+
+    const watcher = createWorkdirWatcher({
+      directories: [directory],
+      limitBytes: 1024,
+      baselineBytes: await quiet.stop(),
+      onExceeded: (bytes) => tripped.push(bytes),
+      minIntervalMs: 10,
+    });
+    await writeFile(join(directory, "new.bin"), Buffer.alloc(64 * 1024, 2));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await watcher.stop();
+    expect(watcher.exceeded).toBe(true);
+    expect(tripped).toHaveLength(1);
+  });
+});
+
+test("the message names the limit and the setting that raises it", () => {
+  expect(formatBytes(2 * 1024 ** 3)).toBe("2 GiB");
+  expect(formatBytes(1536)).toBe("1.5 KiB");
+  expect(describeWorkdirLimit(16 * 1024 * 1024, 20 * 1024 * 1024)).toMatch(
+    /size limit of 16 MiB \(it holds 20 MiB\).*execution_service\.max_workdir_bytes/,
+  );
+});
