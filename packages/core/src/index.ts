@@ -28,7 +28,9 @@
  * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary, addUsage
  * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
- *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus
+ *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, HostCall, HostCallHandler,
+ *   HostCallOptions
+ * MCP servers as plugins: McpServerConfig
  * Roles: Role, RoleContext, RoleFactory, RoleServices, PostBuilder
  * Built-in roles: createPlanner, PlannerOptions, PLANNER_ALIAS, createCodeInterpreter,
  *   CodeInterpreterOptions, CODE_INTERPRETER_ALIAS, CodeVerifier, CodeProblem,
@@ -51,7 +53,8 @@
  *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/,
  *      usage/ (tokens, time and cost of rounds)
  *   3. llm/ (model clients)
- *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, examples/
+ *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, mcp/
+ *      (MCP servers as plugins), examples/
  *   5. compression/, experience/
  *   6. roles/
  *   7. session/
@@ -124,11 +127,15 @@ export type {
   ExecutorInfo,
   ExecutorRequest,
   FileInfo,
+  HostCall,
+  HostCallHandler,
+  HostCallOptions,
   PluginLoadSpec,
   PluginLoadState,
   PluginStatus,
   RichDisplay,
 } from "./executor/contract.js";
+export type { McpServerConfig } from "./config/mcp-servers.js";
 export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
 export { PostBuilder } from "./roles/post-builder.js";
 export { createPlanner, PLANNER_ALIAS, type PlannerOptions } from "./roles/planner.js";
