@@ -7,6 +7,7 @@ import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { ApiError } from "./errors.js";
+import { createMcpRoute } from "./mcp/mcp-route.js";
 import { createChatRoutes } from "./routes/chat-routes.js";
 import { createFileRoutes } from "./routes/file-routes.js";
 import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
@@ -181,6 +182,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
   app.route(PREFIX, createRoundRoutes(context));
   app.route(PREFIX, createFileRoutes(context));
   app.route(PREFIX, createChatRoutes(context));
+  app.route("/mcp", createMcpRoute({ taskWeaver, auth, maxBodyBytes: limits.maxBodyBytes, version }));
 
   return Object.assign(app, {
     sessions,

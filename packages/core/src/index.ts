@@ -31,6 +31,8 @@
  *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, HostCall, HostCallHandler,
  *   HostCallOptions
  * MCP servers as plugins: McpServerConfig
+ * TaskWeaver as an MCP server: createTaskWeaverMcpServer, TaskWeaverMcpServer,
+ *   TaskWeaverMcpServerOptions, McpSessionSource, McpHostedSession
  * Roles: Role, RoleContext, RoleFactory, RoleServices, PostBuilder
  * Built-in roles: createPlanner, PlannerOptions, PLANNER_ALIAS, createCodeInterpreter,
  *   CodeInterpreterOptions, CODE_INTERPRETER_ALIAS, CodeVerifier, CodeProblem,
@@ -136,6 +138,13 @@ export type {
   RichDisplay,
 } from "./executor/contract.js";
 export type { McpServerConfig } from "./config/mcp-servers.js";
+export {
+  createTaskWeaverMcpServer,
+  type McpHostedSession,
+  type McpSessionSource,
+  type TaskWeaverMcpServer,
+  type TaskWeaverMcpServerOptions,
+} from "./mcp/taskweaver-mcp-server.js";
 export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
 export { PostBuilder } from "./roles/post-builder.js";
 export { createPlanner, PLANNER_ALIAS, type PlannerOptions } from "./roles/planner.js";
