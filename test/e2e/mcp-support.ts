@@ -100,7 +100,8 @@ export function describeMcpClientSuite(runtime: string, getApp: () => TaskWeaver
       const started = Date.now();
       const result = await run("everything.trigger_long_running_operation(duration=30, steps=30)", { timeoutMs: 1_500 });
       expect(result.outcome).toBe("timeout");
-      expect(Date.now() - started).toBeLessThan(10_000);
+      // Far below the operation's 30 s: the call was abandoned, not waited for (slack for a loaded machine).
+      expect(Date.now() - started).toBeLessThan(20_000);
       expect(result.notes.join(" ")).toContain("variables are preserved");
       expect((await run("kept + 1")).output).toBe("42");
       expect((await run("everything.get_sum(a=1, b=1)")).output).toBe("'The sum of 1 and 1 is 2.'");

@@ -421,11 +421,18 @@ def _mcp_tool_call(server, tool, arguments):
     if error:
         raise McpToolError(str(error.get("message") if isinstance(error, dict) else error))
     for artifact in reply.get("artifacts") or []:
+        import base64
+
+        # Written here rather than by the host: the host reaches a remote kernel's files through
+        # the kernel, which is busy running this call.
+        path = os.path.join(_workdir(), _safe_file_name(artifact["file_name"]))
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(artifact["data"]))
         _report_artifact(
             artifact.get("name", "image"),
             artifact.get("type", "image"),
             artifact.get("mime_type", "application/octet-stream"),
-            os.path.join(_workdir(), artifact["path"]),
+            path,
             artifact.get("description", ""),
         )
     return reply.get("value")

@@ -153,7 +153,8 @@ async function connectOne(
 /** What the kernel gets back for one call; the Python side turns it into a value or McpToolError. */
 interface ToolCallReply {
   value?: unknown;
-  artifacts?: { name: string; type: string; mime_type: string; path: string; description: string }[];
+  /** Written by the kernel itself into its working directory: host-side file access may need the busy kernel (remote). */
+  artifacts?: { name: string; type: string; mime_type: string; file_name: string; data: string; description: string }[];
   error?: { type: string; message: string };
 }
 
@@ -172,29 +173,27 @@ function safeName(text: string): string {
 }
 
 /** Turns a `tools/call` result into the kernel's reply: structured content, else text; images saved as artifacts. */
-async function toReply(
+function toReply(
   server: ConnectedServer,
   tool: McpListedTool,
   result: { content?: unknown; structuredContent?: unknown; isError?: unknown },
-  executor: CodeExecutor | undefined,
   executionId: string,
-): Promise<ToolCallReply> {
+): ToolCallReply {
   const content = Array.isArray(result.content) ? (result.content as Record<string, unknown>[]) : [];
   const texts: string[] = [];
   const artifacts: NonNullable<ToolCallReply["artifacts"]> = [];
   let index = 0;
   for (const part of content) {
     if (part.type === "text" && typeof part.text === "string") texts.push(part.text);
-    else if ((part.type === "image" || part.type === "audio") && typeof part.data === "string" && executor) {
+    else if ((part.type === "image" || part.type === "audio") && typeof part.data === "string") {
       index += 1;
       const mimeType = typeof part.mimeType === "string" ? part.mimeType : "application/octet-stream";
-      const path = `${executionId}-${safeName(server.name)}-${safeName(tool.name)}-${index}.${EXTENSION_OF_MIME[mimeType] ?? "bin"}`;
-      await executor.uploadFile(path, Buffer.from(part.data, "base64"));
       artifacts.push({
         name: `${pythonSafe(tool.name)}_${index}`,
         type: part.type === "image" ? "image" : "file",
         mime_type: mimeType,
-        path,
+        file_name: `${executionId}-${safeName(server.name)}-${safeName(tool.name)}-${index}.${EXTENSION_OF_MIME[mimeType] ?? "bin"}`,
+        data: part.data,
         description: `${part.type} returned by ${server.name}.${tool.name}`,
       });
     } else if (part.type === "resource" && typeof part.resource === "object" && part.resource !== null) {
@@ -241,7 +240,6 @@ export async function connectMcpServers(
     if ("server" in outcome) connected.set(outcome.server.name, outcome.server);
     else failed.push(outcome.failed);
   }
-  let executor: CodeExecutor | undefined;
   let closed = false;
 
   async function handle(call: HostCall, callOptions: HostCallOptions): Promise<ToolCallReply> {
@@ -267,7 +265,7 @@ export async function connectMcpServers(
         // The execution's own time limit bounds the call; a long tool must not fail at the SDK's 60 s.
         timeout: 2 ** 31 - 1,
       });
-      return await toReply(server, tool, result as { content?: unknown; structuredContent?: unknown; isError?: unknown }, executor, callOptions.executionId);
+      return toReply(server, tool, result as { content?: unknown; structuredContent?: unknown; isError?: unknown }, callOptions.executionId);
     } catch (error) {
       if (callOptions.signal.aborted) return { error: { type: "McpToolError", message: `${server.name}.${tool.name} was cancelled` } };
       return { error: { type: "McpToolError", message: `${server.name}.${tool.name} failed: ${messageOf(error)}` } };
@@ -277,7 +275,6 @@ export async function connectMcpServers(
   return {
     plugins: [...connected.values()].flatMap((server) => server.plugins),
     async attach(target) {
-      executor = target;
       if (connected.size === 0) return;
       target.setHostCallHandler?.((call, callOptions) => handle(call, callOptions));
       for (const server of connected.values()) await target.loadPlugin(server.load);
