@@ -259,9 +259,15 @@ export async function connectMcpServers(
         },
       };
     }
+    // One signal per call: the SDK leaves its listener on the signal it is given, and one
+    // execution may make thousands of calls.
+    const thisCall = new AbortController();
+    const abort = () => thisCall.abort();
+    callOptions.signal.addEventListener("abort", abort, { once: true });
+    if (callOptions.signal.aborted) thisCall.abort();
     try {
       const result = await server.client.callTool({ name: tool.name, arguments: request.arguments }, undefined, {
-        signal: callOptions.signal,
+        signal: thisCall.signal,
         // The execution's own time limit bounds the call; a long tool must not fail at the SDK's 60 s.
         timeout: 2 ** 31 - 1,
       });
@@ -269,6 +275,8 @@ export async function connectMcpServers(
     } catch (error) {
       if (callOptions.signal.aborted) return { error: { type: "McpToolError", message: `${server.name}.${tool.name} was cancelled` } };
       return { error: { type: "McpToolError", message: `${server.name}.${tool.name} failed: ${messageOf(error)}` } };
+    } finally {
+      callOptions.signal.removeEventListener("abort", abort);
     }
   }
 
