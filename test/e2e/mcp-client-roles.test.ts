@@ -2,6 +2,8 @@
 // tools in code_interpreter_plugin_only mode, and servers stopped with the session. Real
 // server-everything, real local kernel, the real OpenAI client against the fake model.
 import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { createTaskWeaver, findAttachment, type TaskWeaverApp } from "@taskweaver/core";
 import { createExecutorFactory } from "@taskweaver/executor";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -21,12 +23,14 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-async function open(config: Record<string, unknown>): Promise<TaskWeaverApp> {
+async function open(config: Record<string, unknown>, server: FakeOpenAIServer = model): Promise<TaskWeaverApp> {
   const dir: TestAppDir = createTestAppDir({
     copySample: false,
-    config: { "llm.api_base": model.url, "llm.api_key": "test-key", "llm.model": "fake-model", "mcp.servers": mcpServersForTests(), ...config },
+    config: { "llm.api_base": server.url, "llm.api_key": "test-key", "llm.model": "fake-model", "mcp.servers": mcpServersForTests(), ...config },
   });
   cleanups.push(() => dir.remove());
+  // The plugin selector keeps its embeddings beside the app's plugins.
+  mkdirSync(join(dir.path, "plugins"), { recursive: true });
   const app = await createTaskWeaver({ appDir: dir.path, createExecutorFactory, env: {} });
   cleanups.push(() => app.close());
   return app;
@@ -67,6 +71,27 @@ describe("MCP tools in the CodeInterpreter", () => {
     const deadline = Date.now() + 5_000;
     while (everythingServers().length > running && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(everythingServers().length).toBe(running);
+  });
+});
+
+describe("MCP tools in plugin selection", () => {
+  it("offers only the tools most similar to the request when auto plugin selection is on", async () => {
+    // Two-word embedding: "sum" and "echo"; everything else is orthogonal to both.
+    const embedding = await startFakeOpenAIServer({
+      embed: (input) => [input.includes("sum") ? 1 : 0, input.includes("echo") ? 1 : 0, 0.01],
+    });
+    cleanups.push(() => embedding.close());
+    const app = await open(
+      { "session.roles": ["code_interpreter"], "code_generator.enable_auto_plugin_selection": true, "code_generator.auto_plugin_selection_topk": 1, "llm.embedding_model": "fake-embedding" },
+      embedding,
+    );
+    const session = await app.createSession();
+    embedding.enqueue(pythonAnswer("everything.get_sum(a=1, b=2)"));
+    const round = await session.sendMessage("please sum 1 and 2");
+    expect(findAttachment(round.post_list.at(-1)!, "execution_status")?.content).toBe("SUCCESS");
+    const prompt = JSON.stringify(embedding.chatRequests.at(-1)!.body);
+    expect(prompt).toContain("def everything.get_sum(");
+    expect(prompt).not.toContain("def everything.echo(");
   });
 });
 
