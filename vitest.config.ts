@@ -2,6 +2,6 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "apps/*", "test", "tooling/public-api"],
+    projects: ["packages/*", "apps/*", "test", "test/browser", "tooling/public-api"],
   },
 });

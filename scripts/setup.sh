@@ -39,6 +39,14 @@ if [ ! -f "$bundle" ] || [ ! -f apps/cli/python/taskweaver_support.py ] ||
   say "building the taskweaver command"
   node apps/cli/scripts/bundle.mjs
 fi
+# The web playground the API serves at / (a Vite build, about 10 seconds); rebuilt only when one
+# of its sources is newer than the build.
+web=apps/web/dist/index.html
+if [ ! -f "$web" ] || [ -n "$(find apps/web/src apps/web/index.html apps/web/vite.config.ts \
+    apps/web/package.json pnpm-lock.yaml -newer "$web" -print -quit)" ]; then
+  say "building the web playground"
+  pnpm --filter @taskweaver/web build >&2
+fi
 
 bin="$PWD/apps/cli/src/bin.js"
 bin_dir="${TASKWEAVER_BIN_DIR:-/usr/local/bin}"

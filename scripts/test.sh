@@ -6,6 +6,14 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh || exit 1
 
+# The web playground's browser tests drive Debian's Chromium (playwright-core downloads none).
+if ! command -v chromium >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium; } >&2 ||
+    { echo "[test] could not install chromium" >&2; exit 1; }
+fi
+
 if [ -f scripts/docker-engine.sh ]; then
   # Prints "export DOCKER_HOST=..." for the engine it started.
   engine=$(bash scripts/docker-engine.sh) || { echo "[test] could not start the Docker engine" >&2; exit 1; }

@@ -126,7 +126,9 @@ describe("persistence across restarts", () => {
   it(
     "finds the session and its rounds after a restart, and continues it with a new kernel in the same directory",
     async () => {
-      const dir = newAppDir();
+      // Without kernel snapshots: the new kernel starts empty (test/e2e/snapshot-*.test.ts has
+      // the restart that brings the variables back).
+      const dir = newAppDir({ "execution_service.snapshot_max_bytes": 0 });
       const first = await start(dir.path);
       const id = (
         (await (await fetch(`${first.url}/api/v1/sessions`, { method: "POST" })).json()) as { id: string }

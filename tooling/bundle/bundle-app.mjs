@@ -6,7 +6,8 @@
 // dependency of the app: checked here. The executor reads its Python files from `../python`
 // next to the code (see packages/executor/src/python-files.ts), so they are copied beside the
 // output folder, and chunks stay in that one folder.
-import { chmod, cp, readFile, realpath } from "node:fs/promises";
+import { existsSync } from "node:fs";
+import { chmod, cp, readFile, realpath, rm } from "node:fs/promises";
 import { builtinModules } from "node:module";
 import { dirname, join } from "node:path";
 import { build } from "esbuild";
@@ -15,6 +16,24 @@ import { build } from "esbuild";
 function packageName(specifier) {
   const parts = specifier.split("/");
   return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
+/**
+ * An app that depends on the web playground (@taskweaver/web) ships its build as `web/` beside
+ * the Python files, where the API's web-assets module looks. Built by the playground's own build
+ * (scripts/setup.sh, or turbo before the app); without it the app serves a page saying so.
+ */
+async function copyWebBuild(packageDir, manifest, destination) {
+  const declared = { ...manifest.dependencies, ...manifest.devDependencies };
+  if (!("@taskweaver/web" in declared)) return;
+  const webRoot = await realpath(join(packageDir, "node_modules/@taskweaver/web"));
+  const build = join(webRoot, "dist");
+  if (!existsSync(join(build, "index.html"))) {
+    console.warn(`bundle: ${build} is not built (pnpm --filter @taskweaver/web build); the bin will serve no playground`);
+    return;
+  }
+  await rm(join(destination, "web"), { recursive: true, force: true });
+  await cp(build, join(destination, "web"), { recursive: true });
 }
 
 /**
@@ -73,5 +92,6 @@ export async function bundleApp({ packageDir, entryPoints, outdir, executable = 
   // The package's own folder: its `exports` do not list package.json, so it is found through the link.
   const executorRoot = await realpath(join(packageDir, "node_modules/@taskweaver/executor"));
   await cp(join(executorRoot, "python"), join(dirname(output), "python"), { recursive: true });
+  await copyWebBuild(packageDir, manifest, dirname(output));
   return { outdir: output, durationMs: Date.now() - startedAt };
 }

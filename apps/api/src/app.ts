@@ -7,6 +7,7 @@ import { except } from "hono/combine";
 import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { ApiError } from "./errors.js";
+import { createApprovalRoutes } from "./routes/approval-routes.js";
 import { createMcpRoute } from "./mcp/mcp-route.js";
 import { createChatRoutes } from "./routes/chat-routes.js";
 import { createFileRoutes } from "./routes/file-routes.js";
@@ -14,11 +15,13 @@ import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
 import { errorResponse, type ApiEnvironment, type RouteContext } from "./routes/route-context.js";
 import { createRoundRoutes } from "./routes/round-routes.js";
 import { createSessionRoutes } from "./routes/session-routes.js";
+import { createSnapshotRoutes } from "./routes/snapshot-routes.js";
 import type { SessionHost } from "./session-host.js";
 import type { SessionKernels } from "./session-kernels.js";
 import { SessionManager, type ApiLimits } from "./session-manager.js";
 import { DEFAULT_LIMITS, apiKeysFrom, hashApiKey, instanceIdFrom, limitsFromConfig } from "./settings.js";
 import type { SessionStore } from "./store/session-store.js";
+import { createWebAssets } from "./web-assets.js";
 
 /** One line of the request log. */
 export interface RequestLogEntry {
@@ -179,9 +182,12 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
     }));
   app.route(PREFIX, createMetaRoutes(context, document));
   app.route(PREFIX, createSessionRoutes(context));
+  app.route(PREFIX, createSnapshotRoutes(context));
   app.route(PREFIX, createRoundRoutes(context));
   app.route(PREFIX, createFileRoutes(context));
   app.route(PREFIX, createChatRoutes(context));
+  app.route(PREFIX, createApprovalRoutes(context));
+  app.route("/", createWebAssets());
   app.route("/mcp", createMcpRoute({ taskWeaver, auth, maxBodyBytes: limits.maxBodyBytes, version }));
 
   return Object.assign(app, {

@@ -21,6 +21,9 @@ export class EventRecorder {
     const previous = this.writes.get(sessionId) ?? Promise.resolve();
     const next = previous.then(async () => {
       try {
+        // Opened before its event is stored, so whoever sees the request (on any instance) can answer it.
+        if (event.type === "execution-approval-request")
+          await this.store.openApproval(sessionId, { approvalId: event.approvalId, roundId: event.roundId });
         const seq = await this.store.appendEvent(sessionId, event);
         await this.persist(sessionId, event);
         run.push({ seq, event });
@@ -54,6 +57,10 @@ export class EventRecorder {
         break;
       case "round-error":
         await this.store.finishRound(sessionId, { ...event.round, state: "failed" }, event.error);
+        break;
+      case "execution-approval-result":
+        // A timed-out request stays closed: an answer arriving later is refused (409).
+        await this.store.closeApproval(sessionId, event.approvalId);
         break;
       default:
         break;

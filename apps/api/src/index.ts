@@ -24,10 +24,13 @@ export {
   type SessionKernels,
 } from "./session-kernels.js";
 export type {
+  AnswerApprovalResult,
+  ApprovalAnswer,
   RoundLease,
   SessionKernel,
   SessionRecord,
   SessionStore,
+  StoredApproval,
   StoredEvent,
   StoredRound,
 } from "./store/session-store.js";

@@ -14,7 +14,7 @@ const usage = `Usage: taskweaver-api -p DIR [--host 127.0.0.1] [--port 8000] [--
   -c, --config K=V    override a config key, e.g. --config api.max_sessions=8
 
 API keys: TASKWEAVER_API_KEYS=key1,key2 or the config key api.keys.
-Docs: http://HOST:PORT/api/v1/docs`;
+Playground: http://HOST:PORT/   Docs: http://HOST:PORT/api/v1/docs`;
 
 async function main(): Promise<number> {
   let values;
@@ -49,6 +49,7 @@ async function main(): Promise<number> {
     configOverrides: parseConfigAssignments(values.config ?? []),
   });
   process.stdout.write(`TaskWeaver API listening on ${server.url} (reference: ${server.url}/api/v1/docs)\n`);
+  process.stdout.write(`Playground: ${server.url}/\n`);
 
   await new Promise<void>((resolve) => {
     let signals = 0;

@@ -12,10 +12,10 @@ export type HostedSession = Pick<
   Session,
   "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop"
 > &
-  Partial<Pick<Session, "executor" | "lastError" | "plugins">>;
+  Partial<Pick<Session, "executor" | "lastError" | "plugins" | "saveSnapshot" | "lastSnapshotSave">>;
 
 /** The options of `createSession` the API uses to open or continue a stored session. */
-export type HostedSessionOptions = Pick<CreateSessionOptions, "sessionId" | "rounds" | "note">;
+export type HostedSessionOptions = Pick<CreateSessionOptions, "sessionId" | "rounds" | "note" | "restoreSnapshot">;
 
 /**
  * What the API needs of a TaskWeaver app (`createTaskWeaver()` from `@taskweaver/core`): its

@@ -2,6 +2,8 @@ import { readFile, rm } from "node:fs/promises";
 import { basename, dirname } from "node:path";
 import {
   FileAccessError,
+  type ApproveExecution,
+  type ExecutionApprovalDecision,
   addUsage,
   createRound,
   toTaskWeaverError,
@@ -9,6 +11,7 @@ import {
   type MessageFile,
   type Round,
   type RoundUsage,
+  type SessionSnapshotSummary,
   type TaskWeaverEvent,
 } from "@taskweaver/core";
 import { ApiError } from "./errors.js";
@@ -17,7 +20,14 @@ import { EventRecorder } from "./event-recorder.js";
 import { RoundRun, type RoundError, type RoundOutcome } from "./round-run.js";
 import type { HostedSession, SessionHost } from "./session-host.js";
 import type { SessionKernels } from "./session-kernels.js";
-import type { SessionRecord, SessionStore, StoredEvent, Unsubscribe } from "./store/session-store.js";
+import type {
+  AnswerApprovalResult,
+  ApprovalAnswer,
+  SessionRecord,
+  SessionStore,
+  StoredEvent,
+  Unsubscribe,
+} from "./store/session-store.js";
 
 /** Limits the API enforces; each has a config key `api.*`. */
 export interface ApiLimits {
@@ -76,6 +86,12 @@ export interface SessionManagerOptions {
    * @default none
    */
   kernels?: SessionKernels;
+  /**
+   * How often a round waiting for approval looks in the store for an answer given on another
+   * instance (an answer given on this instance releases it at once).
+   * @default 250
+   */
+  approvalPollIntervalMs?: number;
 }
 
 interface LiveSession {
@@ -129,6 +145,8 @@ export class SessionManager {
   private readonly log: (message: string, error?: unknown) => void;
   private readonly live = new Map<string, LiveSession>();
   private readonly reviving = new Map<string, Promise<LiveSession>>();
+  /** Sessions whose kernel is being stopped (and its state saved), by id. */
+  private readonly stopping = new Map<string, Promise<void>>();
   private readonly runs = new Map<string, RoundRun>();
   private readonly events: EventRecorder;
   private readonly sweeper: NodeJS.Timeout;
@@ -136,6 +154,9 @@ export class SessionManager {
   private readonly lostRoundSweeper: NodeJS.Timeout;
   private readonly commands: Promise<Unsubscribe | undefined>;
   private readonly kernels: SessionKernels | undefined;
+  /** Rounds of this instance waiting for approval, by `<sessionId>/<approvalId>`: the fast path of a local answer. */
+  private readonly approvalWaiters = new Map<string, (answer: ApprovalAnswer) => void>();
+  private readonly approvalPollIntervalMs: number;
   /** This process's name in round leases and commands. */
   readonly instanceId: string;
   private drainingValue = false;
@@ -148,6 +169,7 @@ export class SessionManager {
     this.log = options.log ?? (() => {});
     this.events = new EventRecorder(options.store, this.log);
     this.kernels = options.kernels;
+    this.approvalPollIntervalMs = options.approvalPollIntervalMs ?? 250;
     this.instanceId = options.instanceId ?? `api-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     const store = options.store;
     const startedAt = new Date(this.now());
@@ -320,6 +342,59 @@ export class SessionManager {
   }
 
   /**
+   * Answers an approval request of the session's round, whichever instance runs it: the answer
+   * is stored (exactly one answer counts), and a round waiting here is released at once; one
+   * running elsewhere finds it when it next looks.
+   */
+  async answerApproval(sessionId: string, approvalId: string, answer: ApprovalAnswer): Promise<AnswerApprovalResult> {
+    const result = await this.store.answerApproval(sessionId, approvalId, answer);
+    if (result === "answered") this.approvalWaiters.get(`${sessionId}/${approvalId}`)?.(answer);
+    return result;
+  }
+
+  /**
+   * The approver of the rounds this instance runs: waits until the request is answered (through
+   * {@link answerApproval} on any instance). The core bounds the wait
+   * (`code_interpreter.confirmation_timeout`) and aborts it when the round stops.
+   */
+  private approver(sessionId: string): ApproveExecution {
+    return (request) =>
+      new Promise<ExecutionApprovalDecision>((resolve) => {
+        const key = `${sessionId}/${request.approvalId}`;
+        let timer: NodeJS.Timeout | undefined;
+        let settled = false;
+        const settle = (decision: ExecutionApprovalDecision) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          request.signal.removeEventListener("abort", onAbort);
+          if (this.approvalWaiters.get(key) === settle) this.approvalWaiters.delete(key);
+          resolve(decision);
+        };
+        const onAbort = () => {
+          // Stopped or timed out: a later answer is refused. The core no longer reads this decision.
+          void this.store
+            .closeApproval(sessionId, request.approvalId)
+            .catch((error: unknown) => this.log(`closing approval ${request.approvalId} failed`, error));
+          settle({ decision: "reject", reason: "The round stopped waiting." });
+        };
+        const poll = async () => {
+          try {
+            const stored = await this.store.readApproval(sessionId, request.approvalId);
+            if (stored?.state === "answered" && stored.answer) settle(stored.answer);
+          } catch (error) {
+            this.log(`reading approval ${request.approvalId} of session ${sessionId} failed`, error);
+          }
+          if (!settled) timer = setTimeout(() => void poll(), this.approvalPollIntervalMs);
+        };
+        this.approvalWaiters.set(key, settle);
+        request.signal.addEventListener("abort", onAbort, { once: true });
+        if (request.signal.aborted) onAbort();
+        else timer = setTimeout(() => void poll(), this.approvalPollIntervalMs);
+      });
+  }
+
+  /**
    * Follows the session's round when it runs on another instance: its events from the store
    * after `afterSeq`, as they are committed, until its last one (or until no instance holds the
    * session's lease any more). A round running here is followed in memory instead. Ends at once
@@ -423,11 +498,42 @@ export class SessionManager {
     return findFile(record.workingDirectory, name);
   }
 
-  /** Stops kernels idle for longer than the limit (the sweeper calls this; exposed for tests). */
+  /**
+   * Saves the session's kernel state now (`POST .../snapshot`); the kernel keeps running and the
+   * session's next kernel restores it. 409 while a round runs (here or on another instance) or
+   * when the session has no kernel running on this instance.
+   */
+  async snapshot(record: SessionRecord): Promise<SessionSnapshotSummary> {
+    this.refuseWhileDraining();
+    const lease = await this.store.getRoundLease(record.id);
+    if (this.runs.has(record.id) || (lease && lease.expiresAt.getTime() > this.now())) {
+      throw new ApiError(409, "round_in_progress", "A round is running in this session; save its state when it has finished.");
+    }
+    const entry = this.live.get(record.id);
+    if (!entry?.session.saveSnapshot) {
+      throw new ApiError(
+        409,
+        "snapshot_unavailable",
+        "The session has no running kernel here; its state was saved when its kernel stopped.",
+      );
+    }
+    entry.lastActiveAt = this.now();
+    try {
+      return await entry.session.saveSnapshot();
+    } catch (error) {
+      const wrapped = toTaskWeaverError(error);
+      if (wrapped.code === "round_in_progress" || wrapped.code === "snapshot_unavailable")
+        throw new ApiError(409, wrapped.code, wrapped.message, { cause: error });
+      throw wrapped;
+    }
+  }
+
+  /** Stops kernels idle for longer than the limit, saving their state (the sweeper calls this; exposed for tests). */
   async stopIdleSessions(): Promise<void> {
     const cutoff = this.now() - this.limits.sessionIdleTimeoutMs;
     for (const [id, entry] of this.live) {
-      if (!this.runs.has(id) && entry.lastActiveAt <= cutoff) await this.stopLive(id, { removeKernel: true });
+      if (!this.runs.has(id) && entry.lastActiveAt <= cutoff)
+        await this.stopLive(id, { removeKernel: true, saveSnapshot: true });
     }
   }
 
@@ -456,8 +562,9 @@ export class SessionManager {
     this.runs.clear();
     clearInterval(this.heartbeat);
     await (await this.commands)?.().catch(() => {});
-    // Remote kernels stay on the server (stopping only disconnects): the next instance attaches.
-    await Promise.all([...this.live.keys()].map((id) => this.stopLive(id)));
+    // Remote kernels stay on the server (stopping only disconnects): the next instance attaches
+    // and drops the snapshot. It is saved for every kernel anyway: a remote one may be gone by then.
+    await Promise.all([...this.live.keys()].map((id) => this.stopLive(id, { saveSnapshot: true })));
   }
 
   /** The heartbeat: keeps the leases of the rounds running here. */
@@ -605,7 +712,11 @@ export class SessionManager {
       await this.releaseLease(sessionId);
       run.finish(outcome);
     };
-    const sending = entry.session.sendMessage(message, { onEvent, ...(files.length > 0 ? { files } : {}) });
+    const sending = entry.session.sendMessage(message, {
+      onEvent,
+      approveExecution: this.approver(sessionId),
+      ...(files.length > 0 ? { files } : {}),
+    });
     const settled = sending.then(
       (round) => ({ round }),
       (reason: unknown) => ({ reason }),
@@ -667,12 +778,29 @@ export class SessionManager {
    * `removeKernel` and this instance was the last to use it (no round elsewhere since) or it is
    * not the session's recorded kernel (an orphan).
    */
-  private async stopLive(id: string, options: { removeKernel?: boolean } = {}): Promise<void> {
+  private async stopLive(id: string, options: { removeKernel?: boolean; saveSnapshot?: boolean } = {}): Promise<void> {
     const entry = this.live.get(id);
     if (!entry) return;
     this.live.delete(id);
+    const stopped = this.stopEntry(id, entry, options);
+    // A session revived meanwhile waits: its kernel must find the snapshot this one is saving.
+    const settled = stopped.catch(() => undefined).finally(() => {
+      if (this.stopping.get(id) === settled) this.stopping.delete(id);
+    });
+    this.stopping.set(id, settled);
+    await stopped;
+  }
+
+  private async stopEntry(
+    id: string,
+    entry: LiveSession,
+    options: { removeKernel?: boolean; saveSnapshot?: boolean },
+  ): Promise<void> {
     try {
-      await entry.session.stop();
+      await entry.session.stop({ saveSnapshot: options.saveSnapshot === true });
+      const saved = entry.session.lastSnapshotSave;
+      if (options.saveSnapshot && saved && !("saved" in saved))
+        this.log(`saving the kernel state of session ${id} failed`, saved);
     } catch (error) {
       this.log(`stopping the kernel of session ${id} failed`, error);
     }
@@ -707,7 +835,7 @@ export class SessionManager {
         `All ${this.limits.maxSessions} session slots are running rounds (api.max_sessions); try again when one finishes.`,
       );
     }
-    await this.stopLive(idle[0], { removeKernel: true });
+    await this.stopLive(idle[0], { removeKernel: true, saveSnapshot: true });
   }
 
   /**
@@ -741,6 +869,7 @@ export class SessionManager {
    * the next message).
    */
   private async revive(record: SessionRecord): Promise<LiveSession> {
+    await this.stopping.get(record.id);
     await this.makeRoom();
     const seenSeq = await this.store.lastEventSeq(record.id);
     const rounds = (await this.store.listRounds(record.id)).map(
@@ -763,6 +892,8 @@ export class SessionManager {
       sessionId: record.id,
       rounds,
       ...(note ? { note } : {}),
+      // An attached kernel kept its state, newer than any snapshot of it.
+      ...(attach ? { restoreSnapshot: false } : {}),
     });
     const entry: LiveSession = { session, lastActiveAt: this.now(), seenSeq };
     this.live.set(record.id, entry);

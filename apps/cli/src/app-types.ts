@@ -15,7 +15,7 @@ import type {
 export type AttachedFile = MessageFile;
 
 /** Options of `sendMessage` (core's `SendMessageOptions`). */
-export type SendMessageOptions = Pick<CoreSendMessageOptions, "onEvent" | "signal" | "files">;
+export type SendMessageOptions = Pick<CoreSendMessageOptions, "onEvent" | "signal" | "files" | "approveExecution">;
 
 /**
  * One conversation with its own kernel: `sendMessage`, `interrupt`, `stop`, its id, working
@@ -27,7 +27,7 @@ export type ChatSession = Pick<
   Session,
   "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop" | "lastError"
 > &
-  Partial<Pick<Session, "saveExperience" | "plugins" | "subscribe">>;
+  Partial<Pick<Session, "saveExperience" | "plugins" | "subscribe" | "saveSnapshot" | "stopKernel">>;
 
 /** A loaded TaskWeaver app directory: its config, sessions and plugin problems. */
 export type ChatApp = Pick<TaskWeaverApp, "config" | "close"> &

@@ -9,6 +9,8 @@ export type CommandLine =
   /** The command line could not be understood; `message` says how to fix it. */
   | { command: "invalid"; message: string }
   | { command: "version" }
+  /** `taskweaver eval ...`: the arguments after `eval`, parsed by the eval command itself. */
+  | { command: "eval"; argv: string[] }
   | {
       command: "chat";
       /** `-p/--project`: the app directory; else found upward from the current directory. */
@@ -29,6 +31,7 @@ export type CommandLine =
 
 export const HELP_TEXT = `Usage: taskweaver [chat] [options]
        taskweaver mcp [-p DIR] [--config KEY=VALUE]
+       taskweaver eval CASES... [options]   (run evaluation cases; see taskweaver eval --help)
 
 Chat with TaskWeaver about your data: it plans, writes Python, runs it in a local kernel and
 answers. On a terminal it starts an interactive UI; with piped input or output it reads one
@@ -63,6 +66,7 @@ In the interactive UI, type /help for commands (/load, /reset, /info, /exit, ...
 
 /** Parses `process.argv.slice(2)`. Unknown options and arguments give `invalid`. */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
+  if (argv[0] === "eval") return { command: "eval", argv: argv.slice(1) };
   let parsed;
   try {
     parsed = parseArgs({
@@ -94,7 +98,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (subcommand !== undefined && subcommand !== "chat" && subcommand !== "mcp") {
     return {
       command: "invalid",
-      message: `Unknown command "${subcommand}". The commands are "chat" (the default) and "mcp".`,
+      message: `Unknown command "${subcommand}". The commands are "chat" (the default), "eval" and "mcp".`,
     };
   }
   if (rest.length > 0) {

@@ -29,6 +29,10 @@ export type StartInteractive = (options: {
   command: string;
   /** Files of `--file`, attached to the first request. */
   files: { name: string; path: string }[];
+  /** `--yes`: run code that needs approval without asking. @default false */
+  approveAll?: boolean;
+  /** `$VISUAL` or `$EDITOR`, to edit code before it runs. @default the TUI's own editor */
+  editor?: string;
 }) => Promise<number>;
 
 /** Everything `main` touches, as parameters (tests pass their own). */
@@ -109,6 +113,11 @@ export async function main(options: MainOptions): Promise<number> {
     case "invalid":
       options.stderr.write(`Error: ${commandLine.message}\n`);
       return EXIT_USAGE;
+    case "eval": {
+      const { runEvalCommand } = await import("./eval/eval-command.js");
+      const { env, stdout, stderr, signal } = options;
+      return runEvalCommand({ argv: commandLine.argv, env, stdout, stderr, signal, cwd: options.cwd ?? process.cwd() });
+    }
     case "chat":
     case "mcp":
       break;
@@ -178,9 +187,18 @@ export async function main(options: MainOptions): Promise<number> {
     await app.close().catch(() => undefined);
     return EXIT_USAGE;
   }
+  const editor = options.env.VISUAL?.trim() || options.env.EDITOR?.trim() || undefined;
   try {
     if (interactive && options.startInteractive)
-      return await options.startInteractive({ app, demo, demoScript, command, files });
+      return await options.startInteractive({
+        app,
+        demo,
+        demoScript,
+        command,
+        files,
+        ...(commandLine.yes ? { approveAll: true } : {}),
+        ...(editor ? { editor } : {}),
+      });
     const { runTranscript } = await import("./transcript.js");
     return await runTranscript({
       app,

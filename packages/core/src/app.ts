@@ -68,6 +68,11 @@ export interface CreateSessionOptions {
   note?: string;
   /** Start the kernel now, in the background. @default true */
   warmUp?: boolean;
+  /**
+   * Restore the session's kernel snapshot (if it has one) into its next kernel; `false` discards
+   * it instead (the kernel it would stand for is still running). @default true
+   */
+  restoreSnapshot?: boolean;
   /** Decides on code that needs approval in this session. @default the app's `approveExecution` */
   approveExecution?: ApproveExecution;
 }
@@ -353,6 +358,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         confirmationTimeoutMs: config.get("code_interpreter.confirmation_timeout") * 1000,
         rounds: sessionOptions.rounds,
         pendingNote: sessionOptions.note,
+        // In the session's folder, beside (not in) the working directory the model's code sees.
+        snapshot: {
+          path: join(workspace, "sessions", id, "kernel-snapshot.bin"),
+          maxBytes: config.get("execution_service.snapshot_max_bytes"),
+          restore: sessionOptions.restoreSnapshot !== false,
+        },
         onStopped: async () => {
           sessions.delete(session);
           await mcp?.close();

@@ -16,6 +16,8 @@ export type TaskWeaverErrorCode =
   | "session_stopped"
   | "unknown_role"
   | "planner_invalid_response"
+  | "snapshot_unavailable"
+  | "snapshot_failed"
   | "internal_error"
   // Experience, plugins, code verification
   | "experience_unavailable"
@@ -57,7 +59,9 @@ export type TaskWeaverErrorCode =
   | "method_not_allowed"
   | "unsupported_media_type"
   | "store_unavailable"
-  | "shutting_down";
+  | "shutting_down"
+  | "approval_answered"
+  | "approval_closed";
 
 const taskWeaverErrorMarker = Symbol.for("taskweaver.error");
 

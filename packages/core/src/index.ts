@@ -13,7 +13,7 @@
  *
  * @publicApi
  * App: createTaskWeaver, BUILT_IN_ROLES, CreateTaskWeaverOptions, CreateSessionOptions, TaskWeaverApp
- * Session: Session, SendMessageOptions, MessageFile
+ * Session: Session, SendMessageOptions, MessageFile, StopKernelOptions, SessionSnapshotSummary
  * Approval: ApproveExecution, ExecutionApprovalRequest, ExecutionApprovalDecision
  * Events: TaskWeaverEvent, TaskWeaverEventType, EventListener
  * Memory: Post, Round, RoundState, Attachment, AttachmentType, ATTACHMENT_TYPES, PostSchema,
@@ -28,8 +28,8 @@
  * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary, addUsage
  * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
- *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, HostCall, HostCallHandler,
- *   HostCallOptions
+ *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, KernelSnapshot, SnapshotRestoreResult,
+ *   SnapshotLoss, SnapshotModule, HostCall, HostCallHandler, HostCallOptions
  * MCP servers as plugins: McpServerConfig
  * TaskWeaver as an MCP server: createTaskWeaverMcpServer, TaskWeaverMcpServer,
  *   TaskWeaverMcpServerOptions, McpSessionSource, McpHostedSession
@@ -71,7 +71,8 @@ export {
   type CreateTaskWeaverOptions,
   type TaskWeaverApp,
 } from "./app.js";
-export { Session, type MessageFile, type SendMessageOptions } from "./session/session.js";
+export { Session, type MessageFile, type SendMessageOptions, type StopKernelOptions } from "./session/session.js";
+export type { SessionSnapshotSummary } from "./session/snapshot.js";
 export type { ApproveExecution, ExecutionApprovalDecision, ExecutionApprovalRequest } from "./roles/approval.js";
 export type { EventListener, TaskWeaverEvent, TaskWeaverEventType } from "./events/types.js";
 export {
@@ -132,10 +133,14 @@ export type {
   HostCall,
   HostCallHandler,
   HostCallOptions,
+  KernelSnapshot,
   PluginLoadSpec,
   PluginLoadState,
   PluginStatus,
   RichDisplay,
+  SnapshotLoss,
+  SnapshotModule,
+  SnapshotRestoreResult,
 } from "./executor/contract.js";
 export type { McpServerConfig } from "./config/mcp-servers.js";
 export {

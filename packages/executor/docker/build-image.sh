@@ -29,7 +29,7 @@ suite=bookworm
 user_id=10001
 apt_archives=/var/cache/apt/archives
 # Keep in sync with the Dockerfile next to this script.
-packages="python3 python3-ipykernel python3-numpy python3-pandas python3-matplotlib python3-sklearn python3-requests"
+packages="python3 python3-ipykernel python3-numpy python3-pandas python3-matplotlib python3-sklearn python3-requests python3-dill python3-cloudpickle"
 # Bump when the steps below change, so cached root filesystems are rebuilt.
 recipe_version=2
 

@@ -15,9 +15,14 @@ template imports, and given back their usual size in each child.
 Protocol (one JSON object per line, UTF-8):
 
 * on start, the template prints to stdout
-  ``{"ready": true, "pid": N, "threads": N, "imported": [...], "failed": {"name": "error"}}``
+  ``{"ready": true, "pid": N, "threads": N, "imported": [...], "failed": {"name": "error"},
+  "prepared": bool, "support": bool}`` (``prepared``: the kernel application and its shell are
+  built ahead; ``support``: a child can install the support code itself)
   and serves ``argv[1]`` (the socket path);
-* a client connects and sends ``{"connection_file", "cwd", "env", "argv", "log_file", "limits"}``;
+  (``argv[4]``, JSON, are ipykernel's command-line arguments, the same for every kernel);
+* a client connects and sends ``{"connection_file", "cwd", "env", "log_file", "limits"}`` and,
+  optionally, ``"support_options"`` (the support code's ``install`` options; the child installs
+  it before it reads its first request);
 * the template answers ``{"pid": N}`` at once, then ``{"exit_code": N}`` or ``{"signal": N}``
   when that child ends, and closes the connection. ``{"error": "..."}`` when the fork failed.
 
@@ -109,43 +114,164 @@ def _preload(names):
     return imported, failed
 
 
-def _prime_support_code(path):
-    """Runs the support module's top level once, so its imports are in the template too."""
+def _load_support_module(path):
+    """The support module, run once here (its imports land in the template too).
+
+    Not in ``sys.modules``: a child puts it there and installs it only when its request says
+    how (``support_options``); otherwise the host sends the support code itself, as to a spawned
+    kernel. The code is the same file the host would send.
+    """
     if not path:
-        return
+        return None
     try:
+        import types
+
         with open(path, encoding="utf-8") as source:
-            code = compile(source.read(), path, "exec")
-        exec(code, {"__name__": "_taskweaver_support_primer"})
+            code = compile(source.read(), "taskweaver_support.py", "exec")
+        module = types.ModuleType("_taskweaver_support")
+        exec(code, module.__dict__)
+        return module
+    except Exception:
+        traceback.print_exc()
+        return None
+
+
+def _prepare_kernel_app(argv):
+    """Builds, in the template, the part of an ipykernel start that no session changes.
+
+    That is the application with its configuration (command line, profile, config files) and
+    the ``InteractiveShell`` with its magics, extensions and startup code: about half of a
+    kernel's start. What a session owns is left for the child: the connection file and its key,
+    the ZeroMQ context and sockets, ipykernel's threads, the output streams, the kernel object,
+    and the Jupyter ``Session`` (its id and pid). Returns None when anything fails; children then
+    start ipykernel from the beginning, as a spawned kernel does.
+    """
+    try:
+        from IPython.core.application import BaseIPythonApplication
+        from ipykernel.compiler import XCachingCompiler
+        from ipykernel.kernelapp import IPKernelApp
+
+        app = IPKernelApp.instance()
+        app._init_asyncio_patch()
+        BaseIPythonApplication.initialize(app, list(argv))
+        if app.subapp is not None:
+            return None
+        app.init_pdb()
+        app.init_path()
+        # The kernel class asks for the shell singleton with these arguments; in the child it
+        # gets this one, and the child gives it its kernel.
+        shell_class = app.kernel_class.class_traits()["shell_class"].default()
+        if isinstance(shell_class, str):
+            from traitlets.utils.importstring import import_item
+
+            shell_class = import_item(shell_class)
+        if "shell_class" in app.config.get(app.kernel_class.__name__, {}):
+            return None
+        app.shell = shell_class.instance(
+            parent=app,
+            profile_dir=app.profile_dir,
+            user_module=None,
+            user_ns=app.user_ns,
+            kernel=None,
+            compiler_class=XCachingCompiler,
+        )
+        app.init_gui_pylab()
+        app.init_extensions()
+        app.init_code()
+        # Per kernel, never shared: created on first use, in the child.
+        for name in ("session", "context", "kernel"):
+            if app._trait_values.get(name) is not None:
+                return None
+        return app
+    except BaseException:
+        traceback.print_exc()
+        # Half-built singletons must not be found by a child's own ipykernel start.
+        try:
+            from ipykernel.kernelapp import IPKernelApp
+
+            from ipykernel.zmqshell import ZMQInteractiveShell
+
+            ZMQInteractiveShell.clear_instance()
+            IPKernelApp.clear_instance()
+        except BaseException:
+            pass
+        return None
+
+
+def _start_prepared_kernel(app, connection_file, support, support_options):
+    """The rest of ``IPKernelApp.initialize`` and ``start``, in the child; ZeroMQ starts here.
+
+    With ``support``, the support module is installed before the first request is read, as the
+    host's bootstrap would (same module, same options), so the host skips that execute.
+    """
+    import logging
+
+    shell = app.shell
+    app.connection_file = connection_file
+    app.init_blackhole()
+    app.init_connection_file()
+    app.init_poller()
+    app.init_sockets()
+    app.init_heartbeat()
+    app.write_connection_file()
+    app.log_connection_info()
+    app.init_io()
+    try:
+        app.init_signal()
+    except Exception:
+        if app.log_level < logging.CRITICAL:
+            app.log.error("Unable to initialize signal:", exc_info=True)
+    app.init_kernel()
+    if app.kernel.shell is not shell:
+        raise RuntimeError("the kernel did not take the template's shell")
+    shell.kernel = app.kernel
+    shell.parent = app.kernel
+    shell.starting_dir = os.getcwd()
+    app.init_shell()
+    if support is not None:
+        sys.modules["_taskweaver_support"] = support
+        support.install(json.dumps(support_options))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    app.start()
+
+
+def _find_thread_pool_setters():
+    """In the template: the call that sizes OpenBLAS's thread pool, looked up once among the
+    loaded libraries, so a child only calls it (numexpr is sized through its own module)."""
+    setters = []
+    try:
+        import ctypes
+
+        seen = set()
+        for line in open("/proc/self/maps", encoding="utf-8"):
+            path = line.split()[-1]
+            name = os.path.basename(path)
+            if "openblas" not in name or ".so" not in name or path in seen:
+                continue
+            seen.add(path)
+            library = ctypes.CDLL(path)
+            if hasattr(library, "openblas_set_num_threads"):
+                setters.append(library.openblas_set_num_threads)
+                break
     except Exception:
         pass
+    return setters
 
 
-def _restore_thread_pools(saved):
+def _restore_thread_pools(setters):
     """Gives numerical libraries in a child the thread count they would have chosen themselves."""
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
     wanted = os.environ.get("OPENBLAS_NUM_THREADS") or os.environ.get("OMP_NUM_THREADS")
     try:
         count = int(wanted) if wanted else (len(os.sched_getaffinity(0)) or 1)
     except Exception:
         count = os.cpu_count() or 1
     if count > 1:
-        try:
-            import ctypes
-
-            for line in open("/proc/self/maps", encoding="utf-8"):
-                path = line.split()[-1]
-                if "openblas" in path and path.endswith(".so") or "openblas" in path and ".so." in path:
-                    library = ctypes.CDLL(path)
-                    if hasattr(library, "openblas_set_num_threads"):
-                        library.openblas_set_num_threads(count)
-                        break
-        except Exception:
-            pass
+        for setter in setters:
+            try:
+                setter(count)
+            except Exception:
+                pass
     numexpr = sys.modules.get("numexpr")
     if numexpr is not None:
         try:
@@ -175,7 +301,17 @@ def _apply_limits(limits):
         resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
 
 
-def _run_child(request, saved_thread_variables):
+class _Prepared:
+    """What the template made ahead for every child."""
+
+    def __init__(self, kernel_argv, app, support, thread_pool_setters):
+        self.kernel_argv = list(kernel_argv)
+        self.app = app
+        self.support = support
+        self.thread_pool_setters = thread_pool_setters
+
+
+def _run_child(request, prepared):
     """Everything after the fork, in the child; never returns."""
     code = 1
     try:
@@ -196,16 +332,25 @@ def _run_child(request, saved_thread_variables):
         os.close(log)
         os.environ.clear()
         os.environ.update(request.get("env") or {})
-        _restore_thread_pools(saved_thread_variables)
+        _restore_thread_pools(prepared.thread_pool_setters)
         _apply_limits(request.get("limits"))
         os.chdir(request["cwd"])
         _reseed()
-        argv = ["ipykernel_launcher", "-f", request["connection_file"]] + list(request.get("argv") or [])
+        argv = ["ipykernel_launcher", "-f", request["connection_file"]] + prepared.kernel_argv
         sys.argv = argv
-        from ipykernel.kernelapp import IPKernelApp
-
         try:
-            IPKernelApp.launch_instance(argv=argv[1:])
+            if prepared.app is not None:
+                support_options = request.get("support_options")
+                _start_prepared_kernel(
+                    prepared.app,
+                    request["connection_file"],
+                    prepared.support if support_options is not None else None,
+                    support_options,
+                )
+            else:
+                from ipykernel.kernelapp import IPKernelApp
+
+                IPKernelApp.launch_instance(argv=argv[1:])
             code = 0
         except SystemExit as exit_request:
             code = exit_request.code if isinstance(exit_request.code, int) else (0 if exit_request.code is None else 1)
@@ -231,7 +376,7 @@ def _send(connection, message):
         pass
 
 
-def serve(socket_path, preload, support_path):
+def serve(socket_path, preload, support_path, kernel_argv):
     parent_pid = os.getppid()
     # Its own process group, like a spawned kernel: terminal Ctrl-C is not for it.
     os.setpgid(0, 0)
@@ -253,7 +398,9 @@ def serve(socket_path, preload, support_path):
         # spawned kernel says what is missing.
         sys.stderr.write("cannot import %s: %s\n" % (missing[0], failed[missing[0]]))
         sys.exit(3)
-    _prime_support_code(support_path)
+    support = _load_support_module(support_path)
+    app = _prepare_kernel_app(kernel_argv)
+    prepared = _Prepared(kernel_argv, app, support, _find_thread_pool_setters())
     # The template's own environment for children: thread variables as the host gave them.
     for name, value in saved.items():
         if value is None:
@@ -293,6 +440,8 @@ def serve(socket_path, preload, support_path):
                 "threads": _thread_count(),
                 "imported": imported,
                 "failed": failed,
+                "prepared": app is not None,
+                "support": app is not None and support is not None,
             }
         ),
         flush=True,
@@ -336,7 +485,7 @@ def serve(socket_path, preload, support_path):
                 except OSError:
                     pass
             connection.close()
-            _run_child(request, saved)
+            _run_child(request, prepared)
         children[pid] = connection
         _send(connection, {"pid": pid})
 
@@ -386,4 +535,9 @@ def serve(socket_path, preload, support_path):
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1], json.loads(sys.argv[2]) if len(sys.argv) > 2 else [], sys.argv[3] if len(sys.argv) > 3 else "")
+    serve(
+        sys.argv[1],
+        json.loads(sys.argv[2]) if len(sys.argv) > 2 else [],
+        sys.argv[3] if len(sys.argv) > 3 else "",
+        json.loads(sys.argv[4]) if len(sys.argv) > 4 else [],
+    )

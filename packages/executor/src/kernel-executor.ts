@@ -12,8 +12,10 @@ import {
   type HostCall,
   type HostCallHandler,
   type IdGenerator,
+  type KernelSnapshot,
   type PluginLoadSpec,
   type PluginLoadState,
+  type SnapshotRestoreResult,
   type TaskWeaverErrorCode,
 } from "@taskweaver/core";
 import { stripAnsi } from "./internal/ansi.js";
@@ -30,6 +32,7 @@ import {
   type SupportInstallOptions,
 } from "./internal/support-code.js";
 import type { WorkingDirectoryFiles } from "./internal/working-directory.js";
+import { restoreKernelSnapshot, saveKernelSnapshot } from "./snapshot.js";
 
 /**
  * A started, ready kernel (kernel_info answered) as a runtime hands it to the executor. Kernel
@@ -530,6 +533,31 @@ class KernelExecutor implements CodeExecutor {
 
   listFiles(): Promise<FileInfo[]> {
     return this.options.files.list();
+  }
+
+  saveSnapshot(options: { maxBytes: number }): Promise<KernelSnapshot | undefined> {
+    return this.serialize(async () => {
+      this.assertOpen();
+      const kernel = this.kernel;
+      if (!kernel) return undefined;
+      return saveKernelSnapshot(
+        (code, what) => this.runInternal(kernel, code, "snapshot_failed", what),
+        this.options.files,
+        options.maxBytes,
+      );
+    });
+  }
+
+  restoreSnapshot(payload: Uint8Array): Promise<SnapshotRestoreResult> {
+    return this.serialize(async () => {
+      this.assertOpen();
+      const kernel = await this.ensureKernel();
+      return restoreKernelSnapshot(
+        (code, what) => this.runInternal(kernel, code, "snapshot_failed", what),
+        this.options.files,
+        payload,
+      );
+    });
   }
 
   async interrupt(): Promise<void> {

@@ -3,7 +3,13 @@ import type { RouteContext } from "./route-context.js";
 import { createRouter, errorResponses, secured, visibleSession } from "./route-context.js";
 import { SessionIdParamsSchema } from "../schemas.js";
 import type { StoredEvent } from "../store/session-store.js";
-import { ChatRequestSchema, attachChatFiles, lastUserMessage } from "../ui-message-stream/chat-request.js";
+import { notFound } from "../errors.js";
+import {
+  ChatRequestSchema,
+  approvalResponses,
+  attachChatFiles,
+  lastUserMessage,
+} from "../ui-message-stream/chat-request.js";
 import { uiMessageStreamResponse } from "../ui-message-stream/ui-message-stream.js";
 
 const ChatStreamParamsSchema = SessionIdParamsSchema.extend({
@@ -36,6 +42,52 @@ export function createChatRoutes(context: RouteContext) {
   const { sessions, store, heartbeatMs } = context;
   const router = createRouter();
 
+  /**
+   * The AI SDK's approval flow: the answers go to the waiting round (an answer already given,
+   * for example an edit through the approvals route, stands), and the round's stream goes on
+   * after its last answered request, on whichever instance the round runs.
+   */
+  const continueAfterApproval = async (
+    sessionId: string,
+    answers: ReturnType<typeof approvalResponses>,
+    isApprovalPending: (approvalId: string) => Promise<boolean>,
+  ): Promise<Response> => {
+    for (const answer of answers) {
+      const result = await sessions.answerApproval(
+        sessionId,
+        answer.approvalId,
+        answer.approved
+          ? { decision: "approve" }
+          : answer.reason === undefined
+            ? { decision: "reject" }
+            : { decision: "reject", reason: answer.reason },
+      );
+      if (result === "unknown") throw notFound(`Approval ${JSON.stringify(answer.approvalId)}`);
+    }
+    const events = await store.listEvents(sessionId, 0);
+    const requests = new Set(answers.map((answer) => answer.approvalId));
+    const request = events.findLast(
+      (item) => item.event.type === "execution-approval-request" && requests.has(item.event.approvalId),
+    );
+    const start = request ? events.findLastIndex((item) => item.event.type === "round-start" && item.seq < request.seq) : -1;
+    if (!request || start < 0) throw notFound(`The round of approval ${JSON.stringify(answers[0]!.approvalId)}`);
+    const rest = events.slice(start);
+    const end = rest.findIndex((item) => item.event.type === "round-end" || item.event.type === "round-error");
+    const replay = end < 0 ? rest : rest.slice(0, end + 1);
+    return uiMessageStreamResponse({
+      events: async function* (signal) {
+        yield* replay;
+        const last = replay.at(-1)!;
+        if (last.event.type === "round-end" || last.event.type === "round-error") return;
+        yield* sessions.followRound(sessionId, last.seq, signal);
+      },
+      fileUrl: fileUrlFor(sessionId),
+      heartbeatMs,
+      isApprovalPending,
+      continueAfterSeq: request.seq,
+    });
+  };
+
   router.openapi(
     createRoute({
       method: "post",
@@ -46,7 +98,10 @@ export function createChatRoutes(context: RouteContext) {
         "message's text parts are the message and its file parts (data URLs, or URLs of this session's file route) are " +
         "attached. Answers with the UI message stream (SSE, header `x-vercel-ai-ui-message-stream: v1`): the answer as " +
         "text, plans and thoughts as reasoning, each code run as a `python` tool call, artifacts as files, statuses as " +
-        "transient `data-status` parts. The round keeps running if the client disconnects. One round at a time (409).",
+        "transient `data-status` parts. The round keeps running if the client disconnects. One round at a time (409). " +
+        "Code that needs approval (`code_interpreter.require_confirmation`) ends the stream with a `tool-approval-request` " +
+        "chunk (the AI SDK's tool approval); sending the chat again with that tool part in state `approval-responded` " +
+        "(`addToolApprovalResponse`) answers it and streams the rest of the round (404 for an unknown approval id).",
       tags: ["chat"],
       security: secured,
       request: {
@@ -63,13 +118,19 @@ export function createChatRoutes(context: RouteContext) {
     }),
     async (c) => {
       const record = await visibleSession(context, c, c.req.valid("param").id);
-      const message = lastUserMessage(c.req.valid("json"), context.limits.maxMessageChars);
+      const body = c.req.valid("json");
+      const isApprovalPending = async (approvalId: string) =>
+        (await store.readApproval(record.id, approvalId))?.state === "pending";
+      const answers = approvalResponses(body);
+      if (answers.length > 0) return continueAfterApproval(record.id, answers, isApprovalPending);
+      const message = lastUserMessage(body, context.limits.maxMessageChars);
       const fileNames = await attachChatFiles(record.id, record.workingDirectory, message.files);
       const run = await sessions.startRound(record, message.text, fileNames);
       return uiMessageStreamResponse({
         events: (signal) => run.follow(0, signal),
         fileUrl: fileUrlFor(record.id),
         heartbeatMs,
+        isApprovalPending,
       });
     },
   );
@@ -97,9 +158,16 @@ export function createChatRoutes(context: RouteContext) {
     async (c) => {
       const record = await visibleSession(context, c, c.req.valid("param").id);
       const fileUrl = fileUrlFor(record.id);
+      const isApprovalPending = async (approvalId: string) =>
+        (await store.readApproval(record.id, approvalId))?.state === "pending";
       const local = sessions.activeRun(record.id);
       if (local && !local.finished) {
-        return uiMessageStreamResponse({ events: (signal) => local.follow(0, signal), fileUrl, heartbeatMs });
+        return uiMessageStreamResponse({
+          events: (signal) => local.follow(0, signal),
+          fileUrl,
+          heartbeatMs,
+          isApprovalPending,
+        });
       }
       if (!(await store.getRoundLease(record.id))) return c.body(null, 204);
       const replay = runningRoundEvents(await store.listEvents(record.id, 0));
@@ -111,6 +179,7 @@ export function createChatRoutes(context: RouteContext) {
         },
         fileUrl,
         heartbeatMs,
+        isApprovalPending,
       });
     },
   );

@@ -1,6 +1,9 @@
 // What the API's public index re-exports from the store folder. The conformance suite imports
 // vitest, so it is reached through its own path, not from here.
 export type {
+  AnswerApprovalResult,
+  ApprovalAnswer,
+  StoredApproval,
   RoundFailure,
   RoundLease,
   SessionCommand,

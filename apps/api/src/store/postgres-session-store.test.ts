@@ -158,7 +158,7 @@ describe.skipIf(unavailableReason !== undefined)("PostgreSQL session store", () 
       const { rows } = await client.query<{ version: number }>(
         `SELECT version FROM ${quoteIdentifier(schema)}.schema_migrations ORDER BY version`,
       );
-      expect(rows.map((row) => row.version)).toEqual([1, 2]);
+      expect(rows.map((row) => row.version)).toEqual([1, 2, 3]);
     } finally {
       await client.end();
     }

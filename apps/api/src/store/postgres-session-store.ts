@@ -4,6 +4,8 @@ import { applyPostgresMigrations, quoteIdentifier } from "./internal/postgres-mi
 import { createWakeUps, subscribeToCommands, waitUntilNewer } from "./internal/wake-ups.js";
 import { createWriteQueue } from "./internal/write-queue.js";
 import type {
+  ApprovalAnswer,
+  StoredApproval,
   RoundFailure,
   RoundLease,
   SessionCommand,
@@ -92,6 +94,25 @@ interface SessionRow {
   kernel: SessionKernel | null;
 }
 
+interface ApprovalRow {
+  session_id: string;
+  approval_id: string;
+  round_id: string;
+  state: StoredApproval["state"];
+  answer: ApprovalAnswer | null;
+}
+
+function toApproval(row: ApprovalRow): StoredApproval {
+  const approval: StoredApproval = {
+    sessionId: row.session_id,
+    approvalId: row.approval_id,
+    roundId: row.round_id,
+    state: row.state,
+  };
+  if (row.answer !== null) approval.answer = row.answer;
+  return approval;
+}
+
 interface LeaseRow {
   session_id: string;
   instance_id: string;
@@ -166,6 +187,7 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
   const events = table("events");
   const leases = table("round_leases");
   const commands = table("session_commands");
+  const approvals = table("approvals");
 
   const query = async <Row extends pg.QueryResultRow>(text: string, values: unknown[] = []) => {
     try {
@@ -514,6 +536,49 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
         wakeUps: { wake: wakeUps.wake, listen: (key, listener) => wakeUps.listen(`command:${key}`, listener) },
         pollIntervalMs,
         closed: closing.signal,
+      });
+    },
+    openApproval(sessionId, approval) {
+      return queue.write(sessionId, async () => {
+        await query(
+          `INSERT INTO ${approvals} (session_id, approval_id, round_id, state, created_at)
+           VALUES ($1, $2, $3, 'pending', $4) ON CONFLICT (session_id, approval_id) DO NOTHING`,
+          [sessionId, approval.approvalId, approval.roundId, now().toISOString()],
+        );
+      });
+    },
+    answerApproval(sessionId, approvalId, answer) {
+      return queue.write(sessionId, async () => {
+        // Conditional on `pending`: the row lock makes concurrent answers wait, and the later ones change nothing.
+        const updated = await query(
+          `UPDATE ${approvals} SET state = 'answered', answer = $3
+           WHERE session_id = $1 AND approval_id = $2 AND state = 'pending'`,
+          [sessionId, approvalId, JSON.stringify(answer)],
+        );
+        if ((updated.rowCount ?? 0) > 0) return "answered" as const;
+        const { rows } = await query<{ state: string }>(
+          `SELECT state FROM ${approvals} WHERE session_id = $1 AND approval_id = $2`,
+          [sessionId, approvalId],
+        );
+        if (!rows[0]) return "unknown" as const;
+        return rows[0].state === "closed" ? ("closed" as const) : ("already_answered" as const);
+      });
+    },
+    readApproval(sessionId, approvalId) {
+      return queue.read(sessionId, async () => {
+        const { rows } = await query<ApprovalRow>(
+          `SELECT * FROM ${approvals} WHERE session_id = $1 AND approval_id = $2`,
+          [sessionId, approvalId],
+        );
+        return rows[0] ? toApproval(rows[0]) : undefined;
+      });
+    },
+    closeApproval(sessionId, approvalId) {
+      return queue.write(sessionId, async () => {
+        await query(
+          `UPDATE ${approvals} SET state = 'closed' WHERE session_id = $1 AND approval_id = $2 AND state = 'pending'`,
+          [sessionId, approvalId],
+        );
       });
     },
     async ping() {

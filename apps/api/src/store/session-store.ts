@@ -66,6 +66,27 @@ export interface SessionCommand {
   sentAt: Date;
 }
 
+/** A decision on code waiting for approval, as a client sent it. */
+export type ApprovalAnswer =
+  | { decision: "approve"; code?: string }
+  | { decision: "reject"; reason?: string };
+
+/**
+ * An approval request of a running round, as stored so that any instance can answer it:
+ * `pending` until answered (`answered`, with the answer) or given up on by the round
+ * (`closed`: it timed out or the round stopped).
+ */
+export interface StoredApproval {
+  sessionId: string;
+  approvalId: string;
+  roundId: string;
+  state: "pending" | "answered" | "closed";
+  answer?: ApprovalAnswer;
+}
+
+/** What {@link SessionStore.answerApproval} did: `unknown` when no such approval was opened. */
+export type AnswerApprovalResult = "answered" | "already_answered" | "closed" | "unknown";
+
 /** Options of {@link SessionStore.waitForEvents}. */
 export interface WaitForEventsOptions {
   /** Stops waiting (the promise then resolves `false`). */
@@ -164,6 +185,21 @@ export interface SessionStore {
    * subscription, while the instance held a lease), in the order they were sent.
    */
   onCommand(instanceId: string, handler: (command: SessionCommand) => void): Promise<Unsubscribe>;
+  /**
+   * Records an approval request of a running round as `pending` (a known id is ignored). Called
+   * before the request's event is appended, so whoever sees the event can answer it.
+   */
+  openApproval(sessionId: string, approval: { approvalId: string; roundId: string }): Promise<void>;
+  /**
+   * Stores the answer of a `pending` approval, atomically: of several answers at once (from any
+   * store object) exactly one is `answered`; the others get `already_answered`, or `closed`
+   * when the round gave up waiting first.
+   */
+  answerApproval(sessionId: string, approvalId: string, answer: ApprovalAnswer): Promise<AnswerApprovalResult>;
+  /** The approval as stored, if it was opened. */
+  readApproval(sessionId: string, approvalId: string): Promise<StoredApproval | undefined>;
+  /** Marks a `pending` approval `closed` (the round stopped waiting); an answered one stays answered. */
+  closeApproval(sessionId: string, approvalId: string): Promise<void>;
   /** Checks that the database answers (for readiness probes); rejects otherwise. */
   ping(): Promise<void>;
   /** Waits for the pending writes, then closes the database connections. */

@@ -47,7 +47,7 @@ describe("SQLite session store", () => {
     expect(await store.acquireRoundLease("old", "a", 1_000)).toBe(true);
     await store.close();
     const check = new Database(path);
-    expect(check.pragma("user_version", { simple: true })).toBe(2);
+    expect(check.pragma("user_version", { simple: true })).toBe(3);
     check.close();
   });
 });

@@ -11,8 +11,10 @@ import type {
   SessionKernel,
   SessionRecord,
   SessionStore,
+  StoredApproval,
   StoredEvent,
   StoredRound,
+  ApprovalAnswer,
 } from "./session-store.js";
 
 /** Options of {@link createSqliteSessionStore}. */
@@ -91,6 +93,19 @@ CREATE TABLE session_commands (
 );
 CREATE INDEX session_commands_by_instance ON session_commands (instance_id, id);`,
   },
+  {
+    version: 3,
+    sql: `
+CREATE TABLE approvals (
+  session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+  approval_id TEXT NOT NULL,
+  round_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  answer_json TEXT,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (session_id, approval_id)
+);`,
+  },
 ];
 
 interface SessionRow {
@@ -115,6 +130,25 @@ interface LeaseRow {
   session_id: string;
   instance_id: string;
   expires_at: number;
+}
+
+interface ApprovalRow {
+  session_id: string;
+  approval_id: string;
+  round_id: string;
+  state: StoredApproval["state"];
+  answer_json: string | null;
+}
+
+function toApproval(row: ApprovalRow): StoredApproval {
+  const approval: StoredApproval = {
+    sessionId: row.session_id,
+    approvalId: row.approval_id,
+    roundId: row.round_id,
+    state: row.state,
+  };
+  if (row.answer_json !== null) approval.answer = JSON.parse(row.answer_json) as ApprovalAnswer;
+  return approval;
 }
 
 interface CommandRow {
@@ -240,6 +274,18 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
        RETURNING instance_id`,
     ),
     claimCommands: database.prepare("DELETE FROM session_commands WHERE instance_id = ? RETURNING *"),
+    openApproval: database.prepare(
+      `INSERT OR IGNORE INTO approvals (session_id, approval_id, round_id, state, created_at)
+       VALUES (?, ?, ?, 'pending', ?)`,
+    ),
+    // Conditional on `pending`, so of two answers at once only one changes the row.
+    answerApproval: database.prepare(
+      "UPDATE approvals SET state = 'answered', answer_json = ? WHERE session_id = ? AND approval_id = ? AND state = 'pending'",
+    ),
+    closeApproval: database.prepare(
+      "UPDATE approvals SET state = 'closed' WHERE session_id = ? AND approval_id = ? AND state = 'pending'",
+    ),
+    getApproval: database.prepare("SELECT * FROM approvals WHERE session_id = ? AND approval_id = ?"),
     ping: database.prepare("SELECT 1"),
   };
 
@@ -413,6 +459,22 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
         pollIntervalMs,
         closed: closing.signal,
       });
+    },
+    async openApproval(sessionId, approval) {
+      statements.openApproval.run(sessionId, approval.approvalId, approval.roundId, now().toISOString());
+    },
+    async answerApproval(sessionId, approvalId, answer) {
+      if (statements.answerApproval.run(JSON.stringify(answer), sessionId, approvalId).changes > 0) return "answered";
+      const row = statements.getApproval.get(sessionId, approvalId) as ApprovalRow | undefined;
+      if (!row) return "unknown";
+      return row.state === "closed" ? "closed" : "already_answered";
+    },
+    async readApproval(sessionId, approvalId) {
+      const row = statements.getApproval.get(sessionId, approvalId) as ApprovalRow | undefined;
+      return row ? toApproval(row) : undefined;
+    },
+    async closeApproval(sessionId, approvalId) {
+      statements.closeApproval.run(sessionId, approvalId);
     },
     async ping() {
       statements.ping.get();

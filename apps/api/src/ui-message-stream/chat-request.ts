@@ -79,6 +79,40 @@ export function lastUserMessage(request: ChatRequest, maxMessageChars: number): 
   return { text, files };
 }
 
+/** An answer to an approval request, as `useChat`'s `addToolApprovalResponse` records it. */
+export interface ChatApprovalResponse {
+  approvalId: string;
+  approved: boolean;
+  reason: string | undefined;
+}
+
+/**
+ * The approval answers the request carries: tool parts in state `approval-responded` of the last
+ * message when it is the assistant's (what `useChat` sends after `addToolApprovalResponse`,
+ * e.g. with `sendAutomaticallyWhen: lastAssistantMessageIsCompleteWithApprovalResponses`).
+ * Empty for an ordinary message.
+ */
+export function approvalResponses(request: ChatRequest): ChatApprovalResponse[] {
+  const last = request.messages.at(-1);
+  if (last?.role !== "assistant") return [];
+  const responses: ChatApprovalResponse[] = [];
+  for (const part of last.parts) {
+    if (!part.type.startsWith("tool-") || part.state !== "approval-responded") continue;
+    const approval = part.approval as { id?: unknown; approved?: unknown; reason?: unknown } | undefined;
+    if (typeof approval?.id !== "string" || typeof approval.approved !== "boolean") {
+      throw new ApiError(422, "validation_failed", "Invalid request body: an approval-responded tool part needs approval.id and approval.approved.", {
+        details: [{ field: "messages.parts.approval", message: "expected {id: string, approved: boolean, reason?: string}" }],
+      });
+    }
+    responses.push({
+      approvalId: approval.id,
+      approved: approval.approved,
+      reason: typeof approval.reason === "string" && approval.reason.trim() !== "" ? approval.reason : undefined,
+    });
+  }
+  return responses;
+}
+
 const DATA_URL = /^data:([^,]*?)(;base64)?,(.*)$/s;
 
 /**

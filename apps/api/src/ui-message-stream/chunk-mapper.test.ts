@@ -187,6 +187,26 @@ const cases: { name: string; events: TaskWeaverEvent[]; chunks: TaskWeaverUiMess
     ],
   },
   {
+    name: "a DataFrame's rich HTML display follows the tool's output as an HTML file part",
+    events: [
+      whole("p2", "reply_type", "t", "python"),
+      whole("p2", "reply_content", "c", "df"),
+      whole("p2", "execution_status", "s", "SUCCESS"),
+      whole("p2", "execution_result", "e", "   a\n0  1", { html: ["<table><td>1</td></table>"] }),
+    ],
+    chunks: [
+      { type: "tool-input-start", toolCallId: "c", toolName: "python" },
+      { type: "tool-input-delta", toolCallId: "c", inputTextDelta: '{"code":"' },
+      { type: "tool-input-available", toolCallId: "c", toolName: "python", input: { code: "df" } },
+      { type: "tool-output-available", toolCallId: "c", output: "   a\n0  1" },
+      {
+        type: "file",
+        url: `data:text/html;base64,${Buffer.from("<table><td>1</td></table>").toString("base64")}`,
+        mediaType: "text/html",
+      },
+    ],
+  },
+  {
     name: "a failed execution is a tool output error with the result text",
     events: [
       whole("p2", "reply_type", "t", "python"),
@@ -331,6 +351,59 @@ const cases: { name: string; events: TaskWeaverEvent[]; chunks: TaskWeaverUiMess
     ],
   },
   {
+    name: "code waiting for approval is a tool approval request of the python call, and a rejection denies it",
+    events: [
+      whole("p2", "reply_type", "t", "python"),
+      whole("p2", "reply_content", "c", "print(1)"),
+      { type: "execution-approval-request", ...ids, postId: "p2", approvalId: "ap1", code: "print(1)", problems: [] },
+      { type: "execution-approval-result", ...ids, postId: "p2", approvalId: "ap1", decision: "rejected", reason: "no" },
+      whole("p2", "execution_status", "s", "NONE"),
+      whole("p2", "execution_result", "r", "The user declined to run this code."),
+    ],
+    chunks: [
+      { type: "tool-input-start", toolCallId: "c", toolName: "python" },
+      { type: "tool-input-delta", toolCallId: "c", inputTextDelta: '{"code":"' },
+      { type: "tool-input-available", toolCallId: "c", toolName: "python", input: { code: "print(1)" } },
+      { type: "tool-approval-request", approvalId: "ap1", toolCallId: "c" },
+      { type: "tool-output-denied", toolCallId: "c" },
+    ],
+  },
+  {
+    name: "an edited approval makes the edited code the call's input before its output",
+    events: [
+      whole("p2", "reply_type", "t", "python"),
+      whole("p2", "reply_content", "c", "print(1)"),
+      { type: "execution-approval-request", ...ids, postId: "p2", approvalId: "ap1", code: "print(1)", problems: [] },
+      { type: "execution-approval-result", ...ids, postId: "p2", approvalId: "ap1", decision: "edited", code: "print(2)" },
+      whole("p2", "execution_status", "s", "SUCCESS"),
+      whole("p2", "execution_result", "r", "2"),
+    ],
+    chunks: [
+      { type: "tool-input-start", toolCallId: "c", toolName: "python" },
+      { type: "tool-input-delta", toolCallId: "c", inputTextDelta: '{"code":"' },
+      { type: "tool-input-available", toolCallId: "c", toolName: "python", input: { code: "print(1)" } },
+      { type: "tool-approval-request", approvalId: "ap1", toolCallId: "c" },
+      { type: "tool-input-available", toolCallId: "c", toolName: "python", input: { code: "print(2)" } },
+      { type: "tool-output-available", toolCallId: "c", output: "2" },
+    ],
+  },
+  {
+    name: "a timed-out approval ends the call in an error that says so",
+    events: [
+      whole("p2", "reply_type", "t", "python"),
+      whole("p2", "reply_content", "c", "print(1)"),
+      { type: "execution-approval-request", ...ids, postId: "p2", approvalId: "ap1", code: "print(1)", problems: [] },
+      { type: "execution-approval-result", ...ids, postId: "p2", approvalId: "ap1", decision: "timed_out", reason: "no answer came within 1 s" },
+    ],
+    chunks: [
+      { type: "tool-input-start", toolCallId: "c", toolName: "python" },
+      { type: "tool-input-delta", toolCallId: "c", inputTextDelta: '{"code":"' },
+      { type: "tool-input-available", toolCallId: "c", toolName: "python", input: { code: "print(1)" } },
+      { type: "tool-approval-request", approvalId: "ap1", toolCallId: "c" },
+      { type: "tool-output-error", toolCallId: "c", errorText: "Not run: no answer came within 1 s." },
+    ],
+  },
+  {
     name: "plugin statuses are not part of the message",
     events: [{ type: "plugin-status", sessionId: "s1", plugins: [] }],
     chunks: [],
@@ -340,6 +413,14 @@ const cases: { name: string; events: TaskWeaverEvent[]; chunks: TaskWeaverUiMess
 describe("createUiMessageChunkMapper", () => {
   it.each(cases)("$name", ({ events, chunks }) => {
     expect(mapAll(events)).toEqual(chunks);
+  });
+
+  it("ends a stream at an approval as the AI SDK ends a step, and continues it in the same message", () => {
+    const mapper = createUiMessageChunkMapper({ fileUrl: (path) => `/files/${path}` });
+    mapper.map({ type: "round-start", ...ids, userQuery: "q" });
+    mapper.map(postStart("p2", "CodeInterpreter"));
+    expect(mapper.suspend()).toEqual([{ type: "finish-step" }, { type: "finish", finishReason: "tool-calls" }]);
+    expect(mapper.resume()).toEqual([{ type: "start", messageId: "r1" }]);
   });
 
   it("gives chunks that the AI SDK's own reader turns into text, reasoning, tool and file parts", async () => {

@@ -25,6 +25,14 @@ export interface UiMessageChunkMapperOptions {
 export interface UiMessageChunkMapper {
   /** The chunks for one event (often none, sometimes several). */
   map(event: TaskWeaverEvent): TaskWeaverUiMessageChunk[];
+  /**
+   * Ends the stream while the round waits for approval, the way the AI SDK ends a step whose
+   * tool call needs approval: what is open is closed, then `finish-step` and `finish`. The
+   * client answers with `addToolApprovalResponse` and sends the chat again.
+   */
+  suspend(): TaskWeaverUiMessageChunk[];
+  /** Begins the stream that continues the round after an approval answer (the same message and step). */
+  resume(): TaskWeaverUiMessageChunk[];
 }
 
 /** Attachments shown as reasoning: the Planner's plan and every role's thoughts. */
@@ -70,6 +78,7 @@ interface PostState {
 export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions): UiMessageChunkMapper {
   const userAlias = options.userAlias ?? "User";
   const posts = new Map<string, PostState>();
+  let roundId: string | undefined;
 
   const postState = (postId: string, role = "unknown"): PostState => {
     let state = posts.get(postId);
@@ -148,6 +157,49 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
     return chunks;
   };
 
+  /** The code waiting for approval as the post's tool call, sent whole when it was not streamed. */
+  const approvalRequest = (
+    event: Extract<TaskWeaverEvent, { type: "execution-approval-request" }>,
+  ): TaskWeaverUiMessageChunk[] => {
+    const state = postState(event.postId);
+    const chunks: TaskWeaverUiMessageChunk[] = [];
+    if (!state.tool) chunks.push(...startTool(state, event.approvalId));
+    const tool = state.tool!;
+    if (!tool.inputAvailable) {
+      tool.inputAvailable = true;
+      chunks.push({ type: "tool-input-available", toolCallId: tool.id, toolName: PYTHON_TOOL_NAME, input: { code: event.code } });
+    }
+    chunks.push({ type: "tool-approval-request", approvalId: event.approvalId, toolCallId: tool.id });
+    return chunks;
+  };
+
+  const approvalResult = (
+    event: Extract<TaskWeaverEvent, { type: "execution-approval-result" }>,
+  ): TaskWeaverUiMessageChunk[] => {
+    const tool = posts.get(event.postId)?.tool;
+    if (!tool?.inputAvailable || tool.settled) return [];
+    switch (event.decision) {
+      case "rejected":
+        tool.settled = true;
+        return [{ type: "tool-output-denied", toolCallId: tool.id }];
+      case "timed_out":
+        tool.settled = true;
+        return [{ type: "tool-output-error", toolCallId: tool.id, errorText: `Not run: ${event.reason ?? "no answer came in time"}.` }];
+      case "edited":
+        // What ran is the edited code: the call's input becomes it.
+        return [
+          {
+            type: "tool-input-available",
+            toolCallId: tool.id,
+            toolName: PYTHON_TOOL_NAME,
+            input: { code: event.code ?? tool.streamedCode },
+          },
+        ];
+      default:
+        return [];
+    }
+  };
+
   const closeAll = (): TaskWeaverUiMessageChunk[] => {
     const chunks: TaskWeaverUiMessageChunk[] = [];
     for (const [postId, state] of posts) chunks.push(...closePost(postId, state));
@@ -211,9 +263,12 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
         if (!event.done || !tool?.inputAvailable || tool.settled) return [];
         tool.settled = true;
         const content = event.attachment?.content ?? "";
-        return state.executionStatus === "SUCCESS"
-          ? [{ type: "tool-output-available", toolCallId: tool.id, output: content }]
-          : [{ type: "tool-output-error", toolCallId: tool.id, errorText: content }];
+        return [
+          state.executionStatus === "SUCCESS"
+            ? { type: "tool-output-available", toolCallId: tool.id, output: content }
+            : { type: "tool-output-error", toolCallId: tool.id, errorText: content },
+          ...htmlDisplayFiles(event.attachment?.extra),
+        ];
       }
       case "artifact_paths":
         return event.done ? artifactFiles(event.attachment?.content ?? "[]", event.attachment?.extra) : [];
@@ -266,6 +321,20 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
     return chunks;
   };
 
+  // A DataFrame shown as the last expression comes as rich HTML with the result; it goes out as
+  // an HTML file part (a data URL), which a frontend may draw as a table after sanitizing it.
+  const htmlDisplayFiles = (extra: unknown): TaskWeaverUiMessageChunk[] => {
+    const html = (extra as { html?: unknown } | undefined)?.html;
+    if (!Array.isArray(html)) return [];
+    return html
+      .filter((text): text is string => typeof text === "string")
+      .map((text) => ({
+        type: "file",
+        url: `data:text/html;base64,${Buffer.from(text, "utf8").toString("base64")}`,
+        mediaType: "text/html",
+      }));
+  };
+
   const artifactFiles = (content: string, extra: unknown): TaskWeaverUiMessageChunk[] => {
     const artifacts = (extra as { artifacts?: Artifact[] } | undefined)?.artifacts;
     const files: { path: string; mediaType: string }[] = Array.isArray(artifacts)
@@ -282,10 +351,29 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
   };
 
   return {
+    suspend() {
+      const chunks: TaskWeaverUiMessageChunk[] = [];
+      for (const [postId, state] of posts) {
+        if (state.textOpen) {
+          state.textOpen = false;
+          chunks.push({ type: "text-end", id: postId });
+        }
+        for (const id of state.openReasoning) chunks.push({ type: "reasoning-end", id });
+        state.openReasoning.clear();
+      }
+      chunks.push({ type: "finish-step" }, { type: "finish", finishReason: "tool-calls" });
+      return chunks;
+    },
+    resume() {
+      // No `start-step`: the rest of the post belongs to the step of its tool call, where the
+      // AI SDK's reader finds the call to update (its input when edited, its output).
+      return [{ type: "start", ...(roundId ? { messageId: roundId } : {}) }];
+    },
     map(event) {
       switch (event.type) {
         case "round-start":
           posts.clear();
+          roundId = event.roundId;
           return [{ type: "start", messageId: event.roundId }];
         case "post-start":
           postState(event.postId, event.role);
@@ -308,6 +396,10 @@ export function createUiMessageChunkMapper(options: UiMessageChunkMapperOptions)
         }
         case "attachment-delta":
           return attachment(event);
+        case "execution-approval-request":
+          return approvalRequest(event);
+        case "execution-approval-result":
+          return approvalResult(event);
         case "execution-output": {
           const tool = postState(event.postId).tool;
           if (!tool?.inputAvailable || tool.settled) return [];

@@ -10,6 +10,16 @@ export interface UiMessageStreamResponseOptions {
   fileUrl: (path: string) => string;
   /** Interval of the keep-alive comment on quiet stretches. */
   heartbeatMs: number;
+  /**
+   * Whether an approval request still waits for its answer: then the stream ends there (the
+   * client answers and sends the chat again). Absent: the stream never stops at a request.
+   */
+  isApprovalPending?: (approvalId: string) => Promise<boolean>;
+  /**
+   * Continues a round after an approval answer: events up to and including this sequence
+   * number only set the mapper's state (the client has their chunks); the stream begins after it.
+   */
+  continueAfterSeq?: number;
 }
 
 /**
@@ -20,6 +30,7 @@ export function uiMessageStreamResponse(options: UiMessageStreamResponseOptions)
   const gone = new AbortController();
   const mapper = createUiMessageChunkMapper({ fileUrl: options.fileUrl });
   let iterator: AsyncIterator<StoredEvent> | undefined;
+  let resumed = options.continueAfterSeq === undefined;
   const stream = new ReadableStream<TaskWeaverUiMessageChunk>({
     async pull(controller) {
       iterator ??= options.events(gone.signal)[Symbol.asyncIterator]();
@@ -30,8 +41,26 @@ export function uiMessageStreamResponse(options: UiMessageStreamResponseOptions)
           controller.close();
           return;
         }
-        const chunks = mapper.map(next.value.event);
+        const { seq, event } = next.value;
+        const chunks = mapper.map(event);
+        if (!resumed) {
+          if (seq < options.continueAfterSeq!) continue;
+          resumed = true;
+          for (const chunk of mapper.resume()) controller.enqueue(chunk);
+          if (seq === options.continueAfterSeq) return;
+        }
         for (const chunk of chunks) controller.enqueue(chunk);
+        if (
+          event.type === "execution-approval-request" &&
+          options.isApprovalPending &&
+          (await options.isApprovalPending(event.approvalId))
+        ) {
+          for (const chunk of mapper.suspend()) controller.enqueue(chunk);
+          controller.close();
+          gone.abort();
+          await iterator.return?.();
+          return;
+        }
         if (chunks.length > 0) return;
       }
     },

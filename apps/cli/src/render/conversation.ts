@@ -115,7 +115,7 @@ export function applyEvent(round: RoundView, event: TaskWeaverEvent): RoundView 
   switch (event.type) {
     case "round-start":
     case "plugin-status":
-    // The TUI does not ask for approval yet (issue 13); the decision shows in the post.
+    // The TUI asks from its controller (the approval prompt); the decision shows in the post.
     case "execution-approval-request":
     case "execution-approval-result":
       return round;

@@ -5,6 +5,7 @@
 import { Box, Static, Text, useApp, useStdout } from "ink";
 import { useEffect, useState, useSyncExternalStore } from "react";
 import { activePost } from "../render/conversation.js";
+import { ApprovalPrompt, type ApprovalPromptProps } from "./approval-prompt.js";
 import type { ChatController, TranscriptItem } from "./controller.js";
 import { Opening } from "./opening.js";
 import { BlockHeader, FoldedText, PostView } from "./post-view.js";
@@ -68,13 +69,17 @@ export interface ChatScreenProps {
   controller: ChatController;
   /** @default Date.now */
   now?: () => number;
+  /** `$VISUAL` or `$EDITOR`, for editing code before it runs; without one the TUI's own editor is used. */
+  editor?: string;
+  /** Replaces the external editor (tests). */
+  editExternally?: ApprovalPromptProps["editExternally"];
 }
 
 /**
  * The whole TUI: printed conversation (static), the post streaming now, the status line and
  * the input. All behaviour lives in the controller; this only draws its state.
  */
-export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
+export function ChatScreen({ controller, now = Date.now, editor, editExternally }: ChatScreenProps) {
   const state = useSyncExternalStore(controller.subscribe, controller.getState);
   const { exit } = useApp();
   const { write } = useStdout();
@@ -117,10 +122,20 @@ export function ChatScreen({ controller, now = Date.now }: ChatScreenProps) {
             demo={state.demo}
             starting={state.phase === "starting"}
           />
+          {state.approval ? (
+            <ApprovalPrompt
+              key={state.approval.approvalId}
+              approval={state.approval}
+              onDecision={(decision) => controller.answerApproval(decision)}
+              onInterrupt={() => void controller.interrupt()}
+              {...(editor ? { editor } : {})}
+              {...(editExternally ? { editExternally } : {})}
+            />
+          ) : null}
           <PromptInput
             history={controller.history.entries}
             initialText={controller.initialInput}
-            isActive={state.phase === "ready" || state.phase === "running"}
+            isActive={(state.phase === "ready" || state.phase === "running") && !state.approval}
             onSubmit={(text) => {
               // While a round runs, a request is refused and stays in the input to send later.
               const accepted = controller.accepts(text);

@@ -1,12 +1,20 @@
 import { existsSync, statSync } from "node:fs";
 import { basename, resolve } from "node:path";
-import { AbortedError, addUsage, formatUsageSummary, type RoundUsage, type TaskWeaverEvent } from "@taskweaver/core";
+import {
+  AbortedError,
+  addUsage,
+  formatUsageSummary,
+  type ApproveExecution,
+  type ExecutionApprovalDecision,
+  type RoundUsage,
+  type TaskWeaverEvent,
+} from "@taskweaver/core";
 import type { AttachedFile, ChatApp, ChatSession } from "../app-types.js";
 import { applyEvent, createRoundView, type PostView, type RoundView } from "../render/conversation.js";
 import { describeUsageForInfo } from "../render/usage.js";
 import { roundErrorMessage } from "../round-errors.js";
 import { describePluginsForInfo, watchPluginProblems } from "../plugin-notices.js";
-import { helpText, parseCommand, unquote } from "./commands.js";
+import { helpText, parseCommand, saveState, unquote } from "./commands.js";
 import type { InputHistory } from "./history.js";
 
 /** Something printed once in the conversation (Ink's `<Static>` items). */
@@ -17,6 +25,16 @@ export type TranscriptItem =
   | { kind: "error"; id: string; message: string }
   | { kind: "notice"; id: string; text: string; tone: "info" | "warning" | "error" }
   | { kind: "expanded"; id: string; title: string; text: string };
+
+/** Code the round waits to run until the user answers (`code_interpreter.require_confirmation`). */
+export interface PendingApproval {
+  approvalId: string;
+  /** Alias of the role that wants to run it. */
+  role: string;
+  code: string;
+  /** What code verification found (1-based lines). */
+  problems: readonly { line: number; message: string }[];
+}
 
 /** Everything the TUI shows. */
 export interface ChatState {
@@ -37,6 +55,8 @@ export interface ChatState {
   readonly phase: "starting" | "ready" | "running" | "exiting" | "exited";
   /** True when the TUI replays a recorded conversation (`--demo`). */
   readonly demo: boolean;
+  /** The code waiting for the user's decision, while the round waits. */
+  readonly approval: PendingApproval | undefined;
 }
 
 /** Options of {@link createChatController}. */
@@ -53,6 +73,8 @@ export interface ChatControllerOptions {
   command?: string;
   /** Files attached to the first request (`--file`), after the demo's. @default none */
   files?: { name: string; path: string }[];
+  /** `--yes`: run code that needs approval without asking. @default false (ask) */
+  approveAll?: boolean;
   history: InputHistory;
   /** Relative `/load` paths are resolved against it. @default process.cwd() */
   cwd?: string;
@@ -78,8 +100,10 @@ export interface ChatController {
   accepts(text: string): boolean;
   /** Handles one line of input: a command or a request. */
   submit(text: string): Promise<void>;
-  /** Ctrl-C: stops the running round; returns false when nothing was running. */
+  /** Ctrl-C: stops the running round (rejecting the code it waits to run); false when nothing was running. */
   interrupt(): boolean;
+  /** The user's decision on the code in `approval`; ignored when nothing waits. */
+  answerApproval(decision: ExecutionApprovalDecision): void;
   /** Leaves: stops the running round and the kernel, then calls `onExit`. */
   exit(): Promise<void>;
   readonly history: InputHistory;
@@ -113,7 +137,10 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     session: undefined,
     phase: "starting",
     demo: options.demo ?? false,
+    approval: undefined,
   };
+  /** Releases the round waiting in `state.approval`. */
+  let decide: ((decision: ExecutionApprovalDecision) => void) | undefined;
 
   const set = (patch: Partial<ChatState>) => {
     state = { ...state, ...patch };
@@ -159,6 +186,10 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     const patch: { -readonly [K in keyof ChatState]?: ChatState[K] } = { round };
     if (event.type === "post-start") patch.activity = { role: event.role, status: "starting" };
     if (event.type === "post-status") patch.activity = { role: event.role, status: event.status };
+    if (event.type === "execution-approval-result") {
+      const line = approvalNotice(event);
+      if (line) patch.items = [...state.items, line];
+    }
     if (event.type === "post-end") {
       const post = round.posts.find((candidate) => candidate.id === event.post.id);
       if (post && post.role !== "User") {
@@ -211,6 +242,47 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     set(patch);
   };
 
+  /** Asks the user (through `state.approval`) and waits; the core bounds the wait and aborts it when the round stops. */
+  const askApproval: ApproveExecution = (request) =>
+    new Promise<ExecutionApprovalDecision>((resolve) => {
+      const done = () => {
+        request.signal.removeEventListener("abort", gone);
+        if (decide === answer) decide = undefined;
+        if (state.approval?.approvalId === request.approvalId) set({ approval: undefined });
+      };
+      const answer = (decision: ExecutionApprovalDecision) => {
+        done();
+        resolve(decision);
+      };
+      // Timed out or stopped: the core no longer reads the decision; the question goes away.
+      const gone = () => answer({ decision: "reject" });
+      decide = answer;
+      request.signal.addEventListener("abort", gone, { once: true });
+      set({
+        approval: {
+          approvalId: request.approvalId,
+          role: request.role,
+          code: request.code,
+          problems: request.problems.map(({ line, message }) => ({ line, message })),
+        },
+      });
+    });
+  const approveExecution: ApproveExecution = options.approveAll ? () => ({ decision: "approve" }) : askApproval;
+
+  /** A line in the conversation for each decision, so the scrollback says what was decided. */
+  const approvalNotice = (event: Extract<TaskWeaverEvent, { type: "execution-approval-result" }>): TranscriptItem | undefined => {
+    if (options.approveAll) return undefined;
+    const text =
+      event.decision === "approved"
+        ? "Approved: the code runs."
+        : event.decision === "edited"
+          ? "Approved with your edits: the edited code runs."
+          : event.decision === "rejected"
+            ? `Rejected: the code did not run${event.reason ? ` (${event.reason})` : ""}.`
+            : `Not run: ${event.reason ?? "no answer came in time"}.`;
+    return { kind: "notice", id: nextId(), text, tone: event.decision === "approved" || event.decision === "edited" ? "info" : "warning" };
+  };
+
   const sendRequest = async (text: string) => {
     if (!session) {
       notice("No session is open; try /reset.", "error");
@@ -229,7 +301,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
       activity: undefined,
     });
     try {
-      await session.sendMessage(text, { onEvent, files });
+      await session.sendMessage(text, { onEvent, files, approveExecution });
     } catch (error) {
       addItems({
         kind: "error",
@@ -346,6 +418,11 @@ export function createChatController(options: ChatControllerOptions): ChatContro
             );
           }
         }
+        case "save-state": {
+          if (!session) return notice("No session is open; try /reset.", "error");
+          const result = await saveState(session);
+          return notice(result.text, result.tone);
+        }
         case "reset": {
           const previous = session;
           session = undefined;
@@ -365,8 +442,13 @@ export function createChatController(options: ChatControllerOptions): ChatContro
           return notice(`Unknown command /${command.name}. Type /help for the commands.`, "warning");
       }
     },
+    answerApproval(decision) {
+      decide?.(decision);
+    },
     interrupt() {
       if (state.phase !== "running" || !session) return false;
+      // Asked and answered with Ctrl-C: the code does not run and the round stops.
+      decide?.({ decision: "reject", reason: "The user stopped the round." });
       set({ activity: { role: state.activity?.role ?? "TaskWeaver", status: "stopping" } });
       stopRequested = true;
       void session.interrupt();

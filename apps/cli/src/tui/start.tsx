@@ -24,6 +24,10 @@ export interface StartInteractiveOptions {
   signal?: AbortSignal;
   /** @default ~/.taskweaver/history */
   historyPath?: string;
+  /** `--yes`: run code that needs approval without asking. @default false */
+  approveAll?: boolean;
+  /** `$VISUAL` or `$EDITOR`, for `e` (edit) when code asks for approval. @default the TUI's own editor */
+  editor?: string;
 }
 
 /** Enables bracketed paste, so pasted line breaks can be told from Enter. */
@@ -39,6 +43,7 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
     demoScript: options.demoScript,
     command: options.command,
     files: options.files,
+    approveAll: options.approveAll ?? false,
     history,
   });
   const leave = () => void controller.exit();
@@ -47,7 +52,7 @@ export async function startInteractive(options: StartInteractiveOptions): Promis
   options.stdin.once("end", leave);
   options.stdout.write(BRACKETED_PASTE_ON);
   try {
-    const instance = render(<ChatScreen controller={controller} />, {
+    const instance = render(<ChatScreen controller={controller} {...(options.editor ? { editor: options.editor } : {})} />, {
       stdin: options.stdin,
       stdout: options.stdout,
       exitOnCtrlC: false,

@@ -128,6 +128,13 @@ export const CONFIG_KEYS = {
   /** Seconds a pooled kernel may wait unused before it is stopped (refilled on next demand). @default 600 */
   "execution_service.warm_pool_idle_timeout": z.number().positive().default(600),
   /**
+   * Kernel snapshots: the most bytes of a kernel's state saved when its kernel is stopped on
+   * purpose (idle timeout, server shutdown, `/save-state`, `POST .../snapshot`), restored by the
+   * session's next kernel. Values are taken in the order they were defined; one that does not fit
+   * in what is left is named as lost. 0 turns snapshots off. @default 268435456 (256 MiB)
+   */
+  "execution_service.snapshot_max_bytes": z.number().int().nonnegative().default(256 * 1024 * 1024),
+  /**
    * How local kernels start: "spawn" runs a new Python per kernel; "fork" forks it from a
    * template process that has `preload_modules` imported (Linux); "auto" forks where that is
    * supported and spawns elsewhere. @default "auto"

@@ -147,6 +147,45 @@ export interface HostCallOptions {
  */
 export type HostCallHandler = (call: HostCall, options: HostCallOptions) => Promise<unknown>;
 
+/** A name of the kernel's namespace that a snapshot did not keep, and why. */
+export interface SnapshotLoss {
+  name: string;
+  /** One line, e.g. `cannot be pickled (generator, TypeError: cannot pickle 'generator' object)`. */
+  reason: string;
+}
+
+/** A module bound in the kernel's namespace, saved by name (`pd` -> `pandas`). */
+export interface SnapshotModule {
+  /** The name it is bound to in the namespace. */
+  name: string;
+  /** The module's import name. */
+  module: string;
+}
+
+/** What `CodeExecutor.saveSnapshot` took from the kernel. */
+export interface KernelSnapshot {
+  /** The kernel's own serialized state; only a kernel of the same kind reads it. */
+  payload: Uint8Array;
+  /** `dill` (functions and classes defined in the session are kept) or `pickle`. */
+  serializer: "dill" | "pickle";
+  /** Values saved, by name, with their Python type name. */
+  saved: { name: string; type: string }[];
+  modules: SnapshotModule[];
+  /** Values not saved: unpicklable, too large, functions without dill. */
+  lost: SnapshotLoss[];
+}
+
+/** What `CodeExecutor.restoreSnapshot` put back into a fresh kernel. */
+export interface SnapshotRestoreResult {
+  /** Values restored, by name, with their Python type name. */
+  restored: { name: string; type: string }[];
+  modules: SnapshotModule[];
+  /** Names not restored: lost when saving, or failing now (a module missing, a class gone). */
+  lost: SnapshotLoss[];
+  /** Set when the snapshot could not be read at all; the kernel is then left as it was. */
+  error?: string;
+}
+
 export interface CodeExecutor {
   readonly info: ExecutorInfo;
   /** Absolute path of the working directory on the host, when the host can see it. */
@@ -181,6 +220,17 @@ export interface CodeExecutor {
   restart(): Promise<void>;
   /** Stops the kernel and frees its resources; idempotent. */
   stop(): Promise<void>;
+  /**
+   * Takes the picklable part of the kernel's namespace (values, modules by name, functions
+   * where the kernel has `dill`), at most `maxBytes` of it; `undefined` when no kernel runs.
+   * Executors without snapshot support leave it out.
+   */
+  saveSnapshot?(options: { maxBytes: number }): Promise<KernelSnapshot | undefined>;
+  /**
+   * Puts a snapshot's payload back into the kernel (starting it if needed). Never rejects for
+   * a bad payload: the result says what came back, what did not and why.
+   */
+  restoreSnapshot?(payload: Uint8Array): Promise<SnapshotRestoreResult>;
 }
 
 /** What a session hands to the factory when it needs a kernel. */

@@ -1,7 +1,7 @@
 import { AbortedError, TaskWeaverError } from "../errors.js";
 import type { TaskWeaverEvent } from "../events/types.js";
 import type { IdGenerator } from "../memory/ids.js";
-import type { CodeProblem } from "./code-interpreter.js";
+import type { CodeProblem } from "./code-verifier.js";
 import type { RoleContext } from "./role.js";
 
 /** What a human (or a policy of the library user) is asked before code runs. */

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFile, rename, rm, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { AbortedError, RoundLimitExceededError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
 import type { CodeExecutor, ExecutorFactory, PluginStatus } from "../executor/contract.js";
@@ -14,6 +14,13 @@ import type { EventListener, TaskWeaverEvent } from "../events/types.js";
 import { addUsage, summarizeRoundUsage, type RoleModelCall, type RoundUsage } from "../usage/round-usage.js";
 import { runWithModelCallSink } from "../usage/usage-scope.js";
 import type { StopCondition } from "./stop-conditions.js";
+import {
+  describeRestore,
+  encodeSnapshotFile,
+  readSnapshotFile,
+  writeFileAtomically,
+  type SessionSnapshotSummary,
+} from "./snapshot.js";
 
 /** A file attached to a message: copied into the working directory before the round starts. */
 export type MessageFile = { name: string; path: string } | { name: string; data: Uint8Array };
@@ -57,6 +64,27 @@ export interface SessionInit {
   approveExecution?: ApproveExecution;
   /** How long a round waits for an approval decision (`code_interpreter.confirmation_timeout`). @default 300000 */
   confirmationTimeoutMs?: number;
+  /**
+   * Kernel snapshots: where the session's snapshot file lives (its folder, outside the working
+   * directory) and how much of the kernel's state it may hold
+   * (`execution_service.snapshot_max_bytes`). The next kernel restores the file and the model
+   * is told what came back. @default none: no snapshots
+   */
+  snapshot?: {
+    path: string;
+    maxBytes: number;
+    /** `false`: the first kernel removes the snapshot instead of restoring it. @default true */
+    restore?: boolean;
+  };
+}
+
+/** Options of `Session.stop` and `Session.stopKernel`. */
+export interface StopKernelOptions {
+  /**
+   * Save the kernel's state first (see `Session.saveSnapshot`), for the session's next kernel.
+   * A save that fails does not keep the kernel from stopping. @default false
+   */
+  saveSnapshot?: boolean;
 }
 
 /**
@@ -82,6 +110,13 @@ export class Session {
   private stopped = false;
   private pendingNote: string | undefined;
   private readonly roundUsages = new Map<string, RoundUsage>();
+  /** What the last restore of a snapshot gave, for frontends that show it. */
+  lastSnapshotRestore: { note: string; error?: string } | undefined;
+  /** The last save made while stopping the kernel, or why it failed. */
+  lastSnapshotSave: SessionSnapshotSummary | TaskWeaverError | undefined;
+  /** True while a new kernel restores the snapshot (the next round waits for its note). */
+  private restoring = false;
+  private snapshotDiscarded = false;
   /** The error that ended the last failed round. */
   lastError: TaskWeaverError | undefined;
 
@@ -146,6 +181,7 @@ export class Session {
       try {
         await executor.start();
         await this.init.prepareExecutor?.(executor);
+        await this.restoreSnapshot(executor);
       } catch (error) {
         await executor.stop().catch(() => undefined);
         throw toTaskWeaverError(error);
@@ -243,7 +279,7 @@ export class Session {
   }
 
   /** Stops the kernel. The rounds stay readable. */
-  async stop(): Promise<void> {
+  async stop(options: StopKernelOptions = {}): Promise<void> {
     // Awaited last: what it frees (the session's MCP servers) may serve the round being interrupted.
     const stopped = this.stopped ? undefined : this.init.onStopped?.();
     this.stopped = true;
@@ -253,9 +289,135 @@ export class Session {
     this.readyExecutor = undefined;
     if (executorPromise) {
       const executor = await executorPromise.catch(() => undefined);
+      if (executor && options.saveSnapshot) await this.saveSnapshotQuietly(executor);
       await executor?.stop();
     }
     await stopped;
+  }
+
+  /**
+   * Saves the picklable part of the kernel's state (variables, modules by name, functions where
+   * the kernel has `dill`) to the session's snapshot file, replacing an older one; the kernel
+   * keeps running. The session's next kernel restores it before its first round. Resolves with
+   * `saved: false` when no kernel runs; rejects with `snapshot_unavailable` when the session has
+   * no snapshot file or its executor cannot take snapshots, `round_in_progress` while a round runs.
+   */
+  async saveSnapshot(): Promise<SessionSnapshotSummary> {
+    if (this.running) {
+      throw new TaskWeaverError("round_in_progress", "A round is running; save the state when it has finished.");
+    }
+    const executor = await this.executorPromise?.catch(() => undefined);
+    return this.saveSnapshotOf(executor);
+  }
+
+  private async saveSnapshotOf(executor: CodeExecutor | undefined): Promise<SessionSnapshotSummary> {
+    const settings = this.init.snapshot;
+    if (!settings || settings.maxBytes <= 0) {
+      throw new TaskWeaverError(
+        "snapshot_unavailable",
+        "This session keeps no kernel snapshots (execution_service.snapshot_max_bytes is 0, or it has no session folder).",
+      );
+    }
+    if (executor && !executor.saveSnapshot) {
+      throw new TaskWeaverError("snapshot_unavailable", `The ${executor.info.kind} executor cannot take kernel snapshots.`);
+    }
+    const createdAt = new Date().toISOString();
+    const snapshot = await executor?.saveSnapshot?.({ maxBytes: settings.maxBytes }).catch((error: unknown) => {
+      throw new TaskWeaverError("snapshot_failed", `Saving the kernel's state failed: ${toTaskWeaverError(error).message}`, {
+        cause: error,
+      });
+    });
+    if (!snapshot) {
+      return { saved: false, path: settings.path, bytes: 0, createdAt, serializer: "pickle", values: [], modules: [], lost: [] };
+    }
+    const file = encodeSnapshotFile(snapshot, createdAt);
+    await writeFileAtomically(settings.path, file).catch((error: unknown) => {
+      throw new TaskWeaverError("snapshot_failed", `Writing the snapshot ${settings.path} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    });
+    return {
+      saved: true,
+      path: settings.path,
+      bytes: file.byteLength,
+      createdAt,
+      serializer: snapshot.serializer,
+      values: snapshot.saved,
+      modules: snapshot.modules,
+      lost: snapshot.lost,
+    };
+  }
+
+  /** A save on the way to stopping: its failure is remembered, never thrown (the kernel stops anyway). */
+  private async saveSnapshotQuietly(executor: CodeExecutor): Promise<void> {
+    if (!this.init.snapshot || this.init.snapshot.maxBytes <= 0 || !executor.saveSnapshot) return;
+    try {
+      const summary = await this.saveSnapshotOf(executor);
+      this.lastSnapshotSave = summary;
+    } catch (error) {
+      this.lastSnapshotSave = toTaskWeaverError(error);
+    }
+  }
+
+  /**
+   * Restores the session's snapshot into a new kernel and queues the note for the model. A
+   * snapshot that cannot be used is kept beside as `<file>.corrupt`, reported, and the kernel
+   * stays clean; nothing here throws.
+   */
+  private async restoreSnapshot(executor: CodeExecutor): Promise<void> {
+    const settings = this.init.snapshot;
+    if (!settings || !executor.restoreSnapshot) return;
+    if (settings.restore === false && !this.snapshotDiscarded) {
+      this.snapshotDiscarded = true;
+      await rm(settings.path, { force: true }).catch(() => undefined);
+      return;
+    }
+    this.restoring = true;
+    try {
+      await this.restoreSnapshotFile((payload) => executor.restoreSnapshot!(payload), settings.path);
+    } finally {
+      this.restoring = false;
+    }
+  }
+
+  private async restoreSnapshotFile(
+    restore: NonNullable<CodeExecutor["restoreSnapshot"]>,
+    path: string,
+  ): Promise<void> {
+    const found = await readSnapshotFile(path);
+    if (!found) return;
+    let note: string;
+    let failure: string | undefined;
+    if ("error" in found) {
+      failure = found.error;
+      note = describeRestore({ restored: [], modules: [], lost: [], error: found.error }, undefined);
+    } else {
+      const result = await restore(found.file.payload).catch(
+        (error: unknown): { restored: []; modules: []; lost: []; error: string } => ({
+          restored: [],
+          modules: [],
+          lost: [],
+          error: toTaskWeaverError(error).message,
+        }),
+      );
+      failure = result.error;
+      note = describeRestore(result, found.file.header.created_at);
+    }
+    // A snapshot is restored once; a bad one is kept for a look, out of the way of the next kernel.
+    await (failure === undefined ? rm(path, { force: true }) : rename(path, `${path}.corrupt`)).catch(
+      () => undefined,
+    );
+    this.lastSnapshotRestore = failure === undefined ? { note } : { note, error: failure };
+    this.pendingNote = this.pendingNote ? `${this.pendingNote}\n${note}` : note;
+  }
+
+  /** Before a round: a snapshot on disk is restored (by starting the kernel) so the note goes with this message. */
+  private async awaitSnapshotRestore(): Promise<void> {
+    const settings = this.init.snapshot;
+    if (!settings) return;
+    if (!this.restoring && !(await stat(settings.path).then(() => true, () => false))) return;
+    // A kernel that fails to start is reported when the round needs it.
+    await this.executor().catch(() => undefined);
   }
 
   /**
@@ -271,12 +433,16 @@ export class Session {
     });
   }
 
-  /** Stops the kernel but keeps the session usable: the next execution starts a fresh kernel. */
-  async stopKernel(): Promise<void> {
+  /**
+   * Stops the kernel but keeps the session usable: the next execution starts a fresh kernel
+   * (which restores the snapshot, with `saveSnapshot`).
+   */
+  async stopKernel(options: StopKernelOptions = {}): Promise<void> {
     const executorPromise = this.executorPromise;
     this.executorPromise = undefined;
     this.readyExecutor = undefined;
     const executor = await executorPromise?.catch(() => undefined);
+    if (executor && options.saveSnapshot) await this.saveSnapshotQuietly(executor);
     await executor?.stop();
   }
 
@@ -314,6 +480,7 @@ export class Session {
         const names = await this.addFiles(options.files);
         userQuery = `files added: ${names.join(", ")}.\n${userQuery}`;
       }
+      await this.awaitSnapshotRestore();
       if (this.pendingNote) {
         userQuery = `${this.pendingNote}\n${userQuery}`;
         this.pendingNote = undefined;

@@ -29,14 +29,31 @@ const launcher = createForkKernelLauncher({
   resolvePython: () => Promise.resolve(python ?? "python3"),
   onWarning: (message) => warnings.push(message),
 });
+// Kernels that install the support code themselves, before their first request (the
+// executor's bootstrap is skipped); the options must be those the executors would send.
+const CONFORMANCE_MAX_OUTPUT_CHARS = 20_000;
+const installing = createForkKernelLauncher({
+  resolvePython: () => Promise.resolve(python ?? "python3"),
+  onWarning: (message) => warnings.push(message),
+  supportOptions: { parent_pid: process.pid, max_output_chars: CONFORMANCE_MAX_OUTPUT_CHARS },
+});
 afterAll(async () => {
-  await launcher.dispose();
+  await Promise.all([launcher.dispose(), installing.dispose()]);
 });
 
 describeConformance(
   "local (forked kernels)",
   ({ workingDirectory, maxOutputChars, interruptGraceMs }) =>
     createLocalExecutor({ workingDirectory, python, maxOutputChars, interruptGraceMs, launcher }),
+  { unavailableReason },
+);
+
+describeConformance(
+  "local (forked kernels with the support code installed by the fork)",
+  ({ workingDirectory, maxOutputChars, interruptGraceMs }) => {
+    if (maxOutputChars !== CONFORMANCE_MAX_OUTPUT_CHARS) throw new Error(`the suite now asks for ${maxOutputChars} characters`);
+    return createLocalExecutor({ workingDirectory, python, maxOutputChars, interruptGraceMs, launcher: installing });
+  },
   { unavailableReason },
 );
 
@@ -81,6 +98,32 @@ describe("forked kernels", () => {
   );
 
   test.skipIf(skip)(
+    "with supportOptions, a forked kernel has the support code installed in its directory before its first request",
+    { timeout: 120_000 },
+    async () => {
+      const directory = await newDirectory();
+      const kernel = await installing.launch({ workingDirectory: directory });
+      try {
+        expect([kernel.prepared, kernel.bound]).toEqual([true, true]);
+        const reply = await kernel.client.execute(
+          "import os, sys\nassert sys.modules['_taskweaver_support']._state['workdir'] == os.getcwd() == " +
+            `${JSON.stringify(directory)}\nassert get_ipython().ast_node_interactivity == 'last_expr_or_assign'`,
+        ).done;
+        expect(reply.content.status, JSON.stringify(reply.content)).toBe("ok");
+      } finally {
+        await kernel.stop();
+      }
+      // Without supportOptions the executor bootstraps, as for a spawned kernel.
+      const plain = await launcher.launch({ workingDirectory: directory });
+      try {
+        expect([plain.prepared ?? false, plain.bound ?? false]).toEqual([false, false]);
+      } finally {
+        await plain.stop();
+      }
+    },
+  );
+
+  test.skipIf(skip)(
     "share no state: a module patched in one kernel is untouched in another",
     { timeout: 120_000 },
     async () => {
@@ -94,6 +137,18 @@ describe("forked kernels", () => {
         expect(patched.output).toBe("3.0");
         const other = await second.execute("import math, sys\n(math.pi, 'tw_marker' in sys.modules)");
         expect(other.output).toBe("(3.141592653589793, False)");
+        // The shell is built once in the template; each kernel's namespace, history, Jupyter
+        // session (id, pid) and kernel object are its own.
+        await first.execute("only_in_first = 1");
+        const identity =
+          "import os\nshell = get_ipython()\n(shell.kernel.session.session, shell.kernel.session.pid == os.getpid(), 'only_in_first' in shell.user_ns, shell.execution_count, len(shell.user_ns['In']))";
+        const [firstIdentity, secondIdentity] = [await first.execute(identity), await second.execute(identity)];
+        const secondValues = /^\('([0-9a-f-]+)', True, False, (\d+), (\d+)\)$/.exec(secondIdentity.output);
+        expect(secondValues, secondIdentity.output).not.toBeNull();
+        expect(firstIdentity.output).toMatch(/, True, True, \d+, \d+\)$/);
+        expect(firstIdentity.output).not.toContain(`'${secondValues![1]}'`);
+        // This is the second kernel's second cell: its count and history are its own.
+        expect([Number(secondValues![2]), Number(secondValues![3])]).toEqual([2, 3]);
         // A third kernel forked after the patch: the template was never touched either.
         const third = createLocalExecutor({ workingDirectory: await newDirectory(), launcher });
         try {
@@ -120,7 +175,7 @@ describe("forked kernels", () => {
     async () => {
       const limited = createForkKernelLauncher({
         resolvePython: () => Promise.resolve(python ?? "python3"),
-        env: { TW_FORK_MARKER: "one" },
+        env: { TW_FORK_MARKER: "one", OPENBLAS_NUM_THREADS: "2" },
         limits: { RLIMIT_NOFILE: [200, 200] },
         onWarning: (message) => warnings.push(message),
       });
@@ -130,13 +185,20 @@ describe("forked kernels", () => {
       const second = createLocalExecutor({ workingDirectory: secondDirectory, launcher });
       const check =
         "import os, resource\n(os.getcwd(), os.environ.get('TW_FORK_MARKER'), resource.getrlimit(resource.RLIMIT_NOFILE)[0], os.environ.get('OPENBLAS_NUM_THREADS'))";
+      // OpenBLAS's pool as the child's environment sizes it (threadpoolctl, where installed).
+      const blasThreads =
+        "try:\n    import threadpoolctl\n    threads = [pool['num_threads'] for pool in threadpoolctl.threadpool_info() if pool.get('internal_api') == 'openblas']\nexcept ImportError:\n    threads = None\nthreads";
       try {
         const one = await first.execute(check);
         const two = await second.execute(check);
-        expect(one.output).toBe(`('${firstDirectory}', 'one', 200, ${process.env.OPENBLAS_NUM_THREADS ? `'${process.env.OPENBLAS_NUM_THREADS}'` : "None"})`);
+        expect(one.output).toBe(`('${firstDirectory}', 'one', 200, '2')`);
+        const pools = (await first.execute(blasThreads)).output;
+        expect(["None", "[]", "[2]"], pools).toContain(pools);
+        expect((await first.execute("import os\n%pwd")).output).toBe(`'${firstDirectory}'`);
         expect(two.output).not.toContain("'one'");
         expect(two.output).toContain(`'${secondDirectory}'`);
         expect(two.output).not.toContain(", 200,");
+        expect(two.output).toMatch(process.env.OPENBLAS_NUM_THREADS ? new RegExp(`'${process.env.OPENBLAS_NUM_THREADS}'\\)$`) : /None\)$/);
         // The template stayed single-threaded (checked at its start), so fork was safe.
         expect(limited.template?.imported).toContain("numpy");
       } finally {

@@ -5,6 +5,7 @@ import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-executor.js";
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
+import type { SupportInstallOptions } from "../internal/support-code.js";
 import { startForkServer, type ForkServer, type ForkedExit } from "./fork-server.js";
 import { createConnectionInfo, createLocalKernelLauncher } from "./local-kernel.js";
 import { KernelProcessGroup } from "./kernel-process-group.js";
@@ -30,6 +31,14 @@ export interface ForkKernelLauncherOptions {
   preloadModules?: readonly string[];
   /** `resource` limits each forked kernel sets on itself, e.g. `{ RLIMIT_NOFILE: [1024, 1024] }`. @default none */
   limits?: Record<string, readonly [number, number]>;
+  /**
+   * The support code's options, the same the executors would install (`parent_pid`,
+   * `max_output_chars`, ...). When set, each forked kernel installs the support code itself,
+   * in its working directory, before its first request, and is handed out `prepared` and
+   * `bound`: the executor's bootstrap execute is skipped. A warm pool over this launcher must
+   * then not bootstrap its kernels again. @default none (the executor bootstraps, as for a spawned kernel)
+   */
+  supportOptions?: Omit<SupportInstallOptions, "workdir">;
   /**
    * Told once when forking is given up and kernels are spawned instead (the template cannot
    * start, or died twice). @default a line on stderr
@@ -62,6 +71,8 @@ export function forkSupported(platform: NodeJS.Platform = process.platform): boo
 }
 
 const START_TIMEOUT_SETTING = "execution_service.local.start_timeout";
+/** As for a spawned kernel: no history database (and no thread writing to it). */
+const KERNEL_ARGV = ["--HistoryManager.enabled=False"];
 
 /**
  * Starts kernels by forking a template process that has ipykernel and the preload modules
@@ -103,6 +114,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
         python,
         preloadModules: options.preloadModules,
         startTimeoutMs,
+        kernelArgv: KERNEL_ARGV,
       });
       void server.exited.then((reason) => {
         if (template === server) template = undefined;
@@ -152,24 +164,31 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     }))
       if (value !== undefined) environment[name] = value;
 
+    // Connected before the fork: ZeroMQ retries every few milliseconds until the child binds,
+    // so the first kernel_info_request is waiting when the kernel starts reading.
+    const transportHandle = createZmqTransport(connection);
+    const client = createKernelClient(transportHandle);
+    const answered = client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING });
+    // Awaited below; a failed fork closes the client, which rejects it meanwhile.
+    answered.catch(() => undefined);
+    const installsSupport = options.supportOptions !== undefined && server.installsSupport;
     let forked;
     try {
       forked = await server.fork({
         connectionFile,
         cwd: workingDirectory,
         env: environment,
-        argv: ["--HistoryManager.enabled=False"],
         logFile,
         limits: options.limits,
+        ...(installsSupport ? { supportOptions: { ...options.supportOptions, workdir: workingDirectory } } : {}),
       });
     } catch (error) {
+      client.close();
       await rm(runtimeDirectory, { recursive: true, force: true });
       throw error;
     }
     const pid = forked.pid;
     const untrack = trackKernelProcessGroup(pid);
-    const transportHandle = createZmqTransport(connection);
-    const client = createKernelClient(transportHandle);
     const readLog = async () => (await readFile(logFile, "utf8").catch(() => "")).trim().slice(-4000);
     const group = new KernelProcessGroup(pid);
     let ready = false;
@@ -190,7 +209,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     });
 
     await group.waitUntilReady({
-      ready: client.waitForReady({ signal, timeoutMs: startTimeoutMs, timeoutSetting: START_TIMEOUT_SETTING }),
+      ready: answered,
       stoppedWhileStarting: exit.then(({ reason, log }) => {
         throw new ExecutorUnavailableError(
           `The forked Python kernel (${server.python}) stopped while starting: ${reason}.${log ? `\nIts output:\n${log}` : ""}`,
@@ -201,12 +220,13 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     });
     ready = true;
 
-    return group.connection({
+    const kernel = group.connection({
       client,
       details: withMemoryDetails({ python: server.python, pid: String(pid), transport, start: "fork" }, pid),
       exit,
       shutdownGraceMs,
     });
+    return installsSupport ? { ...kernel, prepared: true, bound: true } : kernel;
   }
 
   return {

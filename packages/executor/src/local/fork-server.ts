@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { ExecutorUnavailableError } from "@taskweaver/core";
-import { SUPPORT_CODE_PATH } from "../internal/support-code.js";
+import { SUPPORT_CODE_PATH, type SupportInstallOptions } from "../internal/support-code.js";
 import { pythonFilePath } from "../python-files.js";
 
 /** Where the template's Python code lives: `python/` next to `src/` and `dist/` in the package. */
@@ -27,6 +27,11 @@ export interface ForkServerOptions {
   env?: Record<string, string | undefined>;
   /** How long the imports may take before the template is given up. @default 60000 */
   startTimeoutMs?: number;
+  /**
+   * ipykernel's command-line arguments, the same for every kernel: the template reads its
+   * configuration once, ahead of the forks. @default none
+   */
+  kernelArgv?: readonly string[];
 }
 
 /** What a fork request sets up for the child before it becomes an ipykernel. */
@@ -36,12 +41,15 @@ export interface ForkRequest {
   cwd: string;
   /** The child's whole environment (the template's is not inherited). */
   env: Record<string, string>;
-  /** Extra ipykernel command-line arguments. */
-  argv?: readonly string[];
   /** File the child's fd 1 and 2 go to (ipykernel's own messages before it redirects them). */
   logFile: string;
   /** `resource` limits by name, e.g. `{ RLIMIT_NOFILE: [256, 256] }`; the child's own. */
   limits?: Record<string, readonly [number, number]>;
+  /**
+   * The support code's `install` options: the child installs the support module (loaded by the
+   * template) before it reads its first request. Only when `ForkServer.installsSupport`.
+   */
+  supportOptions?: SupportInstallOptions;
 }
 
 /** How a forked child ended. */
@@ -67,6 +75,13 @@ export interface ForkServer {
   readonly imported: readonly string[];
   /** Preload modules whose import failed, with the error. */
   readonly failed: Readonly<Record<string, string>>;
+  /**
+   * True when the template built the kernel application and its shell ahead; false when that
+   * failed and each child starts ipykernel from the beginning (slower, still a kernel).
+   */
+  readonly prepared: boolean;
+  /** True when a child can install the support code itself (`ForkRequest.supportOptions`). */
+  readonly installsSupport: boolean;
   /** False once the template process has ended. */
   readonly alive: boolean;
   /** Resolves when the template process ends. */
@@ -91,6 +106,8 @@ interface ReadyLine {
   threads: number;
   imported: string[];
   failed: Record<string, string>;
+  prepared?: boolean;
+  support?: boolean;
 }
 
 /**
@@ -110,6 +127,7 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
       socketPath,
       JSON.stringify(options.preloadModules ?? DEFAULT_PRELOAD_MODULES),
       SUPPORT_CODE_PATH,
+      JSON.stringify(options.kernelArgv ?? []),
     ],
     {
       stdio: ["ignore", "pipe", "pipe"],
@@ -201,6 +219,8 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
     python: options.python,
     imported: ready.imported,
     failed: ready.failed,
+    prepared: ready.prepared === true,
+    installsSupport: ready.support === true,
     get alive() {
       return alive;
     },
@@ -235,9 +255,9 @@ function forkOnce(socketPath: string, request: ForkRequest, templateExited: Prom
           connection_file: request.connectionFile,
           cwd: request.cwd,
           env: request.env,
-          argv: request.argv ?? [],
           log_file: request.logFile,
           limits: request.limits ?? {},
+          ...(request.supportOptions ? { support_options: request.supportOptions } : {}),
         })}\n`,
       );
     });

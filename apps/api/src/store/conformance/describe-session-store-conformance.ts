@@ -431,6 +431,48 @@ export function describeSessionStoreConformance(
       expect(later.map((command) => command.command)).toEqual(["interrupt"]);
     });
 
+    test("answers an approval once, whichever store object answers, and never after it was closed", { timeout }, async () => {
+      const data = fresh();
+      const runner = await data.open();
+      const other = await data.open();
+      await runner.createSession(record("s"));
+      await runner.createSession(record("t"));
+      expect(await other.answerApproval("s", "a1", { decision: "approve" })).toBe("unknown");
+      expect(await runner.readApproval("s", "a1")).toBeUndefined();
+      await runner.openApproval("s", { approvalId: "a1", roundId: "r1" });
+      // Opening again changes nothing; the same id in another session is another approval.
+      await runner.openApproval("s", { approvalId: "a1", roundId: "r1" });
+      expect(await other.answerApproval("t", "a1", { decision: "approve" })).toBe("unknown");
+      expect(await other.readApproval("s", "a1")).toEqual({ sessionId: "s", approvalId: "a1", roundId: "r1", state: "pending" });
+
+      const answers = await Promise.all([
+        other.answerApproval("s", "a1", { decision: "approve", code: "print(2)" }),
+        runner.answerApproval("s", "a1", { decision: "reject", reason: "no" }),
+        other.answerApproval("s", "a1", { decision: "reject" }),
+      ]);
+      expect(answers.filter((answer) => answer === "answered")).toHaveLength(1);
+      expect(answers.filter((answer) => answer === "already_answered")).toHaveLength(2);
+      const stored = await runner.readApproval("s", "a1");
+      expect(stored?.state).toBe("answered");
+      const winner = [
+        { decision: "approve", code: "print(2)" },
+        { decision: "reject", reason: "no" },
+        { decision: "reject" },
+      ][answers.indexOf("answered")];
+      expect(stored?.answer).toEqual(winner);
+      // Closing an answered approval keeps its answer.
+      await runner.closeApproval("s", "a1");
+      expect((await other.readApproval("s", "a1"))?.state).toBe("answered");
+
+      await runner.openApproval("s", { approvalId: "a2", roundId: "r1" });
+      await runner.closeApproval("s", "a2");
+      expect(await other.answerApproval("s", "a2", { decision: "approve" })).toBe("closed");
+      expect(await other.readApproval("s", "a2")).toEqual({ sessionId: "s", approvalId: "a2", roundId: "r1", state: "closed" });
+
+      expect(await runner.deleteSession("s")).toBe(true);
+      expect(await other.readApproval("s", "a1")).toBeUndefined();
+    });
+
     test("keeps everything for a new store object on the same data (a restart)", { timeout }, async () => {
       const data = fresh();
       const before = await data.open();

@@ -77,6 +77,20 @@ CREATE TABLE {schema}.session_commands (
 );
 CREATE INDEX session_commands_by_instance ON {schema}.session_commands (instance_id, id);`,
   },
+  {
+    version: 3,
+    name: "approval requests of running rounds",
+    sql: `
+CREATE TABLE {schema}.approvals (
+  session_id text NOT NULL REFERENCES {schema}.sessions (id) ON DELETE CASCADE,
+  approval_id text NOT NULL,
+  round_id text NOT NULL,
+  state text NOT NULL,
+  answer json,
+  created_at text NOT NULL,
+  PRIMARY KEY (session_id, approval_id)
+);`,
+  },
 ];
 
 /** First key of the advisory lock that serialises migrations (the second is the schema's hash). */
