@@ -8,6 +8,7 @@ import { methodNotAllowed } from "hono/method-not-allowed";
 import { requestId } from "hono/request-id";
 import { ApiError } from "./errors.js";
 import { createApprovalRoutes } from "./routes/approval-routes.js";
+import { createMcpRoute } from "./mcp/mcp-route.js";
 import { createChatRoutes } from "./routes/chat-routes.js";
 import { createFileRoutes } from "./routes/file-routes.js";
 import { OPEN_PATHS, createMetaRoutes } from "./routes/meta-routes.js";
@@ -188,6 +189,7 @@ export function createApi(dependencies: ApiDependencies): ApiApp {
   app.route(PREFIX, createChatRoutes(context));
   app.route(PREFIX, createApprovalRoutes(context));
   app.route("/", createWebAssets());
+  app.route("/mcp", createMcpRoute({ taskWeaver, auth, maxBodyBytes: limits.maxBodyBytes, version }));
 
   return Object.assign(app, {
     sessions,

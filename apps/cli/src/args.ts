@@ -25,9 +25,12 @@ export type CommandLine =
       plain: boolean;
       /** `-y/--yes`: approve every execution that asks for approval, without asking (transcript). */
       yes: boolean;
-    };
+    }
+  /** `taskweaver mcp`: serve the app as an MCP server over stdio (apps/cli/src/commands/mcp-server.ts). */
+  | { command: "mcp"; projectDir: string | undefined; configAssignments: string[] };
 
 export const HELP_TEXT = `Usage: taskweaver [chat] [options]
+       taskweaver mcp [-p DIR] [--config KEY=VALUE]
        taskweaver eval CASES... [options]   (run evaluation cases; see taskweaver eval --help)
 
 Chat with TaskWeaver about your data: it plans, writes Python, runs it in a local kernel and
@@ -53,6 +56,10 @@ Options:
 
 A model is configured with llm.model, llm.api_key and (for servers other than OpenAI)
 llm.api_base, in taskweaver_config.json or as LLM_MODEL, LLM_API_KEY, LLM_API_BASE.
+
+taskweaver mcp serves the app as an MCP server over stdio (tools run_task and
+execute_python, session files as resources), for Claude Desktop, VS Code or any
+MCP client.
 
 In the interactive UI, type /help for commands (/load, /reset, /info, /exit, ...).
 `;
@@ -88,10 +95,10 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (values.help) return { command: "help" };
   if (values.version) return { command: "version" };
   const [subcommand, ...rest] = positionals;
-  if (subcommand !== undefined && subcommand !== "chat") {
+  if (subcommand !== undefined && subcommand !== "chat" && subcommand !== "mcp") {
     return {
       command: "invalid",
-      message: `Unknown command "${subcommand}". The commands are "chat" (the default) and "eval".`,
+      message: `Unknown command "${subcommand}". The commands are "chat" (the default), "eval" and "mcp".`,
     };
   }
   if (rest.length > 0) {
@@ -103,6 +110,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   if (values.project !== undefined && values.project.trim() === "") {
     return { command: "invalid", message: "-p/--project needs a directory." };
   }
+  if (subcommand === "mcp") return { command: "mcp", projectDir: values.project, configAssignments: values.config ?? [] };
   return {
     command: "chat",
     projectDir: values.project,

@@ -119,6 +119,7 @@ export async function main(options: MainOptions): Promise<number> {
       return runEvalCommand({ argv: commandLine.argv, env, stdout, stderr, signal, cwd: options.cwd ?? process.cwd() });
     }
     case "chat":
+    case "mcp":
       break;
   }
 
@@ -126,13 +127,13 @@ export async function main(options: MainOptions): Promise<number> {
     await Promise.all([import("@taskweaver/core"), import("./startup-errors.js"), import("./command-name.js")]);
   const cwd = options.cwd ?? process.cwd();
   const command = cliCommand(options.env);
-  const files = commandLine.files.map((file) => ({ name: basename(file), path: resolve(cwd, file) }));
+  const files = (commandLine.command === "chat" ? commandLine.files : []).map((file) => ({ name: basename(file), path: resolve(cwd, file) }));
   const missing = files.find((file) => !existsSync(file.path) || !statSync(file.path).isFile());
   if (missing) {
     options.stderr.write(`Error: --file ${missing.path} is not a file.\n`);
     return EXIT_USAGE;
   }
-  const demo = commandLine.demo;
+  const demo = commandLine.command === "chat" && commandLine.demo;
   let app: ChatApp;
   try {
     const overrides = parseConfigAssignments(commandLine.configAssignments);
@@ -164,6 +165,10 @@ export async function main(options: MainOptions): Promise<number> {
     options.stderr.write(formatStartupError(error));
   }
 
+  if (commandLine.command === "mcp") {
+    const { runMcpServer } = await import("./commands/mcp-server.js");
+    return runMcpServer({ app, stdin: options.stdin, stdout: options.stdout, stderr: options.stderr, signal: options.signal, version: readVersion() });
+  }
   const demoScript = demo
     ? loadDemoScript(resolve(cwd, commandLine.projectDir ?? DEMO_PROJECT_DIR))
     : undefined;

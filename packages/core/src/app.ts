@@ -21,6 +21,7 @@ import { pluginStatuses } from "./plugins/plugin-status.js";
 import { EXTRA_ROLES } from "./roles/extra-roles.js";
 import { verificationPolicyFromConfig } from "./verification/policy.js";
 import { createCodeVerifier } from "./verification/verify-code.js";
+import { connectMcpServers, type McpSessionServers } from "./mcp/mcp-session.js";
 import { createPlanner } from "./roles/planner.js";
 import type { Role, RoleFactory, RoleServices } from "./roles/role.js";
 import { Session } from "./session/session.js";
@@ -264,6 +265,16 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         );
       });
 
+      const mcpServers = config.get("mcp.servers");
+      // Tool lists are needed for the roles' prompts; a server that fails is reported, not thrown.
+      const mcp: McpSessionServers | undefined =
+        Object.keys(mcpServers).length > 0
+          ? await connectMcpServers(mcpServers, {
+              cwd: config.appDir,
+              configFile: config.configFile ?? config.appDir,
+              startTimeoutMs: config.get("mcp.start_timeout") * 1000,
+            })
+          : undefined;
       // Roles are built before the session that owns them; they reach its kernel through this.
       const owner: { session?: Session } = {};
       const built: Role[] = [];
@@ -274,7 +285,7 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         languageModel,
         executor: () => owner.session!.executor(),
         workers: () => built.filter((role) => role.alias !== "Planner"),
-        plugins: async () => (await plugins()).plugins,
+        plugins: async () => [...(await plugins()).plugins, ...(mcp?.plugins ?? [])],
         unavailablePlugins: async () => {
           // Waits for the kernel's set-up, which loads the plugins. Without a kernel (it failed
           // to start) nothing is known to be missing: the failure shows where code runs.
@@ -297,6 +308,11 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
           return loaded;
         },
       };
+      // A session that fails to be built must not leave its MCP servers running.
+      const abandon = async (error: Error): Promise<Error> => {
+        await mcp?.close();
+        return error;
+      };
       // Workers first, so the Planner can describe them.
       const ordered = [...roleNames.filter((name) => name !== "planner"), ...roleNames.filter((name) => name === "planner")];
       for (const name of ordered) {
@@ -304,19 +320,19 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
         built.push(
           await Promise.resolve()
             .then(() => factories[name]!(services))
-            .catch((error: unknown) => {
-              throw toTaskWeaverError(error);
+            .catch(async (error: unknown) => {
+              throw await abandon(toTaskWeaverError(error));
             }),
         );
       }
       const codeInterpreters = built.filter((role) => role.isCodeInterpreter);
       if (codeInterpreters.length > 1) {
-        throw new ConfigError(`session.roles has ${codeInterpreters.length} code interpreters; only one is allowed.`);
+        throw await abandon(new ConfigError(`session.roles has ${codeInterpreters.length} code interpreters; only one is allowed.`));
       }
       const planner = built.find((role) => role.alias === "Planner");
       const entryRole = planner?.alias ?? built[0]!.alias;
       if (!planner && built.length > 1) {
-        throw new ConfigError("Without a planner, session.roles must hold exactly one role (e.g. [\"code_interpreter\"]).");
+        throw await abandon(new ConfigError("Without a planner, session.roles must hold exactly one role (e.g. [\"code_interpreter\"])."));
       }
 
       const session = new Session({
@@ -331,8 +347,12 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
           // through the session's plugin statuses; the others and the kernel keep working.
           loadedSpecs = (await plugins()).plugins;
           for (const plugin of loadedSpecs) await executor.loadPlugin(pluginToLoadSpec(plugin));
+          await mcp?.attach(executor);
         },
-        pluginStatuses: (executor) => pluginStatuses(loadedSpecs, executor.pluginStates ?? [], config.appDir),
+        pluginStatuses: (executor) => [
+          ...pluginStatuses(loadedSpecs, executor.pluginStates ?? [], config.appDir),
+          ...(mcp?.statuses(executor) ?? []),
+        ],
         generateId,
         approveExecution: sessionOptions.approveExecution ?? options.approveExecution,
         confirmationTimeoutMs: config.get("code_interpreter.confirmation_timeout") * 1000,
@@ -345,7 +365,10 @@ export async function createTaskWeaver(options: CreateTaskWeaverOptions = {}): P
           maxBytes: config.get("execution_service.snapshot_max_bytes"),
           restore: sessionOptions.restoreSnapshot !== false,
         },
-        onStopped: () => sessions.delete(session),
+        onStopped: async () => {
+          sessions.delete(session);
+          await mcp?.close();
+        },
         saveExperience: async (rounds) => {
           const saved = await saveExperience(rounds, { experienceDir: config.get("session.experience_dir"), sessionId: id });
           // Sessions of this app use the new lessons from their next round on.

@@ -29,7 +29,10 @@
  * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
  *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, KernelSnapshot, SnapshotRestoreResult,
- *   SnapshotLoss, SnapshotModule
+ *   SnapshotLoss, SnapshotModule, HostCall, HostCallHandler, HostCallOptions
+ * MCP servers as plugins: McpServerConfig
+ * TaskWeaver as an MCP server: createTaskWeaverMcpServer, TaskWeaverMcpServer,
+ *   TaskWeaverMcpServerOptions, McpSessionSource, McpHostedSession
  * Roles: Role, RoleContext, RoleFactory, RoleServices, PostBuilder
  * Built-in roles: createPlanner, PlannerOptions, PLANNER_ALIAS, createCodeInterpreter,
  *   CodeInterpreterOptions, CODE_INTERPRETER_ALIAS, CodeVerifier, CodeProblem,
@@ -52,7 +55,8 @@
  *   2. memory/ (posts, rounds), events/ (the event union), executor/ (the contract), config/,
  *      usage/ (tokens, time and cost of rounds)
  *   3. llm/ (model clients), tracing/ (OpenTelemetry spans and metrics, API only)
- *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, examples/
+ *   4. model-calls/ (one JSON answer from a model), prompts/, verification/, plugins/, mcp/
+ *      (MCP servers as plugins), examples/
  *   5. compression/, experience/
  *   6. roles/
  *   7. session/
@@ -127,6 +131,9 @@ export type {
   ExecutorInfo,
   ExecutorRequest,
   FileInfo,
+  HostCall,
+  HostCallHandler,
+  HostCallOptions,
   KernelSnapshot,
   PluginLoadSpec,
   PluginLoadState,
@@ -136,6 +143,14 @@ export type {
   SnapshotModule,
   SnapshotRestoreResult,
 } from "./executor/contract.js";
+export type { McpServerConfig } from "./config/mcp-servers.js";
+export {
+  createTaskWeaverMcpServer,
+  type McpHostedSession,
+  type McpSessionSource,
+  type TaskWeaverMcpServer,
+  type TaskWeaverMcpServerOptions,
+} from "./mcp/taskweaver-mcp-server.js";
 export type { Role, RoleContext, RoleFactory, RoleServices } from "./roles/role.js";
 export { PostBuilder } from "./roles/post-builder.js";
 export { createPlanner, PLANNER_ALIAS, type PlannerOptions } from "./roles/planner.js";

@@ -12,7 +12,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["errors.ts", "text", "parsing"],
   ["memory", "events", "executor", "config", "usage"],
   ["llm", "tracing"],
-  ["model-calls", "prompts", "verification", "plugins", "examples"],
+  ["model-calls", "prompts", "verification", "plugins", "mcp", "examples"],
   ["compression", "experience"],
   ["roles"],
   ["session"],

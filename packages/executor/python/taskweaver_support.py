@@ -9,7 +9,9 @@ The host sends this file to every kernel it starts, as the source of an in-memor
 * matplotlib draws with Agg, and the figures a cell leaves open are saved as PNG files in the
   working directory and reported as artifacts;
 * ``taskweaver.plugin`` exists, so unmodified TaskWeaver plugins load and run;
-* plugins read session variables set by the host.
+* plugins read session variables set by the host;
+* the tools of the session's MCP servers are methods of one object per server, and a call is
+  handed to the host over the kernel's stdin channel (no network needed in the kernel).
 
 Everything the host must collect (artifacts, plugin log entries) travels as a ``display_data``
 with the private MIME type ``EVENT_MIME``; the host hides those displays from the user.
@@ -285,6 +287,8 @@ def _install_shim():
     shim.register_plugin = register_plugin
     shim.test_plugin = test_plugin
     shim.PluginContext = PluginContext
+    shim.McpServer = McpServer
+    shim.McpToolError = McpToolError
     context_module = types.ModuleType("taskweaver.plugin.context")
     context_module.PluginContext = PluginContext
     shim.context = context_module
@@ -372,6 +376,106 @@ def _load_plugin(name, code, config_json):
     sys.modules[module.__name__] = module
     _state["plugins"][name] = instance
     _shell().user_ns[name] = instance
+
+
+# ---------------------------------------------------------------------------------------------
+# Host calls and MCP servers
+
+# Marks the input_request prompts that are host calls; must match HOST_CALL_PREFIX in support-code.ts.
+HOST_CALL_PREFIX = "\x1etaskweaver-host-call:"
+
+
+class McpToolError(Exception):
+    """An MCP tool reported an error, refused its arguments, or could not be reached."""
+
+
+def host_call(request):
+    """Sends a JSON request to the host over the stdin channel and returns its JSON answer.
+
+    The kernel's own ``_input_request`` is used rather than ``input()``: the host leaves
+    ``allow_stdin`` off, so a user's ``input()`` still raises instead of waiting, and only these
+    marked prompts are ever sent. An interrupt (timeout, cancel) raises KeyboardInterrupt here.
+    """
+    kernel = getattr(_shell(), "kernel", None)
+    prompt = HOST_CALL_PREFIX + json.dumps(request)
+    if kernel is None or not hasattr(kernel, "_input_request"):
+        raise McpToolError("this kernel cannot reach the host (no Jupyter stdin channel)")
+    if hasattr(kernel, "get_parent"):
+        parent = kernel.get_parent("shell")
+        ident = kernel._parent_ident["shell"]
+    else:  # ipykernel 5
+        parent = kernel._parent_header
+        ident = kernel._parent_ident
+    answer = kernel._input_request(prompt, ident, parent, password=False)
+    try:
+        return json.loads(answer)
+    except ValueError:
+        raise McpToolError("the host gave no answer to the call") from None
+
+
+def _mcp_tool_call(server, tool, arguments):
+    reply = host_call({"kind": "mcp-tool-call", "server": server, "tool": tool, "arguments": arguments})
+    if not isinstance(reply, dict):
+        raise McpToolError("the host gave an answer of the wrong shape")
+    error = reply.get("error")
+    if error:
+        raise McpToolError(str(error.get("message") if isinstance(error, dict) else error))
+    for artifact in reply.get("artifacts") or []:
+        import base64
+
+        # Written here rather than by the host: the host reaches a remote kernel's files through
+        # the kernel, which is busy running this call.
+        path = os.path.join(_workdir(), _safe_file_name(artifact["file_name"]))
+        with open(path, "wb") as handle:
+            handle.write(base64.b64decode(artifact["data"]))
+        _report_artifact(
+            artifact.get("name", "image"),
+            artifact.get("type", "image"),
+            artifact.get("mime_type", "application/octet-stream"),
+            path,
+            artifact.get("description", ""),
+        )
+    return reply.get("value")
+
+
+class McpServer(Plugin):
+    """One MCP server of the session: each of its tools is a method taking keyword arguments.
+
+    The host checks the arguments against the tool's input schema and calls the server; the
+    method returns the structured content (a dict) when there is some, else the text (a str).
+    """
+
+    def __init__(self, name, ctx, config):
+        super().__init__(name, ctx, config)
+        self._server = self.config.get("server", name)
+        self._tools = dict(self.config.get("tools") or {})
+        for method_name, tool in self._tools.items():
+            setattr(self, method_name, self._method(method_name, tool))
+        # Code catches it by name, like the builtin exceptions.
+        _shell().user_ns.setdefault("McpToolError", McpToolError)
+
+    def _method(self, method_name, tool):
+        server = self._server
+        tool_name = tool.get("name", method_name)
+
+        def call(*args, **kwargs):
+            if args:
+                raise TypeError("%s.%s takes keyword arguments only, e.g. %s.%s(name=value)" % (self.name, method_name, self.name, method_name))
+            return _mcp_tool_call(server, tool_name, kwargs)
+
+        call.__name__ = method_name
+        call.__qualname__ = "%s.%s" % (self.name, method_name)
+        call.__doc__ = tool.get("description") or None
+        return call
+
+    def __call__(self, *args, **kwargs):
+        raise TypeError("%s is an MCP server; call one of its tools: %s" % (self.name, ", ".join(sorted(self._tools))))
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | set(self._tools))
+
+    def __repr__(self):
+        return "<MCP server %s: %s>" % (self.name, ", ".join(sorted(self._tools)))
 
 
 def set_session_variables(variables_json):

@@ -9,6 +9,8 @@ import {
   type ExecutionResult,
   type ExecutorInfo,
   type FileInfo,
+  type HostCall,
+  type HostCallHandler,
   type IdGenerator,
   type KernelSnapshot,
   type PluginLoadSpec,
@@ -18,13 +20,14 @@ import {
 } from "@taskweaver/core";
 import { stripAnsi } from "./internal/ansi.js";
 import { ExecutionCollector } from "./internal/execution-collector.js";
-import type { KernelClient } from "./internal/protocol/kernel-client.js";
+import type { InputRequest, KernelClient } from "./internal/protocol/kernel-client.js";
 import type { ExecuteReplyContent, JupyterMessage } from "./internal/protocol/messages.js";
 import {
   createBindWorkingDirectoryCode,
   createBootstrapCode,
   createLoadPluginCode,
   createSetSessionVariablesCode,
+  HOST_CALL_PREFIX,
   readSupportSource,
   type SupportInstallOptions,
 } from "./internal/support-code.js";
@@ -166,6 +169,7 @@ class KernelExecutor implements CodeExecutor {
   /** How each plugin loaded into the current kernel, by name. */
   private readonly pluginStateByName = new Map<string, PluginLoadState>();
   private readonly sessionVariables: Record<string, string> = {};
+  private hostCallHandler: HostCallHandler | undefined;
   private readonly executionTimeoutMs: number;
   private readonly maxOutputChars: number;
   private readonly interruptGraceMs: number;
@@ -359,10 +363,45 @@ class KernelExecutor implements CodeExecutor {
   }
 
   execute(code: string, options: ExecuteOptions = {}): Promise<ExecutionResult> {
-    return this.serialize(() => this.runExecution(code, options));
+    return this.serialize(async () => {
+      // Host calls still waiting when the execution ends (or times out) are abandoned.
+      const hostCalls = new AbortController();
+      try {
+        return await this.runExecution(code, options, hostCalls);
+      } finally {
+        hostCalls.abort();
+      }
+    });
   }
 
-  private async runExecution(code: string, options: ExecuteOptions): Promise<ExecutionResult> {
+  setHostCallHandler(handler: HostCallHandler | undefined): void {
+    this.hostCallHandler = handler;
+  }
+
+  /** Answers one `input_request`: a marked one is a host call, anything else gets an empty value. */
+  private async answerInput(request: InputRequest, executionId: string, signal: AbortSignal): Promise<string> {
+    const handler = this.hostCallHandler;
+    if (!request.prompt.startsWith(HOST_CALL_PREFIX)) return "";
+    const fail = (message: string) => JSON.stringify({ error: { type: "HostCallError", message } });
+    if (handler === undefined) return fail("this session answers no host calls");
+    let call: HostCall;
+    try {
+      const parsed: unknown = JSON.parse(request.prompt.slice(HOST_CALL_PREFIX.length));
+      if (typeof parsed !== "object" || parsed === null || typeof (parsed as { kind?: unknown }).kind !== "string") {
+        return fail("a host call must be a JSON object with a kind");
+      }
+      call = parsed as HostCall;
+    } catch {
+      return fail("a host call must be JSON");
+    }
+    try {
+      return JSON.stringify((await handler(call, { signal, executionId })) ?? null);
+    } catch (error) {
+      return fail(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  private async runExecution(code: string, options: ExecuteOptions, hostCalls: AbortController): Promise<ExecutionResult> {
     this.assertOpen();
     const executionId = options.executionId ?? this.createId("exec");
     const collector = new ExecutionCollector({
@@ -439,6 +478,7 @@ class KernelExecutor implements CodeExecutor {
     const handle = kernel.client.execute(code, {
       metadata: { taskweaver_execution_id: executionId },
       onOutput: collector.handle,
+      onInputRequest: (request) => this.answerInput(request, executionId, hostCalls.signal),
     });
     // Settled later or never awaited (after a restart): never an unhandled rejection.
     handle.done.catch(() => undefined);
@@ -468,6 +508,7 @@ class KernelExecutor implements CodeExecutor {
     }
 
     // Timeout or abort: interrupt, give the kernel a grace period, restart it if it does not stop.
+    hostCalls.abort();
     const limited = first.kind === "aborted" && overLimit() && options.signal?.aborted !== true;
     const outcome: ExecutionOutcome = limited ? "error" : first.kind === "timeout" ? "timeout" : "interrupted";
     await kernel.interrupt().catch(() => undefined);

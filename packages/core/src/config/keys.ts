@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { McpServersSchema } from "./mcp-servers.js";
 import { DEFAULT_BLOCKED_FUNCTIONS } from "./default-blocked-functions.js";
 
 /**
@@ -174,6 +175,14 @@ export const CONFIG_KEYS = {
   "execution_service.remote.kernel_namespace": optionalString,
   // Plugins
   "plugin.base_path": z.string().default("${AppBaseDir}/plugins"),
+  /**
+   * MCP servers whose tools the generated code calls as `<server>.<tool>(...)`, in the common
+   * `mcpServers` shape: `{ "name": { "command", "args", "env" } }` (stdio) or
+   * `{ "name": { "url", "headers" } }` (Streamable HTTP). @default {}
+   */
+  "mcp.servers": McpServersSchema,
+  /** Seconds an MCP server may take to start and list its tools before it is reported as failed. @default 30 */
+  "mcp.start_timeout": z.number().positive().default(30),
   // HTTP API (apps/api)
   "api.keys": stringList.default([]),
   "api.database_path": z.string().default("${AppBaseDir}/workspace/taskweaver-api.sqlite"),

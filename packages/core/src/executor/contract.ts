@@ -122,6 +122,31 @@ export interface ExecutorInfo {
   details: Record<string, string>;
 }
 
+/**
+ * A request the running code makes of the host while it runs, e.g. an MCP tool call from
+ * `everything.get_sum(a=2, b=3)`: JSON from the kernel, answered with JSON. It travels over the
+ * kernel's own channel (Jupyter stdin), so the kernel needs no network access.
+ */
+export interface HostCall {
+  /** What is asked, e.g. `mcp-tool-call`. */
+  kind: string;
+  [field: string]: unknown;
+}
+
+/** Options a `HostCallHandler` receives. */
+export interface HostCallOptions {
+  /** Aborted when the execution that made the call times out, is interrupted or ends. */
+  signal: AbortSignal;
+  /** The execution that made the call. */
+  executionId: string;
+}
+
+/**
+ * Answers host calls. Resolves with the JSON value handed back to the kernel; a rejection
+ * reaches the kernel as `{"error": {"type": "HostCallError", "message": ...}}`.
+ */
+export type HostCallHandler = (call: HostCall, options: HostCallOptions) => Promise<unknown>;
+
 /** A name of the kernel's namespace that a snapshot did not keep, and why. */
 export interface SnapshotLoss {
   name: string;
@@ -181,6 +206,11 @@ export interface CodeExecutor {
    */
   readonly pluginStates?: readonly PluginLoadState[];
   setSessionVariables(variables: Record<string, string>): Promise<void>;
+  /**
+   * Sets who answers the host calls of code run by `execute` (MCP tool calls); `undefined`
+   * removes it. Executors without a kernel channel for it may leave it out.
+   */
+  setHostCallHandler?(handler: HostCallHandler | undefined): void;
   uploadFile(name: string, data: Uint8Array): Promise<FileInfo>;
   downloadFile(name: string): Promise<Uint8Array>;
   listFiles(): Promise<FileInfo[]>;

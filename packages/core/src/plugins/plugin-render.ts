@@ -159,6 +159,7 @@ export function pythonTypeToJsonSchema(typeName: string): JsonSchema {
  * JSON Schema of its parameters, required ones listed as such.
  */
 export function pluginToTool(spec: PluginSpec): ChatTool {
+  if (spec.mcp) return { name: spec.mcp.toolName, description: spec.description.trim(), parameters: spec.mcp.inputSchema };
   const properties: Record<string, JsonSchema> = {};
   for (const parameter of spec.parameters) {
     const description = parameter.description.trim()
@@ -181,5 +182,6 @@ export function pluginToTool(spec: PluginSpec): ChatTool {
 
 /** What an executor needs to load the plugin into a kernel. */
 export function pluginToLoadSpec(spec: PluginSpec): PluginLoadSpec {
+  if (spec.mcp) return spec.mcp.load;
   return { name: spec.name, code: spec.pythonSource, config: { ...spec.configurations } };
 }

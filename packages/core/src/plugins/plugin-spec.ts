@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { findPythonSyntaxError } from "../verification/verify-code.js";
+import type { McpToolBinding } from "../mcp/mcp-tools.js";
 import { fieldPath, valueAt } from "../parsing/zod-issues.js";
 
 /** Python identifiers: a plugin is called by its name in generated code. */
@@ -67,6 +68,11 @@ export interface PluginSpec extends Omit<PluginFile, "code"> {
   specFile: string;
   /** Absolute path of the Python file. */
   codeFile: string;
+  /**
+   * Set on the tools of MCP servers (`mcp.servers`): `name` is `<server>.<tool>`, a method of
+   * the server's object in the kernel, and the tool is offered in both CodeInterpreter modes.
+   */
+  mcp?: McpToolBinding;
 }
 
 /** Why one plugin file was not loaded. */

@@ -29,7 +29,7 @@ export const EXTRA_ROLES: Record<string, RoleFactory> = {
   code_interpreter_plugin_only: async (services) => {
     const config = services.config;
     // The app's plugins (read once from plugin.base_path); the session loads them into each kernel.
-    const callable = (await services.plugins()).filter((plugin) => plugin.plugin_only);
+    const callable = (await services.plugins()).filter((plugin) => plugin.plugin_only || plugin.mcp);
     if (callable.length === 0) {
       const directory = config.get("plugin.base_path");
       if (!config.get("code_generator.load_plugin")) {

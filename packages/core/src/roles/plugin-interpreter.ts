@@ -76,9 +76,10 @@ type CallOutcome =
 export function createPluginInterpreter(options: PluginInterpreterOptions): Role {
   const alias = options.alias ?? CODE_INTERPRETER_ALIAS;
   const maxRetries = options.maxRetryCount ?? 3;
-  const plugins = options.plugins.filter((plugin) => plugin.plugin_only);
-  const byName = new Map(plugins.map((plugin) => [plugin.name, plugin]));
+  const plugins = options.plugins.filter((plugin) => plugin.plugin_only || plugin.mcp);
   const tools = plugins.map(pluginToTool);
+  // By tool name: an MCP tool's (`everything__get_sum`) differs from its Python name.
+  const byName = new Map(plugins.map((plugin, index) => [tools[index]!.name, plugin]));
   const loadedInto = new WeakSet<CodeExecutor>();
 
   async function readyExecutor(): Promise<CodeExecutor> {
@@ -189,7 +190,7 @@ export function createPluginInterpreter(options: PluginInterpreterOptions): Role
     const result = await traceExecution(
       { toolName: call.name, toolType: "function", executorKind: executor.info.kind, code: JSON.stringify(args), toolCallId: call.id },
       () =>
-        executor.execute(createPluginCallCode(call.name, JSON.stringify(args)), {
+        executor.execute(createPluginCallCode(byName.get(call.name)!.name, JSON.stringify(args)), {
           signal: context.signal,
           timeoutMs: options.executionTimeoutMs,
           onOutput: (output) => builder.executionOutput(output.stream, output.text),

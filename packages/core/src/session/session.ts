@@ -58,7 +58,7 @@ export interface SessionInit {
   /** Prepended once to the next user message, e.g. to say a restored kernel lost its variables. */
   pendingNote?: string;
   /** Called once when the session is stopped. */
-  onStopped?: () => void;
+  onStopped?: () => void | Promise<void>;
   /** Saves finished rounds as experience (`/save`). */
   saveExperience?: (rounds: readonly Round[]) => Promise<SavedExperience>;
   /** Decides on code that needs approval; without it such code is rejected, never run. */
@@ -289,7 +289,8 @@ export class Session {
 
   /** Stops the kernel. The rounds stay readable. */
   async stop(options: StopKernelOptions = {}): Promise<void> {
-    if (!this.stopped) this.init.onStopped?.();
+    // Awaited last: what it frees (the session's MCP servers) may serve the round being interrupted.
+    const stopped = this.stopped ? undefined : this.init.onStopped?.();
     this.stopped = true;
     await this.interrupt();
     const executorPromise = this.executorPromise;
@@ -300,6 +301,7 @@ export class Session {
       if (executor && options.saveSnapshot) await this.saveSnapshotQuietly(executor);
       await executor?.stop();
     }
+    await stopped;
   }
 
   /**

@@ -5,6 +5,12 @@ import { pythonFilePath } from "../python-files.js";
 /** MIME type of the private displays the support code sends (artifacts, plugin logs); never shown to users. */
 export const EVENT_MIME = "application/vnd.taskweaver.event+json";
 
+/**
+ * How the support code marks the `input_request` prompts that are host calls (JSON after the
+ * prefix) rather than a user's `input()`. Must match `HOST_CALL_PREFIX` in taskweaver_support.py.
+ */
+export const HOST_CALL_PREFIX = "\u001etaskweaver-host-call:";
+
 /** Where the Python support code lives: `python/` next to `src/` and `dist/` in the package. */
 export const SUPPORT_CODE_PATH = pythonFilePath("taskweaver_support.py");
 

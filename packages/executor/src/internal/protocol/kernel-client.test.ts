@@ -155,4 +155,43 @@ describe("kernel client", () => {
     const client = createKernelClient(fake.transport);
     await expect(client.waitForReady({ timeoutMs: 50 })).rejects.toThrow(/did not answer/);
   });
+
+  test("answers an input_request of an execution on stdin, as a reply to that request, keeping allow_stdin off", async () => {
+    const fake = createFakeTransport();
+    const client = createKernelClient(fake.transport);
+    const prompts: string[] = [];
+    const handle = client.execute("ask()", {
+      onInputRequest: async (request) => {
+        prompts.push(request.prompt);
+        return `answer to ${request.prompt}`;
+      },
+    });
+    handle.done.catch(() => undefined);
+    const request = fake.sent[0]!.message;
+    expect(request.content).toMatchObject({ allow_stdin: false });
+    fake.reply("stdin", request, "input_request", { prompt: "question", password: false });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(prompts).toEqual(["question"]);
+    const answer = fake.sent[1]!;
+    expect(answer.channel).toBe("stdin");
+    expect(answer.message.header.msg_type).toBe("input_reply");
+    expect(answer.message.content).toEqual({ value: "answer to question" });
+    expect(answer.message.parent_header.msg_type).toBe("input_request");
+  });
+
+  test("answers an input_request with an empty value when the execution has no handler or it fails", async () => {
+    const fake = createFakeTransport();
+    const client = createKernelClient(fake.transport);
+    const plain = client.execute("input()");
+    plain.done.catch(() => undefined);
+    const failing = client.execute("ask()", { onInputRequest: () => Promise.reject(new Error("no")) });
+    failing.done.catch(() => undefined);
+    fake.reply("stdin", fake.sent[0]!.message, "input_request", { prompt: "", password: false });
+    fake.reply("stdin", fake.sent[1]!.message, "input_request", { prompt: "x", password: false });
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(fake.sent.slice(2).map((sent) => [sent.channel, sent.message.content])).toEqual([
+      ["stdin", { value: "" }],
+      ["stdin", { value: "" }],
+    ]);
+  });
 });

@@ -42,7 +42,21 @@ export interface RequestOptions {
   onOutput?: (output: KernelOutput, message: JupyterMessage) => void;
   /** Called as soon as the reply arrives, before `idle`. */
   onReply?: (reply: JupyterMessage) => void;
+  /** Answers the kernel's `input_request`s of this request (see `ExecuteRequestOptions.onInputRequest`). */
+  onInputRequest?: InputRequestHandler;
 }
+
+/** What the kernel asks on the stdin channel (`input_request`). */
+export interface InputRequest {
+  prompt: string;
+  password: boolean;
+}
+
+/**
+ * Answers one `input_request`; the resolved text goes back as the `input_reply`'s value. A
+ * rejection or a throw answers with an empty value, so the kernel never waits forever.
+ */
+export type InputRequestHandler = (request: InputRequest) => string | Promise<string>;
 
 /** A request in flight. */
 export interface PendingRequestHandle {
@@ -59,6 +73,12 @@ export interface ExecuteRequestOptions {
   storeHistory?: boolean;
   metadata?: Record<string, unknown>;
   onOutput?: (output: KernelOutput, message: JupyterMessage) => void;
+  /**
+   * Answers the `input_request`s the kernel sends on the stdin channel while this code runs
+   * (the support code's host calls). `allow_stdin` stays false, so a plain `input()` keeps
+   * raising instead of waiting for an answer no one gives.
+   */
+  onInputRequest?: InputRequestHandler;
 }
 
 /** A running execution: its reply arrives after all of its output. */
@@ -103,6 +123,7 @@ interface PendingEntry {
   reject: (error: unknown) => void;
   onOutput: RequestOptions["onOutput"];
   onReply: RequestOptions["onReply"];
+  onInputRequest: RequestOptions["onInputRequest"];
 }
 
 class JupyterKernelClient implements KernelClient {
@@ -151,10 +172,48 @@ class JupyterKernelClient implements KernelClient {
       }
       return;
     }
+    if (channel === "stdin") {
+      if (message.header.msg_type === "input_request") this.answerInput(message, entry.onInputRequest);
+      return;
+    }
     if (!message.header.msg_type.endsWith("_reply")) return;
     entry.reply = message;
     entry.onReply?.(message);
     this.settle(parentId, entry);
+  }
+
+  private answerInput(request: JupyterMessage, handler: InputRequestHandler | undefined): void {
+    const content = request.content as { prompt?: unknown; password?: unknown };
+    const ask: InputRequest = { prompt: typeof content.prompt === "string" ? content.prompt : "", password: content.password === true };
+    void Promise.resolve()
+      .then(() => (handler ? handler(ask) : ""))
+      .catch(() => "")
+      .then((value) => {
+        if (this.failure !== undefined) return;
+        this.transport.send("stdin", this.createMessage("input_reply", { value }, request.header));
+      });
+  }
+
+  private createMessage(
+    msgType: string,
+    content: Record<string, unknown>,
+    parentHeader: JupyterMessage["parent_header"],
+    metadata: Record<string, unknown> = {},
+  ): JupyterMessage {
+    this.counter += 1;
+    return {
+      header: {
+        msg_id: `${this.session}_${this.counter}`,
+        msg_type: msgType,
+        session: this.session,
+        username: this.username,
+        date: new Date().toISOString(),
+        version: PROTOCOL_VERSION,
+      },
+      parent_header: parentHeader,
+      metadata,
+      content,
+    };
   }
 
   private settle(msgId: string, entry: PendingEntry): void {
@@ -169,22 +228,9 @@ class JupyterKernelClient implements KernelClient {
     content: Record<string, unknown>,
     options: RequestOptions = {},
   ): PendingRequestHandle {
-    this.counter += 1;
-    const msgId = `${this.session}_${this.counter}`;
+    const message = this.createMessage(msgType, content, {}, options.metadata);
+    const msgId = message.header.msg_id;
     if (this.failure !== undefined) return { msgId, done: Promise.reject(this.failure) };
-    const message: JupyterMessage = {
-      header: {
-        msg_id: msgId,
-        msg_type: msgType,
-        session: this.session,
-        username: this.username,
-        date: new Date().toISOString(),
-        version: PROTOCOL_VERSION,
-      },
-      parent_header: {},
-      metadata: options.metadata ?? {},
-      content,
-    };
     const done = new Promise<JupyterMessage>((resolve, reject) => {
       this.pending.set(msgId, {
         reply: undefined,
@@ -194,6 +240,7 @@ class JupyterKernelClient implements KernelClient {
         reject,
         onOutput: options.onOutput,
         onReply: options.onReply,
+        onInputRequest: options.onInputRequest,
       });
     });
     this.transport.send(channel, message);
@@ -214,7 +261,7 @@ class JupyterKernelClient implements KernelClient {
         // Our executions are serialised; aborting queued ones after an error would only hurt.
         stop_on_error: false,
       },
-      { metadata: options.metadata, waitForIdle: true, onOutput: options.onOutput },
+      { metadata: options.metadata, waitForIdle: true, onOutput: options.onOutput, onInputRequest: options.onInputRequest },
     );
     return {
       msgId: handle.msgId,

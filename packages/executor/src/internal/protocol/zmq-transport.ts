@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import * as zmq from "zeromq";
 import {
   channelEndpoint,
@@ -66,9 +67,12 @@ export function createZmqTransport(
   const signer: MessageSigner = createMessageSigner(connection.key);
   const reconnectInterval = options.reconnectIntervalMs ?? 5;
   // linger 0: closing must never wait for undelivered messages to a dead kernel.
-  const shell = new zmq.Dealer({ linger: 0, reconnectInterval });
+  // The kernel sends an `input_request` on stdin to the routing id the execute_request came from
+  // on shell, so both sockets must share one (as jupyter_client's do).
+  const routingId = randomBytes(16).toString("hex");
+  const shell = new zmq.Dealer({ linger: 0, reconnectInterval, routingId });
   const control = new zmq.Dealer({ linger: 0, reconnectInterval });
-  const stdin = new zmq.Dealer({ linger: 0, reconnectInterval });
+  const stdin = new zmq.Dealer({ linger: 0, reconnectInterval, routingId });
   const iopub = new zmq.Subscriber({ linger: 0, reconnectInterval });
   iopub.subscribe();
   shell.connect(channelEndpoint(connection, "shell"));
