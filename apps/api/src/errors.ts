@@ -6,6 +6,7 @@ import {
 } from "@taskweaver/core";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { StoreUnavailableError } from "./store/store-errors.js";
 
 /** One problem with one field of a request, for `error.details`. */
 export interface FieldIssue {
@@ -112,6 +113,10 @@ export function describeError(error: unknown): DescribedError {
     if (error.code === "file_not_found") return answer(404, error.code, error.message);
     if (error.code === "path_outside_workdir") return answer(400, error.code, error.message);
   }
+  // The session database is down, full or locked by someone else: the server itself is sound
+  // and the same request may succeed once that passes, which is what 503 says to clients and
+  // load balancers. The message names the database and the cause.
+  if (StoreUnavailableError.isInstance(error)) return answer(503, error.code, error.message, { "Retry-After": "5" });
   const wrapped = toTaskWeaverError(error);
   return answer(500, wrapped.code, wrapped.message);
 }

@@ -33,6 +33,13 @@ export interface PostgresSessionStoreOptions {
   /** How long to wait for a connection before `store_unavailable`. @default 5000 */
   connectTimeoutMs?: number;
   /**
+   * How long a statement waits for a lock another connection holds (PostgreSQL's
+   * `lock_timeout`) before `store_unavailable`, so a table locked by someone else fails callers
+   * with a reason instead of holding them for as long as the lock lasts. `0` waits forever.
+   * @default 5000
+   */
+  lockTimeoutMs?: number;
+  /**
    * Wake waiters through LISTEN/NOTIFY. Turn off behind a pooler that drops notifications
    * (PgBouncer in transaction mode); waiters then rely on polling alone.
    * @default true
@@ -75,6 +82,21 @@ function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
   return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+// Failures of the server rather than of the connection, by SQLSTATE: what each means to the
+// operator. The statement was rolled back; what was committed before stays.
+const SERVER_FAULTS = new Map<string, string>([
+  ["55P03", "another connection holds a lock it needs (waited {lock}): end that transaction or wait for it"],
+  ["53100", "the disk under the database server is full: free space there"],
+  ["53200", "the database server is out of memory"],
+  ["25006", "it only takes reads (a standby, or default_transaction_read_only): point the API at the primary"],
+  ["57014", "the server cancelled the statement (statement_timeout or an administrator)"],
+]);
+
+function serverFault(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? SERVER_FAULTS.get(code) : undefined;
 }
 
 function describeCause(error: unknown): string {
@@ -156,7 +178,14 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
     keepAlive: true,
     application_name: "taskweaver-api",
   };
-  const pool = new pg.Pool({ ...connection, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
+  const lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
+  // The listener only waits for notifications; the pool's statements are the ones that lock.
+  const pool = new pg.Pool({
+    ...connection,
+    ...(lockTimeoutMs > 0 ? { lock_timeout: lockTimeoutMs } : {}),
+    max: options.maxConnections ?? 10,
+    idleTimeoutMillis: 30_000,
+  });
   // An idle connection that dies emits here; without a listener it would crash the process.
   // The next query gets a fresh connection, or a store_unavailable error.
   pool.on("error", () => undefined);
@@ -166,7 +195,16 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
       url: maskedUrl,
       cause: error,
     });
-  const translate = (error: unknown): unknown => (isUnavailable(error) ? unavailable(error) : error);
+  const translate = (error: unknown): unknown => {
+    if (isUnavailable(error)) return unavailable(error);
+    const fault = serverFault(error);
+    if (fault === undefined) return error;
+    const explanation = fault.replace("{lock}", `${lockTimeoutMs / 1000} s`);
+    return new StoreUnavailableError(
+      `The session database at ${maskedUrl} cannot be used: ${explanation} (${describeCause(error)}). Rounds committed before are kept.`,
+      { url: maskedUrl, cause: error },
+    );
+  };
 
   try {
     const client = await pool.connect();
