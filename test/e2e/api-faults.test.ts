@@ -240,7 +240,7 @@ describe("API faults", () => {
           expect(refused.status, JSON.stringify(body)).toBe(503);
           expect(refused.headers.get("retry-after")).toBe("5");
           expect(body.error.code).toBe("store_unavailable");
-          expect(body.error.message).toMatch(/another connection holds a lock/);
+          expect(body.error.message).toMatch(/a lock held by another connection did not come free/);
           expect(body.error.message).not.toContain(new URL(schema.url).password);
           // The pool's lock_timeout (5 s), not the lock's length, bounds the wait.
           expect(waitedMs).toBeGreaterThanOrEqual(4_000);

@@ -87,7 +87,7 @@ function isUnavailable(error: unknown): boolean {
 // Failures of the server rather than of the connection, by SQLSTATE: what each means to the
 // operator. The statement was rolled back; what was committed before stays.
 const SERVER_FAULTS = new Map<string, string>([
-  ["55P03", "another connection holds a lock it needs (waited {lock}): end that transaction or wait for it"],
+  ["55P03", "a lock held by another connection did not come free within {lock}: end that transaction or wait for it"],
   ["53100", "the disk under the database server is full: free space there"],
   ["53200", "the database server is out of memory"],
   ["25006", "it only takes reads (a standby, or default_transaction_read_only): point the API at the primary"],
