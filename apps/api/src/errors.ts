@@ -122,3 +122,17 @@ export function describeError(error: unknown): DescribedError {
 }
 
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found.`);
+
+/**
+ * A round that ran while a store write of it failed: its record lacks what came after that
+ * write, so the caller is not told it finished. 503 `store_unavailable` like any store fault.
+ */
+export function roundNotStored(cause: unknown): ApiError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new ApiError(
+    503,
+    "store_unavailable",
+    `The round ran, but storing it failed, so the stored session lacks its end: ${why} Sending the message again runs the round again.`,
+    { cause, headers: { "Retry-After": "5" } },
+  );
+}
