@@ -6,6 +6,7 @@ import {
 } from "@taskweaver/core";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { StoreUnavailableError } from "./store/store-errors.js";
 
 /** One problem with one field of a request, for `error.details`. */
 export interface FieldIssue {
@@ -112,8 +113,26 @@ export function describeError(error: unknown): DescribedError {
     if (error.code === "file_not_found") return answer(404, error.code, error.message);
     if (error.code === "path_outside_workdir") return answer(400, error.code, error.message);
   }
+  // The session database is down, full or locked by someone else: the server itself is sound
+  // and the same request may succeed once that passes, which is what 503 says to clients and
+  // load balancers. The message names the database and the cause.
+  if (StoreUnavailableError.isInstance(error)) return answer(503, error.code, error.message, { "Retry-After": "5" });
   const wrapped = toTaskWeaverError(error);
   return answer(500, wrapped.code, wrapped.message);
 }
 
 export const notFound = (what: string) => new ApiError(404, "not_found", `${what} was not found.`);
+
+/**
+ * A round that ran while a store write of it failed: its record lacks what came after that
+ * write, so the caller is not told it finished. 503 `store_unavailable` like any store fault.
+ */
+export function roundNotStored(cause: unknown): ApiError {
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new ApiError(
+    503,
+    "store_unavailable",
+    `The round ran, but storing it failed, so the stored session lacks its end: ${why} Sending the message again runs the round again.`,
+    { cause, headers: { "Retry-After": "5" } },
+  );
+}

@@ -33,9 +33,10 @@ export interface PostgresSessionStoreOptions {
   /** How long to wait for a connection before `store_unavailable`. @default 5000 */
   connectTimeoutMs?: number;
   /**
-   * How long a statement may wait for a lock another connection holds (`LOCK TABLE`, a long
-   * transaction) before it fails with `store_unavailable` saying so, instead of the caller
-   * waiting as long as the lock lasts. @default 10000
+   * How long a statement waits for a lock another connection holds (PostgreSQL's
+   * `lock_timeout`) before `store_unavailable`, so a table locked by someone else fails callers
+   * with a reason instead of holding them for as long as the lock lasts. `0` waits forever.
+   * @default 5000
    */
   lockTimeoutMs?: number;
   /**
@@ -81,6 +82,21 @@ function isUnavailable(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || code.startsWith("08"))) return true;
   return error instanceof Error && UNAVAILABLE_MESSAGES.test(error.message);
+}
+
+// Failures of the server rather than of the connection, by SQLSTATE: what each means to the
+// operator. The statement was rolled back; what was committed before stays.
+const SERVER_FAULTS = new Map<string, string>([
+  ["55P03", "a lock held by another connection did not come free within {lock}: end that transaction or wait for it"],
+  ["53100", "the disk under the database server is full: free space there"],
+  ["53200", "the database server is out of memory"],
+  ["25006", "it only takes reads (a standby, or default_transaction_read_only): point the API at the primary"],
+  ["57014", "the server cancelled the statement (statement_timeout or an administrator)"],
+]);
+
+function serverFault(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? SERVER_FAULTS.get(code) : undefined;
 }
 
 function describeCause(error: unknown): string {
@@ -159,11 +175,17 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
   const connection: pg.ClientConfig = {
     connectionString: options.url,
     connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
-    lock_timeout: options.lockTimeoutMs ?? 10_000,
     keepAlive: true,
     application_name: "taskweaver-api",
   };
-  const pool = new pg.Pool({ ...connection, max: options.maxConnections ?? 10, idleTimeoutMillis: 30_000 });
+  const lockTimeoutMs = options.lockTimeoutMs ?? 5_000;
+  // The listener only waits for notifications; the pool's statements are the ones that lock.
+  const pool = new pg.Pool({
+    ...connection,
+    ...(lockTimeoutMs > 0 ? { lock_timeout: lockTimeoutMs } : {}),
+    max: options.maxConnections ?? 10,
+    idleTimeoutMillis: 30_000,
+  });
   // An idle connection that dies emits here; without a listener it would crash the process.
   // The next query gets a fresh connection, or a store_unavailable error.
   pool.on("error", () => undefined);
@@ -174,19 +196,14 @@ export async function createPostgresSessionStore(options: PostgresSessionStoreOp
       cause: error,
     });
   const translate = (error: unknown): unknown => {
-    // lock_not_available (lock_timeout) and disk_full: the database answers but cannot do the work.
-    const code = (error as { code?: unknown } | null)?.code;
-    if (code === "55P03" || code === "53100") {
-      const why =
-        code === "55P03"
-          ? `a lock held by another connection did not come free within ${(options.lockTimeoutMs ?? 10_000) / 1000} s`
-          : "the disk under it is full";
-      return new StoreUnavailableError(
-        `The session database at ${maskedUrl} cannot do this now: ${why} (${describeCause(error)}). Rounds committed before are kept.`,
-        { url: maskedUrl, cause: error },
-      );
-    }
-    return isUnavailable(error) ? unavailable(error) : error;
+    if (isUnavailable(error)) return unavailable(error);
+    const fault = serverFault(error);
+    if (fault === undefined) return error;
+    const explanation = fault.replace("{lock}", `${lockTimeoutMs / 1000} s`);
+    return new StoreUnavailableError(
+      `The session database at ${maskedUrl} cannot be used: ${explanation} (${describeCause(error)}). Rounds committed before are kept.`,
+      { url: maskedUrl, cause: error },
+    );
   };
 
   try {

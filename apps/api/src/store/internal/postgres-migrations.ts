@@ -110,6 +110,9 @@ export async function applyPostgresMigrations(
   const applied: number[] = [];
   await client.query("BEGIN");
   try {
+    // Another instance may be migrating: wait for it however long it takes, whatever the
+    // pool's lock_timeout for ordinary statements.
+    await client.query("SET LOCAL lock_timeout = 0");
     await client.query("SELECT pg_advisory_xact_lock($1, hashtext($2))", [MIGRATION_LOCK_KEY, schema]);
     // Only when missing: CREATE SCHEMA needs a privilege on the database that users of an
     // existing schema may lack, even with IF NOT EXISTS.
