@@ -97,6 +97,8 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
       readSupportSource(),
       options.launcher.launch({ workingDirectory: options.poolDirectory }),
     ]);
+    // A launcher that installs the support code itself (forked kernels) did it in the pool's directory.
+    if (kernel.prepared) return kernel;
     try {
       const handle = kernel.client.execute(
         createBootstrapCode(source, { ...options.supportOptions, workdir: options.poolDirectory }),

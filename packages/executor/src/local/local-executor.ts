@@ -166,6 +166,9 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
             preloadModules: config.get("execution_service.preload_modules"),
             fallback: spawnLauncher,
             whileStarting: kernelStart === "auto" ? "spawn" : "wait",
+            // The same options the executors install: forked kernels install the support code
+            // themselves and the executor's bootstrap execute is skipped.
+            supportOptions: { parent_pid: process.pid, max_output_chars: maxOutputChars },
           })
         : undefined;
     baseLauncher = forkLauncher ?? spawnLauncher;
