@@ -261,5 +261,49 @@ describe("API faults", () => {
       },
       HEAVY_TEST_TIMEOUT,
     );
+
+    it(
+      "a store write that fails while a round runs is answered 503 store_unavailable, not 200 finished",
+      async () => {
+        const schema = newSchema();
+        const server = await start(
+          newAppDir(),
+          { "api.database_schema": schema.schema },
+          { API_DATABASE_URL: schema.url },
+        );
+        const sessionId = await createSession(server);
+        model.enqueue(...plannerRound('print("before the lock")'));
+        expect((await sendMessage(server, sessionId, "before")).status).toBe(200);
+        const before = await readSession(server, sessionId);
+
+        model.enqueue(...plannerRound('import time\ntime.sleep(3)\nprint("while locked")'));
+        const holder = new pg.Client({ connectionString: schema.url });
+        await holder.connect();
+        try {
+          const answer = sendMessage(server, sessionId, "while locked");
+          // The round has begun and its code runs: its next posts cannot be stored.
+          while (model.pendingResponses > 1) await new Promise((resolve) => setTimeout(resolve, 50));
+          await holder.query("BEGIN");
+          await holder.query(`LOCK TABLE "${schema.schema}".posts IN ACCESS EXCLUSIVE MODE`);
+          const response = await answer;
+          const body = (await response.json()) as { error: { code: string; message: string } };
+          expect(response.status, JSON.stringify(body)).toBe(503);
+          expect(body.error.code).toBe("store_unavailable");
+          expect(body.error.message).toMatch(/^The round ran, but storing it failed/);
+          expect(body.error.message).toMatch(/a lock held by another connection did not come free/);
+        } finally {
+          await holder.query("ROLLBACK").catch(() => undefined);
+          await holder.end();
+        }
+
+        model.enqueue(...plannerRound('print("after the lock")'));
+        const after = await sendMessage(server, sessionId, "after");
+        expect(after.status, await after.clone().text()).toBe(200);
+        const stored = await readSession(server, sessionId);
+        expect(stored.rounds[0]).toEqual(before.rounds[0]);
+        expect(stored.rounds.at(-1)!.state).toBe("finished");
+      },
+      HEAVY_TEST_TIMEOUT,
+    );
   });
 });

@@ -163,7 +163,10 @@ describe.skipIf(!runOrFail)("three API instances on one PostgreSQL database with
 
     const refused = await fetch(api(c, `/sessions/${sessionId}/messages`), post({ message: "me too" }));
     expect(refused.status).toBe(409);
-    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("round_in_progress");
+    const refusal = ((await refused.json()) as { error: { code: string; message: string } }).error;
+    expect(refusal.code).toBe("round_in_progress");
+    // It says where the round runs and what happens if that instance is gone.
+    expect(refusal.message).toMatch(/on another instance.*api\.instance_lost_timeout/);
     const state = (await (await fetch(api(a, `/sessions/${sessionId}`))).json()) as { state: string };
     expect(state.state).toBe("running");
 

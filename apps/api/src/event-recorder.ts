@@ -26,9 +26,13 @@ export class EventRecorder {
           await this.store.openApproval(sessionId, { approvalId: event.approvalId, roundId: event.roundId });
         const seq = await this.store.appendEvent(sessionId, event);
         await this.persist(sessionId, event);
+        // The round's last write stores the whole round with its posts: what failed before is mended
+        // (only the failed events stay missing from the log).
+        if (event.type === "round-end" || event.type === "round-error") run.storeFailure = undefined;
         run.push({ seq, event });
       } catch (error) {
-        // A failing store must not stop the round; the caller cannot be answered, so it is logged.
+        // A failing store must not stop the round; the caller hears of it when the round ends.
+        run.storeFailure ??= error;
         this.log(`storing a ${event.type} event of session ${sessionId} failed`, error);
       }
     });

@@ -33,6 +33,8 @@ export class RoundRun {
   begun = false;
   /** Set when an interrupt arrived before the round began; the round is interrupted as it begins. */
   interruptRequested = false;
+  /** The first store write of this round that failed: the stored round lacks what came after. */
+  storeFailure: unknown = undefined;
 
   get finished(): boolean {
     return this.outcomeValue !== undefined;

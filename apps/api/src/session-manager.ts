@@ -301,10 +301,12 @@ export class SessionManager {
         this.limits.instanceLostTimeoutMs,
       );
       if (!leased) {
+        // Held by another instance, or by one that stopped (killed, crashed) without giving it up.
         throw new ApiError(
           409,
           "round_in_progress",
-          "A round is already running in this session; wait for it or interrupt it.",
+          "A round is already running in this session on another instance; wait for it or interrupt it. " +
+            `If that instance stopped, its round is given up ${Math.round(this.limits.instanceLostTimeoutMs / 1000)} s after it was last heard from (api.instance_lost_timeout), and the session takes messages again.`,
         );
       }
       // Taken over from a lost instance before the sweeper saw it: fail what it left unfinished.

@@ -1,5 +1,5 @@
 import { createRoute, type z } from "@hono/zod-openapi";
-import { ApiError } from "../errors.js";
+import { ApiError, roundNotStored } from "../errors.js";
 import { streamRoundEvents, wantsEventStream } from "../follow-round.js";
 import {
   EventListSchema,
@@ -51,6 +51,7 @@ export function createRoundRoutes(context: RouteContext) {
       const run = await sessions.startRound(record, body.message, body.files ?? []);
       if (wantsEventStream(c)) return streamRoundEvents(c, { run: () => run, heartbeatMs });
       const outcome = await run.done;
+      if (run.storeFailure !== undefined) throw roundNotStored(run.storeFailure);
       const usage = run.usage();
       const round: z.infer<typeof RoundSchema> = { ...outcome.round, error: outcome.error, ...(usage ? { usage } : {}) };
       return c.json(round, 200);
