@@ -147,7 +147,8 @@ async function killInTheMiddle(
   // The killed server's round lease lapses after LOST_TIMEOUT_S; then its round is failed.
   const deadline = Date.now() + 30_000;
   let after = await readSession(restarted, sessionId);
-  while (after.rounds[2]?.state === "running" && Date.now() < deadline) {
+  // Until then the cut round is stored as it was left: created or running.
+  while ((after.rounds[2]?.state === "running" || after.rounds[2]?.state === "created") && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 200));
     after = await readSession(restarted, sessionId);
   }
