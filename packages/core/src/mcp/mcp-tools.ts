@@ -22,20 +22,6 @@ export const MCP_SERVER_PLUGIN_SOURCE = `from taskweaver.plugin import McpServer
 register_plugin(McpServer)
 `;
 
-/** The tool as the model and the kernel see it. */
-export interface McpToolBinding {
-  /** The server's name in `mcp.servers`. */
-  server: string;
-  /** The tool's name on the server, e.g. `get-sum`. */
-  tool: string;
-  /** The function-calling name (`code_interpreter_plugin_only`), e.g. `everything__get_sum`. */
-  toolName: string;
-  /** The tool's input schema, offered as is to function-calling models. */
-  inputSchema: Record<string, unknown>;
-  /** Binds the tool's server in a kernel. */
-  load: PluginLoadSpec;
-}
-
 /** A tool as listed by the server (the fields of MCP's `Tool` we use). */
 export interface McpListedTool {
   name: string;

@@ -3,8 +3,22 @@ import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { findPythonSyntaxError } from "../verification/verify-code.js";
-import type { McpToolBinding } from "../mcp/mcp-tools.js";
+import type { PluginLoadSpec } from "../executor/contract.js";
 import { fieldPath, valueAt } from "../parsing/zod-issues.js";
+
+/** The tool as the model and the kernel see it. */
+export interface McpToolBinding {
+  /** The server's name in `mcp.servers`. */
+  server: string;
+  /** The tool's name on the server, e.g. `get-sum`. */
+  tool: string;
+  /** The function-calling name (`code_interpreter_plugin_only`), e.g. `everything__get_sum`. */
+  toolName: string;
+  /** The tool's input schema, offered as is to function-calling models. */
+  inputSchema: Record<string, unknown>;
+  /** Binds the tool's server in a kernel. */
+  load: PluginLoadSpec;
+}
 
 /** Python identifiers: a plugin is called by its name in generated code. */
 const PYTHON_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { TaskWeaverError, type CodeExecutor, type ExecutionResult } from "@taskweaver/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import type { ConformanceOptions } from "./conformance-options.js";
 
 /** What the suite hands the runtime when it needs an executor. */
 export interface ConformanceContext {
@@ -14,16 +15,7 @@ export interface ConformanceContext {
   interruptGraceMs: number;
 }
 
-/** Options of `describeConformance`. */
-export interface ConformanceOptions {
-  /**
-   * Why the runtime cannot run here (no Python with ipykernel, no Docker, no server). The suite
-   * is skipped then, except under `CI=true`, where it fails with this reason.
-   */
-  unavailableReason?: string;
-  /** Per-test timeout. @default 120000 */
-  testTimeoutMs?: number;
-}
+export type { ConformanceOptions } from "./conformance-options.js";
 
 export {
   CONFORMANCE_WORKDIR_LIMIT,

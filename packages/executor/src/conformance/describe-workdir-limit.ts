@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CodeExecutor, ExecutionResult } from "@taskweaver/core";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import type { ConformanceOptions } from "./describe-conformance.js";
+import type { ConformanceOptions } from "./conformance-options.js";
 
 /** What the suite hands the runtime when it needs an executor with a small working-directory limit. */
 export interface WorkdirLimitContext {
