@@ -114,6 +114,105 @@ def _preload(names):
     return imported, failed
 
 
+def _warm_up(app):
+    """Does once, in the template, what every kernel's first cells would do for themselves.
+
+    Much of IPython, pandas and matplotlib is built on first use rather than at import: the
+    tokenizer's patterns behind IPython's cell transformation, the display formatters, pandas'
+    repr and HTML machinery, matplotlib's Agg renderer and PNG writer. Done here, it is shared by
+    every child instead of costing each kernel's first result tens of milliseconds. Nothing is
+    left in the user namespace, no figure stays open, and a failure only means less is shared.
+    """
+    shell = app.shell if app is not None else None
+    steps = []
+    if shell is not None:
+        def cell_machinery():
+            source = shell.transform_cell("value = (1, 2)\nvalue\n")
+            shell.compile.ast_parse(source)
+            shell.display_formatter.format((1, 1))
+
+        steps.append(cell_machinery)
+    pandas = sys.modules.get("pandas")
+    if pandas is not None:
+        def pandas_first_use():
+            frame = pandas.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+            frame.shape, frame.describe(), frame.groupby("b").sum()
+            if shell is not None:
+                shell.display_formatter.format(frame)
+            else:
+                repr(frame), frame._repr_html_()
+
+        steps.append(pandas_first_use)
+    if "matplotlib.pyplot" in sys.modules:
+        def matplotlib_first_use():
+            import io
+
+            pyplot = sys.modules["matplotlib.pyplot"]
+            figure = pyplot.figure()
+            try:
+                pyplot.plot([1, 2, 3], [1, 4, 9], label="warm-up")
+                pyplot.title("warm-up")
+                pyplot.legend()
+                figure.savefig(io.BytesIO(), format="png", bbox_inches="tight")
+            finally:
+                pyplot.close("all")
+
+        steps.append(matplotlib_first_use)
+    for step in steps:
+        try:
+            step()
+        except BaseException:
+            traceback.print_exc()
+
+
+_FILLERS = []
+
+
+def _small_block_gaps():
+    """Free blocks per size class in the allocator's partly used pools (CPython's own report)."""
+    import re
+    import tempfile
+
+    with tempfile.TemporaryFile(mode="w+b") as report:
+        saved = os.dup(2)
+        try:
+            sys.stderr.flush()
+            os.dup2(report.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        report.seek(0)
+        text = report.read().decode("utf-8", "replace")
+    gaps = {}
+    for match in re.finditer(r"^\s*\d+\s+(\d+)\s+\d+\s+\d+\s+(\d+)\s*$", text, re.M):
+        gaps[int(match.group(1))] = int(match.group(2))
+    return gaps
+
+
+def _fill_small_block_gaps():
+    """Fills the free slots of the template's partly used allocator pools, for good.
+
+    A child allocates its small objects first in the free slots of pools the template left
+    partly used; each such slot sits on a page shared with the template and its siblings, so one
+    32-byte object makes the kernel copy a whole 4 KiB page. With the slots taken (by objects
+    that live as long as the template), a child's new objects go to fresh pools, densely.
+    """
+    if not hasattr(sys, "_debugmallocstats"):
+        return
+    try:
+        for size, free in _small_block_gaps().items():
+            if size <= 16:
+                _FILLERS.extend(object() for _ in range(free))
+            elif size <= 32:
+                _FILLERS.extend(float(index) + 0.5 for index in range(free))
+            else:
+                # bytes of length n take 33 + n bytes: exactly this size class.
+                _FILLERS.extend(bytes(size - 33) for _ in range(free))
+    except Exception:
+        traceback.print_exc()
+
+
 def _load_support_module(path):
     """The support module, run once here (its imports land in the template too).
 
@@ -386,6 +485,10 @@ def serve(socket_path, preload, support_path, kernel_argv):
     saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
     for name in THREAD_VARIABLES:
         os.environ.setdefault(name, "1")
+    # OpenBLAS reads this once, when it loads: how long (2**N cycles) an idle worker thread spins
+    # before it sleeps. Its default (2**28, about 0.1 s) would have every new kernel's freshly
+    # sized pool burn a core while the kernel starts; 2**20 is well under a millisecond.
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "20")
     os.environ["MPLBACKEND"] = "Agg"
     # No collection while importing; what the imports made is then frozen (moved out of the
     # collector's generations), so a child's collections never write to the template's pages
@@ -400,6 +503,7 @@ def serve(socket_path, preload, support_path, kernel_argv):
         sys.exit(3)
     support = _load_support_module(support_path)
     app = _prepare_kernel_app(kernel_argv)
+    _warm_up(app)
     prepared = _Prepared(kernel_argv, app, support, _find_thread_pool_setters())
     # The template's own environment for children: thread variables as the host gave them.
     for name, value in saved.items():
@@ -409,6 +513,7 @@ def serve(socket_path, preload, support_path, kernel_argv):
             os.environ[name] = value
 
     gc.collect()
+    _fill_small_block_gaps()
     gc.freeze()
     gc.enable()
 
