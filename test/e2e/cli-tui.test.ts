@@ -175,10 +175,13 @@ describe("the TUI in a pseudo-terminal", { timeout: 300_000 }, () => {
 
     await terminal.type("/info");
     await terminal.press("Enter");
-    const info = await terminal.waitFor("Runtime:", 30_000);
+    const info = await terminal.waitFor(/Memory: +PSS/, 30_000);
     const sessionId = /Session:\s+(\S+)/.exec(after(info, "Session:"))?.[1];
     expect(sessionId).toBeTruthy();
     expect(after(info, "Session:")).toContain("Model:    fake-model");
+    // The running kernel, and its memory read from /proc when /info asks.
+    expect(after(info, "Session:")).toMatch(/Kernel: +local, pid \d+/);
+    expect(after(info, "Session:")).toMatch(/Memory: +PSS \d+\.\d MiB · USS \d+\.\d MiB · RSS \d+\.\d MiB/);
 
     await terminal.type("/reset");
     await terminal.press("Enter");

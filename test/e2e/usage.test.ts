@@ -116,7 +116,13 @@ describe("round usage", { timeout: 180_000 }, () => {
       const detail = (await (await fetch(api(`/sessions/${id}`))).json()) as {
         rounds: { id: string; usage?: RoundUsage }[];
         usage: RoundUsage;
+        kernel?: { kind: string; forked: boolean; memory?: { pss_bytes: number; uss_bytes: number; rss_bytes: number } };
       };
+      // The kernel that ran the code, and its memory read from /proc for this answer.
+      expect(detail.kernel).toMatchObject({ kind: "local", forked: false });
+      expect(detail.kernel!.memory!.uss_bytes).toBeGreaterThan(0);
+      expect(detail.kernel!.memory!.pss_bytes).toBeGreaterThanOrEqual(detail.kernel!.memory!.uss_bytes);
+      expect(detail.kernel!.memory!.rss_bytes).toBeGreaterThanOrEqual(detail.kernel!.memory!.pss_bytes);
       expect(detail.rounds.map((round) => round.usage)).toEqual([first.usage, second.usage]);
       expect(detail.usage).toMatchObject({ inputTokens: 7200, outputTokens: 300, modelCalls: 6 });
       expect(detail.usage.kernelTimeMs).toBeCloseTo(first.usage!.kernelTimeMs + second.usage!.kernelTimeMs, 6);

@@ -60,4 +60,47 @@ describe("limitConcurrentKernelStarts", () => {
     await expect(first.start()).rejects.toThrow("no python");
     await expect(second.start()).rejects.toThrow("no python");
   });
+
+  it("takes no slot for a start the runtime says is quick, and limits the others", async () => {
+    let quick = true;
+    let active = 0;
+    let peak = 0;
+    const log: string[] = [];
+    const factory = limitConcurrentKernelStarts(
+      (request) => {
+        const executor = fakeExecutor(log, request.sessionId, 20);
+        const start = executor.start.bind(executor);
+        executor.start = async () => {
+          active += 1;
+          peak = Math.max(peak, active);
+          await start();
+          active -= 1;
+        };
+        return executor;
+      },
+      1,
+      { startsQuickly: () => quick },
+    );
+    const names = ["a", "b", "c", "d"];
+    const quickOnes = await Promise.all(names.map((sessionId) => factory({ sessionId, workingDirectory: `/tmp/${sessionId}` })));
+    await Promise.all(quickOnes.map((executor) => executor.start()));
+    expect(peak).toBe(4);
+    quick = false;
+    peak = 0;
+    const slowOnes = await Promise.all(names.map((sessionId) => factory({ sessionId: `${sessionId}2`, workingDirectory: `/tmp/${sessionId}2` })));
+    await Promise.all(slowOnes.map((executor) => executor.start()));
+    expect(peak).toBe(1);
+  });
+
+  it("keeps the runtime's dispose, so its warm pool and fork template stop with the app", async () => {
+    let disposed = 0;
+    const runtime = Object.assign(() => ({}) as unknown as CodeExecutor, {
+      dispose: async () => {
+        disposed += 1;
+      },
+    });
+    const factory = limitConcurrentKernelStarts(runtime, 2);
+    await factory.dispose?.();
+    expect(disposed).toBe(1);
+  });
 });

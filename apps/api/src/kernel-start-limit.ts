@@ -1,12 +1,26 @@
 import type { CodeExecutor, ExecutorFactory } from "@taskweaver/core";
 
+/** Options of `limitConcurrentKernelStarts`. */
+export interface KernelStartLimitOptions {
+  /**
+   * Asked when a start begins: true when this kernel will start in milliseconds (forked from a
+   * running template, taken from a warm pool), so it takes no slot. @default never
+   */
+  startsQuickly?: () => boolean;
+}
+
 /**
  * Wraps an executor factory so that at most `limit` kernels are starting at any moment.
- * Starting a kernel is CPU-heavy (Python imports); fifty sessions created at once on a small
- * machine would otherwise all miss the kernel's start timeout together. Everything but
+ * Spawning a kernel is CPU-heavy (Python imports); fifty sessions created at once on a small
+ * machine would otherwise all miss the kernel's start timeout together. Starts the runtime says
+ * are quick are not counted: queueing them behind each other only adds latency. Everything but
  * `start` passes straight through.
  */
-export function limitConcurrentKernelStarts(factory: ExecutorFactory, limit: number): ExecutorFactory {
+export function limitConcurrentKernelStarts(
+  factory: ExecutorFactory & { dispose?: () => Promise<void> },
+  limit: number,
+  limitOptions: KernelStartLimitOptions = {},
+): ExecutorFactory & { dispose?: () => Promise<void> } {
   let starting = 0;
   const waiting: (() => void)[] = [];
   const acquire = async () => {
@@ -18,12 +32,12 @@ export function limitConcurrentKernelStarts(factory: ExecutorFactory, limit: num
     waiting.shift()?.();
   };
 
-  return async (request) => {
+  const limited: ExecutorFactory = async (request) => {
     const executor = await factory(request);
     let started = false;
     const start: CodeExecutor["start"] = async (options) => {
       // start() is idempotent; once a kernel runs, later calls need no slot.
-      if (started) return executor.start(options);
+      if (started || limitOptions.startsQuickly?.()) return executor.start(options);
       await acquire();
       try {
         await executor.start(options);
@@ -40,4 +54,7 @@ export function limitConcurrentKernelStarts(factory: ExecutorFactory, limit: num
       },
     });
   };
+  // The runtime's app-wide resources (warm pool, fork template) are still stopped with the app.
+  const { dispose } = factory;
+  return dispose ? Object.assign(limited, { dispose: () => dispose.call(factory) }) : limited;
 }

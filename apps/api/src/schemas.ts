@@ -126,9 +126,27 @@ export const StoredRoundSchema = RoundSchema.extend({
   finished_at: z.string().nullable().openapi({ format: "date-time" }),
 }).openapi("StoredRound");
 
+export const KernelViewSchema = z
+  .object({
+    kind: z.string().openapi({ example: "local" }),
+    forked: z.boolean().openapi({ description: "Forked from the fork template (`execution_service.kernel_start`) rather than spawned." }),
+    memory: z
+      .object({
+        pss_bytes: z.number().int().openapi({ description: "Proportional set size: shared pages split between the processes sharing them." }),
+        uss_bytes: z.number().int().openapi({ description: "Unique set size: what stopping the kernel gives back." }),
+        rss_bytes: z.number().int(),
+      })
+      .optional()
+      .openapi({ description: "Read from /proc when asked; absent where the runtime cannot measure it (containers, remote kernels)." }),
+  })
+  .openapi("Kernel");
+
 export const SessionDetailSchema = SessionSchema.extend({
   rounds: z.array(StoredRoundSchema),
   usage: UsageSchema.openapi({ description: "The sum of the rounds' usage." }),
+  kernel: KernelViewSchema.optional().openapi({
+    description: "The session's kernel, when one runs on the instance that answers.",
+  }),
 }).openapi(
   "SessionDetail",
 );

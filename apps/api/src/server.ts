@@ -75,7 +75,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       env,
       // Bursts of new sessions would otherwise start every kernel at once and miss the start timeout.
       createExecutorFactory: (config) => {
-        let factory: ExecutorFactory;
+        let factory: ExecutorFactory & { startsQuickly?: () => boolean };
         if (config.get("execution_service.kernel_mode") !== "remote") factory = createExecutorFactory(config);
         else {
           const remote = createRemoteSessionKernels({
@@ -91,7 +91,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
           kernels = remote.kernels;
           factory = remote.createExecutor;
         }
-        return limitConcurrentKernelStarts(factory, config.get("api.max_concurrent_kernel_starts"));
+        const { startsQuickly } = factory;
+        return limitConcurrentKernelStarts(factory, config.get("api.max_concurrent_kernel_starts"), {
+          startsQuickly: startsQuickly && (() => startsQuickly.call(factory)),
+        });
       },
     }));
   const apiKeys = options.apiKeys ?? apiKeysFrom(taskWeaver.config, env);

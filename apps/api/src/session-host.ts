@@ -12,7 +12,7 @@ export type HostedSession = Pick<
   Session,
   "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop"
 > &
-  Partial<Pick<Session, "executor" | "lastError" | "plugins" | "saveSnapshot" | "lastSnapshotSave">>;
+  Partial<Pick<Session, "executor" | "lastError" | "plugins" | "saveSnapshot" | "lastSnapshotSave" | "describeKernel">>;
 
 /** The options of `createSession` the API uses to open or continue a stored session. */
 export type HostedSessionOptions = Pick<CreateSessionOptions, "sessionId" | "rounds" | "note" | "restoreSnapshot">;

@@ -65,6 +65,14 @@ export interface SessionView {
   plugins: { name: string; loaded: boolean; error?: string }[];
 }
 
+/** A session's running kernel in API answers (`GET /sessions/{id}`). */
+export interface KernelView {
+  kind: string;
+  /** Forked from the fork template rather than spawned. */
+  forked: boolean;
+  memory?: { pss_bytes: number; uss_bytes: number; rss_bytes: number };
+}
+
 /** A file of a session as {@link SessionManager.findFile} finds it. */
 export type FoundFile = { path: string; size: number } | { data: Uint8Array; size: number };
 
@@ -220,6 +228,18 @@ export class SessionManager {
       plugins: (this.live.get(record.id)?.session.plugins ?? []).map(({ name, loaded, error }) =>
         error === undefined ? { name, loaded } : { name, loaded, error },
       ),
+    };
+  }
+
+  /** The session's kernel on this instance, with its memory read now; undefined when none runs here. */
+  async kernel(sessionId: string): Promise<KernelView | undefined> {
+    const kernel = await this.live.get(sessionId)?.session.describeKernel?.();
+    if (!kernel) return undefined;
+    const { memory } = kernel;
+    return {
+      kind: kernel.kind,
+      forked: kernel.details.start === "fork",
+      ...(memory ? { memory: { pss_bytes: memory.pssBytes, uss_bytes: memory.ussBytes, rss_bytes: memory.rssBytes } } : {}),
     };
   }
 

@@ -27,7 +27,7 @@ export type ChatSession = Pick<
   Session,
   "id" | "workingDirectory" | "roles" | "sendMessage" | "interrupt" | "stop" | "lastError"
 > &
-  Partial<Pick<Session, "saveExperience" | "plugins" | "subscribe" | "saveSnapshot" | "stopKernel">>;
+  Partial<Pick<Session, "saveExperience" | "plugins" | "subscribe" | "saveSnapshot" | "stopKernel" | "describeKernel">>;
 
 /** A loaded TaskWeaver app directory: its config, sessions and plugin problems. */
 export type ChatApp = Pick<TaskWeaverApp, "config" | "close"> &

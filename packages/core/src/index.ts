@@ -26,7 +26,7 @@
  *   OpenAICompatibleModelOptions, createLanguageModel, LanguageModelOptions,
  *   createMockLanguageModel, MockLanguageModelOptions
  * Usage: RoundUsage, UsageLine, ModelPrice, ModelPricing, formatUsageSummary, addUsage
- * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo,
+ * Executor contract: CodeExecutor, ExecutorFactory, ExecutorRequest, ExecutorInfo, ExecutorMemory,
  *   ExecuteOptions, ExecutionResult, ExecutionOutcome, ExecutionOutput, Artifact, RichDisplay,
  *   FileInfo, PluginLoadSpec, PluginLoadState, PluginStatus, KernelSnapshot, SnapshotRestoreResult,
  *   SnapshotLoss, SnapshotModule, HostCall, HostCallHandler, HostCallOptions
@@ -129,6 +129,7 @@ export type {
   ExecutionResult,
   ExecutorFactory,
   ExecutorInfo,
+  ExecutorMemory,
   ExecutorRequest,
   FileInfo,
   HostCall,

@@ -82,4 +82,34 @@ describe("createExecutorFactory", () => {
     expect((error as Error).message).toMatch(/has no ipykernel/);
     expect((error as Error).message).toMatch(/apt-get install python3-ipykernel/);
   });
+
+  test.skipIf(process.platform !== "linux")(
+    "says its starts are quick once kernels are forked from a running template, and a forked kernel's memory is read when asked",
+    { timeout: 120_000 },
+    async () => {
+      const config = await configFor({
+        "execution_service.python": "/usr/bin/python3",
+        "execution_service.kernel_start": "fork",
+        "execution_service.local.sandbox": "none",
+      });
+      const factory = createExecutorFactory(config);
+      try {
+        // Nothing is running yet: the first kernel waits for the template's imports.
+        expect(factory.startsQuickly?.()).toBe(false);
+        const directory = await mkdtemp(join(tmpdir(), "tw-factory-cwd-"));
+        directories.push(directory);
+        const executor = await factory({ sessionId: "s", workingDirectory: directory });
+        expect(await executor.readMemory!()).toBeUndefined();
+        await executor.start();
+        expect(factory.startsQuickly?.()).toBe(true);
+        const memory = await executor.readMemory!();
+        expect(memory!.ussBytes).toBeGreaterThan(0);
+        expect(memory!.pssBytes).toBeLessThan(memory!.rssBytes);
+        await executor.stop();
+        expect(await executor.readMemory!()).toBeUndefined();
+      } finally {
+        await factory.dispose?.();
+      }
+    },
+  );
 });

@@ -35,12 +35,13 @@ export interface CreateExecutorFactoryOptions {
 /**
  * The executor factory for an app, chosen by `execution_service.kernel_mode`. A runtime checks
  * its settings here (e.g. the remote URL), so a bad setting fails when the app starts. A runtime
- * with app-wide resources (the local warm pool) adds `dispose()`, which stops them.
+ * with app-wide resources (the local warm pool) adds `dispose()`, which stops them; one whose
+ * kernels sometimes start in milliseconds (forked, pooled) adds `startsQuickly()`.
  */
 export function createExecutorFactory(
   config: AppConfig,
   options: CreateExecutorFactoryOptions = {},
-): ExecutorFactory & { dispose?: () => Promise<void> } {
+): ExecutorFactory & { dispose?: () => Promise<void>; startsQuickly?: () => boolean } {
   const mode = config.get("execution_service.kernel_mode");
   const runtime = options.runtimes?.[mode] ?? runtimes[mode];
   return runtime(config);

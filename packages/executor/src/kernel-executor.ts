@@ -8,6 +8,7 @@ import {
   type ExecutionOutcome,
   type ExecutionResult,
   type ExecutorInfo,
+  type ExecutorMemory,
   type FileInfo,
   type HostCall,
   type HostCallHandler,
@@ -62,6 +63,8 @@ export interface KernelConnection {
   stop(options?: { graceful?: boolean }): Promise<void>;
   /** Free-form details for `ExecutorInfo` (pid, container id, kernel id). */
   readonly details: Record<string, string>;
+  /** The kernel process's memory now (local kernels on Linux); see `CodeExecutor.readMemory`. */
+  readMemory?(): Promise<ExecutorMemory | undefined>;
   /**
    * Set by a warm pool: the support code is already installed (in the pool's directory), so the
    * executor only binds the kernel to its working directory instead of bootstrapping it.
@@ -645,6 +648,10 @@ class KernelExecutor implements CodeExecutor {
         payload,
       );
     });
+  }
+
+  async readMemory(): Promise<ExecutorMemory | undefined> {
+    return (await this.kernel?.readMemory?.()) ?? undefined;
   }
 
   async interrupt(): Promise<void> {

@@ -69,7 +69,8 @@ export function createSessionRoutes(context: RouteContext) {
         const roundUsage = usage.rounds.get(round.id);
         return { ...round, created_at: createdAt, finished_at: finishedAt, ...(roundUsage ? { usage: roundUsage } : {}) };
       });
-      return c.json({ ...(await sessions.describe(record)), rounds, usage: usage.total }, 200);
+      const kernel = await sessions.kernel(record.id);
+      return c.json({ ...(await sessions.describe(record)), rounds, usage: usage.total, ...(kernel ? { kernel } : {}) }, 200);
     },
   );
 

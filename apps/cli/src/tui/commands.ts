@@ -15,7 +15,7 @@ export const COMMANDS: readonly { name: string; aliases?: string[]; usage: strin
     usage: "/save-state",
     help: "save the kernel's variables, imports and functions, and stop it; the next message restores them",
   },
-  { name: "info", usage: "/info", help: "show the session id, roles, model and runtime" },
+  { name: "info", usage: "/info", help: "show the session, model, runtime, kernel memory and usage" },
   { name: "expand", usage: "/expand", help: "show the last folded result in full" },
   { name: "clear", usage: "/clear", help: "clear the screen" },
   { name: "help", usage: "/help", help: "show this help" },

@@ -10,6 +10,7 @@ import {
   type TaskWeaverEvent,
 } from "@taskweaver/core";
 import type { AttachedFile, ChatApp, ChatSession } from "../app-types.js";
+import { describeKernelForInfo } from "../render/kernel-info.js";
 import { applyEvent, createRoundView, type PostView, type RoundView } from "../render/conversation.js";
 import { describeUsageForInfo } from "../render/usage.js";
 import { roundErrorMessage } from "../round-errors.js";
@@ -332,7 +333,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
     notice(`Attached ${name}; it goes with your next message.`);
   };
 
-  const info = () => {
+  const info = async () => {
     const config = app.config;
     const model = state.demo
       ? "replay of a recorded conversation (--demo)"
@@ -347,6 +348,7 @@ export function createChatController(options: ChatControllerOptions): ChatContro
       `App dir:  ${config.appDir}`,
       `Workdir:  ${state.session?.workingDirectory ?? "(unknown)"}`,
     ];
+    if (session?.describeKernel) lines.push(...describeKernelForInfo(await session.describeKernel().catch(() => undefined)));
     const plugins = describePluginsForInfo(session?.plugins);
     if (plugins.length > 0) lines.push("Plugins:", ...plugins);
     if (roundUsages.length > 0) lines.push(...describeUsageForInfo(addUsage(roundUsages), roundUsages.length));

@@ -123,6 +123,22 @@ export interface ExecutorInfo {
 }
 
 /**
+ * Memory of the running kernel process, in bytes, as Linux accounts it. Read when asked (it walks
+ * the process's page tables), never on the way of an execution.
+ */
+export interface ExecutorMemory {
+  /** Resident set size: every page mapped in, shared ones counted in full. */
+  rssBytes: number;
+  /**
+   * Proportional set size: each shared page divided by the processes that map it. For kernels
+   * forked from a template, the template's pages they still share are split between them.
+   */
+  pssBytes: number;
+  /** Unique set size (private pages): what stopping this kernel gives back. */
+  ussBytes: number;
+}
+
+/**
  * A request the running code makes of the host while it runs, e.g. an MCP tool call from
  * `everything.get_sum(a=2, b=3)`: JSON from the kernel, answered with JSON. It travels over the
  * kernel's own channel (Jupyter stdin), so the kernel needs no network access.
@@ -211,6 +227,11 @@ export interface CodeExecutor {
    * removes it. Executors without a kernel channel for it may leave it out.
    */
   setHostCallHandler?(handler: HostCallHandler | undefined): void;
+  /**
+   * The kernel process's memory now; undefined when no kernel is running or the runtime cannot
+   * tell (not Linux, a remote kernel). Executors that cannot measure may leave it out.
+   */
+  readMemory?(): Promise<ExecutorMemory | undefined>;
   uploadFile(name: string, data: Uint8Array): Promise<FileInfo>;
   downloadFile(name: string): Promise<Uint8Array>;
   listFiles(): Promise<FileInfo[]>;

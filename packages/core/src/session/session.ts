@@ -1,7 +1,7 @@
 import { readFile, rename, rm, stat } from "node:fs/promises";
 import { basename } from "node:path";
 import { AbortedError, RoundLimitExceededError, TaskWeaverError, toTaskWeaverError } from "../errors.js";
-import type { CodeExecutor, ExecutorFactory, PluginStatus } from "../executor/contract.js";
+import type { CodeExecutor, ExecutorFactory, ExecutorInfo, ExecutorMemory, PluginStatus } from "../executor/contract.js";
 import { samePluginStatuses } from "../plugins/plugin-status.js";
 import { createPost, createRound } from "../memory/factories.js";
 import type { SavedExperience } from "../experience/save-experience.js";
@@ -200,6 +200,18 @@ export class Session {
       this.executorPromise = undefined;
     });
     return this.executorPromise;
+  }
+
+  /**
+   * The session's kernel as `/info` shows it: its runtime, details (pid, Python, how it was
+   * started) and, where the runtime can measure it, its memory now. Undefined while no kernel
+   * has started; it never starts one.
+   */
+  async describeKernel(): Promise<(ExecutorInfo & { memory?: ExecutorMemory }) | undefined> {
+    const executor = this.readyExecutor;
+    if (!executor) return undefined;
+    const memory = await executor.readMemory?.().catch(() => undefined);
+    return { ...executor.info, ...(memory ? { memory } : {}) };
   }
 
   /** Emits `plugin-status` when what the kernel has loaded differs from what was last said. */

@@ -9,7 +9,6 @@ import type { SupportInstallOptions } from "../internal/support-code.js";
 import { startForkServer, type ForkServer, type ForkedExit } from "./fork-server.js";
 import { createConnectionInfo, createLocalKernelLauncher } from "./local-kernel.js";
 import { KernelProcessGroup } from "./kernel-process-group.js";
-import { withMemoryDetails } from "./process-memory.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 
 /** The values of `execution_service.kernel_start`. */
@@ -222,7 +221,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
 
     const kernel = group.connection({
       client,
-      details: withMemoryDetails({ python: server.python, pid: String(pid), transport, start: "fork" }, pid),
+      details: { python: server.python, pid: String(pid), transport, start: "fork" },
       exit,
       shutdownGraceMs,
     });

@@ -1,6 +1,7 @@
 import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
 import type { KernelConnection } from "../kernel-executor.js";
 import type { KernelClient } from "../internal/protocol/kernel-client.js";
+import { readProcessMemory } from "./process-memory.js";
 
 /**
  * A local kernel process that leads its own process group, spawned or forked: signals go to the
@@ -76,6 +77,7 @@ export class KernelProcessGroup {
     return {
       client,
       details: options.details,
+      readMemory: () => readProcessMemory(this.pid),
       interrupt: async () => {
         // SIGINT to the group also stops programs the code started (`!sleep 100`).
         this.signal("SIGINT");

@@ -104,6 +104,12 @@ export type LocalExecutorFactory = ExecutorFactory & {
   /** Stops the kernels waiting in the warm pool; sessions' executors are stopped by their owners. */
   dispose(): Promise<void>;
   readonly warmPool: WarmPool | undefined;
+  /**
+   * True while the next session's kernel will start in milliseconds: forked from a running
+   * template, or waiting in the warm pool. A host that limits concurrent kernel starts (they
+   * are CPU-heavy when spawned) need not count these.
+   */
+  startsQuickly(): boolean;
 };
 
 /**
@@ -212,6 +218,9 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
     get warmPool() {
       return warmPool;
     },
+    startsQuickly: () =>
+      (warmPool?.idleKernels.length ?? 0) > 0 ||
+      (forkLauncher !== undefined && forkLauncher.template?.alive === true && !forkLauncher.fellBack),
   });
 }
 

@@ -11,7 +11,6 @@ import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import type { ConnectionInfo } from "../internal/protocol/messages.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import { KernelProcessGroup } from "./kernel-process-group.js";
-import { withMemoryDetails } from "./process-memory.js";
 import { watchSandboxProcesses } from "./process-limit.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
@@ -290,10 +289,7 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
 
       const connectionToKernel = group.connection({
         client,
-        details: withMemoryDetails(
-          { python, pid: String(pid), transport, ...(inSandbox ? { sandbox: "bwrap" } : {}) },
-          pid,
-        ),
+        details: { python, pid: String(pid), transport, ...(inSandbox ? { sandbox: "bwrap" } : {}) },
         exit,
         shutdownGraceMs,
       });

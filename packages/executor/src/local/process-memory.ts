@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 
 /** Memory of one process, from Linux's `/proc/<pid>/smaps_rollup`, in bytes. */
@@ -34,32 +33,4 @@ export async function readProcessMemory(pid: number | string): Promise<ProcessMe
   } catch {
     return undefined;
   }
-}
-
-/** The same, synchronously (for details read on access). */
-export function readProcessMemorySync(pid: number | string): ProcessMemory | undefined {
-  try {
-    return parseRollup(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Kernel details with `rssBytes`, `pssBytes` and `ussBytes` of the kernel process, read each
- * time the details are read (as `ExecutorInfo.details` is copied on every `info`), omitted where
- * the platform has no `/proc/<pid>/smaps_rollup`.
- */
-export function withMemoryDetails(details: Record<string, string>, pid: number): Record<string, string> {
-  const result = { ...details };
-  for (const key of ["rssBytes", "pssBytes", "ussBytes"] as const) {
-    Object.defineProperty(result, key, {
-      enumerable: process.platform === "linux",
-      get: () => {
-        const memory = readProcessMemorySync(pid);
-        return memory ? String(memory[key]) : "";
-      },
-    });
-  }
-  return result;
 }
