@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { loadConfig, TaskWeaverError, type CodeExecutor } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
-import { describeConformance } from "../conformance/describe-conformance.js";
+import { describeConformance, describeWorkdirLimitConformance } from "../conformance/describe-conformance.js";
 import { pythonFilePath } from "../python-files.js";
 import { createWarmPool } from "../warm-pool.js";
 import { defaultContainerOptions, DEFAULT_EXECUTOR_IMAGE } from "./container-options.js";
@@ -64,6 +64,13 @@ describeConformance(
   "docker (kernels forked from a template in the container)",
   ({ workingDirectory, maxOutputChars, interruptGraceMs }) =>
     forkingExecutor({ workingDirectory, maxOutputChars, interruptGraceMs }),
+  { unavailableReason, testTimeoutMs: 180_000 },
+);
+
+describeWorkdirLimitConformance(
+  "docker (kernels forked from a template in the container)",
+  ({ workingDirectory, maxWorkdirBytes, interruptGraceMs }) =>
+    forkingExecutor({ workingDirectory, maxWorkdirBytes, interruptGraceMs }),
   { unavailableReason, testTimeoutMs: 180_000 },
 );
 
