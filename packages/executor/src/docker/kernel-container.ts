@@ -86,7 +86,7 @@ export const TEMPLATE_SOCKET_NAME = "fork";
 const TEMPLATE_KERNEL_ARGV = ["--HistoryManager.enabled=False"];
 
 const SETUP = [
-  "import os, runpy, shutil, sys",
+  "import os, shutil, sys",
   "os.umask(int(sys.argv[2], 8))",
   // Matplotlib wants a writable config dir; start it from the font cache built into the image.
   "seed, target = '/home/taskweaver/.config/matplotlib', os.environ.get('MPLCONFIGDIR', '')",
@@ -107,9 +107,12 @@ const BOOTSTRAP = [
  * The same set-up, then the package's fork template (argv: its file, the umask, then the
  * template's own arguments): the container's main process under tini, forking the kernels.
  */
-const TEMPLATE_BOOTSTRAP = [...SETUP, "sys.argv = [sys.argv[1]] + sys.argv[3:]", "runpy.run_path(sys.argv[0], run_name='__main__')"].join(
-  "\n",
-);
+const TEMPLATE_BOOTSTRAP = [
+  ...SETUP,
+  "import runpy",
+  "sys.argv = [sys.argv[1]] + sys.argv[3:]",
+  "runpy.run_path(sys.argv[0], run_name='__main__')",
+].join("\n");
 
 /** What a container's main process is: one kernel, or a fork template that forks them. */
 export type ContainerKernelMode =
@@ -550,7 +553,10 @@ export class KernelContainer {
     return this.exitInfo;
   }
 
-  /** Sends SIGINT to the kernel (through tini), like Ctrl-C. */
+  /**
+   * Sends SIGINT to the kernel (through tini), like Ctrl-C. Only for a container whose main
+   * process is the kernel: a template ignores SIGINT, and its kernels are interrupted through it.
+   */
   async interrupt(): Promise<void> {
     if (this.exitInfo || this.removed) return;
     await this.client.killContainer(this.id, "SIGINT");
