@@ -20,11 +20,16 @@ Protocol (one JSON object per line, UTF-8):
   built ahead; ``support``: a child can install the support code itself)
   and serves ``argv[1]`` (the socket path);
   (``argv[4]``, JSON, are ipykernel's command-line arguments, the same for every kernel);
-* a client connects and sends ``{"connection_file", "cwd", "env", "log_file", "limits"}`` and,
+* a client connects and sends ``{"connection_file", "cwd", "env", "log_file", "limits"}``
+  (without ``env``, the child keeps the template's environment, as in a container) and,
   optionally, ``"support_options"`` (the support code's ``install`` options; the child installs
   it before it reads its first request);
 * the template answers ``{"pid": N}`` at once, then ``{"exit_code": N}`` or ``{"signal": N}``
-  when that child ends, and closes the connection. ``{"error": "..."}`` when the fork failed.
+  when that child ends, and closes the connection. ``{"error": "..."}`` when the fork failed;
+* ``{"kill": pid, "signal": N}`` sends signal N to the process group of that child (never to
+  the template) and is answered ``{"ok": true}`` or ``{"error": "..."}``: for a host that cannot
+  signal the kernel itself, as a container's host cannot. ``TASKWEAVER_FORK_SOCKET_MODE``
+  (octal, default 600) sets the socket's permissions.
 
 The template ends when its parent (the host) ends, and its kernels end when it does.
 """
@@ -429,8 +434,9 @@ def _run_child(request, prepared):
         os.dup2(log, 1)
         os.dup2(log, 2)
         os.close(log)
-        os.environ.clear()
-        os.environ.update(request.get("env") or {})
+        if request.get("env") is not None:
+            os.environ.clear()
+            os.environ.update(request["env"])
         _restore_thread_pools(prepared.thread_pool_setters)
         _apply_limits(request.get("limits"))
         os.chdir(request["cwd"])
@@ -519,7 +525,8 @@ def serve(socket_path, preload, support_path, kernel_argv):
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(socket_path)
-    os.chmod(socket_path, 0o600)
+    # Owner only, unless the host says otherwise: a container's host may be another, unprivileged uid.
+    os.chmod(socket_path, int(os.environ.get("TASKWEAVER_FORK_SOCKET_MODE", "600"), 8))
     listener.listen(64)
     listener.setblocking(False)
 
@@ -568,6 +575,19 @@ def serve(socket_path, preload, support_path, kernel_argv):
             else:
                 _send(connection, {"exit_code": os.WEXITSTATUS(status)})
             connection.close()
+
+    def signal_child(connection, request):
+        # For hosts that cannot signal a kernel themselves (a container's pid namespace): only
+        # the group of a child of this template, never the template's own.
+        pid = request.get("kill")
+        try:
+            if pid not in children:
+                raise ProcessLookupError("%s is not a kernel of this template" % pid)
+            os.killpg(int(pid), int(request.get("signal", signal.SIGKILL)))
+            _send(connection, {"ok": True})
+        except (OSError, ValueError, TypeError) as error:
+            _send(connection, {"error": str(error)})
+        connection.close()
 
     def fork(connection, request):
         try:
@@ -635,7 +655,10 @@ def serve(socket_path, preload, support_path, kernel_argv):
                     _send(connection, {"error": "bad request: %s" % error})
                     connection.close()
                     continue
-                fork(connection, request)
+                if "kill" in request:
+                    signal_child(connection, request)
+                else:
+                    fork(connection, request)
         reap()
 
 

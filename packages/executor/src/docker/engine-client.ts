@@ -415,6 +415,28 @@ export class DockerEngineClient {
     return z.object({ StatusCode: z.number() }).parse(answer).StatusCode;
   }
 
+  /**
+   * How many times the memory limit killed a process of the container since `sinceMs` (epoch
+   * milliseconds), from the engine's `oom` events. Unlike `State.OOMKilled`, which some engines set
+   * only once the container stops, this also counts a kill that left the container running.
+   */
+  async containerOomEventsSince(id: string, sinceMs: number): Promise<number> {
+    const stream = await this.call("GET /events", (abortSignal) =>
+      this.docker.getEvents({
+        // Whole seconds: the engine compares event times at that grain.
+        since: Math.floor(sinceMs / 1000),
+        // In the past, so the engine answers with what it has and closes the stream.
+        until: Date.now() / 1000,
+        filters: JSON.stringify({ container: [id], event: ["oom"] }),
+        abortSignal,
+      } as unknown as Parameters<Docker["getEvents"]>[0]),
+    );
+    if (stream === undefined) return 0;
+    let text = "";
+    for await (const chunk of stream as AsyncIterable<Buffer | string>) text += chunk.toString();
+    return text.split("\n").filter((line) => line.includes('"oom"')).length;
+  }
+
   /** The container's stdout and stderr so far (the last `tail` lines), demultiplexed. */
   async containerLogs(id: string, tail = 50): Promise<string> {
     try {

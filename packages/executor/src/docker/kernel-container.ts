@@ -19,6 +19,7 @@ import {
   parseNumericUser,
   type ContainerSecurityOptions,
 } from "./container-options.js";
+import { parseForkTemplateReady, type ForkTemplateReady } from "../internal/fork-protocol.js";
 import { DockerApiError, SWITCH_TO_LOCAL_HINT, type ContainerMemory, type DockerEngineClient } from "./engine-client.js";
 
 /** A Jupyter connection file (the format ipykernel reads with `-f`). */
@@ -44,6 +45,28 @@ export function channelAddress(info: KernelConnectionInfo, channel: KernelChanne
   return info.transport === "ipc" ? `ipc://${info.ip}-${port}` : `tcp://${info.ip}:${port}`;
 }
 
+/**
+ * A connection with a fresh key whose ipc sockets are `<name>-<port>` in a container's ipc
+ * directory: as the host sees them, and as the kernel in the container does.
+ */
+export function createIpcConnection(
+  ipcDirectory: string,
+  name: string,
+): { host: KernelConnectionInfo; container: KernelConnectionInfo } {
+  const base = {
+    transport: "ipc" as const,
+    shell_port: 1,
+    iopub_port: 2,
+    stdin_port: 3,
+    control_port: 4,
+    hb_port: 5,
+    key: randomBytes(32).toString("hex"),
+    signature_scheme: "hmac-sha256" as const,
+    kernel_name: "python3",
+  };
+  return { host: { ...base, ip: join(ipcDirectory, name) }, container: { ...base, ip: `${CONTAINER_IPC_DIRECTORY}/${name}` } };
+}
+
 /** How a kernel container ended. */
 export interface ContainerExit {
   exitCode: number;
@@ -54,21 +77,53 @@ export interface ContainerExit {
 }
 
 /** Where the container sees its mounts. */
-const CONTAINER_IPC_DIRECTORY = "/home/taskweaver/.kernel";
+export const CONTAINER_IPC_DIRECTORY = "/home/taskweaver/.kernel";
+/** Where a fork template's container sees the package's `python/` folder (mounted read-only). */
+export const CONTAINER_PYTHON_DIRECTORY = "/opt/taskweaver";
+/** The fork template's socket, in the ipc directory (host and container see the same file). */
+export const TEMPLATE_SOCKET_NAME = "fork";
+/** ipykernel's arguments in a template: no history database, whose thread would make fork unsafe. */
+const TEMPLATE_KERNEL_ARGV = ["--HistoryManager.enabled=False"];
+
+const SETUP = [
+  "import os, shutil, sys",
+  "os.umask(int(sys.argv[2], 8))",
+  // Matplotlib wants a writable config dir; start it from the font cache built into the image.
+  "seed, target = '/home/taskweaver/.config/matplotlib', os.environ.get('MPLCONFIGDIR', '')",
+  "if target and os.path.isdir(seed) and not os.path.exists(target): shutil.copytree(seed, target)",
+];
 
 /**
  * Started from the image's Python: sets the umask (so the host user can reach the sockets and
  * manage the files the kernel writes) and runs ipykernel on the mounted connection file.
  */
 const BOOTSTRAP = [
-  "import os, shutil, sys",
-  "os.umask(int(sys.argv[2], 8))",
-  // Matplotlib wants a writable config dir; start it from the font cache built into the image.
-  "seed, target = '/home/taskweaver/.config/matplotlib', os.environ.get('MPLCONFIGDIR', '')",
-  "if target and os.path.isdir(seed) and not os.path.exists(target): shutil.copytree(seed, target)",
+  ...SETUP,
   "from ipykernel.kernelapp import launch_new_instance",
   "launch_new_instance(argv=['-f', sys.argv[1]])",
 ].join("\n");
+
+/**
+ * The same set-up, then the package's fork template (argv: its file, the umask, then the
+ * template's own arguments): the container's main process under tini, forking the kernels.
+ */
+const TEMPLATE_BOOTSTRAP = [
+  ...SETUP,
+  "import runpy",
+  "sys.argv = [sys.argv[1]] + sys.argv[3:]",
+  "runpy.run_path(sys.argv[0], run_name='__main__')",
+].join("\n");
+
+/** What a container's main process is: one kernel, or a fork template that forks them. */
+export type ContainerKernelMode =
+  | { kind: "kernel" }
+  | {
+      kind: "template";
+      /** Modules the template imports ahead (`execution_service.preload_modules`). */
+      preloadModules: readonly string[];
+      /** Host path of the package's `python/` folder, mounted read-only. */
+      pythonDirectory: string;
+    };
 
 export interface StartKernelContainerOptions {
   client: DockerEngineClient;
@@ -79,6 +134,8 @@ export interface StartKernelContainerOptions {
   signal?: AbortSignal;
   /** Extra environment variables for the kernel. */
   environment?: Record<string, string>;
+  /** @default { kind: "kernel" } */
+  mode?: ContainerKernelMode;
 }
 
 function isRootOnHost(): boolean {
@@ -140,8 +197,11 @@ export function buildContainerSpec(options: {
   sessionId: string;
   umask: string;
   environment?: Record<string, string>;
+  /** @default { kind: "kernel" } */
+  mode?: ContainerKernelMode;
 }): Record<string, unknown> {
   const { security } = options;
+  const mode = options.mode ?? { kind: "kernel" };
   const environment = {
     HOME: "/home/taskweaver",
     // The kernel's uid may have no passwd entry (see resolveContainerUser): name it for getpass.
@@ -155,12 +215,20 @@ export function buildContainerSpec(options: {
     MPLBACKEND: "Agg",
     PYTHONUNBUFFERED: "1",
     PYTHONDONTWRITEBYTECODE: "1",
+    ...(mode.kind === "template"
+      ? {
+          PYDEVD_DISABLE_FILE_VALIDATION: "1",
+          // A host of another uid than the kernel's (umask 000, see resolveContainerUser) must reach the socket.
+          ...(options.umask === "000" ? { TASKWEAVER_FORK_SOCKET_MODE: "666" } : {}),
+        }
+      : {}),
     ...options.environment,
   };
   const hostConfig: Record<string, unknown> = {
     Binds: [
       `${options.workingDirectory}:${security.containerWorkingDirectory}:rw`,
       `${options.ipcDirectory}:${CONTAINER_IPC_DIRECTORY}:rw`,
+      ...(mode.kind === "template" ? [`${mode.pythonDirectory}:${CONTAINER_PYTHON_DIRECTORY}:ro`] : []),
     ],
     NetworkMode: security.networkMode,
     Memory: security.memoryBytes,
@@ -178,7 +246,20 @@ export function buildContainerSpec(options: {
   };
   return {
     Image: security.image,
-    Cmd: [security.python, "-c", BOOTSTRAP, `${CONTAINER_IPC_DIRECTORY}/kernel.json`, options.umask],
+    Cmd:
+      mode.kind === "template"
+        ? [
+            security.python,
+            "-c",
+            TEMPLATE_BOOTSTRAP,
+            `${CONTAINER_PYTHON_DIRECTORY}/taskweaver_fork_server.py`,
+            options.umask,
+            `${CONTAINER_IPC_DIRECTORY}/${TEMPLATE_SOCKET_NAME}`,
+            JSON.stringify(mode.preloadModules),
+            `${CONTAINER_PYTHON_DIRECTORY}/taskweaver_support.py`,
+            JSON.stringify(TEMPLATE_KERNEL_ARGV),
+          ]
+        : [security.python, "-c", BOOTSTRAP, `${CONTAINER_IPC_DIRECTORY}/kernel.json`, options.umask],
     User: security.user,
     WorkingDir: security.containerWorkingDirectory,
     Env: Object.entries(environment).map(([key, value]) => `${key}=${value}`),
@@ -238,12 +319,15 @@ export class KernelContainer {
   readonly ipcDirectory: string;
   /** Resolves when the container stops, for whatever reason (never rejects). */
   readonly exited: Promise<ContainerExit>;
+  /** What the main process is: one kernel, or a fork template. */
+  readonly mode: ContainerKernelMode;
   private readonly client: DockerEngineClient;
   private readonly security: ContainerSecurityOptions;
   private readonly stopWaiting = new AbortController();
   private exitInfo: ContainerExit | undefined;
   private removed = false;
   private currentName: string;
+  private templateReady: ForkTemplateReady | undefined;
 
   private constructor(init: {
     id: string;
@@ -252,6 +336,7 @@ export class KernelContainer {
     ipcDirectory: string;
     client: DockerEngineClient;
     security: ContainerSecurityOptions;
+    mode: ContainerKernelMode;
   }) {
     this.id = init.id;
     this.currentName = init.name;
@@ -259,7 +344,36 @@ export class KernelContainer {
     this.ipcDirectory = init.ipcDirectory;
     this.client = init.client;
     this.security = init.security;
+    this.mode = init.mode;
     this.exited = this.watchExit();
+  }
+
+  /** The fork template's ready line, once a template container has started. */
+  get template(): ForkTemplateReady | undefined {
+    return this.templateReady;
+  }
+
+  /** The fork template's socket as the host sees it. */
+  get templateSocket(): string {
+    return join(this.ipcDirectory, TEMPLATE_SOCKET_NAME);
+  }
+
+  /** The engine client the container was made with (for the kernels forked in it). */
+  get engine(): DockerEngineClient {
+    return this.client;
+  }
+
+  /** Whether the memory limit killed a process of this container since `sinceMs` (epoch ms). */
+  async outOfMemorySince(sinceMs: number): Promise<boolean> {
+    return (await this.client.containerOomEventsSince(this.id, sinceMs).catch(() => 0)) > 0;
+  }
+
+  /** The sentence for a kernel the memory limit killed. */
+  get outOfMemoryReason(): string {
+    return (
+      `the kernel ran out of memory (limit ${formatMebibytes(this.security.memoryBytes)}, ` +
+      `execution_service.docker.memory) and was killed`
+    );
   }
 
   /** The container's name, `taskweaver-<session>-<random>`. */
@@ -313,18 +427,7 @@ export class KernelContainer {
       );
     }
 
-    const base = {
-      transport: "ipc" as const,
-      shell_port: 1,
-      iopub_port: 2,
-      stdin_port: 3,
-      control_port: 4,
-      hb_port: 5,
-      key: randomBytes(32).toString("hex"),
-      signature_scheme: "hmac-sha256" as const,
-      kernel_name: "python3",
-    };
-    const connection: KernelConnectionInfo = { ...base, ip: join(ipcDirectory, "kernel") };
+    const { host: connection, container: containerConnection } = createIpcConnection(ipcDirectory, "kernel");
     if (Buffer.byteLength(channelAddress(connection, "control")) - "ipc://".length > 100) {
       rmSync(ipcDirectory, { recursive: true, force: true });
       throw new ExecutorUnavailableError(
@@ -332,11 +435,7 @@ export class KernelContainer {
           `execution_service.docker.ipc_dir to a short path such as /tmp/taskweaver-ipc.`,
       );
     }
-    writeFileSync(
-      join(ipcDirectory, "kernel.json"),
-      JSON.stringify({ ...base, ip: `${CONTAINER_IPC_DIRECTORY}/kernel` }),
-      { mode: 0o644 },
-    );
+    writeFileSync(join(ipcDirectory, "kernel.json"), JSON.stringify(containerConnection), { mode: 0o644 });
 
     const spec = buildContainerSpec({
       security: { ...security, user: access.user },
@@ -345,6 +444,7 @@ export class KernelContainer {
       sessionId: options.sessionId,
       umask: access.umask,
       environment: options.environment,
+      mode: options.mode,
     });
     let id: string;
     try {
@@ -359,10 +459,12 @@ export class KernelContainer {
       throw error;
     }
     registerContainerForExitCleanup(id, client.endpoint, ipcDirectory);
-    const container = new KernelContainer({ id, name, connection, ipcDirectory, client, security });
+    const mode = options.mode ?? { kind: "kernel" };
+    const container = new KernelContainer({ id, name, connection, ipcDirectory, client, security, mode });
     try {
       await client.startContainer(id);
-      await container.waitForSockets(options.signal);
+      if (mode.kind === "template") await container.waitForTemplate(options.signal);
+      else await container.waitForSockets(options.signal);
     } catch (error) {
       await container.remove();
       if (DockerApiError.isInstance(error)) {
@@ -379,6 +481,23 @@ export class KernelContainer {
   private async waitForSockets(signal: AbortSignal | undefined): Promise<void> {
     const channels: KernelChannel[] = ["shell", "iopub", "stdin", "control", "hb"];
     const paths = channels.map((channel) => channelAddress(this.connection, channel).slice("ipc://".length));
+    await this.pollUntil(signal, async () => paths.every((path) => existsSync(path)));
+  }
+
+  /**
+   * Polls for the template's socket, then reads its ready line from the container's output
+   * (printed right after it listens). Fails fast, with the output, if the container exits first:
+   * a template whose imports failed.
+   */
+  private async waitForTemplate(signal: AbortSignal | undefined): Promise<void> {
+    await this.pollUntil(signal, async () => {
+      if (!existsSync(this.templateSocket)) return false;
+      this.templateReady = parseForkTemplateReady(await this.client.containerLogs(this.id, 500));
+      return this.templateReady !== undefined;
+    });
+  }
+
+  private async pollUntil(signal: AbortSignal | undefined, done: () => Promise<boolean>): Promise<void> {
     const deadline = Date.now() + this.security.startTimeoutSeconds * 1000;
     for (;;) {
       if (signal?.aborted) throw new AbortedError("Starting the kernel container was cancelled.");
@@ -390,7 +509,7 @@ export class KernelContainer {
             `\nCheck that the image "${this.security.image}" has Python with ipykernel (command "${this.security.python}").`,
         );
       }
-      if (paths.every((path) => existsSync(path))) return;
+      if (await done()) return;
       if (Date.now() > deadline) {
         throw new ExecutorUnavailableError(
           `The kernel in container ${this.name} did not start within ${this.security.startTimeoutSeconds}s ` +
@@ -422,18 +541,22 @@ export class KernelContainer {
     }
     // tini reports a child killed by SIGKILL as 137; with the cgroup at its limit that is the OOM killer.
     const reason = oomKilled
-      ? `the kernel ran out of memory (limit ${formatMebibytes(this.security.memoryBytes)}, ` +
-        `execution_service.docker.memory) and was killed`
+      ? this.outOfMemoryReason
       : this.removed
         ? "the container was stopped"
         : engineLost !== undefined && exitCode === -1
           ? `the connection to the Docker engine was lost (${engineLost})`
-          : `the kernel process exited with code ${exitCode}`;
+          : this.mode.kind === "template"
+            ? `the kernel template process exited with code ${exitCode}, and its kernels with it`
+            : `the kernel process exited with code ${exitCode}`;
     this.exitInfo = { exitCode, oomKilled, reason };
     return this.exitInfo;
   }
 
-  /** Sends SIGINT to the kernel (through tini), like Ctrl-C. */
+  /**
+   * Sends SIGINT to the kernel (through tini), like Ctrl-C. Only for a container whose main
+   * process is the kernel: a template ignores SIGINT, and its kernels are interrupted through it.
+   */
   async interrupt(): Promise<void> {
     if (this.exitInfo || this.removed) return;
     await this.client.killContainer(this.id, "SIGINT");

@@ -1,21 +1,25 @@
 import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { ExecutorUnavailableError } from "@taskweaver/core";
-import { SUPPORT_CODE_PATH, type SupportInstallOptions } from "../internal/support-code.js";
+import {
+  DEFAULT_PRELOAD_MODULES,
+  forkOnce,
+  type ForkedExit,
+  type ForkedProcess,
+  type ForkRequest,
+  type ForkTemplateReady as ReadyLine,
+} from "../internal/fork-protocol.js";
+import { SUPPORT_CODE_PATH } from "../internal/support-code.js";
 import { pythonFilePath } from "../python-files.js";
+
+export { DEFAULT_PRELOAD_MODULES };
+export type { ForkedExit, ForkedProcess, ForkRequest };
 
 /** Where the template's Python code lives: `python/` next to `src/` and `dist/` in the package. */
 export const FORK_SERVER_PATH = pythonFilePath("taskweaver_fork_server.py");
-
-/**
- * Modules a template imports ahead by default (`execution_service.preload_modules`); ipykernel
- * and IPython's own machinery and the support code's imports are always added.
- */
-export const DEFAULT_PRELOAD_MODULES: readonly string[] = ["numpy", "pandas", "matplotlib"];
 
 /** Options of `startForkServer`. */
 export interface ForkServerOptions {
@@ -32,39 +36,6 @@ export interface ForkServerOptions {
    * configuration once, ahead of the forks. @default none
    */
   kernelArgv?: readonly string[];
-}
-
-/** What a fork request sets up for the child before it becomes an ipykernel. */
-export interface ForkRequest {
-  connectionFile: string;
-  /** The child's working directory. */
-  cwd: string;
-  /** The child's whole environment (the template's is not inherited). */
-  env: Record<string, string>;
-  /** File the child's fd 1 and 2 go to (ipykernel's own messages before it redirects them). */
-  logFile: string;
-  /** `resource` limits by name, e.g. `{ RLIMIT_NOFILE: [256, 256] }`; the child's own. */
-  limits?: Record<string, readonly [number, number]>;
-  /**
-   * The support code's `install` options: the child installs the support module (loaded by the
-   * template) before it reads its first request. Only when `ForkServer.installsSupport`.
-   */
-  supportOptions?: SupportInstallOptions;
-}
-
-/** How a forked child ended. */
-export interface ForkedExit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  /** Set when the template went away, so the child's exit status is unknown (it is killed with the template). */
-  templateLost?: boolean;
-}
-
-/** A child forked by the template. */
-export interface ForkedProcess {
-  readonly pid: number;
-  /** Resolves once when the child has ended. */
-  readonly exit: Promise<ForkedExit>;
 }
 
 /** A running template process. */
@@ -89,25 +60,6 @@ export interface ForkServer {
   fork(request: ForkRequest): Promise<ForkedProcess>;
   /** Kills the template (its kernels die with it) and removes its socket directory. Idempotent. */
   stop(): Promise<void>;
-}
-
-const SIGNAL_NAMES: Record<number, NodeJS.Signals> = {
-  1: "SIGHUP",
-  2: "SIGINT",
-  6: "SIGABRT",
-  9: "SIGKILL",
-  11: "SIGSEGV",
-  15: "SIGTERM",
-};
-
-interface ReadyLine {
-  ready: true;
-  pid: number;
-  threads: number;
-  imported: string[];
-  failed: Record<string, string>;
-  prepared?: boolean;
-  support?: boolean;
 }
 
 /**
@@ -237,60 +189,6 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
       lines.close();
     },
   };
-}
-
-function forkOnce(socketPath: string, request: ForkRequest, templateExited: Promise<string>): Promise<ForkedProcess> {
-  return new Promise<ForkedProcess>((resolve, reject) => {
-    // Referenced until the pid arrives (the host waits for it), then it must not keep the host alive.
-    const socket = connect(socketPath);
-    let buffer = "";
-    let pid: number | undefined;
-    let settleExit!: (exit: ForkedExit) => void;
-    const exit = new Promise<ForkedExit>((resolveExit) => (settleExit = resolveExit));
-    const fail = (message: string) =>
-      reject(new ExecutorUnavailableError(`The kernel template could not fork a kernel: ${message}.`));
-    socket.on("connect", () => {
-      socket.write(
-        `${JSON.stringify({
-          connection_file: request.connectionFile,
-          cwd: request.cwd,
-          env: request.env,
-          log_file: request.logFile,
-          limits: request.limits ?? {},
-          ...(request.supportOptions ? { support_options: request.supportOptions } : {}),
-        })}\n`,
-      );
-    });
-    socket.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString("utf8");
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        const message = JSON.parse(line) as { pid?: number; exit_code?: number; signal?: number; error?: string };
-        if (message.error !== undefined) fail(message.error);
-        else if (message.pid !== undefined) {
-          pid = message.pid;
-          socket.unref();
-          resolve({ pid, exit });
-        } else if (message.exit_code !== undefined) settleExit({ code: message.exit_code, signal: null });
-        else if (message.signal !== undefined)
-          settleExit({ code: null, signal: SIGNAL_NAMES[message.signal] ?? "SIGKILL" });
-      }
-    });
-    socket.on("error", (error) => {
-      if (pid === undefined) fail(error.message);
-    });
-    socket.on("close", () => {
-      if (pid === undefined) {
-        fail("the template closed the connection");
-        return;
-      }
-      // Closed without an exit status: the template died, and its kernels die with it
-      // (PR_SET_PDEATHSIG). Wait for the template's end, so "died" is not reported early.
-      void templateExited.then(() => settleExit({ code: null, signal: "SIGKILL", templateLost: true }));
-    });
-  });
 }
 
 function delay(ms: number): Promise<void> {
