@@ -49,6 +49,9 @@ describe.skipIf(engine.skip)("the Docker warm pool", () => {
           "execution_service.kernel_mode": "container",
           "execution_service.custom_image": engine.image,
           "execution_service.warm_pool_size": 1,
+          // Pooled containers of spawned kernels: a restart takes the next one ("auto" forks in
+          // a pooled container; src/docker/fork-conformance.test.ts covers that).
+          "execution_service.kernel_start": "spawn",
         },
       });
       const poolRoot = dockerPoolDirectory(config);

@@ -10,6 +10,7 @@ import {
   parseNumericUser,
   parseSize,
 } from "./container-options.js";
+import { dockerKernelStart } from "./docker-executor.js";
 import { buildContainerSpec, channelAddress, resolveContainerUser } from "./kernel-container.js";
 
 describe("parseSize", () => {
@@ -160,5 +161,19 @@ describe("resolveContainerUser", () => {
   it("opens directories only for an explicitly different user on a non-root host", () => {
     vi.spyOn(process, "getuid").mockReturnValue(1000);
     expect(resolveContainerUser("20000:20000")).toEqual({ user: "20000:20000", share: "open", umask: "000" });
+  });
+});
+
+describe("dockerKernelStart", () => {
+  const configWith = (overrides: Record<string, unknown>) =>
+    loadConfig({ appDir: mkdtempSync(join(tmpdir(), "tw-docker-start-")), env: {}, overrides });
+
+  it("keeps fork and spawn as named, and under auto forks only in pooled containers", async () => {
+    expect(dockerKernelStart(await configWith({ "execution_service.kernel_start": "fork" }))).toBe("fork");
+    expect(
+      dockerKernelStart(await configWith({ "execution_service.kernel_start": "spawn", "execution_service.warm_pool_size": 2 })),
+    ).toBe("spawn");
+    expect(dockerKernelStart(await configWith({}))).toBe("spawn");
+    expect(dockerKernelStart(await configWith({ "execution_service.warm_pool_size": 1 }))).toBe("fork");
   });
 });
