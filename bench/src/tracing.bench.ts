@@ -27,9 +27,9 @@ import { createFakeExecutor } from "../../packages/core/src/testing/fake-executo
 import { formatMs, percentile, recordFigure } from "./stats.js";
 
 /** Cycles of one block of each kind; the first ones warm up and are not counted. */
-const CYCLES = 16;
+const CYCLES = 48;
 const WARM_UP_CYCLES = 3;
-const ROUNDS_PER_BLOCK = 25;
+const ROUNDS_PER_BLOCK = 8;
 
 /** Off; the SDK with neither spans nor metrics; with spans only; all of it (on). */
 const KINDS = ["off", "context", "spans", "on"] as const;
