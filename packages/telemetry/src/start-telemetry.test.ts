@@ -119,4 +119,23 @@ describe("startTelemetry", () => {
     // Unregistered: a later start in the same process works, and spans are no-ops meanwhile.
     expect(trace.getTracer("test").startSpan("after").isRecording()).toBe(false);
   });
+
+  it("nests spans across await again after a stop and a new start, each trace starting afresh", async () => {
+    for (const run of [1, 2, 3]) {
+      const exporter = collectingExporter();
+      const telemetry = await startTelemetry({ config: config(), env: {}, defaultServiceName: "taskweaver", spanExporter: exporter });
+      expect(trace.getActiveSpan(), `run ${run} starts with no active span`).toBeUndefined();
+      const tracer = trace.getTracer("test");
+      await tracer.startActiveSpan(`outer ${run}`, async (outer) => {
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        tracer.startSpan(`inner ${run}`).end();
+        outer.end();
+      });
+      await telemetry.shutdown();
+      const outer = exporter.spans.find((span) => span.name === `outer ${run}`)!;
+      const inner = exporter.spans.find((span) => span.name === `inner ${run}`)!;
+      expect(inner.parentSpanContext?.spanId).toBe(outer.spanContext().spanId);
+      expect(outer.parentSpanContext).toBeUndefined();
+    }
+  });
 });

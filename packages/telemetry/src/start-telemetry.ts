@@ -1,4 +1,5 @@
 import { context, metrics, propagation, trace } from "@opentelemetry/api";
+import type { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { ConfigError, type AppConfig } from "@taskweaver/core";
 import type { MetricReader } from "@opentelemetry/sdk-metrics";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -42,6 +43,14 @@ export interface Telemetry {
 }
 
 const DEFAULT_ENDPOINT = "http://localhost:4318";
+
+/*
+ * One context manager for the process, registered again by every start. Each AsyncLocalStorage
+ * puts a property of its own on every promise made while it is enabled, so a new one per start
+ * (tests and benchmarks restart telemetry) would multiply the shapes of promises V8 sees and
+ * slow down every await of the process a little more each time.
+ */
+let processContextManager: AsyncLocalStorageContextManager | undefined;
 
 function nonEmpty(value: string | undefined): string | undefined {
   return value !== undefined && value.trim() !== "" ? value.trim() : undefined;
@@ -122,8 +131,8 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     });
   const meterProvider = new MeterProvider({ resource, readers: [metricReader] });
 
-  const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
+  processContextManager ??= new AsyncLocalStorageContextManager();
+  context.setGlobalContextManager(processContextManager.enable());
   propagation.setGlobalPropagator(
     new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
   );

@@ -61,18 +61,17 @@ export function traceRound(
 }
 
 function endRound(span: Span, { round, usage, error }: RoundOutcome, recordContent: boolean): void {
-  span.setAttribute(TASKWEAVER.roundId, round.id);
-  span.setAttribute(TASKWEAVER.roundState, round.state);
+  // One call for all of them: every call into the SDK has its cost, whatever it carries.
+  const attributes: Attributes = { [TASKWEAVER.roundId]: round.id, [TASKWEAVER.roundState]: round.state };
   if (usage) {
-    span.setAttributes({
-      [GEN_AI.inputTokens]: usage.inputTokens,
-      [GEN_AI.outputTokens]: usage.outputTokens,
-      [TASKWEAVER.modelCalls]: usage.modelCalls,
-      [TASKWEAVER.kernelTimeMs]: usage.kernelTimeMs,
-    });
-    if (usage.cachedInputTokens > 0) span.setAttribute(GEN_AI.cacheReadInputTokens, usage.cachedInputTokens);
-    if (usage.costUsd !== undefined) span.setAttribute(TASKWEAVER.costUsd, usage.costUsd);
+    attributes[GEN_AI.inputTokens] = usage.inputTokens;
+    attributes[GEN_AI.outputTokens] = usage.outputTokens;
+    attributes[TASKWEAVER.modelCalls] = usage.modelCalls;
+    attributes[TASKWEAVER.kernelTimeMs] = usage.kernelTimeMs;
+    if (usage.cachedInputTokens > 0) attributes[GEN_AI.cacheReadInputTokens] = usage.cachedInputTokens;
+    if (usage.costUsd !== undefined) attributes[TASKWEAVER.costUsd] = usage.costUsd;
   }
+  span.setAttributes(attributes);
   if (round.state === "failed") {
     span.setAttribute(ERROR_TYPE, error?.code ?? "_OTHER");
     span.setStatus({ code: SpanStatusCode.ERROR, ...(error ? { message: error.message } : {}) });

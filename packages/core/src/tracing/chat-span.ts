@@ -8,7 +8,7 @@ import type {
   LanguageModel,
   LlmRetryInfo,
 } from "../llm/types.js";
-import { EVENTS, GEN_AI, HTTP_STATUS, SERVER_ADDRESS, SERVER_PORT, TASKWEAVER } from "./attributes.js";
+import { ERROR_TYPE, EVENTS, GEN_AI, HTTP_STATUS, SERVER_ADDRESS, SERVER_PORT, TASKWEAVER } from "./attributes.js";
 import { recordModelCallMetrics } from "./metrics.js";
 import { contentAttribute, errorType, failSpan, recordsContent, startSpan } from "./spans.js";
 
@@ -34,14 +34,14 @@ export async function* traceChat(model: LanguageModel, request: ChatRequest): As
   };
   if (provider?.serverAddress !== undefined) attributes[SERVER_ADDRESS] = provider.serverAddress;
   if (provider?.serverPort !== undefined) attributes[SERVER_PORT] = provider.serverPort;
-  const span = startSpan(`chat ${model.modelId}`, attributes, SpanKind.CLIENT, parent);
+  const startAttributes: Attributes =
+    request.responseFormat === undefined
+      ? attributes
+      : { ...attributes, [GEN_AI.outputType]: request.responseFormat === "text" ? "text" : "json" };
+  const span = startSpan(`chat ${model.modelId}`, startAttributes, SpanKind.CLIENT, parent);
   const recording = span.isRecording();
   const recordContent = recording && recordsContent(parent);
-  if (recording) {
-    if (request.responseFormat !== undefined)
-      span.setAttribute(GEN_AI.outputType, request.responseFormat === "text" ? "text" : "json");
-    if (recordContent) setInputContent(span, request.messages);
-  }
+  if (recordContent) setInputContent(span, request.messages);
   const traced: ChatRequest = recording
     ? { ...request, onRetry: (info) => noteRetry(span, info, request.onRetry) }
     : request;
@@ -70,7 +70,7 @@ export async function* traceChat(model: LanguageModel, request: ChatRequest): As
     failed = true;
     failSpan(span, error);
     recordModelCallMetrics(
-      { ...metricAttributes(attributes, span), "error.type": errorType(error) },
+      metricAttributes(attributes, span, errorType(error)),
       (performance.now() - started) / 1000,
       undefined,
     );
@@ -81,20 +81,18 @@ export async function* traceChat(model: LanguageModel, request: ChatRequest): As
       const seconds = (performance.now() - started) / 1000;
       const usage = finish?.usage;
       if (recording) {
-        if (firstChunkSeconds !== undefined) span.setAttribute(GEN_AI.timeToFirstChunk, firstChunkSeconds);
-        if (finish) span.setAttribute(GEN_AI.responseFinishReasons, [finish.finishReason]);
+        // One call into the SDK for all of them: each call has its cost, whatever it carries.
+        const outcome: Attributes = {};
+        if (firstChunkSeconds !== undefined) outcome[GEN_AI.timeToFirstChunk] = firstChunkSeconds;
+        if (finish) outcome[GEN_AI.responseFinishReasons] = [finish.finishReason];
         if (usage) {
-          span.setAttribute(GEN_AI.inputTokens, usage.promptTokens);
-          span.setAttribute(GEN_AI.outputTokens, usage.completionTokens);
-          if (usage.cachedPromptTokens !== undefined)
-            span.setAttribute(GEN_AI.cacheReadInputTokens, usage.cachedPromptTokens);
+          outcome[GEN_AI.inputTokens] = usage.promptTokens;
+          outcome[GEN_AI.outputTokens] = usage.completionTokens;
+          if (usage.cachedPromptTokens !== undefined) outcome[GEN_AI.cacheReadInputTokens] = usage.cachedPromptTokens;
         }
-        if (recordContent) {
-          span.setAttribute(
-            GEN_AI.outputMessages,
-            contentAttribute([outputMessage(text, toolCalls, finish?.finishReason)]),
-          );
-        }
+        if (recordContent)
+          outcome[GEN_AI.outputMessages] = contentAttribute([outputMessage(text, toolCalls, finish?.finishReason)]);
+        span.setAttributes(outcome);
       }
       recordModelCallMetrics(
         metricAttributes(attributes, span),
@@ -118,10 +116,12 @@ export function noteChatResponse(model: string | undefined, responseId: string |
 // The response model of each open chat span, for the metrics' attributes.
 const responseModels = new WeakMap<Span, string | undefined>();
 
-function metricAttributes(attributes: Attributes, span: Span): Attributes {
-  const result: Attributes = { ...attributes };
+function metricAttributes(attributes: Attributes, span: Span, error?: string): Attributes {
   const responseModel = responseModels.get(span);
+  if (!responseModel && error === undefined) return attributes;
+  const result: Attributes = { ...attributes };
   if (responseModel) result[GEN_AI.responseModel] = responseModel;
+  if (error !== undefined) result[ERROR_TYPE] = error;
   return result;
 }
 

@@ -6,19 +6,29 @@ import {
   trace,
   type Attributes,
   type Context,
+  type ProxyTracerProvider,
   type Span,
+  type Tracer,
+  type TracerProvider,
 } from "@opentelemetry/api";
 import { TaskWeaverError } from "../errors.js";
 import { ERROR_TYPE, INSTRUMENTATION_NAME } from "./attributes.js";
 
 /*
  * The core only talks to `@opentelemetry/api`: without an SDK registered by the application
- * every span is a no-op, so tracing costs next to nothing when it is off. The tracer is looked
- * up for every span, not kept: a tracer caches the provider it first delegated to, and an app
- * may stop its provider and register another (the API server in tests, benchmarks).
+ * every span is a no-op, so tracing costs next to nothing when it is off. The tracer is kept
+ * only as long as the provider behind the API's proxy is the same: an app may stop its
+ * provider and register another (the API server in tests, benchmarks), and a tracer got
+ * through the proxy would stick to the first one.
  */
-function tracer() {
-  return trace.getTracer(INSTRUMENTATION_NAME);
+let kept: { provider: TracerProvider; tracer: Tracer } | undefined;
+
+function tracer(): Tracer {
+  const proxy = trace.getTracerProvider() as Partial<ProxyTracerProvider> & TracerProvider;
+  if (typeof proxy.getDelegate !== "function") return proxy.getTracer(INSTRUMENTATION_NAME);
+  const provider = proxy.getDelegate();
+  if (kept?.provider !== provider) kept = { provider, tracer: provider.getTracer(INSTRUMENTATION_NAME) };
+  return kept.tracer;
 }
 
 /** Whether prompts, answers, code and output go on spans (`tracing.record_content`). */
