@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterAll, describe, expect, test } from "vitest";
+import { afterAll, describe, expect, test, vi } from "vitest";
 import { describeSessionStoreConformance } from "./conformance/describe-session-store-conformance.js";
 import { createSqliteSessionStore } from "./sqlite-session-store.js";
 
@@ -49,5 +49,41 @@ describe("SQLite session store", () => {
     const check = new Database(path);
     expect(check.pragma("user_version", { simple: true })).toBe(3);
     check.close();
+  });
+
+  const writeEvents = async (store: ReturnType<typeof createSqliteSessionStore>) => {
+    await store.createSession({ id: "s", ownerKeyHash: null, createdAt: "2026-01-01T00:00:00.000Z", roles: ["planner"], workingDirectory: "/w" });
+    // Far more than SQLite's own checkpoint threshold (1000 pages): a commit would have copied it.
+    const text = "x".repeat(4_000);
+    for (let index = 0; index < 1_500; index += 1)
+      await store.appendEvent("s", { type: "round-start", sessionId: "s", roundId: `r${index}`, userQuery: text });
+  };
+  const countEvents = (path: string) => {
+    const check = new Database(path, { readonly: true });
+    const row = check.prepare("SELECT COUNT(*) AS count FROM events").get();
+    check.close();
+    return row;
+  };
+
+  test("never copies the write-ahead log into the file in a commit; its worker does, at the latest on close", async () => {
+    const path = join(directory, "checkpoint-on-close.sqlite");
+    const store = createSqliteSessionStore({ path, checkpointIntervalMs: 600_000 });
+    const before = statSync(path).size;
+    await writeEvents(store);
+    expect(statSync(`${path}-wal`).size).toBeGreaterThan(4_000_000);
+    expect(statSync(path).size).toBe(before);
+    await store.close();
+    expect(statSync(path).size).toBeGreaterThan(before + 4_000_000);
+    expect(countEvents(path)).toEqual({ count: 1_500 });
+  });
+
+  test("checkpoints from its worker thread about once a second while it runs", async () => {
+    const path = join(directory, "checkpoints.sqlite");
+    const store = createSqliteSessionStore({ path });
+    const before = statSync(path).size;
+    await writeEvents(store);
+    await vi.waitFor(() => expect(statSync(path).size).toBeGreaterThan(before + 4_000_000), { timeout: 5_000, interval: 100 });
+    await store.close();
+    expect(countEvents(path)).toEqual({ count: 1_500 });
   });
 });

@@ -2,6 +2,7 @@ import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { PostSchema, type Post, type Round, type TaskWeaverEvent } from "@taskweaver/core";
+import { startSqliteCheckpointer } from "./internal/sqlite-checkpointer.js";
 import { withSqliteErrors } from "./internal/sqlite-errors.js";
 import { createWakeUps, subscribeToCommands, waitUntilNewer } from "./internal/wake-ups.js";
 import type {
@@ -30,6 +31,11 @@ export interface SqliteSessionStoreOptions {
    * @default 200
    */
   pollIntervalMs?: number;
+  /**
+   * How often a worker thread copies the write-ahead log into the database file (commits never
+   * do: see `startSqliteCheckpointer`). @default 1000
+   */
+  checkpointIntervalMs?: number;
 }
 
 /** Numbered migrations; `PRAGMA user_version` records the last one applied. */
@@ -207,6 +213,18 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
   database.pragma("foreign_keys = ON");
   database.pragma("busy_timeout = 5000");
   migrate(database);
+  // The log is copied into the file by a worker thread, not by the commit that fills it.
+  const checkpointer =
+    options.path === ":memory:"
+      ? undefined
+      : startSqliteCheckpointer(database, {
+          path: options.path,
+          intervalMs: options.checkpointIntervalMs,
+          onError: (error) =>
+            process.stderr.write(
+              `taskweaver: the SQLite checkpoint worker stopped (${error.message}); checkpoints run on the main thread again.\n`,
+            ),
+        });
 
   const statements = {
     insertSession: database.prepare(
@@ -482,6 +500,7 @@ export function createSqliteSessionStore(options: SqliteSessionStoreOptions): Se
     },
     async close() {
       closing.abort();
+      await checkpointer?.stop();
       if (database.open) database.close();
     },
   };
