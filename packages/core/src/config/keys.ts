@@ -141,9 +141,13 @@ export const CONFIG_KEYS = {
    */
   "execution_service.snapshot_max_bytes": z.number().int().nonnegative().default(256 * 1024 * 1024),
   /**
-   * How local kernels start: "spawn" runs a new Python per kernel; "fork" forks it from a
-   * template process that has `preload_modules` imported (Linux); "auto" forks where that is
-   * supported and spawns elsewhere. @default "auto"
+   * How kernels start: "spawn" runs a new Python per kernel; "fork" forks it from a template
+   * process that has `preload_modules` imported and ipykernel prepared (Linux). Local kernels,
+   * sandboxed or not, fork from a template on the host (a sandboxed one runs in bubblewrap and
+   * each child isolates itself); in the container runtime the template is the container's main
+   * process and a restart forks in the same container. "auto" forks local kernels where that is
+   * supported (kernels wanted while the template still imports are spawned) and container
+   * kernels when the warm pool is on. @default "auto"
    */
   "execution_service.kernel_start": z.enum(["auto", "fork", "spawn"]).default("auto"),
   /** Modules a fork template imports ahead, shared by its kernels (kernel_start "fork"/"auto"). @default ["numpy", "pandas", "matplotlib"] */
