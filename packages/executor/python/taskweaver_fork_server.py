@@ -410,16 +410,21 @@ class _Prepared:
         self.thread_pool_setters = thread_pool_setters
 
 
-def _run_child(request, prepared):
-    """Everything after the fork, in the child; never returns."""
+def _run_child(request, prepared, sandboxed=False):
+    """Everything after the fork, in the child; never returns.
+
+    ``sandboxed``: the child is the kernel of a sandboxed request, forked by its keeper into a
+    PID namespace of its own, where its parent is not visible (``getppid()`` is 0).
+    """
     code = 1
     try:
         os.setpgid(0, 0)
         _set_parent_death_signal(signal.SIGKILL)
-        if os.getppid() != _template_pid:
+        if not sandboxed and os.getppid() != _template_pid:
             os._exit(1)
-        # The support code's parent watchdog watches the template: it ends with the host.
-        sys._taskweaver_template_pid = _template_pid
+        # The support code's parent watchdog watches the template: it ends with the host. A
+        # sandboxed kernel cannot see it; PR_SET_PDEATHSIG (its keeper's, the template's) does.
+        sys._taskweaver_template_pid = None if sandboxed else _template_pid
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
         null = os.open(os.devnull, os.O_RDONLY)
@@ -466,6 +471,292 @@ def _run_child(request, prepared):
         except BaseException:
             pass
         os._exit(code)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sandboxed children (the template runs in bubblewrap; see fork-kernel-launcher.ts)
+#
+# A sandboxed request carries ``"sandbox": {"mounts": [...], "unshare_net": bool}``. The forked
+# child (the *keeper*, which stays outside the kernel's namespaces and waits for it) makes new
+# mount, PID, IPC and UTS namespaces (a user namespace too when it has no CAP_SYS_ADMIN, as under
+# an unprivileged bubblewrap), builds the kernel's file system view from the mount list, and
+# forks the kernel: PID 1 of its own PID namespace, with its own /proc, every capability dropped
+# and no_new_privs set before any of its code runs. The kernel's host pid goes back to the
+# template over a pipe; the keeper then mirrors the kernel's exit as its own.
+
+_CLONE_NEWNS = 0x00020000
+_CLONE_NEWUTS = 0x04000000
+_CLONE_NEWIPC = 0x08000000
+_CLONE_NEWUSER = 0x10000000
+_CLONE_NEWPID = 0x20000000
+_CLONE_NEWNET = 0x40000000
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 1, 2, 4, 8
+_MS_REMOUNT, _MS_BIND, _MS_REC, _MS_PRIVATE = 32, 4096, 16384, 1 << 18
+_CAP_SYS_ADMIN = 21
+
+
+class SandboxError(Exception):
+    """The child could not isolate itself; the host falls back to spawning sandboxed kernels."""
+
+
+def _libc():
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _check(result, what):
+    if result != 0:
+        import ctypes
+
+        number = ctypes.get_errno()
+        raise SandboxError("%s: %s" % (what, os.strerror(number)))
+
+
+def _has_capability(number):
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << number))
+    except OSError:
+        pass
+    return False
+
+
+def _write_file(path, text):
+    with open(path, "w", encoding="ascii") as handle:
+        handle.write(text)
+
+
+def _isolate_namespaces(libc, unshare_net):
+    """New namespaces for the kernel-to-be (its PID namespace starts with the next fork)."""
+    flags = _CLONE_NEWNS | _CLONE_NEWPID | _CLONE_NEWIPC | _CLONE_NEWUTS
+    if unshare_net:
+        flags |= _CLONE_NEWNET
+    # Root under bubblewrap keeps its capabilities and needs no user namespace (mounts made in
+    # one would be locked together and a new /proc refused); anyone else makes one, mapped to
+    # the same uid and gid, to get CAP_SYS_ADMIN over the new namespaces.
+    owned = not _has_capability(_CAP_SYS_ADMIN)
+    uid, gid = os.geteuid(), os.getegid()
+    if owned:
+        flags |= _CLONE_NEWUSER
+    _check(libc.unshare(flags), "unshare")
+    if owned:
+        _write_file("/proc/self/setgroups", "deny")
+        _write_file("/proc/self/uid_map", "%d %d 1" % (uid, uid))
+        _write_file("/proc/self/gid_map", "%d %d 1" % (gid, gid))
+    # Nothing mounted from here on may reach the template or a sibling.
+    _check(libc.mount(b"none", b"/", None, _MS_REC | _MS_PRIVATE, None), "making / private")
+
+
+def _apply_mounts(libc, mounts):
+    """The kernel's view: fresh tmpfs mounts and binds, in order (later ones on top).
+
+    Every bind source is opened first, because a tmpfs of the list may cover it (the staging
+    directories the template sees under its /tmp are gone once the kernel's own /tmp is there).
+    """
+    sources = {}
+    try:
+        for index, mount in enumerate(mounts):
+            if mount["type"] == "bind":
+                sources[index] = os.open(mount["source"], os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        for index, mount in enumerate(mounts):
+            target = mount["path"]
+            if mount["type"] in ("tmpfs", "bind"):
+                try:
+                    os.makedirs(target, exist_ok=True)
+                except OSError:
+                    pass  # an existing directory on the read-only root; the mount says if not
+            encoded = target.encode("utf-8")
+            if mount["type"] == "readonly":
+                # Only this mount point, not what is mounted below it (/dev, not /dev/shm).
+                _check(
+                    libc.mount(None, encoded, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None),
+                    "read-only %s" % target,
+                )
+            elif mount["type"] == "devpts":
+                # A pseudo-terminal instance of its own: a sibling's terminals are not here.
+                _check(
+                    libc.mount(b"devpts", encoded, b"devpts", _MS_NOSUID | _MS_NOEXEC, b"newinstance,ptmxmode=0666,mode=0620"),
+                    "devpts on %s" % target,
+                )
+            elif mount["type"] == "tmpfs":
+                options = "mode=0755"
+                if mount.get("size") is not None:
+                    options += ",size=%d" % int(mount["size"])
+                _check(
+                    libc.mount(b"tmpfs", encoded, b"tmpfs", _MS_NOSUID | _MS_NODEV, options.encode("ascii")),
+                    "tmpfs on %s" % target,
+                )
+            else:
+                source = ("/proc/self/fd/%d" % sources[index]).encode("ascii")
+                _check(libc.mount(source, encoded, None, _MS_BIND | _MS_REC, None), "bind on %s" % target)
+                if mount.get("readonly"):
+                    _check(
+                        libc.mount(None, encoded, None, _MS_REMOUNT | _MS_BIND | _MS_RDONLY | _MS_NOSUID | _MS_NODEV, None),
+                        "read-only %s" % target,
+                    )
+    finally:
+        for descriptor in sources.values():
+            os.close(descriptor)
+
+
+def _loopback_up():
+    """A new network namespace has its loopback down; bubblewrap brings it up, so do we."""
+    import fcntl
+    import struct
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        request = struct.pack("16sH14x", b"lo", 0)
+        flags = struct.unpack("16sH14x", fcntl.ioctl(probe, 0x8913, request))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(probe, 0x8914, struct.pack("16sH14x", b"lo", flags | 0x1 | 0x40))  # IFF_UP|IFF_RUNNING
+
+
+def _drop_capabilities(libc):
+    """No capability left, none to regain: the bounding and ambient sets emptied, no_new_privs."""
+    import ctypes
+
+    try:
+        with open("/proc/sys/kernel/cap_last_cap", encoding="ascii") as last:
+            last_cap = int(last.read())
+    except (OSError, ValueError):
+        last_cap = 63
+    for number in range(last_cap + 1):
+        libc.prctl(24, number, 0, 0, 0)  # PR_CAPBSET_DROP (fails harmlessly without CAP_SETPCAP)
+    libc.prctl(47, 4, 0, 0, 0)  # PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL
+    _check(libc.prctl(38, 1, 0, 0, 0), "no_new_privs")  # PR_SET_NO_NEW_PRIVS
+
+    class Header(ctypes.Structure):
+        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+    class Data(ctypes.Structure):
+        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+    import platform
+
+    number = {"x86_64": 126, "aarch64": 91}.get(platform.machine())  # SYS_capset
+    if number is None:
+        raise SandboxError("capset's system call number is not known on %s" % platform.machine())
+    header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+    data = (Data * 2)()
+    _check(libc.syscall(number, ctypes.byref(header), data), "capset")
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(("CapEff:", "CapPrm:", "CapBnd:")) and int(line.split()[1], 16) != 0:
+                raise SandboxError("capabilities left after dropping them: %s" % line.strip())
+
+
+def _become_sandboxed_kernel(libc, plan):
+    """In the kernel (PID 1 of its namespace), before anything else of it runs."""
+    _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mounting /proc")
+    if plan.get("unshare_net"):
+        _loopback_up()
+    _drop_capabilities(libc)
+
+
+def _run_keeper(request, prepared, plan, report):
+    """The sandboxed request's first child; never returns.
+
+    Isolates, forks the kernel into the new PID namespace, tells the template the kernel's pid
+    (``report``, a pipe: one JSON line), then waits for the kernel and ends as it ended, so the
+    template reports the kernel's exit as for an unsandboxed child.
+    """
+    kernel = -1
+    try:
+        _set_parent_death_signal(signal.SIGKILL)
+        if os.getppid() != _template_pid:
+            os._exit(1)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        libc = _libc()
+        _isolate_namespaces(libc, bool(plan.get("unshare_net")))
+        _apply_mounts(libc, plan.get("mounts") or [])
+        ready_read, ready_write = os.pipe()
+        kernel = os.fork()
+        if kernel == 0:
+            os.close(report)
+            os.close(ready_read)
+            try:
+                _become_sandboxed_kernel(libc, plan)
+            except BaseException as error:
+                os.write(ready_write, ("%s" % error).encode("utf-8", "replace")[:4000] or b"failed")
+                os._exit(1)
+            os.close(ready_write)
+            _run_child(request, prepared, sandboxed=True)
+        os.close(ready_write)
+        problem = b""
+        while True:
+            chunk = os.read(ready_read, 4096)
+            if not chunk:
+                break
+            problem += chunk
+        os.close(ready_read)
+        if problem:
+            raise SandboxError(problem.decode("utf-8", "replace"))
+        os.write(report, (json.dumps({"pid": kernel}) + "\n").encode("utf-8"))
+        os.close(report)
+    except BaseException as error:
+        try:
+            message = error if isinstance(error, SandboxError) else "%s: %s" % (type(error).__name__, error)
+            os.write(report, (json.dumps({"error": "sandbox: %s" % message}) + "\n").encode("utf-8"))
+        except BaseException:
+            pass
+        if kernel > 0:
+            try:
+                os.kill(kernel, signal.SIGKILL)
+            except OSError:
+                pass
+        os._exit(1)
+    while True:
+        try:
+            _, status = os.waitpid(kernel, 0)
+            break
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            signal.signal(number, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
+            os.kill(os.getpid(), number)
+        except (OSError, ValueError):
+            pass
+        os._exit(128 + number)
+    os._exit(os.WEXITSTATUS(status))
+
+
+def _read_keeper_report(report, keeper):
+    """The keeper's one line: the kernel's pid, or why the sandbox could not be made."""
+    read_end, write_end = report
+    os.close(write_end)
+    data = b""
+    deadline_selector = selectors.DefaultSelector()
+    deadline_selector.register(read_end, selectors.EVENT_READ)
+    try:
+        while b"\n" not in data:
+            # Isolating takes milliseconds; a keeper that hangs must not stall the template.
+            if not deadline_selector.select(timeout=20.0):
+                break
+            chunk = os.read(read_end, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        deadline_selector.close()
+        os.close(read_end)
+    try:
+        answer = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+        if isinstance(answer, dict) and ("pid" in answer or "error" in answer):
+            return answer
+    except ValueError:
+        pass
+    try:
+        os.kill(keeper, signal.SIGKILL)
+    except OSError:
+        pass
+    return {"error": "sandbox: the kernel's keeper ended without a report"}
 
 
 def _send(connection, message):
@@ -570,9 +861,14 @@ def serve(socket_path, preload, support_path, kernel_argv):
             connection.close()
 
     def fork(connection, request):
+        plan = request.get("sandbox")
+        report = os.pipe() if plan is not None else None
         try:
             pid = os.fork()
         except OSError as error:
+            if report is not None:
+                os.close(report[0])
+                os.close(report[1])
             _send(connection, {"error": "fork failed: %s" % error})
             connection.close()
             return
@@ -590,7 +886,20 @@ def serve(socket_path, preload, support_path, kernel_argv):
                 except OSError:
                     pass
             connection.close()
+            if report is not None:
+                os.close(report[0])
+                _run_keeper(request, prepared, plan, report[1])
             _run_child(request, prepared)
+        if report is not None:
+            answer = _read_keeper_report(report, pid)
+            if "pid" not in answer:
+                # The keeper has ended or is killed; reap() collects it (no connection is kept).
+                _send(connection, answer)
+                connection.close()
+                return
+            children[pid] = connection
+            _send(connection, answer)
+            return
         children[pid] = connection
         _send(connection, {"pid": pid})
 

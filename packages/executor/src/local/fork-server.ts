@@ -7,6 +7,7 @@ import { createInterface } from "node:readline";
 import { ExecutorUnavailableError } from "@taskweaver/core";
 import { SUPPORT_CODE_PATH, type SupportInstallOptions } from "../internal/support-code.js";
 import { pythonFilePath } from "../python-files.js";
+import type { SandboxMount } from "./sandbox.js";
 
 /** Where the template's Python code lives: `python/` next to `src/` and `dist/` in the package. */
 export const FORK_SERVER_PATH = pythonFilePath("taskweaver_fork_server.py");
@@ -32,6 +33,20 @@ export interface ForkServerOptions {
    * configuration once, ahead of the forks. @default none
    */
   kernelArgv?: readonly string[];
+  /**
+   * Runs the template in bubblewrap (`createTemplateBubblewrapArguments`); its socket is made in
+   * `directory`, which the arguments must bind at its own path. Each request then carries its
+   * kernel's mounts (`ForkRequest.sandbox`). @default not sandboxed (a private temporary directory)
+   */
+  sandbox?: { bwrap: string; args: readonly string[]; directory: string };
+}
+
+/** How a sandboxed template's child isolates itself before it becomes the kernel. */
+export interface ForkSandboxRequest {
+  /** The kernel's view, made in its own mount namespace, in order. */
+  mounts: readonly SandboxMount[];
+  /** A network namespace of its own (no network, a loopback of its own). */
+  unshareNet: boolean;
 }
 
 /** What a fork request sets up for the child before it becomes an ipykernel. */
@@ -50,6 +65,8 @@ export interface ForkRequest {
    * template) before it reads its first request. Only when `ForkServer.installsSupport`.
    */
   supportOptions?: SupportInstallOptions;
+  /** Only to a sandboxed template (`ForkServerOptions.sandbox`). */
+  sandbox?: ForkSandboxRequest;
 }
 
 /** How a forked child ended. */
@@ -118,17 +135,18 @@ interface ReadyLine {
 export async function startForkServer(options: ForkServerOptions): Promise<ForkServer> {
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   // Private and short: unix socket paths are limited to about 100 bytes.
-  const directory = await mkdtemp(join(tmpdir(), "tw-fork-"));
+  const directory = options.sandbox?.directory ?? (await mkdtemp(join(tmpdir(), "tw-fork-")));
   const socketPath = join(directory, "s");
+  const templateArguments = [
+    FORK_SERVER_PATH,
+    socketPath,
+    JSON.stringify(options.preloadModules ?? DEFAULT_PRELOAD_MODULES),
+    SUPPORT_CODE_PATH,
+    JSON.stringify(options.kernelArgv ?? []),
+  ];
   const child = spawn(
-    options.python,
-    [
-      FORK_SERVER_PATH,
-      socketPath,
-      JSON.stringify(options.preloadModules ?? DEFAULT_PRELOAD_MODULES),
-      SUPPORT_CODE_PATH,
-      JSON.stringify(options.kernelArgv ?? []),
-    ],
+    options.sandbox?.bwrap ?? options.python,
+    options.sandbox ? [...options.sandbox.args, "--", options.python, ...templateArguments] : templateArguments,
     {
       stdio: ["ignore", "pipe", "pipe"],
       env: {
@@ -196,6 +214,8 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
   function killTemplate(): void {
     if (!alive || child.pid === undefined) return;
     try {
+      // Under bubblewrap this is bubblewrap itself (no group): the template and its kernels
+      // follow it through PR_SET_PDEATHSIG.
       process.kill(-child.pid, "SIGKILL");
     } catch {
       try {
@@ -258,6 +278,9 @@ function forkOnce(socketPath: string, request: ForkRequest, templateExited: Prom
           log_file: request.logFile,
           limits: request.limits ?? {},
           ...(request.supportOptions ? { support_options: request.supportOptions } : {}),
+          ...(request.sandbox
+            ? { sandbox: { mounts: request.sandbox.mounts, unshare_net: request.sandbox.unshareNet } }
+            : {}),
         })}\n`,
       );
     });

@@ -49,6 +49,13 @@ export interface LocalExecutorOptions {
   maxWorkdirBytes?: number;
   /** Bubblewrap sandbox of the kernels (not used with `launcher`). @default { mode: "none" } */
   sandbox?: LocalKernelLauncherOptions["sandbox"];
+  /**
+   * The parent pid the support code's watchdog checks, as the kernel sees it; 0 for none, as for
+   * a forked sandboxed kernel (PID 1 of its own namespace, its parent outside it), which ends
+   * with its template through PR_SET_PDEATHSIG instead.
+   * @default the host's pid; 1 (bubblewrap's init) with `sandbox.mode` "bwrap"; none with "auto"
+   */
+  kernelParentPid?: number;
 }
 
 /**
@@ -91,7 +98,7 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,
     maxWorkdirBytes: options.maxWorkdirBytes ?? DEFAULT_MAX_WORKDIR_BYTES,
-    supportOptions: { parent_pid: supportParentPid(options.sandbox?.mode) },
+    supportOptions: { parent_pid: options.kernelParentPid ?? supportParentPid(options.sandbox?.mode) },
     createId: options.createId,
   });
 }
@@ -127,14 +134,27 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
   const poolSize = config.get("execution_service.warm_pool_size");
   const sandbox = localSandbox(config);
   const spawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs });
-  // Sandboxed kernels are spawned, each in its own bubblewrap with its session's directory:
-  // a fork template or a pooled kernel would have to be in every session's sandbox at once.
-  const sandboxLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs, sandbox });
-  // "auto" gives way to a fork template or warm pool asked for by name, and says so.
-  const explicitlyUnsandboxed =
-    sandbox.mode === "auto" && (kernelStart === "fork" || poolSize > 0)
-      ? `kernel_start is "${kernelStart}" and warm_pool_size is ${poolSize}`
+  // Sandboxed kernels are spawned each in its own bubblewrap, or forked from a template that runs
+  // in one and gives each kernel its own namespaces and its session's directory. A pooled kernel
+  // would have to be in every session's sandbox at once, so the warm pool is not sandboxed.
+  const sandboxSpawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs, sandbox });
+  const sandboxForkLauncher =
+    sandbox.mode !== "none" && (kernelStart === "fork" || (kernelStart === "auto" && forkSupported()))
+      ? createForkKernelLauncher({
+          resolvePython,
+          startTimeoutMs,
+          preloadModules: config.get("execution_service.preload_modules"),
+          fallback: sandboxSpawnLauncher,
+          whileStarting: kernelStart === "auto" ? "spawn" : "wait",
+          // No parent watchdog: the kernel cannot see its parent, and ends with the template.
+          supportOptions: { parent_pid: 0, max_output_chars: maxOutputChars },
+          sandbox: { ...sandbox, workingRoots: sandbox.hiddenDirectories ?? [] },
+        })
       : undefined;
+  const sandboxLauncher: KernelLauncher = sandboxForkLauncher ?? sandboxSpawnLauncher;
+  // "auto" gives way to a warm pool asked for by name, and says so.
+  const explicitlyUnsandboxed =
+    sandbox.mode === "auto" && poolSize > 0 ? `warm_pool_size is ${poolSize}` : undefined;
   const sandboxed: Promise<boolean> =
     sandbox.mode === "none" || explicitlyUnsandboxed
       ? Promise.resolve(false)
@@ -142,12 +162,10 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
         resolveSandbox(sandbox.mode).catch(() => true);
   if (explicitlyUnsandboxed) {
     process.stderr.write(
-      `taskweaver: local kernels run without a sandbox because ${explicitlyUnsandboxed}; set execution_service.local.sandbox to "bwrap" to sandbox them (spawned, no warm pool).\n`,
+      `taskweaver: local kernels run without a sandbox because ${explicitlyUnsandboxed}; set execution_service.local.sandbox to "bwrap" to sandbox them (no warm pool).\n`,
     );
-  } else if (sandbox.mode === "bwrap" && (kernelStart === "fork" || poolSize > 0)) {
-    process.stderr.write(
-      "taskweaver: sandboxed local kernels are spawned one by one: kernel_start fork and the warm pool are not used.\n",
-    );
+  } else if (sandbox.mode === "bwrap" && poolSize > 0) {
+    process.stderr.write("taskweaver: sandboxed local kernels are started one by one: the warm pool is not used.\n");
   }
 
   let forkLauncher: ForkKernelLauncher | undefined;
@@ -198,6 +216,7 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
       python: configured,
       launcher: inSandbox ? sandboxLauncher : (warmPool ?? baseLauncher),
       sandbox: { mode: inSandbox ? "bwrap" : "none" },
+      ...(inSandbox && sandboxForkLauncher ? { kernelParentPid: 0 } : {}),
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
       maxOutputChars,
       maxWorkdirBytes: config.get("execution_service.max_workdir_bytes"),
@@ -208,6 +227,7 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
       disposed = true;
       await warmPool?.dispose();
       await forkLauncher?.dispose();
+      await sandboxForkLauncher?.dispose();
     },
     get warmPool() {
       return warmPool;
