@@ -138,8 +138,13 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     if (!sandbox) return undefined;
     const problem = await probeBubblewrap(sandbox.bwrap);
     if (problem !== undefined) throw new ExecutorUnavailableError(`bubblewrap does not work here: ${problem}`);
+    // Made when missing (an app's sessions folder appears with its first session): a root the
+    // template does not have from its start is out of its reach for good.
     const roots = await Promise.all(
-      (sandbox.workingRoots ?? sandbox.hiddenDirectories ?? []).map((root) => realpath(root).catch(() => undefined)),
+      (sandbox.workingRoots ?? sandbox.hiddenDirectories ?? []).map(async (root) => {
+        await mkdir(root, { recursive: true }).catch(() => undefined);
+        return realpath(root).catch(() => undefined);
+      }),
     );
     workingRoots = [...new Set(roots.filter((root): root is string => root !== undefined && root !== "/"))];
     const directory = await mkdtemp(join(tmpdir(), "tw-fsb-"));
