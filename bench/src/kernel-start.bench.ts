@@ -7,8 +7,7 @@
 //   alternate between the two ways of starting so load from other processes hits both alike. The
 //   template's own start (once per app) is measured apart.
 // - memory per idle kernel (after its first result): RSS, PSS and USS from smaps_rollup, and the
-//   template's. A sandboxed forked kernel has a keeper (its parent, outside its PID namespace):
-//   its PSS is counted with the kernel's as well.
+//   template's.
 // - round trip of `1+1` on a spawned and on a forked kernel, alternating blocks.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -134,8 +133,6 @@ export async function run(): Promise<void> {
     console.log(`  fork p50 <= 60 ms: ${forkP50 <= 60 ? "OK" : "MISSED"}`);
 
     const memory = byStart<ProcessMemory[]>(() => []);
-    // A sandboxed forked kernel with its keeper.
-    const keeperMemory: ProcessMemory[] = [];
     const idle = byStart<CodeExecutor[]>(() => []);
     for (const start of STARTS) {
       for (let index = 0; index < IDLE_KERNELS; index += 1) {
@@ -149,25 +146,14 @@ export async function run(): Promise<void> {
       for (const executor of idle[start]) {
         const reading = await readProcessMemory(executor.info.details.pid!);
         if (reading) memory[start].push(reading);
-        if (start !== "fork-sandboxed") continue;
-        const keeper = await readProcessMemory(await parentPid(executor.info.details.pid!));
-        if (reading && keeper)
-          keeperMemory.push({
-            rssBytes: reading.rssBytes + keeper.rssBytes,
-            pssBytes: reading.pssBytes + keeper.pssBytes,
-            ussBytes: reading.ussBytes + keeper.ussBytes,
-          });
       }
-    // The template is the forked kernels' parent, or their keeper's in the sandbox.
+    // The template is the forked kernels' parent (in the sandbox too: it adopts them).
     const templateMemory = await readProcessMemory(await parentPid(idle.fork[0]!.info.details.pid!));
-    const sandboxedTemplateMemory = await readProcessMemory(
-      await parentPid(await parentPid(idle["fork-sandboxed"][0]!.info.details.pid!)),
-    );
+    const sandboxedTemplateMemory = await readProcessMemory(await parentPid(idle["fork-sandboxed"][0]!.info.details.pid!));
     console.log(`memory per idle kernel after its first result (${IDLE_KERNELS} of each alive at once), mean:`);
     const describeMemory = (readings: ProcessMemory[]) =>
       `RSS ${mebibytes(mean(readings.map((m) => m.rssBytes)))}   PSS ${mebibytes(mean(readings.map((m) => m.pssBytes)))}   USS ${mebibytes(mean(readings.map((m) => m.ussBytes)))}`;
     for (const start of STARTS) console.log(`  ${LABELS[start].padEnd(16)} ${describeMemory(memory[start])}`);
-    console.log(`  ${"fork, sandboxed, with its keeper".padEnd(16)} ${describeMemory(keeperMemory)}`);
     if (templateMemory) console.log(`  the template itself: ${describeMemory([templateMemory])}`);
     if (sandboxedTemplateMemory) console.log(`  the sandboxed template itself: ${describeMemory([sandboxedTemplateMemory])}`);
     const forkPss = mean(memory.fork.map((m) => m.pssBytes));
@@ -191,7 +177,6 @@ export async function run(): Promise<void> {
       recordFigure(`local ${LABELS[start]}`, "idle kernel PSS", mebibytes(mean(memory[start].map((m) => m.pssBytes))));
       recordFigure(`local ${LABELS[start]}`, "1+1 p50 / p99", p50p99(trips[start]));
     }
-    recordFigure("local fork, sandboxed", "idle kernel + keeper PSS", mebibytes(mean(keeperMemory.map((m) => m.pssBytes))));
   } finally {
     await Promise.all(executors.map((executor) => executor.stop()));
     await Promise.all(STARTS.map((start) => factories[start].dispose()));

@@ -413,8 +413,8 @@ class _Prepared:
 def _run_child(request, prepared, sandboxed=False):
     """Everything after the fork, in the child; never returns.
 
-    ``sandboxed``: the child is the kernel of a sandboxed request, forked by its keeper into a
-    PID namespace of its own, where its parent is not visible (``getppid()`` is 0).
+    ``sandboxed``: the child is the kernel of a sandboxed request, in a PID namespace of its own,
+    where its parent (the template) is not visible (``getppid()`` is 0).
     """
     code = 1
     try:
@@ -423,7 +423,7 @@ def _run_child(request, prepared, sandboxed=False):
         if not sandboxed and os.getppid() != _template_pid:
             os._exit(1)
         # The support code's parent watchdog watches the template: it ends with the host. A
-        # sandboxed kernel cannot see it; PR_SET_PDEATHSIG (its keeper's, the template's) does.
+        # sandboxed kernel cannot see it; PR_SET_PDEATHSIG does that job.
         sys._taskweaver_template_pid = None if sandboxed else _template_pid
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
@@ -477,12 +477,12 @@ def _run_child(request, prepared, sandboxed=False):
 # Sandboxed children (the template runs in bubblewrap; see fork-kernel-launcher.ts)
 #
 # A sandboxed request carries ``"sandbox": {"mounts": [...], "unshare_net": bool}``. The forked
-# child (the *keeper*, which stays outside the kernel's namespaces and waits for it) makes new
-# mount, PID, IPC and UTS namespaces (a user namespace too when it has no CAP_SYS_ADMIN, as under
-# an unprivileged bubblewrap), builds the kernel's file system view from the mount list, and
-# forks the kernel: PID 1 of its own PID namespace, with its own /proc, every capability dropped
-# and no_new_privs set before any of its code runs. The kernel's host pid goes back to the
-# template over a pipe; the keeper then mirrors the kernel's exit as its own.
+# child makes new mount, PID, IPC, UTS and (without network) network namespaces (a user namespace
+# too when it has no CAP_SYS_ADMIN, as under an unprivileged bubblewrap), builds the kernel's file
+# system view from the mount list, and forks the kernel: PID 1 of its own PID namespace, with its
+# own /proc, every capability dropped and no_new_privs set before any of its code runs. The
+# kernel's host pid goes back to the template over a pipe and the first child exits; the
+# template, a child subreaper, becomes the kernel's parent.
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUTS = 0x04000000
@@ -655,12 +655,15 @@ def _become_sandboxed_kernel(libc, plan):
     _drop_capabilities(libc)
 
 
-def _run_keeper(request, prepared, plan, report):
+def _run_isolating_child(request, prepared, plan, report, go, lifeline):
     """The sandboxed request's first child; never returns.
 
-    Isolates, forks the kernel into the new PID namespace, tells the template the kernel's pid
-    (``report``, a pipe: one JSON line), then waits for the kernel and ends as it ended, so the
-    template reports the kernel's exit as for an unsandboxed child.
+    Makes the namespaces and the mounts, forks the kernel into the new PID namespace, tells the
+    template the kernel's pid (``report``, a pipe: one JSON line) and exits. The kernel, orphaned,
+    goes to the template (a child subreaper), which reaps it and reports its exit as for an
+    unsandboxed child; no process is left between them. The template writes ``go`` once it has
+    reaped this process, so the kernel's parent is the template when it asks for its
+    parent-death signal (asked earlier, the signal would come with this process's exit).
     """
     kernel = -1
     try:
@@ -682,8 +685,17 @@ def _run_keeper(request, prepared, plan, report):
                 os.write(ready_write, ("%s" % error).encode("utf-8", "replace")[:4000] or b"failed")
                 os._exit(1)
             os.close(ready_write)
+            if os.read(go, 1) != b"g":
+                os._exit(1)
+            os.close(go)
+            _set_parent_death_signal(signal.SIGKILL)
+            # The template may have died just before: then every write end of the lifeline is closed.
+            if _closed(lifeline):
+                os._exit(1)
+            os.close(lifeline)
             _run_child(request, prepared, sandboxed=True)
         os.close(ready_write)
+        os.close(go)
         problem = b""
         while True:
             chunk = os.read(ready_read, 4096)
@@ -707,28 +719,19 @@ def _run_keeper(request, prepared, plan, report):
             except OSError:
                 pass
         os._exit(1)
-    while True:
-        try:
-            _, status = os.waitpid(kernel, 0)
-            break
-        except InterruptedError:
-            continue
-        except ChildProcessError:
-            os._exit(1)
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            signal.signal(number, signal.SIG_DFL)
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, [number])
-            os.kill(os.getpid(), number)
-        except (OSError, ValueError):
-            pass
-        os._exit(128 + number)
-    os._exit(os.WEXITSTATUS(status))
+    os._exit(0)
 
 
-def _read_keeper_report(report, keeper):
-    """The keeper's one line: the kernel's pid, or why the sandbox could not be made."""
+def _closed(read_end):
+    """True when every write end of the pipe is closed (nothing is ever written to it)."""
+    import select
+
+    readable, _, _ = select.select([read_end], [], [], 0)
+    return bool(readable)
+
+
+def _read_isolation_report(report, child):
+    """The isolating child's one line: the kernel's pid, or why the sandbox could not be made."""
     read_end, write_end = report
     os.close(write_end)
     data = b""
@@ -736,7 +739,7 @@ def _read_keeper_report(report, keeper):
     deadline_selector.register(read_end, selectors.EVENT_READ)
     try:
         while b"\n" not in data:
-            # Isolating takes milliseconds; a keeper that hangs must not stall the template.
+            # Isolating takes milliseconds; a child that hangs must not stall the template.
             if not deadline_selector.select(timeout=20.0):
                 break
             chunk = os.read(read_end, 4096)
@@ -753,10 +756,10 @@ def _read_keeper_report(report, keeper):
     except ValueError:
         pass
     try:
-        os.kill(keeper, signal.SIGKILL)
+        os.kill(child, signal.SIGKILL)
     except OSError:
         pass
-    return {"error": "sandbox: the kernel's keeper ended without a report"}
+    return {"error": "sandbox: the isolating child ended without a report"}
 
 
 def _send(connection, message):
@@ -827,6 +830,7 @@ def serve(socket_path, preload, support_path, kernel_argv):
     selector.register(wake_read, selectors.EVENT_READ, "wake")
     buffers = {}
     children = {}
+    subreaper = [False]
 
     print(
         json.dumps(
@@ -860,15 +864,30 @@ def serve(socket_path, preload, support_path, kernel_argv):
                 _send(connection, {"exit_code": os.WEXITSTATUS(status)})
             connection.close()
 
+    # Read by sandboxed kernels once, to see that the template is still alive when they start;
+    # only the template holds the write end.
+    lifeline = os.pipe()
+
     def fork(connection, request):
         plan = request.get("sandbox")
+        if plan is not None and not subreaper[0]:
+            # Sandboxed kernels are orphaned on purpose (see _run_isolating_child): they come here.
+            try:
+                _check(_libc().prctl(36, 1, 0, 0, 0), "PR_SET_CHILD_SUBREAPER")
+            except SandboxError as error:
+                _send(connection, {"error": "sandbox: %s" % error})
+                connection.close()
+                return
+            subreaper[0] = True
         report = os.pipe() if plan is not None else None
+        go = os.pipe() if plan is not None else None
         try:
             pid = os.fork()
         except OSError as error:
-            if report is not None:
-                os.close(report[0])
-                os.close(report[1])
+            for pipe in (report, go):
+                if pipe is not None:
+                    os.close(pipe[0])
+                    os.close(pipe[1])
             _send(connection, {"error": "fork failed: %s" % error})
             connection.close()
             return
@@ -886,19 +905,37 @@ def serve(socket_path, preload, support_path, kernel_argv):
                 except OSError:
                     pass
             connection.close()
+            os.close(lifeline[1])
             if report is not None:
                 os.close(report[0])
-                _run_keeper(request, prepared, plan, report[1])
+                os.close(go[1])
+                _run_isolating_child(request, prepared, plan, report[1], go[0], lifeline[0])
+            os.close(lifeline[0])
             _run_child(request, prepared)
         if report is not None:
-            answer = _read_keeper_report(report, pid)
-            if "pid" not in answer:
-                # The keeper has ended or is killed; reap() collects it (no connection is kept).
+            os.close(go[0])
+            answer = _read_isolation_report(report, pid)
+            # The isolating child exits once it has reported (or is killed): reaped here, so the
+            # kernel is the template's child from now on.
+            while True:
+                try:
+                    os.waitpid(pid, 0)
+                    break
+                except InterruptedError:
+                    continue
+                except ChildProcessError:
+                    break
+            if "pid" in answer:
+                children[int(answer["pid"])] = connection
+                try:
+                    os.write(go[1], b"g")
+                except OSError:
+                    pass  # the kernel is already gone: reap() reports it
+                _send(connection, answer)
+            else:
                 _send(connection, answer)
                 connection.close()
-                return
-            children[pid] = connection
-            _send(connection, answer)
+            os.close(go[1])
             return
         children[pid] = connection
         _send(connection, {"pid": pid})
