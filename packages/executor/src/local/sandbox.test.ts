@@ -16,6 +16,7 @@ import {
 import { findPythonWithIpykernelSync } from "./python-discovery.js";
 import type { KernelLauncher } from "../kernel-executor.js";
 import { createForkKernelLauncher, type ForkKernelLauncher } from "./fork-kernel-launcher.js";
+import { createLocalKernelLauncher } from "./local-kernel.js";
 import { BUBBLEWRAP_HINT, createLimitScript, resolveSandbox, type LocalSandboxOptions } from "./sandbox.js";
 
 let python: string | undefined;
@@ -440,6 +441,76 @@ describe.skipIf(!runSandboxed)("forked sandboxed kernels and their siblings", ()
       expect(JSON.parse(own)).toEqual([3, "1", ownDirectory, 100, true]);
     },
   );
+});
+
+describe.skipIf(!runSandboxed)("a sandboxed template", () => {
+  test(
+    "that dies is restarted, in its sandbox, for the next kernel; after a second death kernels are spawned sandboxed, said once",
+    { timeout: 180_000 },
+    async () => {
+      const messages: string[] = [];
+      const fragile = createForkKernelLauncher({
+        resolvePython: () => Promise.resolve(python ?? "python3"),
+        onWarning: (message) => messages.push(message),
+        sandbox: { hiddenDirectories: [workspace] },
+      });
+      const executor = createLocalExecutor({ workingDirectory: ownDirectory, launcher: fragile, kernelParentPid: 0 });
+      const sessions = JSON.stringify(join(workspace, "sessions"));
+      try {
+        expect((await executor.execute("x = 1\nx")).output).toBe("1");
+        expect(executor.info.details.start).toBe("fork");
+        const firstTemplate = fragile.template!;
+        process.kill(firstTemplate.pid, "SIGKILL");
+        await firstTemplate.exited;
+        const noticed = await executor.execute("'x' in dir()");
+        expect(noticed.stateLost).toBe(true);
+        const after = noticed.outcome === "kernel-died" ? await executor.execute("'x' in dir()") : noticed;
+        expect(after.output, JSON.stringify(after)).toBe("False");
+        expect([executor.info.details.start, executor.info.details.sandbox]).toEqual(["fork", "bwrap"]);
+        expect(fragile.template?.pid).not.toBe(firstTemplate.pid);
+        expect((await executor.execute(`import os; os.listdir(${sessions})`)).output).toBe("['own']");
+        expect(messages).toEqual([]);
+        const secondTemplate = fragile.template!;
+        process.kill(secondTemplate.pid, "SIGKILL");
+        await secondTemplate.exited;
+        const lost = await executor.execute(`import os; os.listdir(${sessions})`);
+        const spawned = lost.outcome === "kernel-died" ? await executor.execute(`import os; os.listdir(${sessions})`) : lost;
+        expect(spawned.output).toBe("['own']");
+        expect([executor.info.details.start, executor.info.details.sandbox]).toEqual([undefined, "bwrap"]);
+        expect(messages).toHaveLength(1);
+        expect(messages[0]).toContain("spawned instead of forked");
+      } finally {
+        await executor.stop();
+        await fragile.dispose();
+      }
+    },
+  );
+
+  test("that cannot start makes the launcher spawn sandboxed kernels, said once", { timeout: 120_000 }, async () => {
+    const messages: string[] = [];
+    const broken = createForkKernelLauncher({
+      resolvePython: () => Promise.resolve(python ?? "python3"),
+      onWarning: (message) => messages.push(message),
+      sandbox: { bwrap: "/nonexistent/bwrap", hiddenDirectories: [workspace] },
+      fallback: createLocalKernelLauncher({
+        resolvePython: () => Promise.resolve(python ?? "python3"),
+        sandbox: { mode: "bwrap", hiddenDirectories: [workspace] },
+      }),
+    });
+    const first = createLocalExecutor({ workingDirectory: ownDirectory, launcher: broken, kernelParentPid: 0 });
+    const second = createLocalExecutor({ workingDirectory: otherDirectory, launcher: broken, kernelParentPid: 0 });
+    try {
+      expect((await first.execute("1 + 1")).output).toBe("2");
+      expect((await second.execute("2 + 2")).output).toBe("4");
+      expect([first.info.details.start, first.info.details.sandbox]).toEqual([undefined, "bwrap"]);
+      expect(broken.fellBack).toBe(true);
+      expect(messages).toHaveLength(1);
+      expect(messages[0]).toContain("/nonexistent/bwrap");
+    } finally {
+      await Promise.all([first.stop(), second.stop()]);
+      await broken.dispose();
+    }
+  });
 });
 
 describe.skipIf(!runSandboxed).each(["spawned", "forked"] as const)("a sandboxed kernel (%s) and its host", (start) => {
