@@ -413,8 +413,8 @@ class _Prepared:
 def _run_child(request, prepared, sandboxed=False):
     """Everything after the fork, in the child; never returns.
 
-    ``sandboxed``: the child is the kernel of a sandboxed request, in a PID namespace of its own,
-    where its parent (the template) is not visible (``getppid()`` is 0).
+    ``sandboxed``: the child is the kernel of a sandboxed request, PID 2 of a namespace of its
+    own, whose init (its parent, PID 1) is outside the template's reach to check.
     """
     code = 1
     try:
@@ -423,7 +423,7 @@ def _run_child(request, prepared, sandboxed=False):
         if not sandboxed and os.getppid() != _template_pid:
             os._exit(1)
         # The support code's parent watchdog watches the template: it ends with the host. A
-        # sandboxed kernel cannot see it; PR_SET_PDEATHSIG does that job.
+        # sandboxed kernel's parent is its sandbox's init (pid 1), as under bubblewrap.
         sys._taskweaver_template_pid = None if sandboxed else _template_pid
         for signum in (signal.SIGCHLD, signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_DFL if signum != signal.SIGINT else signal.default_int_handler)
@@ -479,10 +479,11 @@ def _run_child(request, prepared, sandboxed=False):
 # A sandboxed request carries ``"sandbox": {"mounts": [...], "unshare_net": bool}``. The forked
 # child makes new mount, PID, IPC, UTS and (without network) network namespaces (a user namespace
 # too when it has no CAP_SYS_ADMIN, as under an unprivileged bubblewrap), builds the kernel's file
-# system view from the mount list, and forks the kernel: PID 1 of its own PID namespace, with its
-# own /proc, every capability dropped and no_new_privs set before any of its code runs. The
-# kernel's host pid goes back to the template over a pipe and the first child exits; the
-# template, a child subreaper, becomes the kernel's parent.
+# system view from the mount list, and forks the sandbox's init: PID 1 of its own PID namespace,
+# which mounts its own /proc, drops every capability and sets no_new_privs, then forks the
+# kernel (PID 2) and reaps the namespace's processes, as bubblewrap's init does. The kernel's host
+# pid goes back to the template over a pipe and the first child exits; the template, a child
+# subreaper, adopts the init and reports its exit as the kernel's.
 
 _CLONE_NEWNS = 0x00020000
 _CLONE_NEWUTS = 0x04000000
@@ -647,25 +648,74 @@ def _drop_capabilities(libc):
                 raise SandboxError("capabilities left after dropping them: %s" % line.strip())
 
 
-def _become_sandboxed_kernel(libc, plan):
-    """In the kernel (PID 1 of its namespace), before anything else of it runs."""
+def _become_sandbox_init(libc, plan):
+    """In the sandbox's init (PID 1 of its namespace), before the kernel is forked from it."""
     _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mounting /proc")
     if plan.get("unshare_net"):
         _loopback_up()
     _drop_capabilities(libc)
+    # Not to be traced or read by the kernel it starts (the same user, now the same capabilities).
+    _check(libc.prctl(4, 0, 0, 0, 0), "PR_SET_DUMPABLE")
+
+
+def _send_own_pid(channel):
+    """Tells the other end this process's pid as its PID namespace sees it (SCM_CREDENTIALS)."""
+    import struct
+
+    credentials = struct.pack("3i", os.getpid(), os.getuid(), os.getgid())
+    channel.sendmsg([b"p"], [(socket.SOL_SOCKET, socket.SCM_CREDENTIALS, credentials)])
+
+
+def _receive_pid(channel):
+    """The pid sent by ``_send_own_pid``, translated by the kernel into this namespace."""
+    import struct
+
+    size = struct.calcsize("3i")
+    _, ancillary, _, _ = channel.recvmsg(1, socket.CMSG_SPACE(size))
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            return struct.unpack("3i", data[:size])[0]
+    raise SandboxError("the kernel did not tell its pid")
+
+
+def _run_sandbox_init(kernel, go, lifeline):
+    """PID 1 of a sandbox, as bubblewrap's own init: reaps every process of the namespace (orphans
+    come here) and ends with the kernel, with its status; then the namespace ends, and everything
+    in it."""
+    if os.read(go, 1) != b"g":
+        os._exit(1)
+    os.close(go)
+    # Now the template is this process's parent (see _run_isolating_child).
+    _set_parent_death_signal(signal.SIGKILL)
+    if _closed(lifeline):
+        os._exit(1)
+    os.close(lifeline)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            os._exit(1)
+        if pid != kernel:
+            continue
+        # A signal cannot end PID 1 from inside: the template reads 128 + N as "killed by N".
+        if os.WIFSIGNALED(status):
+            os._exit(128 + os.WTERMSIG(status))
+        os._exit(os.WEXITSTATUS(status))
 
 
 def _run_isolating_child(request, prepared, plan, report, go, lifeline):
     """The sandboxed request's first child; never returns.
 
-    Makes the namespaces and the mounts, forks the kernel into the new PID namespace, tells the
-    template the kernel's pid (``report``, a pipe: one JSON line) and exits. The kernel, orphaned,
-    goes to the template (a child subreaper), which reaps it and reports its exit as for an
-    unsandboxed child; no process is left between them. The template writes ``go`` once it has
-    reaped this process, so the kernel's parent is the template when it asks for its
-    parent-death signal (asked earlier, the signal would come with this process's exit).
+    Makes the namespaces and the mounts and forks the sandbox's init into the new PID namespace;
+    the init forks the kernel (PID 2). This process tells the template the kernel's pid and the
+    init's (``report``, a pipe: one JSON line) and exits. The init, orphaned, goes to the template
+    (a child subreaper), which reaps it and reports its exit as the kernel's. The template writes
+    ``go`` once it has reaped this process, so the init's parent is the template when the init
+    asks for its parent-death signal (asked earlier, the signal would come with this exit).
     """
-    kernel = -1
+    init = -1
     try:
         _set_parent_death_signal(signal.SIGKILL)
         if os.getppid() != _template_pid:
@@ -675,27 +725,34 @@ def _run_isolating_child(request, prepared, plan, report, go, lifeline):
         _isolate_namespaces(libc, bool(plan.get("unshare_net")))
         _apply_mounts(libc, plan.get("mounts") or [])
         ready_read, ready_write = os.pipe()
-        kernel = os.fork()
-        if kernel == 0:
+        pid_channel, pid_sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        pid_channel.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        init = os.fork()
+        if init == 0:
             os.close(report)
             os.close(ready_read)
+            pid_channel.close()
             try:
-                _become_sandboxed_kernel(libc, plan)
+                _become_sandbox_init(libc, plan)
+                kernel = os.fork()
             except BaseException as error:
                 os.write(ready_write, ("%s" % error).encode("utf-8", "replace")[:4000] or b"failed")
                 os._exit(1)
+            if kernel == 0:
+                os.close(ready_write)
+                os.close(go)
+                os.close(lifeline)
+                # The init never changes: it is this kernel's parent until the namespace ends.
+                _set_parent_death_signal(signal.SIGKILL)
+                _send_own_pid(pid_sender)
+                pid_sender.close()
+                _run_child(request, prepared, sandboxed=True)
             os.close(ready_write)
-            if os.read(go, 1) != b"g":
-                os._exit(1)
-            os.close(go)
-            _set_parent_death_signal(signal.SIGKILL)
-            # The template may have died just before: then every write end of the lifeline is closed.
-            if _closed(lifeline):
-                os._exit(1)
-            os.close(lifeline)
-            _run_child(request, prepared, sandboxed=True)
+            pid_sender.close()
+            _run_sandbox_init(kernel, go, lifeline)
         os.close(ready_write)
         os.close(go)
+        pid_sender.close()
         problem = b""
         while True:
             chunk = os.read(ready_read, 4096)
@@ -705,7 +762,9 @@ def _run_isolating_child(request, prepared, plan, report, go, lifeline):
         os.close(ready_read)
         if problem:
             raise SandboxError(problem.decode("utf-8", "replace"))
-        os.write(report, (json.dumps({"pid": kernel}) + "\n").encode("utf-8"))
+        kernel_pid = _receive_pid(pid_channel)
+        pid_channel.close()
+        os.write(report, (json.dumps({"pid": kernel_pid, "init_pid": init}) + "\n").encode("utf-8"))
         os.close(report)
     except BaseException as error:
         try:
@@ -713,9 +772,9 @@ def _run_isolating_child(request, prepared, plan, report, go, lifeline):
             os.write(report, (json.dumps({"error": "sandbox: %s" % message}) + "\n").encode("utf-8"))
         except BaseException:
             pass
-        if kernel > 0:
+        if init > 0:
             try:
-                os.kill(kernel, signal.SIGKILL)
+                os.kill(init, signal.SIGKILL)
             except OSError:
                 pass
         os._exit(1)
@@ -831,6 +890,8 @@ def serve(socket_path, preload, support_path, kernel_argv):
     buffers = {}
     children = {}
     subreaper = [False]
+    # Sandboxes' inits, reaped for their kernels.
+    sandbox_inits = set()
 
     print(
         json.dumps(
@@ -858,8 +919,12 @@ def serve(socket_path, preload, support_path, kernel_argv):
             connection = children.pop(pid, None)
             if connection is None:
                 continue
+            mirrored = pid in sandbox_inits
+            sandbox_inits.discard(pid)
             if os.WIFSIGNALED(status):
                 _send(connection, {"signal": os.WTERMSIG(status)})
+            elif mirrored and os.WEXITSTATUS(status) > 128:
+                _send(connection, {"signal": os.WEXITSTATUS(status) - 128})
             else:
                 _send(connection, {"exit_code": os.WEXITSTATUS(status)})
             connection.close()
@@ -925,13 +990,15 @@ def serve(socket_path, preload, support_path, kernel_argv):
                     continue
                 except ChildProcessError:
                     break
-            if "pid" in answer:
-                children[int(answer["pid"])] = connection
+            if "pid" in answer and "init_pid" in answer:
+                # The init's exit is the kernel's (it mirrors a signal as 128 + N).
+                children[int(answer["init_pid"])] = connection
+                sandbox_inits.add(int(answer["init_pid"]))
                 try:
                     os.write(go[1], b"g")
                 except OSError:
-                    pass  # the kernel is already gone: reap() reports it
-                _send(connection, answer)
+                    pass  # the init is already gone: reap() reports it
+                _send(connection, {"pid": answer["pid"]})
             else:
                 _send(connection, answer)
                 connection.close()

@@ -49,18 +49,11 @@ export interface LocalExecutorOptions {
   maxWorkdirBytes?: number;
   /** Bubblewrap sandbox of the kernels (not used with `launcher`). @default { mode: "none" } */
   sandbox?: LocalKernelLauncherOptions["sandbox"];
-  /**
-   * The parent pid the support code's watchdog checks, as the kernel sees it; 0 for none, as for
-   * a forked sandboxed kernel (PID 1 of its own namespace, its parent outside it), which ends
-   * with its template through PR_SET_PDEATHSIG instead.
-   * @default the host's pid; 1 (bubblewrap's init) with `sandbox.mode` "bwrap"; none with "auto"
-   */
-  kernelParentPid?: number;
 }
 
 /**
  * The parent pid the support code's watchdog expects: in a sandbox the kernel's parent is
- * bubblewrap's init, pid 1 of its namespace. Under "auto", not known before the first launch, so
+ * bubblewrap's init (or a forked sandbox's own init), pid 1 of its namespace. Under "auto", not known before the first launch, so
  * none: the launch script's PR_SET_PDEATHSIG still ends the kernel with the host.
  */
 function supportParentPid(mode: LocalSandboxMode | undefined): number | undefined {
@@ -98,7 +91,7 @@ export function createLocalExecutor(options: LocalExecutorOptions): CodeExecutor
     maxOutputChars: options.maxOutputChars,
     interruptGraceMs: options.interruptGraceMs,
     maxWorkdirBytes: options.maxWorkdirBytes ?? DEFAULT_MAX_WORKDIR_BYTES,
-    supportOptions: { parent_pid: options.kernelParentPid ?? supportParentPid(options.sandbox?.mode) },
+    supportOptions: { parent_pid: supportParentPid(options.sandbox?.mode) },
     createId: options.createId,
   });
 }
@@ -146,8 +139,8 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
           preloadModules: config.get("execution_service.preload_modules"),
           fallback: sandboxSpawnLauncher,
           whileStarting: kernelStart === "auto" ? "spawn" : "wait",
-          // No parent watchdog: the kernel cannot see its parent, and ends with the template.
-          supportOptions: { parent_pid: 0, max_output_chars: maxOutputChars },
+          // A forked sandboxed kernel's parent is its sandbox's init, as under bubblewrap.
+          supportOptions: { parent_pid: 1, max_output_chars: maxOutputChars },
           sandbox: { ...sandbox, workingRoots: sandbox.hiddenDirectories ?? [] },
         })
       : undefined;
@@ -216,7 +209,6 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
       python: configured,
       launcher: inSandbox ? sandboxLauncher : (warmPool ?? baseLauncher),
       sandbox: { mode: inSandbox ? "bwrap" : "none" },
-      ...(inSandbox && sandboxForkLauncher ? { kernelParentPid: 0 } : {}),
       executionTimeoutMs: config.get("execution_service.execution_timeout") * 1000,
       maxOutputChars,
       maxWorkdirBytes: config.get("execution_service.max_workdir_bytes"),

@@ -79,7 +79,7 @@ const sandboxedForkLauncher = (sandbox: LocalSandboxOptions, supportOptions?: { 
     fallback: notForked,
     onWarning: (message) => forkWarnings.push(message),
     sandbox: { ...sandbox, workingRoots: [realpathSync(tmpdir())] },
-    ...(supportOptions ? { supportOptions: { parent_pid: 0, ...supportOptions } } : {}),
+    ...(supportOptions ? { supportOptions: { parent_pid: 1, ...supportOptions } } : {}),
   });
 const forkReason = reason ?? (forkSupported() ? undefined : `forking kernels needs Linux, this is ${process.platform}`);
 const CONFORMANCE_MAX_OUTPUT_CHARS = 20_000;
@@ -95,7 +95,7 @@ afterAll(async () => {
 describeConformance(
   "local sandboxed (bwrap, forked kernels)",
   ({ workingDirectory, maxOutputChars, interruptGraceMs }) =>
-    createLocalExecutor({ workingDirectory, maxOutputChars, interruptGraceMs, launcher: forked, kernelParentPid: 0 }),
+    createLocalExecutor({ workingDirectory, maxOutputChars, interruptGraceMs, launcher: forked, sandbox: { mode: "bwrap" } }),
   { unavailableReason: forkReason },
 );
 
@@ -108,7 +108,7 @@ describeConformance(
       maxOutputChars,
       interruptGraceMs,
       launcher: forkedInstalling,
-      kernelParentPid: 0,
+      sandbox: { mode: "bwrap" },
     });
   },
   { unavailableReason: forkReason },
@@ -122,7 +122,7 @@ describeWorkdirLimitConformance(
       launcher = sandboxedForkLauncher({ ...sandboxLimits, tmpfsBytes: maxWorkdirBytes });
       forkedLimited.set(maxWorkdirBytes, launcher);
     }
-    return createLocalExecutor({ workingDirectory, maxWorkdirBytes, interruptGraceMs, launcher, kernelParentPid: 0 });
+    return createLocalExecutor({ workingDirectory, maxWorkdirBytes, interruptGraceMs, launcher, sandbox: { mode: "bwrap" } });
   },
   { unavailableReason: forkReason },
 );

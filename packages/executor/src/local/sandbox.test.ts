@@ -97,7 +97,7 @@ function createSandboxedExecutor(
   return createLocalExecutor({
     workingDirectory,
     launcher: sandboxedForkLauncher({ hiddenDirectories: [workspace], ...options }),
-    kernelParentPid: 0,
+    sandbox: { mode: "bwrap" },
   });
 }
 
@@ -278,6 +278,26 @@ describe.skipIf(!runSandboxed).each(["spawned", "forked"] as const)("sandboxed l
     });
   });
 
+  test("reaps what the code leaves running in the background: no zombie stays", { timeout: 60_000 }, async () => {
+    await withSandboxedHere({}, async (executor) => {
+      const seen = JSON.parse(
+        await output(
+          executor,
+          [
+            "import json, os, time",
+            "for _ in range(10):",
+            "    os.system('sleep 0.1 &')",
+            "time.sleep(1.5)",
+            "states = [open('/proc/%s/stat' % entry).read().rsplit(') ', 1)[1][0] for entry in os.listdir('/proc') if entry.isdigit()]",
+            "print(json.dumps([states.count('Z'), len(states)]))",
+          ].join("\n"),
+        ),
+      ) as [number, number];
+      // The init and the kernel.
+      expect(seen).toEqual([0, 2]);
+    });
+  });
+
   test(
     "has no capability, and cannot unmount what hides the other sessions, even from a user namespace of its own",
     { timeout: 60_000 },
@@ -352,11 +372,12 @@ describe.skipIf(!runSandboxed)("forked sandboxed kernels and their siblings", ()
           "        return os.readlink('/proc/%d/cwd' % pid)",
           "    except OSError as error:",
           "        return type(error).__name__",
-          `print(json.dumps([sorted(int(entry) for entry in os.listdir('/proc') if entry.isdigit()), os.getpid(), cwd_of(1), cwd_of(${sibling}), cwd_of(${template})]))`,
+          `print(json.dumps([sorted(int(entry) for entry in os.listdir('/proc') if entry.isdigit()), os.getpid(), os.getppid(), cwd_of(os.getpid()), cwd_of(${sibling}), cwd_of(${template})]))`,
         ].join("\n"),
       ),
-    ) as [number[], number, string, string, string];
-    expect(seen).toEqual([[1], 1, ownDirectory, "FileNotFoundError", "FileNotFoundError"]);
+    ) as [number[], number, number, string, string, string];
+    // The sandbox's init (1) and the kernel (2), as under bubblewrap.
+    expect(seen).toEqual([[1, 2], 2, 1, ownDirectory, "FileNotFoundError", "FileNotFoundError"]);
   });
 
   test("cannot signal a sibling kernel, the template or the host", { timeout: 60_000 }, async () => {
@@ -454,7 +475,7 @@ describe.skipIf(!runSandboxed)("a sandboxed template", () => {
         onWarning: (message) => messages.push(message),
         sandbox: { hiddenDirectories: [workspace] },
       });
-      const executor = createLocalExecutor({ workingDirectory: ownDirectory, launcher: fragile, kernelParentPid: 0 });
+      const executor = createLocalExecutor({ workingDirectory: ownDirectory, launcher: fragile, sandbox: { mode: "bwrap" } });
       const sessions = JSON.stringify(join(workspace, "sessions"));
       try {
         expect((await executor.execute("x = 1\nx")).output).toBe("1");
@@ -497,8 +518,8 @@ describe.skipIf(!runSandboxed)("a sandboxed template", () => {
         sandbox: { mode: "bwrap", hiddenDirectories: [workspace] },
       }),
     });
-    const first = createLocalExecutor({ workingDirectory: ownDirectory, launcher: broken, kernelParentPid: 0 });
-    const second = createLocalExecutor({ workingDirectory: otherDirectory, launcher: broken, kernelParentPid: 0 });
+    const first = createLocalExecutor({ workingDirectory: ownDirectory, launcher: broken, sandbox: { mode: "bwrap" } });
+    const second = createLocalExecutor({ workingDirectory: otherDirectory, launcher: broken, sandbox: { mode: "bwrap" } });
     try {
       expect((await first.execute("1 + 1")).output).toBe("2");
       expect((await second.execute("2 + 2")).output).toBe("4");
@@ -527,7 +548,7 @@ describe.skipIf(!runSandboxed).each(["spawned", "forked"] as const)("a sandboxed
         `import { createForkKernelLauncher } from ${JSON.stringify(launcherModule)};`,
         start === "spawned"
           ? `const executor = createLocalExecutor({ workingDirectory: ${JSON.stringify(ownDirectory)}, python: ${JSON.stringify(python)}, sandbox: { mode: "bwrap" } });`
-          : `const executor = createLocalExecutor({ workingDirectory: ${JSON.stringify(ownDirectory)}, kernelParentPid: 0, launcher: createForkKernelLauncher({ resolvePython: () => Promise.resolve(${JSON.stringify(python)}), sandbox: { hiddenDirectories: [${JSON.stringify(workspace)}] } }) });`,
+          : `const executor = createLocalExecutor({ workingDirectory: ${JSON.stringify(ownDirectory)}, sandbox: { mode: "bwrap" }, launcher: createForkKernelLauncher({ resolvePython: () => Promise.resolve(${JSON.stringify(python)}), sandbox: { hiddenDirectories: [${JSON.stringify(workspace)}] } }) });`,
         "await executor.start();",
         `if (executor.info.details.start !== ${JSON.stringify(start === "forked" ? "fork" : undefined)}) throw new Error("started as " + executor.info.details.start);`,
         // A program started by the code, in its own session: the pid namespace still ends it.
