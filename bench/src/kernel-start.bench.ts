@@ -7,7 +7,8 @@
 //   alternate between the two ways of starting so load from other processes hits both alike. The
 //   template's own start (once per app) is measured apart.
 // - memory per idle kernel (after its first result): RSS, PSS and USS from smaps_rollup, and the
-//   template's.
+//   template's. A sandboxed forked kernel has an init of its own (its parent, PID 1 of its
+//   namespace): counted with the kernel as well.
 // - round trip of `1+1` on a spawned and on a forked kernel, alternating blocks.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -133,6 +134,8 @@ export async function run(): Promise<void> {
     console.log(`  fork p50 <= 60 ms: ${forkP50 <= 60 ? "OK" : "MISSED"}`);
 
     const memory = byStart<ProcessMemory[]>(() => []);
+    // A sandboxed forked kernel with its sandbox's init.
+    const withInit: ProcessMemory[] = [];
     const idle = byStart<CodeExecutor[]>(() => []);
     for (const start of STARTS) {
       for (let index = 0; index < IDLE_KERNELS; index += 1) {
@@ -146,14 +149,25 @@ export async function run(): Promise<void> {
       for (const executor of idle[start]) {
         const reading = await readProcessMemory(executor.info.details.pid!);
         if (reading) memory[start].push(reading);
+        if (start !== "fork-sandboxed") continue;
+        const init = await readProcessMemory(await parentPid(executor.info.details.pid!));
+        if (reading && init)
+          withInit.push({
+            rssBytes: reading.rssBytes + init.rssBytes,
+            pssBytes: reading.pssBytes + init.pssBytes,
+            ussBytes: reading.ussBytes + init.ussBytes,
+          });
       }
-    // The template is the forked kernels' parent (in the sandbox too: it adopts them).
+    // The template is the forked kernels' parent, or their init's in the sandbox.
     const templateMemory = await readProcessMemory(await parentPid(idle.fork[0]!.info.details.pid!));
-    const sandboxedTemplateMemory = await readProcessMemory(await parentPid(idle["fork-sandboxed"][0]!.info.details.pid!));
+    const sandboxedTemplateMemory = await readProcessMemory(
+      await parentPid(await parentPid(idle["fork-sandboxed"][0]!.info.details.pid!)),
+    );
     console.log(`memory per idle kernel after its first result (${IDLE_KERNELS} of each alive at once), mean:`);
     const describeMemory = (readings: ProcessMemory[]) =>
       `RSS ${mebibytes(mean(readings.map((m) => m.rssBytes)))}   PSS ${mebibytes(mean(readings.map((m) => m.pssBytes)))}   USS ${mebibytes(mean(readings.map((m) => m.ussBytes)))}`;
     for (const start of STARTS) console.log(`  ${LABELS[start].padEnd(16)} ${describeMemory(memory[start])}`);
+    console.log(`  fork, sandboxed, with its init: ${describeMemory(withInit)}`);
     if (templateMemory) console.log(`  the template itself: ${describeMemory([templateMemory])}`);
     if (sandboxedTemplateMemory) console.log(`  the sandboxed template itself: ${describeMemory([sandboxedTemplateMemory])}`);
     const forkPss = mean(memory.fork.map((m) => m.pssBytes));
@@ -177,6 +191,7 @@ export async function run(): Promise<void> {
       recordFigure(`local ${LABELS[start]}`, "idle kernel PSS", mebibytes(mean(memory[start].map((m) => m.pssBytes))));
       recordFigure(`local ${LABELS[start]}`, "1+1 p50 / p99", p50p99(trips[start]));
     }
+    recordFigure("local fork, sandboxed", "idle kernel + init PSS", mebibytes(mean(withInit.map((m) => m.pssBytes))));
   } finally {
     await Promise.all(executors.map((executor) => executor.stop()));
     await Promise.all(STARTS.map((start) => factories[start].dispose()));
