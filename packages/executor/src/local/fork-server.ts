@@ -168,12 +168,16 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
   const exited = new Promise<string>((resolve) => {
     child.once("error", (error) => {
       alive = false;
-      resolve(`the template could not start: ${error.message}`);
+      void rm(directory, { recursive: true, force: true })
+        .catch(() => undefined)
+        .then(() => resolve(`the template could not start: ${error.message}`));
     });
     child.once("exit", (code, signal) => {
       alive = false;
-      void rm(directory, { recursive: true, force: true });
-      resolve(signal ? `the template was killed by ${signal}` : `the template exited with code ${code}`);
+      // Told once its directory is gone, so that a host stopping the template leaves none behind.
+      void rm(directory, { recursive: true, force: true })
+        .catch(() => undefined)
+        .then(() => resolve(signal ? `the template was killed by ${signal}` : `the template exited with code ${code}`));
     });
   });
 
