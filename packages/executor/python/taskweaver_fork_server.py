@@ -33,6 +33,7 @@ import gc
 import importlib
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -648,16 +649,6 @@ def _drop_capabilities(libc):
                 raise SandboxError("capabilities left after dropping them: %s" % line.strip())
 
 
-def _become_sandbox_init(libc, plan):
-    """In the sandbox's init (PID 1 of its namespace), before the kernel is forked from it."""
-    _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mounting /proc")
-    if plan.get("unshare_net"):
-        _loopback_up()
-    _drop_capabilities(libc)
-    # Not to be traced or read by the kernel it starts (the same user, now the same capabilities).
-    _check(libc.prctl(4, 0, 0, 0, 0), "PR_SET_DUMPABLE")
-
-
 def _send_own_pid(channel):
     """Tells the other end this process's pid as its PID namespace sees it (SCM_CREDENTIALS)."""
     import struct
@@ -678,18 +669,23 @@ def _receive_pid(channel):
     raise SandboxError("the kernel did not tell its pid")
 
 
-def _run_sandbox_init(kernel, go, lifeline):
-    """PID 1 of a sandbox, as bubblewrap's own init: reaps every process of the namespace (orphans
-    come here) and ends with the kernel, with its status; then the namespace ends, and everything
-    in it."""
+def _wait_until_adopted(go, lifeline):
+    """In a sandbox's init: waits for the template's word that it has reaped the isolating child
+    (this process's first parent), then asks for the parent-death signal (see _run_isolating_child)."""
     if os.read(go, 1) != b"g":
         os._exit(1)
     os.close(go)
-    # Now the template is this process's parent (see _run_isolating_child).
     _set_parent_death_signal(signal.SIGKILL)
+    # The template may have died just before: then every write end of the lifeline is closed.
     if _closed(lifeline):
         os._exit(1)
     os.close(lifeline)
+
+
+def _reap_until_kernel_ends(kernel):
+    """PID 1 of a sandbox, as bubblewrap's own init: reaps every process of the namespace (orphans
+    come here) and ends with the kernel, with its status; then the namespace ends, and everything
+    in it."""
     while True:
         try:
             pid, status = os.waitpid(-1, 0)
@@ -705,7 +701,68 @@ def _run_sandbox_init(kernel, go, lifeline):
         os._exit(os.WEXITSTATUS(status))
 
 
-def _run_isolating_child(request, prepared, plan, report, go, lifeline):
+def _fork_sandboxed_kernel(request, prepared, pid_sender, keep=()):
+    """In a sandbox's init: forks the kernel (PID 2), which tells its pid over ``pid_sender``."""
+    kernel = os.fork()
+    if kernel == 0:
+        for descriptor in keep:
+            try:
+                os.close(descriptor)
+            except OSError:
+                pass
+        # The init never changes: it is this kernel's parent until the namespace ends.
+        _set_parent_death_signal(signal.SIGKILL)
+        _send_own_pid(pid_sender)
+        pid_sender.close()
+        _run_child(request, prepared, sandboxed=True)
+    return kernel
+
+
+def _reusable_source(mount, reusable):
+    """A per-kernel bind's source through the spare's descriptor of the directory that holds it
+    (the directory itself is covered by the sandbox's own mounts by then)."""
+    if mount.get("type") != "bind":
+        return mount
+    source = mount["source"]
+    for directory, descriptor in sorted(reusable.items(), key=lambda item: -len(item[0])):
+        prefix = directory.rstrip("/")
+        if source == directory or source.startswith(prefix + "/"):
+            return dict(mount, source="/proc/self/fd/%d%s" % (descriptor, source[len(prefix):]))
+    raise SandboxError("%s is not under a directory the sandbox kept" % source)
+
+
+def _run_spare_init(libc, prepared, reusable, control, pid_sender):
+    """A spare sandbox's init, made ahead: namespaces, common mounts, /proc and loopback are done.
+    It waits for a request (one JSON line on ``control``: ``{"request", "kernel_mounts"}``), binds
+    that kernel's own directories, drops its capabilities and forks the kernel: one fork on the
+    session's path instead of three. Never returns."""
+    data = b""
+    while b"\n" not in data:
+        chunk = os.read(control, 65536)
+        if not chunk:
+            os._exit(0)  # the template let the spare go
+        data += chunk
+    os.close(control)
+    try:
+        message = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
+        _apply_mounts(libc, [_reusable_source(mount, reusable) for mount in message.get("kernel_mounts") or []])
+        for descriptor in reusable.values():
+            os.close(descriptor)
+        _drop_capabilities(libc)
+        # Not to be traced or read by its kernel (the same user, now the same capabilities).
+        _check(libc.prctl(4, 0, 0, 0, 0), "PR_SET_DUMPABLE")
+        kernel = _fork_sandboxed_kernel(message["request"], prepared, pid_sender)
+    except BaseException as error:
+        try:
+            pid_sender.send(b"e" + ("%s" % error).encode("utf-8", "replace")[:4000])
+        except OSError:
+            pass
+        os._exit(1)
+    pid_sender.close()
+    _reap_until_kernel_ends(kernel)
+
+
+def _run_isolating_child(request, prepared, plan, report, go, lifeline, spare=None):
     """The sandboxed request's first child; never returns.
 
     Makes the namespaces and the mounts and forks the sandbox's init into the new PID namespace;
@@ -714,6 +771,9 @@ def _run_isolating_child(request, prepared, plan, report, go, lifeline):
     (a child subreaper), which reaps it and reports its exit as the kernel's. The template writes
     ``go`` once it has reaped this process, so the init's parent is the template when the init
     asks for its parent-death signal (asked earlier, the signal would come with this exit).
+
+    With ``spare`` (the control pipe's read end and the sending end of the template's pid socket),
+    the init is made ahead for a later request (``_run_spare_init``) and only its pid is reported.
     """
     init = -1
     try:
@@ -723,36 +783,47 @@ def _run_isolating_child(request, prepared, plan, report, go, lifeline):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         libc = _libc()
         _isolate_namespaces(libc, bool(plan.get("unshare_net")))
-        _apply_mounts(libc, plan.get("mounts") or [])
+        reusable = {}
+        if spare is not None:
+            for directory in plan.get("reusable") or []:
+                reusable[directory] = os.open(directory, os.O_PATH | os.O_DIRECTORY)
+            _apply_mounts(libc, plan.get("mounts") or [])
+            control, pid_sender = spare
+            pid_channel = None
+        else:
+            _apply_mounts(libc, (plan.get("mounts") or []) + (plan.get("kernel_mounts") or []))
+            pid_channel, pid_sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            pid_channel.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         ready_read, ready_write = os.pipe()
-        pid_channel, pid_sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-        pid_channel.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
         init = os.fork()
         if init == 0:
             os.close(report)
             os.close(ready_read)
-            pid_channel.close()
+            if pid_channel is not None:
+                pid_channel.close()
+            kernel = -1
             try:
-                _become_sandbox_init(libc, plan)
-                kernel = os.fork()
+                _check(libc.mount(b"proc", b"/proc", b"proc", _MS_NOSUID | _MS_NODEV | _MS_NOEXEC, None), "mounting /proc")
+                if plan.get("unshare_net"):
+                    _loopback_up()
+                if spare is None:
+                    _drop_capabilities(libc)
+                    # Not to be traced or read by its kernel (the same user, now the same capabilities).
+                    _check(libc.prctl(4, 0, 0, 0, 0), "PR_SET_DUMPABLE")
+                    kernel = _fork_sandboxed_kernel(request, prepared, pid_sender, keep=(ready_write, go, lifeline))
             except BaseException as error:
                 os.write(ready_write, ("%s" % error).encode("utf-8", "replace")[:4000] or b"failed")
                 os._exit(1)
-            if kernel == 0:
-                os.close(ready_write)
-                os.close(go)
-                os.close(lifeline)
-                # The init never changes: it is this kernel's parent until the namespace ends.
-                _set_parent_death_signal(signal.SIGKILL)
-                _send_own_pid(pid_sender)
-                pid_sender.close()
-                _run_child(request, prepared, sandboxed=True)
             os.close(ready_write)
+            _wait_until_adopted(go, lifeline)
+            if spare is not None:
+                _run_spare_init(libc, prepared, reusable, control, pid_sender)
             pid_sender.close()
-            _run_sandbox_init(kernel, go, lifeline)
+            _reap_until_kernel_ends(kernel)
         os.close(ready_write)
         os.close(go)
-        pid_sender.close()
+        if spare is None:
+            pid_sender.close()
         problem = b""
         while True:
             chunk = os.read(ready_read, 4096)
@@ -762,9 +833,11 @@ def _run_isolating_child(request, prepared, plan, report, go, lifeline):
         os.close(ready_read)
         if problem:
             raise SandboxError(problem.decode("utf-8", "replace"))
-        kernel_pid = _receive_pid(pid_channel)
-        pid_channel.close()
-        os.write(report, (json.dumps({"pid": kernel_pid, "init_pid": init}) + "\n").encode("utf-8"))
+        answer = {"init_pid": init}
+        if pid_channel is not None:
+            answer["pid"] = _receive_pid(pid_channel)
+            pid_channel.close()
+        os.write(report, (json.dumps(answer) + "\n").encode("utf-8"))
         os.close(report)
     except BaseException as error:
         try:
@@ -810,7 +883,7 @@ def _read_isolation_report(report, child):
         os.close(read_end)
     try:
         answer = json.loads(data.split(b"\n", 1)[0].decode("utf-8"))
-        if isinstance(answer, dict) and ("pid" in answer or "error" in answer):
+        if isinstance(answer, dict) and ("init_pid" in answer or "error" in answer):
             return answer
     except ValueError:
         pass
@@ -933,10 +1006,119 @@ def serve(socket_path, preload, support_path, kernel_argv):
     # only the template holds the write end.
     lifeline = os.pipe()
 
-    def fork(connection, request):
-        plan = request.get("sandbox")
-        if plan is not None and not subreaper[0]:
-            # Sandboxed kernels are orphaned on purpose (see _run_isolating_child): they come here.
+    # A sandbox made ahead for the next sandboxed request (see _run_spare_init): its init's pid,
+    # the write end of its control pipe, the socket its kernel tells its pid on, and the key of
+    # the mounts it was made with.
+    spare = {}
+    spare_failed = [False]
+
+    def close_in_child(connection):
+        """Nothing of the server may stay open in a kernel."""
+        signal.set_wakeup_fd(-1)
+        for key in list(selector.get_map().values()):
+            try:
+                key.fileobj.close()
+            except OSError:
+                pass
+        for other in list(buffers) + list(children.values()) + ([connection] if connection else []):
+            try:
+                other.close()
+            except OSError:
+                pass
+        os.close(lifeline[1])
+        if spare:
+            os.close(spare["control"])
+            spare["channel"].close()
+
+    def isolate(connection, request, plan, spare_ends=None):
+        """Forks the isolating child; its answer: ``init_pid`` (and the kernel's ``pid`` unless
+        a spare is made), or ``error``."""
+        report, go = os.pipe(), os.pipe()
+        try:
+            pid = os.fork()
+        except OSError as error:
+            for pipe in (report, go):
+                os.close(pipe[0])
+                os.close(pipe[1])
+            return {"error": "fork failed: %s" % error}
+        if pid == 0:
+            close_in_child(connection)
+            os.close(report[0])
+            os.close(go[1])
+            _run_isolating_child(request, prepared, plan, report[1], go[0], lifeline[0], spare_ends)
+        os.close(go[0])
+        answer = _read_isolation_report(report, pid)
+        # The isolating child exits once it has reported (or is killed): reaped here, so the
+        # init is the template's child from now on, and may ask for its parent-death signal.
+        while True:
+            try:
+                os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+        if "init_pid" in answer:
+            try:
+                os.write(go[1], b"g")
+            except OSError:
+                pass  # the init is already gone: reap() collects it
+        os.close(go[1])
+        return answer
+
+    def make_spare(plan, key):
+        control = os.pipe()
+        channel, sender = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        channel.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        answer = isolate(None, None, plan, (control[0], sender))
+        os.close(control[0])
+        sender.close()
+        if "init_pid" not in answer:
+            # Not again: requests are served the direct way.
+            spare_failed[0] = True
+            os.close(control[1])
+            channel.close()
+            return
+        spare.update(key=key, init=int(answer["init_pid"]), control=control[1], channel=channel)
+
+    def use_spare(request, plan):
+        """Hands the request to the spare; the kernel's and its init's pids, or None."""
+        import struct
+
+        init, control, channel = spare["init"], spare["control"], spare["channel"]
+        spare.clear()
+        try:
+            data = (json.dumps({"request": request, "kernel_mounts": plan.get("kernel_mounts") or []}) + "\n").encode("utf-8")
+            while data:
+                data = data[os.write(control, data):]
+            os.close(control)
+            control = -1
+            readable, _, _ = select.select([channel], [], [], 20.0)
+            if not readable:
+                raise SandboxError("the spare sandbox did not answer")
+            size = struct.calcsize("3i")
+            payload, ancillary, _, _ = channel.recvmsg(4096, socket.CMSG_SPACE(size))
+            if payload[:1] != b"p":
+                raise SandboxError(payload[1:].decode("utf-8", "replace") or "the spare sandbox failed")
+            for level, kind, credentials in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    return {"pid": struct.unpack("3i", credentials[:size])[0], "init_pid": init}
+            raise SandboxError("the kernel did not tell its pid")
+        except (OSError, ValueError, SandboxError):
+            spare_failed[0] = True
+            try:
+                os.kill(init, signal.SIGKILL)
+            except OSError:
+                pass
+            return None
+        finally:
+            if control >= 0:
+                os.close(control)
+            channel.close()
+
+    def fork_sandboxed(connection, request, plan):
+        if not subreaper[0]:
+            # Sandboxes' inits are orphaned on purpose (see _run_isolating_child): they come here.
             try:
                 _check(_libc().prctl(36, 1, 0, 0, 0), "PR_SET_CHILD_SUBREAPER")
             except SandboxError as error:
@@ -944,66 +1126,45 @@ def serve(socket_path, preload, support_path, kernel_argv):
                 connection.close()
                 return
             subreaper[0] = True
-        report = os.pipe() if plan is not None else None
-        go = os.pipe() if plan is not None else None
+        # Made ahead only where the request says which mounts are its kernel's own.
+        reusable = "kernel_mounts" in plan and bool(plan.get("reusable"))
+        key = json.dumps([plan.get("mounts"), bool(plan.get("unshare_net")), plan.get("reusable")], sort_keys=True)
+        if spare and spare["key"] != key:
+            # Made for other mounts: let it go (its init exits when its control pipe closes).
+            os.close(spare["control"])
+            spare["channel"].close()
+            spare.clear()
+        answer = use_spare(request, plan) if reusable and spare else None
+        ahead = answer is not None
+        if answer is None:
+            answer = isolate(connection, request, plan)
+        if "pid" in answer and "init_pid" in answer:
+            # The init's exit is the kernel's (it mirrors a signal as 128 + N).
+            children[int(answer["init_pid"])] = connection
+            sandbox_inits.add(int(answer["init_pid"]))
+            _send(connection, dict({"pid": answer["pid"]}, **({"ahead": True} if ahead else {})))
+        else:
+            _send(connection, answer if "error" in answer else {"error": "sandbox: no kernel was forked"})
+            connection.close()
+            return
+        if reusable and not spare and not spare_failed[0]:
+            make_spare(plan, key)
+
+    def fork(connection, request):
+        plan = request.get("sandbox")
+        if plan is not None:
+            fork_sandboxed(connection, request, plan)
+            return
         try:
             pid = os.fork()
         except OSError as error:
-            for pipe in (report, go):
-                if pipe is not None:
-                    os.close(pipe[0])
-                    os.close(pipe[1])
             _send(connection, {"error": "fork failed: %s" % error})
             connection.close()
             return
         if pid == 0:
-            # Nothing of the server may stay open in a kernel.
-            signal.set_wakeup_fd(-1)
-            for key in list(selector.get_map().values()):
-                try:
-                    key.fileobj.close()
-                except OSError:
-                    pass
-            for other in list(buffers) + list(children.values()):
-                try:
-                    other.close()
-                except OSError:
-                    pass
-            connection.close()
-            os.close(lifeline[1])
-            if report is not None:
-                os.close(report[0])
-                os.close(go[1])
-                _run_isolating_child(request, prepared, plan, report[1], go[0], lifeline[0])
+            close_in_child(connection)
             os.close(lifeline[0])
             _run_child(request, prepared)
-        if report is not None:
-            os.close(go[0])
-            answer = _read_isolation_report(report, pid)
-            # The isolating child exits once it has reported (or is killed): reaped here, so the
-            # kernel is the template's child from now on.
-            while True:
-                try:
-                    os.waitpid(pid, 0)
-                    break
-                except InterruptedError:
-                    continue
-                except ChildProcessError:
-                    break
-            if "pid" in answer and "init_pid" in answer:
-                # The init's exit is the kernel's (it mirrors a signal as 128 + N).
-                children[int(answer["init_pid"])] = connection
-                sandbox_inits.add(int(answer["init_pid"]))
-                try:
-                    os.write(go[1], b"g")
-                except OSError:
-                    pass  # the init is already gone: reap() reports it
-                _send(connection, {"pid": answer["pid"]})
-            else:
-                _send(connection, answer)
-                connection.close()
-            os.close(go[1])
-            return
         children[pid] = connection
         _send(connection, {"pid": pid})
 

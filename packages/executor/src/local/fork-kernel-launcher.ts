@@ -83,6 +83,8 @@ export interface ForkKernelLauncher extends KernelLauncher {
   readonly template: ForkServer | undefined;
   /** True once forking was given up for spawning. */
   readonly fellBack: boolean;
+  /** Sandboxed kernels forked into a sandbox the template had made ahead (one fork on their path, not three). */
+  readonly sandboxesMadeAhead: number;
   /** Stops the template (kernels forked from it die with it). */
   dispose(): Promise<void>;
 }
@@ -125,6 +127,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
   let template: ForkServer | undefined;
   let starting: Promise<ForkServer | undefined> | undefined;
   let restartsLeft = 1;
+  let sandboxesMadeAhead = 0;
   let fellBack = false;
   let disposed = false;
 
@@ -240,14 +243,15 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
         ...(sandbox && workingRoot !== undefined
           ? {
               sandbox: {
-                mounts: await createForkedSandboxMounts({
+                ...(await createForkedSandboxMounts({
                   workingDirectory,
                   workingRootIndex: workingRoot,
                   workingRoot: workingRoots[workingRoot]!,
                   connectionDirectory: runtimeDirectory,
+                  runtimeDirectory: runtimeRoot!,
                   python: server.python,
                   options: sandbox,
-                }),
+                })),
                 unshareNet: !sandbox.network,
               },
             }
@@ -259,6 +263,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       throw error;
     }
     const pid = forked.pid;
+    if (forked.sandboxMadeAhead) sandboxesMadeAhead += 1;
     const untrack = trackKernelProcessGroup(pid);
     const readLog = async () => (await readFile(logFile, "utf8").catch(() => "")).trim().slice(-4000);
     const group = new KernelProcessGroup(pid);
@@ -357,6 +362,9 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     },
     get fellBack() {
       return fellBack;
+    },
+    get sandboxesMadeAhead() {
+      return sandboxesMadeAhead;
     },
     async dispose() {
       disposed = true;

@@ -43,8 +43,15 @@ export interface ForkServerOptions {
 
 /** How a sandboxed template's child isolates itself before it becomes the kernel. */
 export interface ForkSandboxRequest {
-  /** The kernel's view, made in its own mount namespace, in order. */
+  /** The kernel's view, made in its own mount namespace, in order; the same for every kernel of the template. */
   mounts: readonly SandboxMount[];
+  /**
+   * This kernel's own mounts, made after `mounts` (its working and connection directories). With
+   * them the template makes the next request's sandbox ahead. @default none
+   */
+  kernelMounts?: readonly SandboxMount[];
+  /** Directories that hold the sources of every request's `kernelMounts` (kept open by a sandbox made ahead). */
+  reusableDirectories?: readonly string[];
   /** A network namespace of its own (no network, a loopback of its own). */
   unshareNet: boolean;
 }
@@ -80,6 +87,8 @@ export interface ForkedExit {
 /** A child forked by the template. */
 export interface ForkedProcess {
   readonly pid: number;
+  /** True when its sandbox was made ahead, before the request (`ForkSandboxRequest.kernelMounts`). */
+  readonly sandboxMadeAhead?: boolean;
   /** Resolves once when the child has ended. */
   readonly exit: Promise<ForkedExit>;
 }
@@ -283,7 +292,14 @@ function forkOnce(socketPath: string, request: ForkRequest, templateExited: Prom
           limits: request.limits ?? {},
           ...(request.supportOptions ? { support_options: request.supportOptions } : {}),
           ...(request.sandbox
-            ? { sandbox: { mounts: request.sandbox.mounts, unshare_net: request.sandbox.unshareNet } }
+            ? {
+                sandbox: {
+                  mounts: request.sandbox.mounts,
+                  unshare_net: request.sandbox.unshareNet,
+                  ...(request.sandbox.kernelMounts ? { kernel_mounts: request.sandbox.kernelMounts } : {}),
+                  ...(request.sandbox.reusableDirectories ? { reusable: request.sandbox.reusableDirectories } : {}),
+                },
+              }
             : {}),
         })}\n`,
       );
@@ -294,12 +310,18 @@ function forkOnce(socketPath: string, request: ForkRequest, templateExited: Prom
       while ((newline = buffer.indexOf("\n")) >= 0) {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
-        const message = JSON.parse(line) as { pid?: number; exit_code?: number; signal?: number; error?: string };
+        const message = JSON.parse(line) as {
+          pid?: number;
+          ahead?: boolean;
+          exit_code?: number;
+          signal?: number;
+          error?: string;
+        };
         if (message.error !== undefined) fail(message.error);
         else if (message.pid !== undefined) {
           pid = message.pid;
           socket.unref();
-          resolve({ pid, exit });
+          resolve({ pid, exit, ...(message.ahead === true ? { sandboxMadeAhead: true } : {}) });
         } else if (message.exit_code !== undefined) settleExit({ code: message.exit_code, signal: null });
         else if (message.signal !== undefined)
           settleExit({ code: null, signal: SIGNAL_NAMES[message.signal] ?? "SIGKILL" });

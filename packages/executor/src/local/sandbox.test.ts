@@ -352,8 +352,13 @@ describe.skipIf(!runSandboxed)("forked sandboxed kernels and their siblings", ()
   beforeAll(async () => {
     first = createSandboxedExecutor(limits, "forked", ownDirectory);
     second = createSandboxedExecutor(limits, "forked", otherDirectory);
+    const launcher = sandboxedForkLauncher({ hiddenDirectories: [workspace], ...limits });
+    const madeAhead = launcher.sandboxesMadeAhead;
     await Promise.all([first.start(), second.start()]);
     expect([first.info.details.start, second.info.details.start]).toEqual(["fork", "fork"]);
+    // The first was isolated on request; the template then made the next sandbox ahead, and the
+    // second kernel was forked into it: both ways are under test here.
+    expect(launcher.sandboxesMadeAhead - madeAhead).toBe(1);
   }, 120_000);
   afterAll(async () => {
     await Promise.all([first?.stop(), second?.stop()]);

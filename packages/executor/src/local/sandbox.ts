@@ -255,32 +255,37 @@ export async function createTemplateBubblewrapArguments(input: {
 }
 
 /**
- * The mounts a forked kernel makes for itself inside its template (applied in order by the
- * template's child, `taskweaver_fork_server.py`): fresh private /tmp, home and hidden
- * directories, its working directory and connection directory from the template's staging
- * directories, and a /dev of its own: a new /dev/shm and pseudo-terminal instance, the rest
- * read-only (the template's /dev is shared by its kernels).
+ * The mounts a forked kernel's sandbox makes inside its template (applied in order by the
+ * template's child, `taskweaver_fork_server.py`): fresh private /tmp, home and hidden directories,
+ * a /dev of its own (a new /dev/shm and pseudo-terminal instance, the rest read-only: the
+ * template's /dev is shared by its kernels), then, as `kernelMounts`, the kernel's working
+ * directory and connection directory from the template's staging directories. The first part is
+ * the same for every kernel of a template, so a sandbox can be made ahead and given the second
+ * part when a session asks (`reusableDirectories` hold the second part's sources).
  */
 export async function createForkedSandboxMounts(input: {
   workingDirectory: string;
   workingRootIndex: number;
   workingRoot: string;
   connectionDirectory: string;
+  runtimeDirectory: string;
   python: string;
   options: LocalSandboxOptions;
-}): Promise<SandboxMount[]> {
+}): Promise<{ mounts: SandboxMount[]; kernelMounts: SandboxMount[]; reusableDirectories: string[] }> {
   const workingDirectory = await realpath(input.workingDirectory);
   const relativePath = workingDirectory.slice(input.workingRoot.length).replace(/^\/+/, "");
-  const mounts = await createSandboxMounts({
+  const all = await createSandboxMounts({
     ...input,
     sources: {
       workingDirectory: `${STAGING_DIRECTORY}/${input.workingRootIndex}${relativePath ? `/${relativePath}` : ""}`,
       connectionDirectory: await realpath(input.connectionDirectory),
     },
   });
+  // createSandboxMounts ends with the working directory's and the connection directory's binds.
+  const mounts = all.slice(0, -2);
   const size = input.options.tmpfsBytes === undefined ? {} : { size: Math.floor(input.options.tmpfsBytes) };
   mounts.push({ type: "tmpfs", path: "/dev/shm", ...size }, { type: "devpts", path: "/dev/pts" }, { type: "readonly", path: "/dev" });
-  return mounts;
+  return { mounts, kernelMounts: all.slice(-2), reusableDirectories: [STAGING_DIRECTORY, await realpath(input.runtimeDirectory)] };
 }
 
 /** The working root (an index of `roots`, real paths) that holds `workingDirectory`, if any. */
