@@ -1,5 +1,6 @@
 // Sandboxed against unsandboxed local kernels (`execution_service.local.sandbox` "bwrap" and
-// "none"), in one run, both spawned (sandboxed kernels are always spawned) and without a pool:
+// "none"), in one run, both spawned (`kernel_start: "spawn"`; bench kernel-start compares forked
+// sandboxed kernels) and without a pool:
 //
 // - start to ready: `executor.start()` of a new session's executor, until the kernel answered
 //   and the support code is installed. Starts alternate between the two so load from other

@@ -11,6 +11,28 @@ import type { SupportInstallOptions } from "./support-code.js";
  */
 export const DEFAULT_PRELOAD_MODULES: readonly string[] = ["numpy", "pandas", "matplotlib"];
 
+/** One mount of a sandboxed kernel's view, in the order they are made (see local/sandbox.ts). */
+export type SandboxMount =
+  | { type: "tmpfs"; path: string; size?: number }
+  | { type: "bind"; source: string; path: string; readonly: boolean }
+  | { type: "devpts"; path: string }
+  | { type: "readonly"; path: string };
+
+/** How a sandboxed template's child isolates itself before it becomes the kernel. */
+export interface ForkSandboxRequest {
+  /** The kernel's view, made in its own mount namespace, in order; the same for every kernel of the template. */
+  mounts: readonly SandboxMount[];
+  /**
+   * This kernel's own mounts, made after `mounts` (its working and connection directories). With
+   * them the template makes the next request's sandbox ahead. @default none
+   */
+  kernelMounts?: readonly SandboxMount[];
+  /** Directories that hold the sources of every request's `kernelMounts` (kept open by a sandbox made ahead). */
+  reusableDirectories?: readonly string[];
+  /** A network namespace of its own (no network, a loopback of its own). */
+  unshareNet: boolean;
+}
+
 /** What a fork request sets up for the child before it becomes an ipykernel. */
 export interface ForkRequest {
   connectionFile: string;
@@ -30,6 +52,8 @@ export interface ForkRequest {
    * template) before it reads its first request. Only when the template said it can (`support`).
    */
   supportOptions?: SupportInstallOptions;
+  /** Only to a sandboxed template (`ForkServerOptions.sandbox`). */
+  sandbox?: ForkSandboxRequest;
 }
 
 /** How a forked child ended. */
@@ -43,6 +67,8 @@ export interface ForkedExit {
 /** A child forked by the template. */
 export interface ForkedProcess {
   readonly pid: number;
+  /** True when its sandbox was made ahead, before the request (`ForkSandboxRequest.kernelMounts`). */
+  readonly sandboxMadeAhead?: boolean;
   /** Resolves once when the child has ended. */
   readonly exit: Promise<ForkedExit>;
 }
@@ -110,6 +136,16 @@ export function forkOnce(socketPath: string, request: ForkRequest, templateExite
           log_file: request.logFile,
           limits: request.limits ?? {},
           ...(request.supportOptions ? { support_options: request.supportOptions } : {}),
+          ...(request.sandbox
+            ? {
+                sandbox: {
+                  mounts: request.sandbox.mounts,
+                  unshare_net: request.sandbox.unshareNet,
+                  ...(request.sandbox.kernelMounts ? { kernel_mounts: request.sandbox.kernelMounts } : {}),
+                  ...(request.sandbox.reusableDirectories ? { reusable: request.sandbox.reusableDirectories } : {}),
+                },
+              }
+            : {}),
         })}\n`,
       );
     });
@@ -119,12 +155,18 @@ export function forkOnce(socketPath: string, request: ForkRequest, templateExite
       while ((newline = buffer.indexOf("\n")) >= 0) {
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
-        const message = JSON.parse(line) as { pid?: number; exit_code?: number; signal?: number; error?: string };
+        const message = JSON.parse(line) as {
+          pid?: number;
+          ahead?: boolean;
+          exit_code?: number;
+          signal?: number;
+          error?: string;
+        };
         if (message.error !== undefined) fail(message.error);
         else if (message.pid !== undefined) {
           pid = message.pid;
           socket.unref();
-          resolve({ pid, exit });
+          resolve({ pid, exit, ...(message.ahead === true ? { sandboxMadeAhead: true } : {}) });
         } else if (message.exit_code !== undefined) settleExit({ code: message.exit_code, signal: null });
         else if (message.signal !== undefined)
           settleExit({ code: null, signal: SIGNAL_NAMES[message.signal] ?? "SIGKILL" });

@@ -1,4 +1,4 @@
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
@@ -6,7 +6,18 @@ import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import type { SupportInstallOptions } from "../internal/support-code.js";
-import { startForkServer, type ForkServer, type ForkedExit } from "./fork-server.js";
+import { startForkServer, type ForkServer, type ForkServerOptions, type ForkedExit } from "./fork-server.js";
+import { watchSandboxProcesses } from "./process-limit.js";
+import {
+  createForkedSandboxMounts,
+  createTemplateBubblewrapArguments,
+  findWorkingRoot,
+  probeBubblewrap,
+  resolveCommand,
+  sandboxLimits,
+  sandboxScratchDirectories,
+  type LocalSandboxOptions,
+} from "./sandbox.js";
 import { createConnectionInfo, createLocalKernelLauncher } from "./local-kernel.js";
 import { KernelProcessGroup } from "./kernel-process-group.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
@@ -52,6 +63,17 @@ export interface ForkKernelLauncherOptions {
    * (`execution_service.kernel_start` "auto"). @default "wait"
    */
   whileStarting?: "wait" | "spawn";
+  /**
+   * Sandboxes the template and every kernel forked from it, as a spawned sandboxed kernel is
+   * (see the executor README, "Forked kernels in the sandbox"). The working directories must lie
+   * under one of `workingRoots` (real paths; a kernel for another directory is spawned in its own
+   * bubblewrap instead). The fallback is then a sandboxed spawning launcher.
+   * @default not sandboxed
+   */
+  sandbox?: LocalSandboxOptions & {
+    /** Directories under which sessions' working directories are forked (e.g. the sessions folder). @default `hiddenDirectories` */
+    workingRoots?: readonly string[];
+  };
 }
 
 /** A `KernelLauncher` over a template, plus the template's state for diagnostics and tests. */
@@ -60,6 +82,8 @@ export interface ForkKernelLauncher extends KernelLauncher {
   readonly template: ForkServer | undefined;
   /** True once forking was given up for spawning. */
   readonly fellBack: boolean;
+  /** Sandboxed kernels forked into a sandbox the template had made ahead (one fork on their path, not three). */
+  readonly sandboxesMadeAhead: number;
   /** Stops the template (kernels forked from it die with it). */
   dispose(): Promise<void>;
 }
@@ -84,6 +108,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
   const transport = options.transport ?? "ipc";
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   const shutdownGraceMs = options.shutdownGraceMs ?? 1_000;
+  const sandbox = options.sandbox;
   const fallback =
     options.fallback ??
     createLocalKernelLauncher({
@@ -92,11 +117,16 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       startTimeoutMs,
       env: options.env,
       shutdownGraceMs,
+      ...(sandbox ? { sandbox: { ...sandbox, mode: "bwrap" as const } } : {}),
     });
+  // Real paths, resolved with the template (a root created later is found then).
+  let workingRoots: string[] = [];
+  let runtimeRoot: string | undefined;
   const warn = options.onWarning ?? ((message: string) => process.stderr.write(`taskweaver: ${message}\n`));
   let template: ForkServer | undefined;
   let starting: Promise<ForkServer | undefined> | undefined;
   let restartsLeft = 1;
+  let sandboxesMadeAhead = 0;
   let fellBack = false;
   let disposed = false;
 
@@ -106,14 +136,39 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     warn(`kernels are spawned instead of forked: ${reason}`);
   };
 
+  async function sandboxOfTemplate(python: string): Promise<ForkServerOptions["sandbox"]> {
+    if (!sandbox) return undefined;
+    const problem = await probeBubblewrap(sandbox.bwrap);
+    if (problem !== undefined) throw new ExecutorUnavailableError(`bubblewrap does not work here: ${problem}`);
+    // Made when missing (an app's sessions folder appears with its first session): a root the
+    // template does not have from its start is out of its reach for good.
+    const roots = await Promise.all(
+      (sandbox.workingRoots ?? sandbox.hiddenDirectories ?? []).map(async (root) => {
+        await mkdir(root, { recursive: true }).catch(() => undefined);
+        return realpath(root).catch(() => undefined);
+      }),
+    );
+    workingRoots = [...new Set(roots.filter((root): root is string => root !== undefined && root !== "/"))];
+    const directory = await mkdtemp(join(tmpdir(), "tw-fsb-"));
+    runtimeRoot = directory;
+    return {
+      bwrap: sandbox.bwrap ?? "bwrap",
+      args: await createTemplateBubblewrapArguments({ runtimeDirectory: directory, workingRoots, python, options: sandbox }),
+      directory,
+    };
+  }
+
   async function startTemplate(): Promise<ForkServer | undefined> {
-    const python = await options.resolvePython();
+    const configured = await options.resolvePython();
+    // The sandbox's PATH may lead into a hidden directory: the path found here is bound back.
+    const python = sandbox ? await resolveCommand(configured) : configured;
     try {
       const server = await startForkServer({
         python,
         preloadModules: options.preloadModules,
         startTimeoutMs,
         kernelArgv: KERNEL_ARGV,
+        sandbox: await sandboxOfTemplate(python),
       });
       void server.exited.then((reason) => {
         if (template === server) template = undefined;
@@ -147,7 +202,10 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
   async function launchForked(server: ForkServer, launchOptions: LaunchOptions): Promise<KernelConnection> {
     const { workingDirectory, signal } = launchOptions;
     await mkdir(workingDirectory, { recursive: true });
-    const runtimeDirectory = await mkdtemp(join(tmpdir(), "tw-"));
+    const workingRoot = sandbox ? await findWorkingRoot(workingDirectory, workingRoots) : undefined;
+    // Only the working roots are in the template's reach: another directory gets a bubblewrap of its own.
+    if (sandbox && workingRoot === undefined) return fallback.launch(launchOptions);
+    const runtimeDirectory = await mkdtemp(join(runtimeRoot !== undefined && sandbox ? runtimeRoot : tmpdir(), sandbox ? "k" : "tw-"));
     const connection = await createConnectionInfo(runtimeDirectory, transport);
     const connectionFile = join(runtimeDirectory, "kernel.json");
     const logFile = join(runtimeDirectory, "kernel.log");
@@ -157,7 +215,8 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       ...process.env,
       ...options.env,
       MPLBACKEND: "Agg",
-      JPY_PARENT_PID: String(process.pid),
+      // A sandboxed kernel cannot see the host's pid; its keeper's PR_SET_PDEATHSIG does that job.
+      JPY_PARENT_PID: sandbox ? undefined : String(process.pid),
       PYDEVD_DISABLE_FILE_VALIDATION: "1",
       PYTHONDONTWRITEBYTECODE: "1",
     }))
@@ -178,8 +237,24 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
         cwd: workingDirectory,
         env: environment,
         logFile,
-        limits: options.limits,
+        limits: sandbox ? { ...sandboxLimits(sandbox), ...options.limits } : options.limits,
         ...(installsSupport ? { supportOptions: { ...options.supportOptions, workdir: workingDirectory } } : {}),
+        ...(sandbox && workingRoot !== undefined
+          ? {
+              sandbox: {
+                ...(await createForkedSandboxMounts({
+                  workingDirectory,
+                  workingRootIndex: workingRoot,
+                  workingRoot: workingRoots[workingRoot]!,
+                  connectionDirectory: runtimeDirectory,
+                  runtimeDirectory: runtimeRoot!,
+                  python: server.python,
+                  options: sandbox,
+                })),
+                unshareNet: !sandbox.network,
+              },
+            }
+          : {}),
       });
     } catch (error) {
       client.close();
@@ -187,17 +262,34 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       throw error;
     }
     const pid = forked.pid;
+    if (forked.sandboxMadeAhead) sandboxesMadeAhead += 1;
     const untrack = trackKernelProcessGroup(pid);
     const readLog = async () => (await readFile(logFile, "utf8").catch(() => "")).trim().slice(-4000);
     const group = new KernelProcessGroup(pid);
     let ready = false;
+    // Why the host ended the sandbox itself, for the death's reason (as for a spawned one).
+    let endedBecause: string | undefined;
+    const pidsLimit = sandbox?.pidsLimit;
+    const stopProcessWatch =
+      pidsLimit !== undefined
+        ? watchSandboxProcesses({
+            kernelPid: pid,
+            limit: pidsLimit,
+            onExceeded: (count) => {
+              endedBecause = `the sandbox held ${count} processes, more than execution_service.local.pids_limit (${pidsLimit}), and was ended`;
+              group.signal("SIGKILL", true);
+            },
+          })
+        : () => undefined;
     const exit = forked.exit.then(async (status: ForkedExit) => {
       untrack();
+      stopProcessWatch();
       const reason = status.templateLost
         ? "the kernel template process ended, and its kernels with it"
-        : status.signal
-          ? `the kernel process was killed by ${status.signal}`
-          : `the kernel process exited with code ${status.code}`;
+        : (endedBecause ??
+          (status.signal
+            ? `the kernel process was killed by ${status.signal}`
+            : `the kernel process exited with code ${status.code}`));
       client.fail(new KernelDiedError(`The Python kernel died: ${reason}.`));
       transportHandle.close();
       // Told at once, in the same turn as the failure: the next execution must not find it.
@@ -219,12 +311,16 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     });
     ready = true;
 
-    const kernel = group.connection({
+    const connectionToKernel = group.connection({
       client,
-      details: { python: server.python, pid: String(pid), transport, start: "fork" },
+      details: { python: server.python, pid: String(pid), transport, start: "fork", ...(sandbox ? { sandbox: "bwrap" } : {}) },
       exit,
       shutdownGraceMs,
     });
+    // The sandbox's writable tmpfs mounts count toward the working-directory limit.
+    const kernel = sandbox
+      ? { ...connectionToKernel, scratchDirectories: sandboxScratchDirectories(pid, sandbox) }
+      : connectionToKernel;
     return installsSupport ? { ...kernel, prepared: true, bound: true } : kernel;
   }
 
@@ -240,6 +336,13 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
       try {
         return await launchForked(server, launchOptions);
       } catch (error) {
+        // The template's child could not isolate itself (namespaces or mounts refused here):
+        // sandboxed kernels are spawned from now on, said once.
+        if (sandbox && server.alive && ExecutorUnavailableError.isInstance(error) && /could not fork a kernel: sandbox: /.test(error.message)) {
+          giveUp(`a forked kernel could not be sandboxed (${error.message})`);
+          void server.stop();
+          return fallback.launch(launchOptions);
+        }
         // The template went away between the check and the fork: one more try on a new one.
         if (!server.alive && !launchOptions.signal?.aborted) {
           await server.exited;
@@ -255,6 +358,9 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     },
     get fellBack() {
       return fellBack;
+    },
+    get sandboxesMadeAhead() {
+      return sandboxesMadeAhead;
     },
     async dispose() {
       disposed = true;

@@ -10,13 +10,14 @@ import {
   type ForkedExit,
   type ForkedProcess,
   type ForkRequest,
+  type ForkSandboxRequest,
   type ForkTemplateReady as ReadyLine,
 } from "../internal/fork-protocol.js";
 import { SUPPORT_CODE_PATH } from "../internal/support-code.js";
 import { pythonFilePath } from "../python-files.js";
 
 export { DEFAULT_PRELOAD_MODULES };
-export type { ForkedExit, ForkedProcess, ForkRequest };
+export type { ForkedExit, ForkedProcess, ForkRequest, ForkSandboxRequest };
 
 /** Where the template's Python code lives: `python/` next to `src/` and `dist/` in the package. */
 export const FORK_SERVER_PATH = pythonFilePath("taskweaver_fork_server.py");
@@ -36,7 +37,14 @@ export interface ForkServerOptions {
    * configuration once, ahead of the forks. @default none
    */
   kernelArgv?: readonly string[];
+  /**
+   * Runs the template in bubblewrap (`createTemplateBubblewrapArguments`); its socket is made in
+   * `directory`, which the arguments must bind at its own path. Each request then carries its
+   * kernel's mounts (`ForkRequest.sandbox`). @default not sandboxed (a private temporary directory)
+   */
+  sandbox?: { bwrap: string; args: readonly string[]; directory: string };
 }
+
 
 /** A running template process. */
 export interface ForkServer {
@@ -70,17 +78,18 @@ export interface ForkServer {
 export async function startForkServer(options: ForkServerOptions): Promise<ForkServer> {
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
   // Private and short: unix socket paths are limited to about 100 bytes.
-  const directory = await mkdtemp(join(tmpdir(), "tw-fork-"));
+  const directory = options.sandbox?.directory ?? (await mkdtemp(join(tmpdir(), "tw-fork-")));
   const socketPath = join(directory, "s");
+  const templateArguments = [
+    FORK_SERVER_PATH,
+    socketPath,
+    JSON.stringify(options.preloadModules ?? DEFAULT_PRELOAD_MODULES),
+    SUPPORT_CODE_PATH,
+    JSON.stringify(options.kernelArgv ?? []),
+  ];
   const child = spawn(
-    options.python,
-    [
-      FORK_SERVER_PATH,
-      socketPath,
-      JSON.stringify(options.preloadModules ?? DEFAULT_PRELOAD_MODULES),
-      SUPPORT_CODE_PATH,
-      JSON.stringify(options.kernelArgv ?? []),
-    ],
+    options.sandbox?.bwrap ?? options.python,
+    options.sandbox ? [...options.sandbox.args, "--", options.python, ...templateArguments] : templateArguments,
     {
       stdio: ["ignore", "pipe", "pipe"],
       env: {
@@ -102,12 +111,16 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
   const exited = new Promise<string>((resolve) => {
     child.once("error", (error) => {
       alive = false;
-      resolve(`the template could not start: ${error.message}`);
+      void rm(directory, { recursive: true, force: true })
+        .catch(() => undefined)
+        .then(() => resolve(`the template could not start: ${error.message}`));
     });
     child.once("exit", (code, signal) => {
       alive = false;
-      void rm(directory, { recursive: true, force: true });
-      resolve(signal ? `the template was killed by ${signal}` : `the template exited with code ${code}`);
+      // Told once its directory is gone, so that a host stopping the template leaves none behind.
+      void rm(directory, { recursive: true, force: true })
+        .catch(() => undefined)
+        .then(() => resolve(signal ? `the template was killed by ${signal}` : `the template exited with code ${code}`));
     });
   });
 
@@ -148,6 +161,8 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
   function killTemplate(): void {
     if (!alive || child.pid === undefined) return;
     try {
+      // Under bubblewrap this is bubblewrap itself (no group): the template and its kernels
+      // follow it through PR_SET_PDEATHSIG.
       process.kill(-child.pid, "SIGKILL");
     } catch {
       try {

@@ -53,7 +53,7 @@ export interface LocalExecutorOptions {
 
 /**
  * The parent pid the support code's watchdog expects: in a sandbox the kernel's parent is
- * bubblewrap's init, pid 1 of its namespace. Under "auto", not known before the first launch, so
+ * bubblewrap's init (or a forked sandbox's own init), pid 1 of its namespace. Under "auto", not known before the first launch, so
  * none: the launch script's PR_SET_PDEATHSIG still ends the kernel with the host.
  */
 function supportParentPid(mode: LocalSandboxMode | undefined): number | undefined {
@@ -133,14 +133,27 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
   const poolSize = config.get("execution_service.warm_pool_size");
   const sandbox = localSandbox(config);
   const spawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs });
-  // Sandboxed kernels are spawned, each in its own bubblewrap with its session's directory:
-  // a fork template or a pooled kernel would have to be in every session's sandbox at once.
-  const sandboxLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs, sandbox });
-  // "auto" gives way to a fork template or warm pool asked for by name, and says so.
-  const explicitlyUnsandboxed =
-    sandbox.mode === "auto" && (kernelStart === "fork" || poolSize > 0)
-      ? `kernel_start is "${kernelStart}" and warm_pool_size is ${poolSize}`
+  // Sandboxed kernels are spawned each in its own bubblewrap, or forked from a template that runs
+  // in one and gives each kernel its own namespaces and its session's directory. A pooled kernel
+  // would have to be in every session's sandbox at once, so the warm pool is not sandboxed.
+  const sandboxSpawnLauncher = createLocalKernelLauncher({ resolvePython, startTimeoutMs, sandbox });
+  const sandboxForkLauncher =
+    sandbox.mode !== "none" && (kernelStart === "fork" || (kernelStart === "auto" && forkSupported()))
+      ? createForkKernelLauncher({
+          resolvePython,
+          startTimeoutMs,
+          preloadModules: config.get("execution_service.preload_modules"),
+          fallback: sandboxSpawnLauncher,
+          whileStarting: kernelStart === "auto" ? "spawn" : "wait",
+          // A forked sandboxed kernel's parent is its sandbox's init, as under bubblewrap.
+          supportOptions: { parent_pid: 1, max_output_chars: maxOutputChars },
+          sandbox: { ...sandbox, workingRoots: sandbox.hiddenDirectories ?? [] },
+        })
       : undefined;
+  const sandboxLauncher: KernelLauncher = sandboxForkLauncher ?? sandboxSpawnLauncher;
+  // "auto" gives way to a warm pool asked for by name, and says so.
+  const explicitlyUnsandboxed =
+    sandbox.mode === "auto" && poolSize > 0 ? `warm_pool_size is ${poolSize}` : undefined;
   const sandboxed: Promise<boolean> =
     sandbox.mode === "none" || explicitlyUnsandboxed
       ? Promise.resolve(false)
@@ -148,12 +161,10 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
         resolveSandbox(sandbox.mode).catch(() => true);
   if (explicitlyUnsandboxed) {
     process.stderr.write(
-      `taskweaver: local kernels run without a sandbox because ${explicitlyUnsandboxed}; set execution_service.local.sandbox to "bwrap" to sandbox them (spawned, no warm pool).\n`,
+      `taskweaver: local kernels run without a sandbox because ${explicitlyUnsandboxed}; set execution_service.local.sandbox to "bwrap" to sandbox them (no warm pool).\n`,
     );
-  } else if (sandbox.mode === "bwrap" && (kernelStart === "fork" || poolSize > 0)) {
-    process.stderr.write(
-      "taskweaver: sandboxed local kernels are spawned one by one: kernel_start fork and the warm pool are not used.\n",
-    );
+  } else if (sandbox.mode === "bwrap" && poolSize > 0) {
+    process.stderr.write("taskweaver: sandboxed local kernels are started one by one: the warm pool is not used.\n");
   }
 
   let forkLauncher: ForkKernelLauncher | undefined;
@@ -214,14 +225,19 @@ export function createLocalExecutorFactory(config: AppConfig): LocalExecutorFact
       disposed = true;
       await warmPool?.dispose();
       await forkLauncher?.dispose();
+      await sandboxForkLauncher?.dispose();
     },
     get warmPool() {
       return warmPool;
     },
     startsQuickly: () =>
-      (warmPool?.idleKernels.length ?? 0) > 0 ||
-      (forkLauncher !== undefined && forkLauncher.template?.alive === true && !forkLauncher.fellBack),
+      (warmPool?.idleKernels.length ?? 0) > 0 || forksNow(forkLauncher) || forksNow(sandboxForkLauncher),
   });
+}
+
+/** Whether the launcher's next kernel is forked from a running template. */
+function forksNow(launcher: ForkKernelLauncher | undefined): boolean {
+  return launcher !== undefined && launcher.template?.alive === true && !launcher.fellBack;
 }
 
 /** The sandbox settings of `execution_service.local.*`; the sessions' folders are hidden, the app directory is not. */

@@ -4,6 +4,7 @@ import { access, readdir, readFile, realpath } from "node:fs/promises";
 import { homedir } from "node:os";
 import { delimiter, dirname, join, resolve, sep } from "node:path";
 import { ExecutorUnavailableError } from "@taskweaver/core";
+import type { SandboxMount } from "../internal/fork-protocol.js";
 
 /** The values of `execution_service.local.sandbox`. */
 export type LocalSandboxMode = "auto" | "bwrap" | "none";
@@ -115,32 +116,28 @@ function isInside(path: string, directory: string): boolean {
   return path === directory || path.startsWith(directory.endsWith(sep) ? directory : directory + sep);
 }
 
-/**
- * The bubblewrap arguments (up to and excluding the command) for one kernel. Mount order matters:
- * later mounts go on top, so the hidden directories are emptied first and the session's working
- * directory, the connection directory and the Python installation are bound back over them.
- */
-export async function createBubblewrapArguments(input: {
-  workingDirectory: string;
-  connectionDirectory: string;
-  python: string;
-  options: LocalSandboxOptions;
-}): Promise<string[]> {
+// One mount of a sandbox's view (a fresh tmpfs, a bind of a host directory, a pseudo-terminal
+// instance of its own, an existing mount made read-only): the fork protocol's wire shape.
+export type { SandboxMount };
+
+/** The `hide`/`bind back` part every sandbox view shares, for `createSandboxMounts`. */
+async function createCoveringMounts(input: { python: string; options: LocalSandboxOptions }): Promise<{
+  mounts: SandboxMount[];
+  size: number | undefined;
+}> {
   const { options } = input;
-  const workingDirectory = await realpath(input.workingDirectory);
-  const connectionDirectory = await realpath(input.connectionDirectory);
   const home = [homedir(), "/root"].map((path) => resolve(path));
   const covered = [...home, "/tmp"];
-  // bubblewrap's --size applies to the --tmpfs that follows it.
-  const size = options.tmpfsBytes === undefined ? [] : ["--size", String(Math.floor(options.tmpfsBytes))];
-  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", ...size, "--tmpfs", "/tmp"];
+  const size = options.tmpfsBytes === undefined ? undefined : Math.floor(options.tmpfsBytes);
+  const tmpfs = (path: string): SandboxMount => (size === undefined ? { type: "tmpfs", path } : { type: "tmpfs", path, size });
+  const mounts: SandboxMount[] = [tmpfs("/tmp")];
   const existing = async (path: string) => realpath(path).catch(() => undefined);
   // A missing directory has nothing to hide (and bubblewrap could not make its mount point in the
   // read-only root); hiding an ancestor of /tmp would hide the root.
   const hide = async (directories: readonly string[]) => {
     for (const directory of new Set(directories)) {
       const path = await existing(directory);
-      if (path !== undefined && path !== "/" && !isInside("/tmp", path)) args.push(...size, "--tmpfs", path);
+      if (path !== undefined && path !== "/" && !isInside("/tmp", path)) mounts.push(tmpfs(path));
     }
   };
   await hide(home);
@@ -148,21 +145,150 @@ export async function createBubblewrapArguments(input: {
     const path = await existing(directory);
     if (path === undefined || !covered.some((cover) => isInside(path, cover) && path !== cover)) continue;
     if (home.some((directory) => isInside(directory, path))) continue;
-    args.push("--ro-bind", path, path);
+    mounts.push({ type: "bind", source: path, path, readonly: true });
   }
   // A Python under a hidden directory (a virtual environment, pyenv) stays reachable, read-only:
   // the environment (its site-packages) and the interpreter it links to.
   for (const path of new Set([input.python, await realpath(input.python).catch(() => input.python)])) {
     const prefix = dirname(dirname(path));
     if (prefix !== "/" && home.some((directory) => isInside(path, directory)))
-      args.push("--ro-bind", prefix, prefix);
+      mounts.push({ type: "bind", source: prefix, path: prefix, readonly: true });
   }
   await hide(options.hiddenDirectories ?? []);
-  args.push("--bind", workingDirectory, workingDirectory, "--bind", connectionDirectory, connectionDirectory);
-  args.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent");
-  if (!options.network) args.push("--unshare-net");
-  args.push("--chdir", workingDirectory);
+  return { mounts, size };
+}
+
+/**
+ * The mounts of one kernel's view, in order (later mounts go on top): the hidden directories are
+ * emptied first, and the session's working directory, the connection directory and the Python
+ * installation are bound back over them. `sources` says where the working and connection
+ * directories are found when that is not their own path (a forked kernel binds them from the
+ * template's staging directories).
+ */
+export async function createSandboxMounts(input: {
+  workingDirectory: string;
+  connectionDirectory: string;
+  python: string;
+  options: LocalSandboxOptions;
+  sources?: { workingDirectory: string; connectionDirectory: string };
+}): Promise<SandboxMount[]> {
+  const workingDirectory = await realpath(input.workingDirectory);
+  const connectionDirectory = await realpath(input.connectionDirectory);
+  const { mounts } = await createCoveringMounts(input);
+  mounts.push(
+    { type: "bind", source: input.sources?.workingDirectory ?? workingDirectory, path: workingDirectory, readonly: false },
+    {
+      type: "bind",
+      source: input.sources?.connectionDirectory ?? connectionDirectory,
+      path: connectionDirectory,
+      readonly: false,
+    },
+  );
+  return mounts;
+}
+
+function bubblewrapMountArguments(mounts: readonly SandboxMount[]): string[] {
+  return mounts.flatMap((mount) => {
+    switch (mount.type) {
+      // bubblewrap's --size applies to the --tmpfs that follows it.
+      case "tmpfs":
+        return [...(mount.size === undefined ? [] : ["--size", String(mount.size)]), "--tmpfs", mount.path];
+      case "bind":
+        return [mount.readonly ? "--ro-bind" : "--bind", mount.source, mount.path];
+      case "devpts":
+      case "readonly":
+        throw new Error(`bubblewrap arguments do not take a ${mount.type} mount`);
+    }
+  });
+}
+
+/**
+ * The bubblewrap arguments (up to and excluding the command) for one kernel. Every capability is
+ * dropped: run by root, bubblewrap would otherwise leave the kernel CAP_SYS_ADMIN in its mount
+ * namespace, enough to unmount the tmpfs that hides the other sessions' folders.
+ */
+export async function createBubblewrapArguments(input: {
+  workingDirectory: string;
+  connectionDirectory: string;
+  python: string;
+  options: LocalSandboxOptions;
+}): Promise<string[]> {
+  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"];
+  args.push(...bubblewrapMountArguments(await createSandboxMounts(input)));
+  args.push("--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent", "--cap-drop", "ALL");
+  if (!input.options.network) args.push("--unshare-net");
+  args.push("--chdir", await realpath(input.workingDirectory));
   return args;
+}
+
+/** Where a fork template sees the working roots: `<STAGING_DIRECTORY>/<index>`, under its private /tmp. */
+export const STAGING_DIRECTORY = "/tmp/.taskweaver-stage";
+
+/**
+ * The bubblewrap arguments of a fork template (see `fork-kernel-launcher.ts`): the view of a
+ * sandboxed kernel without a session, plus the runtime directory (its socket, the kernels'
+ * connection files) at its own path and each working root under `STAGING_DIRECTORY`, from where
+ * each forked kernel binds its own directories before its private /tmp covers the rest. The
+ * template keeps its capabilities (each kernel drops them, see `taskweaver_fork_server.py`) and
+ * the host's PID namespace, so the pids it reports are the host's.
+ */
+export async function createTemplateBubblewrapArguments(input: {
+  runtimeDirectory: string;
+  workingRoots: readonly string[];
+  python: string;
+  options: LocalSandboxOptions;
+}): Promise<string[]> {
+  const { mounts } = await createCoveringMounts(input);
+  mounts.push({ type: "bind", source: await realpath(input.runtimeDirectory), path: await realpath(input.runtimeDirectory), readonly: false });
+  for (const [index, root] of input.workingRoots.entries())
+    mounts.push({ type: "bind", source: root, path: `${STAGING_DIRECTORY}/${index}`, readonly: false });
+  const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", ...bubblewrapMountArguments(mounts)];
+  args.push("--unshare-ipc", "--unshare-uts", "--die-with-parent");
+  if (!input.options.network) args.push("--unshare-net");
+  args.push("--chdir", "/");
+  return args;
+}
+
+/**
+ * The mounts a forked kernel's sandbox makes inside its template (applied in order by the
+ * template's child, `taskweaver_fork_server.py`): fresh private /tmp, home and hidden directories,
+ * a /dev of its own (a new /dev/shm and pseudo-terminal instance, the rest read-only: the
+ * template's /dev is shared by its kernels), then, as `kernelMounts`, the kernel's working
+ * directory and connection directory from the template's staging directories. The first part is
+ * the same for every kernel of a template, so a sandbox can be made ahead and given the second
+ * part when a session asks (`reusableDirectories` hold the second part's sources).
+ */
+export async function createForkedSandboxMounts(input: {
+  workingDirectory: string;
+  workingRootIndex: number;
+  workingRoot: string;
+  connectionDirectory: string;
+  runtimeDirectory: string;
+  python: string;
+  options: LocalSandboxOptions;
+}): Promise<{ mounts: SandboxMount[]; kernelMounts: SandboxMount[]; reusableDirectories: string[] }> {
+  const workingDirectory = await realpath(input.workingDirectory);
+  const relativePath = workingDirectory.slice(input.workingRoot.length).replace(/^\/+/, "");
+  const all = await createSandboxMounts({
+    ...input,
+    sources: {
+      workingDirectory: `${STAGING_DIRECTORY}/${input.workingRootIndex}${relativePath ? `/${relativePath}` : ""}`,
+      connectionDirectory: await realpath(input.connectionDirectory),
+    },
+  });
+  // createSandboxMounts ends with the working directory's and the connection directory's binds.
+  const mounts = all.slice(0, -2);
+  const size = input.options.tmpfsBytes === undefined ? {} : { size: Math.floor(input.options.tmpfsBytes) };
+  mounts.push({ type: "tmpfs", path: "/dev/shm", ...size }, { type: "devpts", path: "/dev/pts" }, { type: "readonly", path: "/dev" });
+  return { mounts, kernelMounts: all.slice(-2), reusableDirectories: [STAGING_DIRECTORY, await realpath(input.runtimeDirectory)] };
+}
+
+/** The working root (an index of `roots`, real paths) that holds `workingDirectory`, if any. */
+export async function findWorkingRoot(workingDirectory: string, roots: readonly string[]): Promise<number | undefined> {
+  const path = await realpath(workingDirectory).catch(() => undefined);
+  if (path === undefined) return undefined;
+  const index = roots.findIndex((root) => isInside(path, root));
+  return index < 0 ? undefined : index;
 }
 
 /**
@@ -195,16 +321,25 @@ export function isExecutable(path: string): Promise<boolean> {
   );
 }
 
+/** The sandbox's rlimits by `resource` name (soft and hard alike), as a kernel sets them on itself. */
+export function sandboxLimits(options: LocalSandboxOptions): Record<string, readonly [number, number]> {
+  const limits: Record<string, readonly [number, number]> = {};
+  if (options.memoryBytes !== undefined) limits.RLIMIT_AS = [options.memoryBytes, options.memoryBytes];
+  if (options.pidsLimit !== undefined) limits.RLIMIT_NPROC = [options.pidsLimit, options.pidsLimit];
+  if (options.cpuTimeSeconds !== undefined) {
+    const seconds = Math.ceil(options.cpuTimeSeconds);
+    limits.RLIMIT_CPU = [seconds, seconds];
+  }
+  return limits;
+}
+
 /** Python lines that set the kernel's rlimits on itself before ipykernel starts. */
 export function createLimitScript(options: LocalSandboxOptions): string[] {
-  const limits: [string, number][] = [];
-  if (options.memoryBytes !== undefined) limits.push(["RLIMIT_AS", options.memoryBytes]);
-  if (options.pidsLimit !== undefined) limits.push(["RLIMIT_NPROC", options.pidsLimit]);
-  if (options.cpuTimeSeconds !== undefined) limits.push(["RLIMIT_CPU", Math.ceil(options.cpuTimeSeconds)]);
+  const limits = Object.entries(sandboxLimits(options));
   if (limits.length === 0) return [];
   return [
     "import resource",
-    ...limits.map(([name, value]) => `resource.setrlimit(resource.${name}, (${value}, ${value}))`),
+    ...limits.map(([name, [value]]) => `resource.setrlimit(resource.${name}, (${value}, ${value}))`),
   ];
 }
 
