@@ -17,29 +17,35 @@ function fakeExecutor(log: string[], name: string, startMs: number): CodeExecuto
   } as unknown as CodeExecutor;
 }
 
+/** Executors whose starts take `startMs`, counting how many run at once. */
+function countingStarts(log: string[], startMs: number) {
+  const counter = { active: 0, peak: 0 };
+  const create = (request: { sessionId: string }) => {
+    const executor = fakeExecutor(log, request.sessionId, startMs);
+    const start = executor.start.bind(executor);
+    executor.start = async () => {
+      counter.active += 1;
+      counter.peak = Math.max(counter.peak, counter.active);
+      await start();
+      counter.active -= 1;
+    };
+    return executor;
+  };
+  return { create, counter };
+}
+
 describe("limitConcurrentKernelStarts", () => {
   it("starts at most the limit of kernels at once and passes everything else through", async () => {
     const log: string[] = [];
-    let active = 0;
-    let peak = 0;
-    const factory = limitConcurrentKernelStarts((request) => {
-      const executor = fakeExecutor(log, request.sessionId, 30);
-      const start = executor.start.bind(executor);
-      executor.start = async () => {
-        active += 1;
-        peak = Math.max(peak, active);
-        await start();
-        active -= 1;
-      };
-      return executor;
-    }, 2);
+    const { create, counter } = countingStarts(log, 30);
+    const factory = limitConcurrentKernelStarts(create, 2);
     const executors = await Promise.all(
       ["a", "b", "c", "d", "e"].map((sessionId) =>
         factory({ sessionId, workingDirectory: `/tmp/${sessionId}` }),
       ),
     );
     await Promise.all(executors.map((executor) => executor.start()));
-    expect(peak).toBe(2);
+    expect(counter.peak).toBe(2);
     expect(log.filter((line) => line.startsWith("ready"))).toHaveLength(5);
     expect(executors[0]!.info.details.name).toBe("a");
     expect(executors[2]!.workingDirectory).toBe("/tmp/c");
@@ -63,33 +69,17 @@ describe("limitConcurrentKernelStarts", () => {
 
   it("takes no slot for a start the runtime says is quick, and limits the others", async () => {
     let quick = true;
-    let active = 0;
-    let peak = 0;
-    const log: string[] = [];
-    const factory = limitConcurrentKernelStarts(
-      (request) => {
-        const executor = fakeExecutor(log, request.sessionId, 20);
-        const start = executor.start.bind(executor);
-        executor.start = async () => {
-          active += 1;
-          peak = Math.max(peak, active);
-          await start();
-          active -= 1;
-        };
-        return executor;
-      },
-      1,
-      { startsQuickly: () => quick },
-    );
+    const { create, counter } = countingStarts([], 20);
+    const factory = limitConcurrentKernelStarts(create, 1, { startsQuickly: () => quick });
     const names = ["a", "b", "c", "d"];
     const quickOnes = await Promise.all(names.map((sessionId) => factory({ sessionId, workingDirectory: `/tmp/${sessionId}` })));
     await Promise.all(quickOnes.map((executor) => executor.start()));
-    expect(peak).toBe(4);
+    expect(counter.peak).toBe(4);
     quick = false;
-    peak = 0;
+    counter.peak = 0;
     const slowOnes = await Promise.all(names.map((sessionId) => factory({ sessionId: `${sessionId}2`, workingDirectory: `/tmp/${sessionId}2` })));
     await Promise.all(slowOnes.map((executor) => executor.start()));
-    expect(peak).toBe(1);
+    expect(counter.peak).toBe(1);
   });
 
   it("keeps the runtime's dispose, so its warm pool and fork template stop with the app", async () => {

@@ -7,7 +7,7 @@ import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import type { SupportInstallOptions } from "../internal/support-code.js";
 import { startForkServer, type ForkServer, type ForkServerOptions, type ForkedExit } from "./fork-server.js";
-import { watchSandboxProcesses } from "./process-limit.js";
+import { keepSandboxPidsLimit } from "./process-limit.js";
 import {
   createForkedSandboxMounts,
   createTemplateBubblewrapArguments,
@@ -267,26 +267,14 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     const readLog = async () => (await readFile(logFile, "utf8").catch(() => "")).trim().slice(-4000);
     const group = new KernelProcessGroup(pid);
     let ready = false;
-    // Why the host ended the sandbox itself, for the death's reason (as for a spawned one).
-    let endedBecause: string | undefined;
-    const pidsLimit = sandbox?.pidsLimit;
-    const stopProcessWatch =
-      pidsLimit !== undefined
-        ? watchSandboxProcesses({
-            kernelPid: pid,
-            limit: pidsLimit,
-            onExceeded: (count) => {
-              endedBecause = `the sandbox held ${count} processes, more than execution_service.local.pids_limit (${pidsLimit}), and was ended`;
-              group.signal("SIGKILL", true);
-            },
-          })
-        : () => undefined;
+    // Why the host ended the sandbox itself goes into the death's reason (as for a spawned one).
+    const pidsLimit = sandbox ? keepSandboxPidsLimit(pid, sandbox.pidsLimit, () => group.signal("SIGKILL", true)) : undefined;
     const exit = forked.exit.then(async (status: ForkedExit) => {
       untrack();
-      stopProcessWatch();
+      pidsLimit?.stop();
       const reason = status.templateLost
         ? "the kernel template process ended, and its kernels with it"
-        : (endedBecause ??
+        : (pidsLimit?.endedBecause ??
           (status.signal
             ? `the kernel process was killed by ${status.signal}`
             : `the kernel process exited with code ${status.code}`));

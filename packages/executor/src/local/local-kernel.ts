@@ -11,7 +11,7 @@ import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import type { ConnectionInfo } from "../internal/protocol/messages.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import { KernelProcessGroup } from "./kernel-process-group.js";
-import { watchSandboxProcesses } from "./process-limit.js";
+import { keepSandboxPidsLimit } from "./process-limit.js";
 import { trackKernelProcessGroup } from "./process-registry.js";
 import { INSTALL_HINT } from "./python-discovery.js";
 import {
@@ -238,26 +238,16 @@ export function createLocalKernelLauncher(options: LocalKernelLauncherOptions): 
       const transportHandle = createZmqTransport(connection);
       const client = createKernelClient(transportHandle);
       const group = new KernelProcessGroup(pid);
-      // Why the host ended the sandbox itself, for the death's reason.
-      let endedBecause: string | undefined;
-      const pidsLimit = sandboxOptions?.pidsLimit;
-      const stopProcessWatch =
-        inSandbox && pidsLimit !== undefined
-          ? watchSandboxProcesses({
-              kernelPid: pid,
-              limit: pidsLimit,
-              onExceeded: (count) => {
-                endedBecause = `the sandbox held ${count} processes, more than execution_service.local.pids_limit (${pidsLimit}), and was ended`;
-                group.signal("SIGKILL", true);
-              },
-            })
-          : () => undefined;
+      // Why the host ended the sandbox itself goes into the death's reason.
+      const pidsLimit = inSandbox
+        ? keepSandboxPidsLimit(pid, sandboxOptions?.pidsLimit, () => group.signal("SIGKILL", true))
+        : undefined;
       const exit = new Promise<string>((resolve) => {
         child.once("exit", (code, exitSignal) => {
           untrack();
-          stopProcessWatch();
+          pidsLimit?.stop();
           const reason =
-            endedBecause ??
+            pidsLimit?.endedBecause ??
             (exitSignal
               ? `the kernel process was killed by ${exitSignal}`
               : `the kernel process exited with code ${code}`);

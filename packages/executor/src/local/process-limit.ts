@@ -46,3 +46,35 @@ export function watchSandboxProcesses(options: SandboxProcessWatchOptions): () =
     clearTimeout(timer);
   };
 }
+
+/** A sandbox's pids limit as a kernel launcher keeps it: the watch, and why the sandbox was ended. */
+export interface SandboxPidsLimit {
+  stop(): void;
+  /** Set once the sandbox was ended for holding too many processes: the death's reason. */
+  readonly endedBecause: string | undefined;
+}
+
+/**
+ * Keeps `execution_service.local.pids_limit` for a sandboxed kernel (see `watchSandboxProcesses`):
+ * over the limit, `kill` ends the sandbox and `endedBecause` says why. No limit: nothing watched.
+ */
+export function keepSandboxPidsLimit(kernelPid: number, pidsLimit: number | undefined, kill: () => void): SandboxPidsLimit {
+  let endedBecause: string | undefined;
+  const stop =
+    pidsLimit === undefined
+      ? () => undefined
+      : watchSandboxProcesses({
+          kernelPid,
+          limit: pidsLimit,
+          onExceeded: (count) => {
+            endedBecause = `the sandbox held ${count} processes, more than execution_service.local.pids_limit (${pidsLimit}), and was ended`;
+            kill();
+          },
+        });
+  return {
+    stop,
+    get endedBecause() {
+      return endedBecause;
+    },
+  };
+}
