@@ -403,7 +403,11 @@ def _apply_limits(limits):
     import resource
 
     for name, (soft, hard) in limits.items():
-        resource.setrlimit(getattr(resource, name), (int(soft), int(hard)))
+        kind = getattr(resource, name)
+        # Only ever lowered: a limit the host already set lower (or one a user may not raise) stays.
+        _, current = resource.getrlimit(kind)
+        hard = int(hard) if current == resource.RLIM_INFINITY else min(int(hard), current)
+        resource.setrlimit(kind, (min(int(soft), hard), hard))
 
 
 class _Prepared:

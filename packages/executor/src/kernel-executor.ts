@@ -63,6 +63,8 @@ export interface KernelConnection {
   stop(options?: { graceful?: boolean }): Promise<void>;
   /** Free-form details for `ExecutorInfo` (pid, container id, kernel id). */
   readonly details: Record<string, string>;
+  /** Set when the launcher started the kernel with `LaunchOptions.fileSizeLimitBytes` in force. @default false */
+  readonly fileSizeLimited?: boolean;
   /** The kernel process's memory now (local kernels on Linux); see `CodeExecutor.readMemory`. */
   readMemory?(): Promise<ExecutorMemory | undefined>;
   /**
@@ -105,6 +107,12 @@ export interface LaunchOptions {
   /** The session the kernel is for; names its container (Docker) for operators. */
   sessionId?: string;
   signal?: AbortSignal;
+  /**
+   * RLIMIT_FSIZE the kernel should start with (the working-directory limit's part in the
+   * kernel). A launcher that sets it before the kernel runs says so with
+   * `KernelConnection.fileSizeLimited`, and the executor does not set it with an execute.
+   */
+  fileSizeLimitBytes?: number;
 }
 
 /** Starts kernels for one runtime (local process, container, remote server). */
@@ -224,10 +232,11 @@ class KernelExecutor implements CodeExecutor {
         workingDirectory: this.options.kernelWorkingDirectory,
         hostWorkingDirectory: this.options.hostWorkingDirectory,
         signal,
+        ...(this.options.maxWorkdirBytes !== undefined ? { fileSizeLimitBytes: this.options.maxWorkdirBytes } : {}),
       }),
     ]);
     try {
-      const limitCode = this.createWorkdirLimitCode();
+      const limitCode = this.createWorkdirLimitCode(kernel.fileSizeLimited === true);
       if (!kernel.bound) {
         await this.runInternal(
           kernel,
@@ -279,13 +288,14 @@ class KernelExecutor implements CodeExecutor {
   }
 
   /** The kernel's part of the working-directory limit: RLIMIT_FSIZE, and the watcher where the host cannot see. */
-  private createWorkdirLimitCode(): string | undefined {
+  private createWorkdirLimitCode(fileSizeLimited: boolean): string | undefined {
     const limit = this.options.maxWorkdirBytes;
     if (limit === undefined) return undefined;
-    const code = [createFileSizeLimitCode(limit)];
+    // A kernel started with RLIMIT_FSIZE in force (a forked one) needs no execute for it.
+    const code = fileSizeLimited ? [] : [createFileSizeLimitCode(limit)];
     if (this.options.hostWorkingDirectory === undefined)
       code.push(createKernelWorkdirWatcherCode(this.options.kernelWorkingDirectory, limit));
-    return code.join("\n");
+    return code.length > 0 ? code.join("\n") : undefined;
   }
 
   /** Bytes the working directory held after the last execution (the next one's baseline). */

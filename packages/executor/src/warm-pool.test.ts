@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
 import { createExecutorFactory } from "./factory.js";
+import { DEFAULT_MAX_WORKDIR_BYTES } from "./internal/workdir-limit.js";
 import { createLocalExecutor, createLocalExecutorFactory, type LocalExecutorFactory } from "./local/local-executor.js";
 import { createLocalKernelLauncher } from "./local/local-kernel.js";
 import { trackedKernelProcessGroups } from "./local/process-registry.js";
@@ -264,7 +265,9 @@ describe("warm pool (local runtime)", () => {
         const pooledPid = pool.idleKernels[0]!.details.pid;
         await executors[0]!.start();
         expect(executors[0]!.info.details.pid).toBe(pooledPid);
-        expect(targets).toEqual([{ workingDirectory: first, hostWorkingDirectory: first, signal: undefined }]);
+        expect(targets).toEqual([
+          { workingDirectory: first, hostWorkingDirectory: first, signal: undefined, fileSizeLimitBytes: DEFAULT_MAX_WORKDIR_BYTES },
+        ]);
         expect((await executors[0]!.execute("import os; os.getcwd()")).output).toBe(`'${first}'`);
 
         await pool.settled();

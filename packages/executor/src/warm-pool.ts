@@ -193,6 +193,7 @@ export function createWarmPool(options: WarmPoolOptions): WarmPool {
     return {
       client: kernel.client,
       details: kernel.details,
+      ...(kernel.readMemory ? { readMemory: () => kernel.readMemory!() } : {}),
       prepared: true,
       bound,
       interrupt: () => kernel.interrupt(),

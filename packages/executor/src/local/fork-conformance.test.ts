@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfig } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
 import { describeConformance, describeWorkdirLimitConformance } from "../conformance/describe-conformance.js";
+import type { KernelLauncher } from "../kernel-executor.js";
 import { createForkKernelLauncher, forkSupported } from "./fork-kernel-launcher.js";
 import { createLocalExecutor, createLocalExecutorFactory } from "./local-executor.js";
 import { createLocalKernelLauncher } from "./local-kernel.js";
@@ -74,6 +75,49 @@ describe("forked kernels", () => {
     directories.push(directory);
     return directory;
   };
+
+  test.skipIf(skip)(
+    "start with the working-directory limit's RLIMIT_FSIZE set by the fork, so no execute sets it, and with no warm-up left behind",
+    { timeout: 120_000 },
+    async () => {
+      const sent: string[] = [];
+      const recording: KernelLauncher = {
+        async launch(options) {
+          const kernel = await installing.launch(options);
+          const execute = kernel.client.execute.bind(kernel.client);
+          kernel.client.execute = (code, requestOptions) => {
+            sent.push(code);
+            return execute(code, requestOptions);
+          };
+          return kernel;
+        },
+      };
+      const limit = 3 * 1024 * 1024;
+      const executor = createLocalExecutor({
+        workingDirectory: await newDirectory(),
+        launcher: recording,
+        maxWorkdirBytes: limit,
+        maxOutputChars: CONFORMANCE_MAX_OUTPUT_CHARS,
+      });
+      try {
+        const result = await executor.execute(
+          "import json, resource, sys\n" +
+            "plt = sys.modules['matplotlib.pyplot']\n" +
+            "print(json.dumps([list(resource.getrlimit(resource.RLIMIT_FSIZE)), plt.get_fignums(), sorted(k for k in globals() if not k.startswith('_'))]))",
+        );
+        expect(result.outcome).toBe("ok");
+        const [fileSize, figures, names] = JSON.parse(result.stdout.join("")) as [number[], number[], string[]];
+        expect(fileSize).toEqual([limit, limit]);
+        // The template's warm-up (a figure, a frame, cell machinery) leaves no figure and no name.
+        expect(figures).toEqual([]);
+        expect(names.filter((name) => !["In", "Out", "exit", "quit", "get_ipython", "json", "resource", "sys", "plt"].includes(name))).toEqual([]);
+        // The only execute is the user's: the limit came with the fork, the support code with the child.
+        expect(sent).toHaveLength(1);
+      } finally {
+        await executor.stop();
+      }
+    },
+  );
 
   test.skipIf(skip)(
     "come from the template, with pandas already imported, and report their own pid",

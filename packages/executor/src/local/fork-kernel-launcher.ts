@@ -201,6 +201,7 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
 
   async function launchForked(server: ForkServer, launchOptions: LaunchOptions): Promise<KernelConnection> {
     const { workingDirectory, signal } = launchOptions;
+    const fileSizeLimit = launchOptions.fileSizeLimitBytes === undefined ? undefined : Math.floor(launchOptions.fileSizeLimitBytes);
     await mkdir(workingDirectory, { recursive: true });
     const workingRoot = sandbox ? await findWorkingRoot(workingDirectory, workingRoots) : undefined;
     // Only the working roots are in the template's reach: another directory gets a bubblewrap of its own.
@@ -237,7 +238,11 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
         cwd: workingDirectory,
         env: environment,
         logFile,
-        limits: sandbox ? { ...sandboxLimits(sandbox), ...options.limits } : options.limits,
+        limits: {
+          ...(sandbox ? sandboxLimits(sandbox) : {}),
+          ...(fileSizeLimit !== undefined ? { RLIMIT_FSIZE: [fileSizeLimit, fileSizeLimit] as const } : {}),
+          ...options.limits,
+        },
         ...(installsSupport ? { supportOptions: { ...options.supportOptions, workdir: workingDirectory } } : {}),
         ...(sandbox && workingRoot !== undefined
           ? {
@@ -309,7 +314,8 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     const kernel = sandbox
       ? { ...connectionToKernel, scratchDirectories: sandboxScratchDirectories(pid, sandbox) }
       : connectionToKernel;
-    return installsSupport ? { ...kernel, prepared: true, bound: true } : kernel;
+    const limited = { ...kernel, ...(fileSizeLimit !== undefined ? { fileSizeLimited: true } : {}) };
+    return installsSupport ? { ...limited, prepared: true, bound: true } : limited;
   }
 
   return {
