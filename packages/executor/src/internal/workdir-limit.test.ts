@@ -1,4 +1,5 @@
-import { link, mkdtemp, open, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { link, mkdir, mkdtemp, open, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
@@ -34,6 +35,25 @@ describe("measureDirectories", () => {
     for (let index = 0; index < 20; index += 1) await writeFile(join(directory, `f${index}`), "x");
     expect((await measureDirectories([directory], { maxEntries: 5 })).partial).toBe(true);
     expect((await measureDirectories([join(directory, "missing")])).bytes).toBe(0);
+  });
+
+  // A sandbox's private /tmp holds bind mounts (the app directory, the connection files): they
+  // are not its scratch space. Mounting needs root, which CI has.
+  test.skipIf(process.getuid?.() !== 0)("stays on each directory's own file system, as du -x does", async () => {
+    await writeFile(join(directory, "own.bin"), Buffer.alloc(256 * 1024, 1));
+    const inner = join(directory, "mounted");
+    await mkdir(inner);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", inner]);
+    try {
+      await writeFile(join(inner, "elsewhere.bin"), Buffer.alloc(4 * 1024 * 1024, 1));
+      const usage = await measureDirectories([directory]);
+      expect(usage.bytes).toBeGreaterThanOrEqual(256 * 1024);
+      expect(usage.bytes).toBeLessThan(1024 * 1024);
+      // Measured as a directory of its own, the mount counts in full.
+      expect((await measureDirectories([inner])).bytes).toBeGreaterThanOrEqual(4 * 1024 * 1024);
+    } finally {
+      execFileSync("umount", [inner]);
+    }
   });
 });
 

@@ -24,7 +24,10 @@ export interface DirectoryUsage {
 /**
  * Bytes used under `directories`, by a plain walk (no inotify: nothing to set up or leak). Counts
  * allocated blocks, so a sparse file costs what it really takes; hard links and directories seen
- * twice (a bind mount under another) count once. Missing directories count zero.
+ * twice count once. Each walk stays on its directory's own file system, as `du -x` does: a
+ * sandbox's private /tmp holds bind mounts of the app directory and of the kernel's connection
+ * files, which are not the kernel's scratch space (walking them cost the API a second of CPU per
+ * load run). Missing directories count zero.
  */
 export async function measureDirectories(
   directories: readonly string[],
@@ -34,7 +37,7 @@ export async function measureDirectories(
   const seen = new Set<string>();
   let bytes = 0;
   let entries = 0;
-  const pending = [...directories];
+  const pending: { path: string; device: number | undefined }[] = directories.map((path) => ({ path, device: undefined }));
   const count = (stats: { dev: number; ino: number; blocks: number; size: number }): boolean => {
     const key = `${stats.dev}:${stats.ino}`;
     if (seen.has(key)) return false;
@@ -43,9 +46,13 @@ export async function measureDirectories(
     bytes += Number.isFinite(stats.blocks) ? stats.blocks * 512 : stats.size;
     return true;
   };
-  for (let directory = pending.pop(); directory !== undefined; directory = pending.pop()) {
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const { path: directory } = next;
     const stats = await lstat(directory).catch(() => undefined);
-    if (!stats?.isDirectory() || !count(stats)) continue;
+    if (!stats?.isDirectory()) continue;
+    const device = next.device ?? stats.dev;
+    // A mount point inside the walk: another file system.
+    if (stats.dev !== device || !count(stats)) continue;
     const handle = await opendir(directory).catch(() => undefined);
     if (!handle) continue;
     try {
@@ -53,10 +60,10 @@ export async function measureDirectories(
         entries += 1;
         if (entries > maxEntries) return { bytes, entries, partial: true };
         const path = join(directory, entry.name);
-        if (entry.isDirectory()) pending.push(path);
+        if (entry.isDirectory()) pending.push({ path, device });
         else if (!entry.isSymbolicLink()) {
           const fileStats = await lstat(path).catch(() => undefined);
-          if (fileStats) count(fileStats);
+          if (fileStats && fileStats.dev === device) count(fileStats);
         }
       }
     } catch {
