@@ -1,12 +1,12 @@
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ExecutorUnavailableError, KernelDiedError } from "@taskweaver/core";
 import type { KernelConnection, KernelLauncher, LaunchOptions } from "../kernel-executor.js";
 import { createKernelClient } from "../internal/protocol/kernel-client.js";
 import { createZmqTransport } from "../internal/protocol/zmq-transport.js";
 import type { SupportInstallOptions } from "../internal/support-code.js";
-import { startForkServer, type ForkServer, type ForkServerOptions, type ForkedExit } from "./fork-server.js";
+import { FORK_SERVER_PATH, startForkServer, type ForkServer, type ForkServerOptions, type ForkedExit } from "./fork-server.js";
 import { keepSandboxPidsLimit } from "./process-limit.js";
 import {
   createForkedSandboxMounts,
@@ -153,7 +153,13 @@ export function createForkKernelLauncher(options: ForkKernelLauncherOptions): Fo
     runtimeRoot = directory;
     return {
       bwrap: sandbox.bwrap ?? "bwrap",
-      args: await createTemplateBubblewrapArguments({ runtimeDirectory: directory, workingRoots, python, options: sandbox }),
+      args: await createTemplateBubblewrapArguments({
+        runtimeDirectory: directory,
+        workingRoots,
+        python,
+        options: sandbox,
+        codeDirectory: dirname(FORK_SERVER_PATH),
+      }),
       directory,
     };
   }

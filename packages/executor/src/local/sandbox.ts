@@ -151,7 +151,7 @@ async function createCoveringMounts(input: { python: string; options: LocalSandb
   // the environment (its site-packages) and the interpreter it links to.
   for (const path of new Set([input.python, await realpath(input.python).catch(() => input.python)])) {
     const prefix = dirname(dirname(path));
-    if (prefix !== "/" && home.some((directory) => isInside(path, directory)))
+    if (prefix !== "/" && covered.some((directory) => isInside(path, directory)))
       mounts.push({ type: "bind", source: prefix, path: prefix, readonly: true });
   }
   await hide(options.hiddenDirectories ?? []);
@@ -237,8 +237,12 @@ export async function createTemplateBubblewrapArguments(input: {
   workingRoots: readonly string[];
   python: string;
   options: LocalSandboxOptions;
+  /** The package's Python files (the fork server and support code), bound read-only: a checkout under /tmp or home would be hidden. */
+  codeDirectory: string;
 }): Promise<string[]> {
   const { mounts } = await createCoveringMounts(input);
+  const code = await realpath(input.codeDirectory);
+  mounts.push({ type: "bind", source: code, path: code, readonly: true });
   mounts.push({ type: "bind", source: await realpath(input.runtimeDirectory), path: await realpath(input.runtimeDirectory), readonly: false });
   for (const [index, root] of input.workingRoots.entries())
     mounts.push({ type: "bind", source: root, path: `${STAGING_DIRECTORY}/${index}`, readonly: false });
