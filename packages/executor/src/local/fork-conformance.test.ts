@@ -394,6 +394,28 @@ describe("forked kernels", () => {
   );
 
   test.skipIf(skip)(
+    "a template that cannot start does not hold the host for the rest of its start timeout",
+    { timeout: 60_000 },
+    async () => {
+      const serverModule = join(dirname(fileURLToPath(import.meta.url)), "fork-server.ts");
+      // `false` exits at once, as a template whose Python cannot open its file does.
+      const script = [
+        `import { startForkServer } from ${JSON.stringify(serverModule)};`,
+        "await startForkServer({ python: 'false', startTimeoutMs: 120_000 }).catch((error) => console.log(`FAILED ${error.message}`));",
+      ].join("\n");
+      const started = Date.now();
+      const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+      let output = "";
+      host.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => host.once("exit", resolve));
+      expect(output).toMatch(/FAILED The kernel template \(false\) stopped while importing/);
+      expect(code).toBe(0);
+      // Well before the 120 s timeout: nothing of the failed start keeps the event loop alive.
+      expect(Date.now() - started).toBeLessThan(30_000);
+    },
+  );
+
+  test.skipIf(skip)(
     "a forked kernel and the programs it started die with a host killed by SIGKILL",
     { timeout: 120_000 },
     async () => {

@@ -152,6 +152,8 @@ export async function startForkServer(options: ForkServerOptions): Promise<ForkS
       // Not unref'd: a host awaiting its first kernel must not exit while the template imports.
     }),
   ]).catch(async (error: unknown) => {
+    // A template that failed must not hold the host for the rest of its start timeout.
+    clearTimeout(timer);
     killTemplate();
     await Promise.race([exited, delay(2_000)]);
     throw error;
