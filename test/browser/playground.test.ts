@@ -269,11 +269,12 @@ describe.skipIf(!runBrowserTests)("the web playground in headless Chromium", () 
       );
       const page = await openPlayground();
       await send(page, "take your time");
-      await answer(page).getByText("before the reload").waitFor({ timeout: ROUND_MS });
+      // The code's first output (not only the code, which holds the same words) is on the page.
+      await answer(page).getByLabel("Result").getByText("before the reload").waitFor({ timeout: ROUND_MS });
       await page.reload();
       const reply = answer(page);
       // Replayed from the round's start, then followed live to its end.
-      await reply.getByText("before the reload").waitFor({ timeout: 30_000 });
+      await reply.getByLabel("Result").getByText("before the reload").waitFor({ timeout: 30_000 });
       await reply.getByText("Finished after the reload.").waitFor({ timeout: ROUND_MS });
       await expect(reply.getByLabel("Result").textContent()).resolves.toContain("after the reload");
       await expect(page.getByRole("article", { name: "TaskWeaver's answer" }).count()).resolves.toBe(1);
