@@ -206,4 +206,49 @@ describe("tracing over OTLP/HTTP", { timeout: 180_000 }, () => {
     expect(sessionRequest).toBeDefined();
     expect(sessionRequest.traceId).not.toBe(traceId);
   });
+
+  it("at tracing.sample_ratio 0 exports only the traces a caller sampled, and every metric (http/json)", async () => {
+    receiver = await startOtlpReceiver();
+    const dir = appDir();
+    const server = await startTestApiServer(dir.path, {
+      configOverrides: {
+        "tracing.enabled": true,
+        "tracing.endpoint": receiver.url,
+        "tracing.protocol": "http/json",
+        "tracing.sample_ratio": 0,
+      },
+    });
+    const sampledTrace = randomBytes(16).toString("hex");
+    const unsampledTrace = randomBytes(16).toString("hex");
+    try {
+      const api = (path: string) => `${server.url}/api/v1${path}`;
+      const created = await fetch(api("/sessions"), { method: "POST" });
+      expect(created.status).toBe(201);
+      const sessionId = ((await created.json()) as { id: string }).id;
+      const send = async (traceparent: string, answer: string) => {
+        model.enqueue(...scriptedRound(answer));
+        const response = await fetch(api(`/sessions/${sessionId}/messages`), {
+          method: "POST",
+          headers: { "content-type": "application/json", traceparent },
+          body: JSON.stringify({ message: "what is 6 * 7?" }),
+        });
+        expect(response.status).toBe(200);
+        expect(((await response.json()) as { state: string }).state).toBe("finished");
+      };
+      await send(`00-${unsampledTrace}-${randomBytes(8).toString("hex")}-00`, "42, not traced.");
+      await send(`00-${sampledTrace}-${randomBytes(8).toString("hex")}-01`, "42, traced.");
+    } finally {
+      await server.close(5_000);
+    }
+    // The session's own request and the round its caller did not sample are not exported.
+    expect(receiver.spans.map((span) => span.traceId)).not.toContain(unsampledTrace);
+    expect(receiver.spans.find((span) => span.name === "POST /api/v1/sessions")).toBeUndefined();
+    const trace = receiver.spans.filter((span) => span.traceId === sampledTrace);
+    expect(trace.length).toBe(receiver.spans.length);
+    expectRoundStructure(trace, "POST /api/v1/sessions/:id/messages > ");
+    // Metrics are not sampled: both rounds' six model calls are counted.
+    expect(receiver.requests).toContain("/v1/metrics application/json");
+    const durations = receiver.histogramPoints.filter((point) => point.metric === "gen_ai.client.operation.duration");
+    expect(durations.reduce((total, point) => total + point.count, 0)).toBe(6);
+  });
 });

@@ -41,6 +41,7 @@ describe("telemetry settings", () => {
       metricsUrl: "http://localhost:4318/v1/metrics",
       protocol: "http/protobuf",
       serviceName: "taskweaver",
+      sampler: { name: "parentbased_always_on", ratio: 1 },
     });
   });
 
@@ -76,12 +77,33 @@ describe("telemetry settings", () => {
     });
   });
 
-  it("turns on for an endpoint in the environment, off for OTEL_SDK_DISABLED, and refuses gRPC", () => {
+  it("turns on for an endpoint in the environment, off for OTEL_SDK_DISABLED, and refuses gRPC when on", () => {
     expect(telemetrySettings(config(), { OTEL_EXPORTER_OTLP_ENDPOINT: "http://127.0.0.1:4318" }, "x").enabled).toBe(true);
     expect(
       telemetrySettings(config({ "tracing.enabled": true }), { OTEL_SDK_DISABLED: "true" }, "x").enabled,
     ).toBe(false);
-    expect(() => telemetrySettings(config(), { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "x")).toThrow(ConfigError);
+    expect(() =>
+      telemetrySettings(config({ "tracing.enabled": true }), { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" }, "x"),
+    ).toThrow(ConfigError);
+    // Variables a host sets for other programs do not stop an app that exports nothing.
+    expect(
+      telemetrySettings(config(), { OTEL_EXPORTER_OTLP_PROTOCOL: "grpc", OTEL_TRACES_SAMPLER: "jaeger_remote" }, "x"),
+    ).toMatchObject({ enabled: false, protocol: "http/protobuf", sampler: { name: "parentbased_always_on" } });
+  });
+
+  it("samples after tracing.sample_ratio (parent-based), or after OTEL_TRACES_SAMPLER and its argument, which win", () => {
+    const sampler = (values: Record<string, unknown>, env: Record<string, string> = {}) =>
+      telemetrySettings(config({ "tracing.enabled": true, ...values }), env, "x").sampler;
+    expect(sampler({ "tracing.sample_ratio": 0.25 })).toEqual({ name: "parentbased_traceidratio", ratio: 0.25 });
+    expect(sampler({ "tracing.sample_ratio": 0 })).toEqual({ name: "parentbased_traceidratio", ratio: 0 });
+    expect(sampler({ "tracing.sample_ratio": 0.25 }, { OTEL_TRACES_SAMPLER: "always_off" })).toEqual({ name: "always_off", ratio: 1 });
+    expect(sampler({}, { OTEL_TRACES_SAMPLER: "TraceIdRatio", OTEL_TRACES_SAMPLER_ARG: "0.1" })).toEqual({ name: "traceidratio", ratio: 0.1 });
+    // The specification's default argument is 1.0.
+    expect(sampler({}, { OTEL_TRACES_SAMPLER: "parentbased_traceidratio" })).toEqual({ name: "parentbased_traceidratio", ratio: 1 });
+    expect(() => sampler({}, { OTEL_TRACES_SAMPLER: "jaeger_remote" })).toThrow(/not supported: use one of always_on, .*parentbased_traceidratio/);
+    expect(() => sampler({}, { OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "10%" })).toThrow(/not a ratio: give a number from 0 to 1/);
+    expect(() => sampler({}, { OTEL_TRACES_SAMPLER: "traceidratio", OTEL_TRACES_SAMPLER_ARG: "1.5" })).toThrow(ConfigError);
+    expect(() => config({ "tracing.sample_ratio": 2 })).toThrow(/tracing\.sample_ratio/);
   });
 });
 
@@ -117,6 +139,42 @@ describe("startTelemetry", () => {
     expect(outer.resource.attributes["service.name"]).toBe("tw-test");
     expect(carrier["traceparent"]).toBe(`00-${outer.spanContext().traceId}-${outer.spanContext().spanId}-01`);
     // Unregistered: a later start in the same process works, and spans are no-ops meanwhile.
+    expect(trace.getTracer("test").startSpan("after").isRecording()).toBe(false);
+  });
+
+  it("records no new trace at ratio 0, yet follows a caller's sampled traceparent and the children of a recorded span", async () => {
+    const exporter = collectingExporter();
+    const telemetry = await startTelemetry({
+      config: config({ "tracing.sample_ratio": 0 }),
+      env: {},
+      defaultServiceName: "taskweaver",
+      spanExporter: exporter,
+    });
+    const tracer = trace.getTracer("test");
+    const fresh = tracer.startSpan("fresh");
+    expect(fresh.isRecording()).toBe(false);
+    fresh.end();
+    const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const sampled = propagation.extract(context.active(), { traceparent: `00-${traceId}-00f067aa0ba902b7-01` });
+    const unsampled = propagation.extract(context.active(), { traceparent: `00-${traceId}-00f067aa0ba902b8-00` });
+    tracer.startSpan("not sampled by the caller", {}, unsampled).end();
+    await context.with(sampled, () =>
+      tracer.startActiveSpan("request", async (request) => {
+        expect(request.isRecording()).toBe(true);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        tracer.startSpan("round").end();
+        request.end();
+      }),
+    );
+    await telemetry.shutdown();
+    expect(exporter.spans.map((span) => span.name).sort()).toEqual(["request", "round"]);
+    expect(exporter.spans.every((span) => span.spanContext().traceId === traceId)).toBe(true);
+  });
+
+  it("refuses an unknown sampler before it registers anything", async () => {
+    await expect(
+      startTelemetry({ config: config(), env: { OTEL_TRACES_SAMPLER: "xray" }, defaultServiceName: "x", spanExporter: collectingExporter() }),
+    ).rejects.toThrow(ConfigError);
     expect(trace.getTracer("test").startSpan("after").isRecording()).toBe(false);
   });
 

@@ -2,10 +2,29 @@ import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import type { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { ConfigError, type AppConfig } from "@taskweaver/core";
 import type { MetricReader } from "@opentelemetry/sdk-metrics";
+import type * as SdkTraceModule from "@opentelemetry/sdk-trace-base";
 import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 
 /** The OTLP/HTTP encodings we export in (`OTEL_EXPORTER_OTLP_PROTOCOL`). */
 export type OtlpProtocol = "http/protobuf" | "http/json";
+
+/** The samplers of the OpenTelemetry specification that `OTEL_TRACES_SAMPLER` may name here. */
+export const SAMPLER_NAMES = [
+  "always_on",
+  "always_off",
+  "traceidratio",
+  "parentbased_always_on",
+  "parentbased_always_off",
+  "parentbased_traceidratio",
+] as const;
+export type SamplerName = (typeof SAMPLER_NAMES)[number];
+
+/** Which traces are recorded: a sampler of the specification, with its ratio for the `traceidratio` ones. */
+export interface SamplerSettings {
+  name: SamplerName;
+  /** From 0 to 1; used by `traceidratio` and `parentbased_traceidratio` only. */
+  ratio: number;
+}
 
 /** Where and how telemetry goes, from the `tracing.*` config keys and the standard OTEL_* variables. */
 export interface TelemetrySettings {
@@ -16,13 +35,14 @@ export interface TelemetrySettings {
   metricsUrl: string;
   protocol: OtlpProtocol;
   serviceName: string;
+  sampler: SamplerSettings;
 }
 
 /** Options of {@link startTelemetry}. */
 export interface TelemetryOptions {
   /** The app's config, read for `tracing.*`. */
   config: AppConfig;
-  /** Read for `OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_*` and `OTEL_SERVICE_NAME`. @default process.env */
+  /** Read for `OTEL_SDK_DISABLED`, `OTEL_EXPORTER_OTLP_*`, `OTEL_SERVICE_NAME` and `OTEL_TRACES_SAMPLER*`. @default process.env */
   env?: Record<string, string | undefined>;
   /** `service.name` when neither `OTEL_SERVICE_NAME` nor `tracing.service_name` says. */
   defaultServiceName: string;
@@ -63,7 +83,9 @@ function signalUrl(specific: string | undefined, base: string, path: string): st
 
 /**
  * Reads the settings without loading the SDK. The OTEL_* variables win over the config, as
- * the OpenTelemetry specification asks; an endpoint in the environment turns export on.
+ * the OpenTelemetry specification asks; an endpoint in the environment turns export on. A
+ * protocol or sampler we do not have is a `ConfigError` only when telemetry is on: OTEL_*
+ * variables set on a host for other programs must not stop an app that exports nothing.
  */
 export function telemetrySettings(
   config: AppConfig,
@@ -79,7 +101,8 @@ export function telemetrySettings(
     (config.get("tracing.enabled") || endpointFromEnv !== undefined || tracesFromEnv !== undefined);
   const base = endpointFromEnv ?? nonEmpty(config.get("tracing.endpoint")) ?? DEFAULT_ENDPOINT;
   const protocol = nonEmpty(env["OTEL_EXPORTER_OTLP_PROTOCOL"]) ?? config.get("tracing.protocol");
-  if (protocol !== "http/protobuf" && protocol !== "http/json") {
+  const supported = protocol === "http/protobuf" || protocol === "http/json";
+  if (!supported && enabled) {
     throw new ConfigError(
       `OTLP protocol "${protocol}" is not supported: use http/protobuf or http/json (OTEL_EXPORTER_OTLP_PROTOCOL or tracing.protocol).`,
     );
@@ -88,9 +111,39 @@ export function telemetrySettings(
     enabled,
     tracesUrl: signalUrl(tracesFromEnv, base, "/v1/traces"),
     metricsUrl: signalUrl(metricsFromEnv, base, "/v1/metrics"),
-    protocol,
+    protocol: supported ? protocol : "http/protobuf",
     serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(config.get("tracing.service_name")) ?? defaultServiceName,
+    sampler: enabled ? samplerSettings(config, env) : DEFAULT_SAMPLER,
   };
+}
+
+/** What records every trace a caller did not sample out. */
+const DEFAULT_SAMPLER: SamplerSettings = { name: "parentbased_always_on", ratio: 1 };
+
+/**
+ * `OTEL_TRACES_SAMPLER` (with `OTEL_TRACES_SAMPLER_ARG`) as the specification defines them, else
+ * `tracing.sample_ratio` as a parent-based ratio. A sampler we do not have is a `ConfigError`,
+ * not a silent fallback: the operator asked for less (or more) than they would get.
+ */
+function samplerSettings(config: AppConfig, env: Record<string, string | undefined>): SamplerSettings {
+  const configured = config.get("tracing.sample_ratio");
+  const fromEnv = nonEmpty(env["OTEL_TRACES_SAMPLER"])?.toLowerCase();
+  if (fromEnv === undefined) {
+    return configured >= 1 ? DEFAULT_SAMPLER : { name: "parentbased_traceidratio", ratio: configured };
+  }
+  if (!(SAMPLER_NAMES as readonly string[]).includes(fromEnv)) {
+    throw new ConfigError(
+      `OTEL_TRACES_SAMPLER "${fromEnv}" is not supported: use one of ${SAMPLER_NAMES.join(", ")} (or unset it and set tracing.sample_ratio).`,
+    );
+  }
+  const name = fromEnv as SamplerName;
+  const argument = nonEmpty(env["OTEL_TRACES_SAMPLER_ARG"]);
+  if (!name.endsWith("traceidratio") || argument === undefined) return { name, ratio: 1 };
+  const ratio = Number(argument);
+  if (!Number.isFinite(ratio) || ratio < 0 || ratio > 1) {
+    throw new ConfigError(`OTEL_TRACES_SAMPLER_ARG "${argument}" is not a ratio: give a number from 0 to 1 (0.1 records one trace in ten).`);
+  }
+  return { name, ratio };
 }
 
 /**
@@ -102,16 +155,19 @@ export function telemetrySettings(
  * One telemetry per process: the SDK is global. Call `shutdown` before the process exits.
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
-  const settings = telemetrySettings(options.config, options.env ?? process.env, options.defaultServiceName);
+  const env = options.env ?? process.env;
+  const settings = telemetrySettings(options.config, env, options.defaultServiceName);
   const enabled = settings.enabled || options.spanExporter !== undefined;
   if (!enabled) return { enabled: false, settings, shutdown: async () => {} };
+  // On because of the exporter given: the sampler was not read (nor checked) yet.
+  const sampler = settings.enabled ? settings.sampler : samplerSettings(options.config, env);
 
   // Loaded only when on, so that a CLI without tracing starts as fast as before.
   const [
     { AsyncLocalStorageContextManager },
     { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator },
     { resourceFromAttributes },
-    { BasicTracerProvider, BatchSpanProcessor },
+    sdkTrace,
     { MeterProvider, PeriodicExportingMetricReader },
   ] = await Promise.all([
     import("@opentelemetry/context-async-hooks"),
@@ -120,9 +176,14 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
     import("@opentelemetry/sdk-trace-base"),
     import("@opentelemetry/sdk-metrics"),
   ]);
+  const { BasicTracerProvider, BatchSpanProcessor } = sdkTrace;
   const resource = resourceFromAttributes({ "service.name": settings.serviceName });
   const spanExporter = options.spanExporter ?? (await otlpSpanExporter(settings));
-  const tracerProvider = new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(spanExporter)] });
+  const tracerProvider = new BasicTracerProvider({
+    resource,
+    sampler: sdkSampler(sdkTrace, sampler),
+    spanProcessors: [new BatchSpanProcessor(spanExporter)],
+  });
   const metricReader =
     options.metricReader ??
     new PeriodicExportingMetricReader({
@@ -155,6 +216,17 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
       return stopping;
     },
   };
+}
+
+type SdkTrace = typeof SdkTraceModule;
+
+function sdkSampler(sdk: SdkTrace, { name, ratio }: SamplerSettings) {
+  const root = name.endsWith("always_off")
+    ? new sdk.AlwaysOffSampler()
+    : name.endsWith("traceidratio")
+      ? new sdk.TraceIdRatioBasedSampler(ratio)
+      : new sdk.AlwaysOnSampler();
+  return name.startsWith("parentbased_") ? new sdk.ParentBasedSampler({ root }) : root;
 }
 
 async function otlpSpanExporter(settings: TelemetrySettings): Promise<SpanExporter> {

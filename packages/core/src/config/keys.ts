@@ -228,6 +228,12 @@ export const CONFIG_KEYS = {
    * or secret data. @default false
    */
   "tracing.record_content": z.boolean().default(false),
+  /**
+   * Share of new traces that are recorded and exported, from 0 to 1. Parent-based: a caller's
+   * `traceparent` decides for its own trace. Metrics are never sampled. `OTEL_TRACES_SAMPLER` and
+   * `OTEL_TRACES_SAMPLER_ARG` win when set. @default 1
+   */
+  "tracing.sample_ratio": z.number().min(0).max(1).default(1),
 } satisfies Record<string, z.ZodType>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
