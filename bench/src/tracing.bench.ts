@@ -5,11 +5,14 @@
 // metrics read in memory), in short alternating blocks of one run so that the load of a shared
 // machine falls on both alike. Target: at most 10% more framework time per round with tracing on.
 //
-// Two more kinds of block take the cost apart: the SDK started with its spans and metrics
-// unregistered (what the context manager costs) and with its metrics unregistered (what the
-// spans add). Every kind is warmed up before anything is measured: a process that traces runs
-// its traced paths long enough for the JIT to optimise them, and a warm-up of untraced rounds
-// only would charge that to tracing. For the same reason the first round of each block (the
+// Three more kinds of block take the cost apart: the SDK started with its spans and metrics
+// unregistered (what the context manager costs), with its metrics unregistered (what the
+// spans add), and with its tracer provider swapped for a minimal one of the bench's own whose
+// spans keep their attributes and times and are dropped at their end, metrics unregistered
+// (what any span that records costs here, the SDK aside: the floor a leaner tracer could reach),
+// and a last kind samples one new trace in ten. Every kind is warmed up before anything is
+// measured: a process that traces runs its traced paths long enough for the JIT to optimise
+// them, and a warm-up of untraced rounds only would charge that to tracing. For the same reason the first round of each block (the
 // first after the SDK started or stopped) is not counted. The figure is the median over the
 // cycles of the ratio of neighbouring blocks, which a load that comes and goes moves less than
 // a ratio of p50s over the whole run (printed too).
@@ -17,7 +20,21 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { metrics, trace } from "@opentelemetry/api";
+import {
+  metrics,
+  SpanStatusCode,
+  trace,
+  TraceFlags,
+  type AttributeValue,
+  type Attributes,
+  type Context,
+  type Span,
+  type SpanContext,
+  type SpanKind,
+  type SpanOptions,
+  type SpanStatus,
+  type TracerProvider,
+} from "@opentelemetry/api";
 import type { ExportResult } from "@opentelemetry/core";
 import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
 import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
@@ -29,10 +46,16 @@ import { formatMs, percentile, recordFigure } from "./stats.js";
 /** Cycles of one block of each kind; the first ones warm up and are not counted. */
 const CYCLES = 48;
 const WARM_UP_CYCLES = 3;
-const ROUNDS_PER_BLOCK = 8;
+const ROUNDS_PER_BLOCK = 16;
 
-/** Off; the SDK with neither spans nor metrics; with spans only; all of it (on). */
-const KINDS = ["off", "context", "spans", "on"] as const;
+/**
+ * Off; all of it (on); the SDK with neither spans nor metrics; with spans only; minimal spans
+ * only; all of it with one new trace in ten sampled (`tracing.sample_ratio` 0.1). The main
+ * figure compares neighbouring blocks (on with off), so that a load that drifts within a cycle
+ * moves it less.
+ */
+const KINDS = ["off", "on", "context", "spans", "minimal", "sampled"] as const;
+const SAMPLE_RATIO = 0.1;
 type Kind = (typeof KINDS)[number];
 
 const answer = (response: Record<string, string>) => JSON.stringify({ response });
@@ -63,6 +86,87 @@ function countingExporter(): SpanExporter & { count: number } {
   };
 }
 
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
+
+function randomHex(words: number): string {
+  let hex = "";
+  for (let word = 0; word < words; word += 1) {
+    const bits = (Math.random() * 0x1_0000_0000) >>> 0;
+    hex += HEX[bits >>> 24]! + HEX[(bits >>> 16) & 0xff]! + HEX[(bits >>> 8) & 0xff]! + HEX[bits & 0xff]!;
+  }
+  return hex;
+}
+
+/** A span that records what it is told, keeps its start and end time, and goes nowhere. */
+class MinimalSpan implements Span {
+  readonly attributes: Attributes = {};
+  readonly events: { name: string; attributes: Attributes | undefined; time: number }[] = [];
+  status: SpanStatus = { code: SpanStatusCode.UNSET };
+  readonly startTime = performance.now();
+  endTime = 0;
+  constructor(
+    public name: string,
+    readonly kind: SpanKind | undefined,
+    private readonly context: SpanContext,
+    readonly parent: SpanContext | undefined,
+    attributes: Attributes | undefined,
+  ) {
+    if (attributes) this.setAttributes(attributes);
+  }
+  spanContext() {
+    return this.context;
+  }
+  setAttribute(key: string, value: AttributeValue) {
+    if (this.endTime === 0 && value != null) this.attributes[key] = value;
+    return this;
+  }
+  setAttributes(attributes: Attributes) {
+    for (const key in attributes) this.setAttribute(key, attributes[key]!);
+    return this;
+  }
+  addEvent(name: string, attributes?: Attributes) {
+    this.events.push({ name, attributes, time: performance.now() });
+    return this;
+  }
+  addLink() {
+    return this;
+  }
+  addLinks() {
+    return this;
+  }
+  setStatus(status: SpanStatus) {
+    this.status = status;
+    return this;
+  }
+  updateName(name: string) {
+    this.name = name;
+    return this;
+  }
+  end() {
+    if (this.endTime === 0) this.endTime = performance.now();
+  }
+  isRecording() {
+    return this.endTime === 0;
+  }
+  recordException(exception: unknown) {
+    this.addEvent("exception", { "exception.message": String(exception) });
+  }
+}
+
+const minimalTracerProvider: TracerProvider = {
+  getTracer: () => ({
+    startSpan(name: string, options: SpanOptions = {}, context?: Context): Span {
+      const parent = context === undefined ? undefined : trace.getSpanContext(context);
+      const traceId = parent && trace.isSpanContextValid(parent) ? parent.traceId : randomHex(4);
+      const spanContext = { traceId, spanId: randomHex(2), traceFlags: TraceFlags.SAMPLED };
+      return new MinimalSpan(name, options.kind, spanContext, parent, options.attributes);
+    },
+    startActiveSpan() {
+      throw new Error("the core does not start active spans");
+    },
+  }),
+};
+
 export async function run(): Promise<void> {
   let outside = 0; // time spent inside the model and the executor
   let turn = 0;
@@ -87,6 +191,7 @@ export async function run(): Promise<void> {
   const appDir = mkdtempSync(join(tmpdir(), "tw-bench-tracing-"));
   writeFileSync(join(appDir, "taskweaver_config.json"), "{}");
   const config = loadConfig({ appDir, env: {} });
+  const sampledConfig = loadConfig({ appDir, env: {}, overrides: { "tracing.sample_ratio": SAMPLE_RATIO } });
   const exporter = countingExporter();
   let exportedRounds = 0;
   let exportedSpans = 0;
@@ -102,15 +207,15 @@ export async function run(): Promise<void> {
       await session.stop();
       return elapsed;
     };
-    const times: Record<Kind, number[]> = { off: [], context: [], spans: [], on: [] };
+    const times = Object.fromEntries(KINDS.map((kind) => [kind, [] as number[]])) as Record<Kind, number[]>;
     // p50 of each counted block, by kind, in cycle order.
-    const blocks: Record<Kind, number[]> = { off: [], context: [], spans: [], on: [] };
+    const blocks = Object.fromEntries(KINDS.map((kind) => [kind, [] as number[]])) as Record<Kind, number[]>;
     for (let cycle = 0; cycle < CYCLES; cycle += 1) {
       for (const kind of KINDS) {
         let telemetry: Telemetry | undefined;
         if (kind !== "off") {
           telemetry = await startTelemetry({
-            config,
+            config: kind === "sampled" ? sampledConfig : config,
             env: {},
             defaultServiceName: "bench",
             spanExporter: exporter,
@@ -120,8 +225,9 @@ export async function run(): Promise<void> {
             }),
           });
           // Unregistered, the core's spans and records are no-ops again; shutdown does it anyway.
-          if (kind === "context") trace.disable();
-          if (kind !== "on") metrics.disable();
+          if (kind === "context" || kind === "minimal") trace.disable();
+          if (kind === "minimal") trace.setGlobalTracerProvider(minimalTracerProvider);
+          if (kind !== "on" && kind !== "sampled") metrics.disable();
         }
         const spansBefore = exporter.count;
         const block: number[] = [];
@@ -157,6 +263,10 @@ export async function run(): Promise<void> {
     console.log(
       `  of which (medians, so they need not add up): context manager ${signed(added("context"))}, spans ${signed(added("spans", "context"))}, metrics ${signed(added("on", "spans"))}`,
     );
+    console.log(
+      `  the same spans made by a minimal tracer of the bench's own (attributes and times kept, nothing exported): ${signed(added("minimal", "context"))}`,
+    );
+    console.log(`  with tracing.sample_ratio ${SAMPLE_RATIO} (metrics still recorded): ${signed(added("sampled"))}`);
     const spansPerRound = exportedSpans / exportedRounds;
     console.log(`  spans per round: ${spansPerRound.toFixed(1)}, so ${(((on - off) * 1000) / spansPerRound).toFixed(1)} µs a span, metrics included`);
     recordFigure("framework", "tracing overhead p50", `${overhead.toFixed(1)}%`);
