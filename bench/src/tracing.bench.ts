@@ -3,7 +3,8 @@
 // instant in-process model and an instant executor, tracing off (no SDK: the core's spans are
 // no-ops) and on (the real SDK, batched into an exporter that keeps nothing, with the GenAI
 // metrics read in memory), in short alternating blocks of one run so that the load of a shared
-// machine falls on both alike. Target: at most 10% more framework time per round with tracing on.
+// machine falls on both alike, on an empty app and on the sample project. Target: at most 10%
+// more framework time per round with tracing on.
 //
 // Three more kinds of block take the cost apart: the SDK started with its spans and metrics
 // unregistered (what the context manager costs), with its metrics unregistered (what the
@@ -16,9 +17,10 @@
 // first after the SDK started or stopped) is not counted. The figure is the median over the
 // cycles of the ratio of neighbouring blocks, which a load that comes and goes moves less than
 // a ratio of p50s over the whole run (printed too).
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import {
   metrics,
@@ -167,7 +169,20 @@ const minimalTracerProvider: TracerProvider = {
   }),
 };
 
+/** The repository's sample app: plugins, examples and the original's config shape its prompts. */
+const SAMPLE_PROJECT = fileURLToPath(new URL("../../project", import.meta.url));
+
+/**
+ * Both by default: an empty app, the least framework work a round can have and so the largest
+ * share for tracing, and the sample project, a round of a TaskWeaver project as people bring
+ * them. `TASKWEAVER_BENCH_APP=DIR` measures that app folder instead (a copy of it).
+ */
 export async function run(): Promise<void> {
+  const chosen = process.env.TASKWEAVER_BENCH_APP;
+  for (const source of chosen ? [chosen] : [undefined, SAMPLE_PROJECT]) await measure(source);
+}
+
+async function measure(source: string | undefined): Promise<void> {
   let outside = 0; // time spent inside the model and the executor
   let turn = 0;
   const model: LanguageModel = {
@@ -188,8 +203,10 @@ export async function run(): Promise<void> {
     },
   };
   const executor = createFakeExecutor(() => ({ output: "123456.78" }));
+  const label = source === undefined ? "an empty app" : source === SAMPLE_PROJECT ? "the sample project" : source;
   const appDir = mkdtempSync(join(tmpdir(), "tw-bench-tracing-"));
-  writeFileSync(join(appDir, "taskweaver_config.json"), "{}");
+  if (source) cpSync(source, appDir, { recursive: true });
+  else writeFileSync(join(appDir, "taskweaver_config.json"), "{}");
   const config = loadConfig({ appDir, env: {} });
   const sampledConfig = loadConfig({ appDir, env: {}, overrides: { "tracing.sample_ratio": SAMPLE_RATIO } });
   const exporter = countingExporter();
@@ -254,7 +271,9 @@ export async function run(): Promise<void> {
       percentile(blocks[kind].map((value, cycle) => (value - blocks[base][cycle]!) / blocks.off[cycle]!), 50) * 100;
     const signed = (value: number) => `${value >= 0 ? "+" : ""}${value.toFixed(1)}%`;
     const overhead = added("on");
-    console.log(`framework time per planner round, ${times.off.length} rounds each, model and kernel excluded:`);
+    console.log(
+      `framework time per planner round of ${label}, ${times.off.length} rounds each, model and kernel excluded:`,
+    );
     console.log(`  tracing off: p50 ${formatMs(off)}   p99 ${formatMs(percentile(times.off, 99))}`);
     console.log(`  tracing on:  p50 ${formatMs(on)}   p99 ${formatMs(percentile(times.on, 99))}   (in-memory exporter, batched)`);
     console.log(
@@ -269,7 +288,7 @@ export async function run(): Promise<void> {
     console.log(`  with tracing.sample_ratio ${SAMPLE_RATIO} (metrics still recorded): ${signed(added("sampled"))}`);
     const spansPerRound = exportedSpans / exportedRounds;
     console.log(`  spans per round: ${spansPerRound.toFixed(1)}, so ${(((on - off) * 1000) / spansPerRound).toFixed(1)} µs a span, metrics included`);
-    recordFigure("framework", "tracing overhead p50", `${overhead.toFixed(1)}%`);
+    recordFigure(`framework, ${label}`, "tracing overhead p50", `${overhead.toFixed(1)}%`);
   } finally {
     rmSync(appDir, { recursive: true, force: true });
   }
