@@ -5,13 +5,15 @@
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
  *
  * @publicApi
- * Telemetry: startTelemetry, telemetrySettings, Telemetry, TelemetryOptions, TelemetrySettings, OtlpProtocol
+ * Telemetry: startTelemetry, telemetrySettings, Telemetry, TelemetryOptions, TelemetrySettings, OtlpProtocol, SamplerName, SamplerSettings
  */
 
 export {
   startTelemetry,
   telemetrySettings,
   type OtlpProtocol,
+  type SamplerName,
+  type SamplerSettings,
   type Telemetry,
   type TelemetryOptions,
   type TelemetrySettings,

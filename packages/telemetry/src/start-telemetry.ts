@@ -9,7 +9,7 @@ import type { SpanExporter } from "@opentelemetry/sdk-trace-base";
 export type OtlpProtocol = "http/protobuf" | "http/json";
 
 /** The samplers of the OpenTelemetry specification that `OTEL_TRACES_SAMPLER` may name here. */
-export const SAMPLER_NAMES = [
+const SAMPLER_NAMES = [
   "always_on",
   "always_off",
   "traceidratio",
