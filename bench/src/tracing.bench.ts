@@ -13,10 +13,10 @@
 // (what any span that records costs here, the SDK aside: the floor a leaner tracer could reach),
 // and a last kind samples one new trace in ten. Every kind is warmed up before anything is
 // measured: a process that traces runs its traced paths long enough for the JIT to optimise
-// them, and a warm-up of untraced rounds only would charge that to tracing. For the same reason the first round of each block (the
-// first after the SDK started or stopped) is not counted. The figure is the median over the
-// cycles of the ratio of neighbouring blocks, which a load that comes and goes moves less than
-// a ratio of p50s over the whole run (printed too).
+// them, and a warm-up of untraced rounds only would charge that to tracing. For the same reason
+// the first round of each block (the first after the SDK started or stopped) is not counted. The
+// figure is the median over the cycles of the ratio of neighbouring blocks, which a load that
+// comes and goes moves less than a ratio of p50s over the whole run (printed too).
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,7 +39,7 @@ import {
 } from "@opentelemetry/api";
 import type { ExportResult } from "@opentelemetry/core";
 import { AggregationTemporality, InMemoryMetricExporter, PeriodicExportingMetricReader } from "@opentelemetry/sdk-metrics";
-import type { ReadableSpan, SpanExporter } from "@opentelemetry/sdk-trace-base";
+import { RandomIdGenerator, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import { createTaskWeaver, loadConfig, type ChatRequest, type ChatStreamPart, type LanguageModel } from "@taskweaver/core";
 import { startTelemetry, type Telemetry } from "@taskweaver/telemetry";
 import { createFakeExecutor } from "../../packages/core/src/testing/fake-executor.js";
@@ -88,16 +88,8 @@ function countingExporter(): SpanExporter & { count: number } {
   };
 }
 
-const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, "0"));
-
-function randomHex(words: number): string {
-  let hex = "";
-  for (let word = 0; word < words; word += 1) {
-    const bits = (Math.random() * 0x1_0000_0000) >>> 0;
-    hex += HEX[bits >>> 24]! + HEX[(bits >>> 16) & 0xff]! + HEX[(bits >>> 8) & 0xff]! + HEX[bits & 0xff]!;
-  }
-  return hex;
-}
+/** The SDK's own ids, so the minimal tracer differs from the SDK's in what it does with a span. */
+const ids = new RandomIdGenerator();
 
 /** A span that records what it is told, keeps its start and end time, and goes nowhere. */
 class MinimalSpan implements Span {
@@ -159,8 +151,8 @@ const minimalTracerProvider: TracerProvider = {
   getTracer: () => ({
     startSpan(name: string, options: SpanOptions = {}, context?: Context): Span {
       const parent = context === undefined ? undefined : trace.getSpanContext(context);
-      const traceId = parent && trace.isSpanContextValid(parent) ? parent.traceId : randomHex(4);
-      const spanContext = { traceId, spanId: randomHex(2), traceFlags: TraceFlags.SAMPLED };
+      const traceId = parent && trace.isSpanContextValid(parent) ? parent.traceId : ids.generateTraceId();
+      const spanContext = { traceId, spanId: ids.generateSpanId(), traceFlags: TraceFlags.SAMPLED };
       return new MinimalSpan(name, options.kind, spanContext, parent, options.attributes);
     },
     startActiveSpan() {

@@ -92,6 +92,16 @@ export function telemetrySettings(
   env: Record<string, string | undefined>,
   defaultServiceName: string,
 ): TelemetrySettings {
+  return readSettings(config, env, defaultServiceName, false);
+}
+
+/** `telemetrySettings`, checked and complete also when a caller's exporter turns telemetry on. */
+function readSettings(
+  config: AppConfig,
+  env: Record<string, string | undefined>,
+  defaultServiceName: string,
+  turnedOn: boolean,
+): TelemetrySettings {
   const endpointFromEnv = nonEmpty(env["OTEL_EXPORTER_OTLP_ENDPOINT"]);
   const tracesFromEnv = nonEmpty(env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]);
   const metricsFromEnv = nonEmpty(env["OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"]);
@@ -101,8 +111,9 @@ export function telemetrySettings(
     (config.get("tracing.enabled") || endpointFromEnv !== undefined || tracesFromEnv !== undefined);
   const base = endpointFromEnv ?? nonEmpty(config.get("tracing.endpoint")) ?? DEFAULT_ENDPOINT;
   const protocol = nonEmpty(env["OTEL_EXPORTER_OTLP_PROTOCOL"]) ?? config.get("tracing.protocol");
+  const exports = enabled || turnedOn;
   const supported = protocol === "http/protobuf" || protocol === "http/json";
-  if (!supported && enabled) {
+  if (!supported && exports) {
     throw new ConfigError(
       `OTLP protocol "${protocol}" is not supported: use http/protobuf or http/json (OTEL_EXPORTER_OTLP_PROTOCOL or tracing.protocol).`,
     );
@@ -113,7 +124,7 @@ export function telemetrySettings(
     metricsUrl: signalUrl(metricsFromEnv, base, "/v1/metrics"),
     protocol: supported ? protocol : "http/protobuf",
     serviceName: nonEmpty(env["OTEL_SERVICE_NAME"]) ?? nonEmpty(config.get("tracing.service_name")) ?? defaultServiceName,
-    sampler: enabled ? samplerSettings(config, env) : DEFAULT_SAMPLER,
+    sampler: exports ? samplerSettings(config, env) : DEFAULT_SAMPLER,
   };
 }
 
@@ -155,12 +166,9 @@ function samplerSettings(config: AppConfig, env: Record<string, string | undefin
  * One telemetry per process: the SDK is global. Call `shutdown` before the process exits.
  */
 export async function startTelemetry(options: TelemetryOptions): Promise<Telemetry> {
-  const env = options.env ?? process.env;
-  const settings = telemetrySettings(options.config, env, options.defaultServiceName);
-  const enabled = settings.enabled || options.spanExporter !== undefined;
-  if (!enabled) return { enabled: false, settings, shutdown: async () => {} };
-  // On because of the exporter given: the sampler was not read (nor checked) yet.
-  const sampler = settings.enabled ? settings.sampler : samplerSettings(options.config, env);
+  const turnedOn = options.spanExporter !== undefined;
+  const settings = readSettings(options.config, options.env ?? process.env, options.defaultServiceName, turnedOn);
+  if (!settings.enabled && !turnedOn) return { enabled: false, settings, shutdown: async () => {} };
 
   // Loaded only when on, so that a CLI without tracing starts as fast as before.
   const [
@@ -181,7 +189,7 @@ export async function startTelemetry(options: TelemetryOptions): Promise<Telemet
   const spanExporter = options.spanExporter ?? (await otlpSpanExporter(settings));
   const tracerProvider = new BasicTracerProvider({
     resource,
-    sampler: sdkSampler(sdkTrace, sampler),
+    sampler: sdkSampler(sdkTrace, settings.sampler),
     spanProcessors: [new BatchSpanProcessor(spanExporter)],
   });
   const metricReader =

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { loadConfig } from "@taskweaver/core";
 import { afterAll, describe, expect, test } from "vitest";
@@ -407,11 +408,19 @@ describe("forked kernels", () => {
       const host = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "pipe"] });
       let output = "";
       host.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-      const code = await new Promise<number | null>((resolve) => host.once("exit", resolve));
-      expect(output).toMatch(/FAILED The kernel template \(false\) stopped while importing/);
-      expect(code).toBe(0);
-      // Well before the 120 s timeout: nothing of the failed start keeps the event loop alive.
-      expect(Date.now() - started).toBeLessThan(30_000);
+      try {
+        // Bounded below the test's own timeout, so that a host that hangs is still killed here.
+        const code = await Promise.race([
+          new Promise<number | null>((resolve) => host.once("exit", resolve)),
+          delay(45_000, "still running", { ref: false }),
+        ]);
+        expect(output).toMatch(/FAILED The kernel template \(false\) stopped while importing/);
+        expect(code).toBe(0);
+        // Well before the 120 s timeout: nothing of the failed start keeps the event loop alive.
+        expect(Date.now() - started).toBeLessThan(30_000);
+      } finally {
+        if (host.exitCode === null && host.signalCode === null) process.kill(host.pid!, "SIGKILL");
+      }
     },
   );
 

@@ -243,7 +243,8 @@ export async function createTemplateBubblewrapArguments(input: {
   const { mounts } = await createCoveringMounts(input);
   const code = await realpath(input.codeDirectory);
   mounts.push({ type: "bind", source: code, path: code, readonly: true });
-  mounts.push({ type: "bind", source: await realpath(input.runtimeDirectory), path: await realpath(input.runtimeDirectory), readonly: false });
+  const runtime = await realpath(input.runtimeDirectory);
+  mounts.push({ type: "bind", source: runtime, path: runtime, readonly: false });
   for (const [index, root] of input.workingRoots.entries())
     mounts.push({ type: "bind", source: root, path: `${STAGING_DIRECTORY}/${index}`, readonly: false });
   const args = ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", ...bubblewrapMountArguments(mounts)];
